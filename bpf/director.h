@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * director.h: the NAT pipeline, independent of the attach point. The entry
+ * point (xdp_director.c) hands it the packet and gets back an action, the
+ * egress interface and the enum pkt_path that says what happened; it then
+ * counts both and converts the action to its hook's return code.
+ *
+ * One program serves both interfaces: a packet is classified by the flow
+ * table (forward or reply entry) and the services map, not by where it came
+ * in, so the same object also works one-armed.
+ */
+#ifndef DIRECTOR_DIRECTOR_H
+#define DIRECTOR_DIRECTOR_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "types.h"
+#include "maps.h"
+#include "parse.h"
+#include "csum.h"
+#include "nat.h"
+#include "conntrack.h"
+
+enum action {
+	ACT_PASS = 0,
+	ACT_DROP = 1,
+	ACT_REDIRECT = 2, /* out of *out_ifindex (may be the ingress interface) */
+};
+
+static __always_inline void count_path(__u32 path)
+{
+	__u64 *c = bpf_map_lookup_elem(&path_stats, &path);
+
+	if (c)
+		*c += 1;
+}
+
+static __always_inline void count_traffic(__u32 svc_id, __u32 real_id, int in, __u32 bytes,
+					  int new_conn)
+{
+	struct traffic_stats *s = bpf_map_lookup_elem(&svc_stats, &svc_id);
+	struct traffic_stats *r = bpf_map_lookup_elem(&real_stats, &real_id);
+
+	if (in) {
+		if (s) {
+			s->pkts_in++;
+			s->bytes_in += bytes;
+			s->conns += new_conn;
+		}
+		if (r) {
+			r->pkts_in++;
+			r->bytes_in += bytes;
+			r->conns += new_conn;
+		}
+	} else {
+		if (s) {
+			s->pkts_out++;
+			s->bytes_out += bytes;
+		}
+		if (r) {
+			r->pkts_out++;
+			r->bytes_out += bytes;
+		}
+	}
+}
+
+/* addr_has reports whether addr is in the addrs map with flag set. */
+static __always_inline int addr_has(__be32 addr, __u32 flag)
+{
+	__u32 *f = bpf_map_lookup_elem(&addrs, &addr);
+
+	return f && (*f & flag);
+}
+
+/*
+ * forward_packet rewrites a TCP/UDP packet of tracked connection f and finds
+ * its next hop. The FIB is asked before the packet is touched, so a packet
+ * that is dropped leaves the director unmodified.
+ */
+static __always_inline enum action forward_packet(void *ctx, struct pkt *p, __u32 ifindex,
+						  const struct flow *f, int new_conn,
+						  __u32 *out_ifindex, __u32 *path)
+{
+	struct iphdr *iph = p->iph;
+	struct hop h = {};
+	__u32 bytes = bpf_ntohs(iph->tot_len);
+	__be32 src = iph->saddr, dst = iph->daddr;
+	__u32 rc;
+
+	if (iph->ttl <= 1) {
+		*path = PATH_TTL_EXCEEDED;
+		return ACT_DROP;
+	}
+	if (f->dir == FLOW_FORWARD)
+		dst = f->nat_addr;
+	else
+		src = f->nat_addr;
+
+	rc = next_hop(ctx, p, ifindex, src, dst, &h);
+	if (rc && rc != PATH_NO_NEIGH) {
+		*path = rc;
+		return ACT_DROP;
+	}
+	if (f->dir == FLOW_FORWARD) {
+		nat_dst(p, f->nat_addr, f->nat_port);
+		count_traffic(f->svc_id, f->real_id, 1, bytes, new_conn);
+	} else {
+		nat_src(p, f->nat_addr, f->nat_port);
+		count_traffic(f->svc_id, f->real_id, 0, bytes, 0);
+	}
+	if (rc == PATH_NO_NEIGH) {
+		/* The kernel forwards it (and decrements the TTL) once
+		 * it has resolved the neighbour. */
+		*path = PATH_NO_NEIGH;
+		return ACT_PASS;
+	}
+	ip_decrease_ttl(iph);
+	set_macs(p, &h);
+	*out_ifindex = h.ifindex;
+	if (new_conn)
+		*path = PATH_NEW_FLOW;
+	else
+		*path = f->dir == FLOW_FORWARD ? PATH_FORWARD : PATH_REPLY;
+	return ACT_REDIRECT;
+}
+
+/* real_valid reports whether the real server of flow f still exists. */
+static __always_inline int real_valid(const struct flow *f)
+{
+	__u32 id = f->real_id;
+	struct real *r = bpf_map_lookup_elem(&reals, &id);
+
+	return r && r->gen == f->real_gen;
+}
+
+/*
+ * handle_icmp translates an ICMP error that quotes a tracked flow. The quoted
+ * packet travelled in the opposite direction of the error, so the key of the
+ * quoted packet's reverse is looked up: a forward entry means the error is
+ * about a reply we sent to the client (send it to the real server, as IPVS
+ * does), a reply entry means it is about a packet we sent to the real server
+ * (send it to the client, outer source rewritten to the VIP).
+ */
+static __always_inline enum action handle_icmp(void *ctx, struct pkt *p, __u32 ifindex,
+					       __u32 *out_ifindex, __u32 *path)
+{
+	struct icmp_quote q = {};
+	struct flow_key k = {};
+	struct iphdr *iph = p->iph;
+	struct flow *f;
+	struct hop h = {};
+	__be32 src, dst, old;
+	__u32 rc;
+
+	rc = parse_icmp_error(p, &q);
+	if (rc) {
+		*path = rc;
+		return ACT_PASS;
+	}
+	if ((void *)(q.ports + 2) > p->data_end) {
+		*path = PATH_ICMP_MALFORMED;
+		return ACT_PASS;
+	}
+	k.saddr = q.iph->daddr;
+	k.daddr = q.iph->saddr;
+	k.sport = q.ports[1];
+	k.dport = q.ports[0];
+	k.proto = q.iph->protocol;
+	f = bpf_map_lookup_elem(&flows, &k);
+	if (!f || !real_valid(f)) {
+		*path = PATH_ICMP_OTHER;
+		return ACT_PASS;
+	}
+	if (p->fragment || p->options) {
+		*path = p->fragment ? PATH_FRAGMENT : PATH_IP_OPTIONS;
+		return ACT_DROP;
+	}
+	if (iph->ttl <= 1) {
+		*path = PATH_TTL_EXCEEDED;
+		return ACT_DROP;
+	}
+	src = iph->saddr;
+	dst = iph->daddr;
+	if (f->dir == FLOW_FORWARD)
+		dst = f->nat_addr; /* to the real server */
+	else
+		src = f->nat_addr; /* from the VIP, to the client */
+	rc = next_hop(ctx, p, ifindex, src, dst, &h);
+	if (rc && rc != PATH_NO_NEIGH) {
+		*path = rc;
+		return ACT_DROP;
+	}
+	if (f->dir == FLOW_FORWARD) {
+		old = iph->daddr;
+		iph->daddr = dst;
+		csum_replace4(&iph->check, old, dst);
+		/* quoted packet: VIP:vport -> client becomes RIP:rport -> client */
+		icmp_quote_rewrite(p, &q, 1, f->nat_addr, f->nat_port);
+	} else {
+		old = iph->saddr;
+		iph->saddr = src;
+		csum_replace4(&iph->check, old, src);
+		/* quoted packet: client -> RIP:rport becomes client -> VIP:vport */
+		icmp_quote_rewrite(p, &q, 0, f->nat_addr, f->nat_port);
+	}
+	if (rc == PATH_NO_NEIGH) {
+		*path = PATH_NO_NEIGH;
+		return ACT_PASS;
+	}
+	ip_decrease_ttl(iph);
+	set_macs(p, &h);
+	*out_ifindex = h.ifindex;
+	*path = f->dir == FLOW_FORWARD ? PATH_ICMP_TO_REAL : PATH_ICMP_TO_CLIENT;
+	return ACT_REDIRECT;
+}
+
+/* handle_fragment: a fragment's ports are unknown (or, for the first one,
+ * its tail would be), so fragments of service traffic cannot be tracked.
+ * They are dropped when addressed to a VIP or sent by a real server, and
+ * passed otherwise. */
+static __always_inline enum action handle_fragment(struct pkt *p, __u32 *path)
+{
+	if (addr_has(p->iph->daddr, ADDR_VIP) || addr_has(p->iph->saddr, ADDR_REAL)) {
+		*path = PATH_FRAGMENT;
+		return ACT_DROP;
+	}
+	*path = PATH_FRAGMENT_PASS;
+	return ACT_PASS;
+}
+
+/* director_process is the whole pipeline for one packet. */
+static __always_inline enum action director_process(void *ctx, void *data, void *data_end,
+						    __u32 ifindex, __u32 *out_ifindex,
+						    __u32 *path)
+{
+	struct pkt p = {};
+	struct flow_key k = {};
+	struct svc_key sk = {};
+	struct svc_value *svc;
+	struct flow *f, nf = {};
+	__u8 state;
+	__u64 now;
+	__u32 why = 0;
+	int rc;
+
+	if (parse_ipv4(data, data_end, &p, &why) < 0) {
+		*path = why;
+		return ACT_PASS;
+	}
+	if (p.fragment)
+		return handle_fragment(&p, path);
+	if (p.proto == IPPROTO_ICMP)
+		return handle_icmp(ctx, &p, ifindex, out_ifindex, path);
+
+	k.saddr = p.iph->saddr;
+	k.daddr = p.iph->daddr;
+	k.sport = p.sport;
+	k.dport = p.dport;
+	k.proto = p.proto;
+	now = bpf_ktime_get_ns();
+
+	f = bpf_map_lookup_elem(&flows, &k);
+	if (f) {
+		int syn_only = p.proto == IPPROTO_TCP &&
+			       (p.tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
+
+		if (flow_alive(&k, f, now) && !(syn_only && f->state == STATE_FIN)) {
+			if (p.options) {
+				*path = PATH_IP_OPTIONS;
+				return ACT_DROP;
+			}
+			if (!real_valid(f)) {
+				*path = PATH_REAL_REMOVED;
+				return ACT_DROP;
+			}
+			if (p.proto == IPPROTO_TCP) {
+				state = tcp_next_state(f->state, f->dir, p.tcp_flags);
+				if (state != f->state)
+					flow_set_state(&k, f, state, now);
+				else
+					flow_touch(f, now);
+			} else {
+				flow_touch(f, now);
+			}
+			return forward_packet(ctx, &p, ifindex, f, 0, out_ifindex, path);
+		}
+		/* Expired, or a new SYN reusing a closed connection's
+		 * tuple: forget it and, for a client packet, schedule anew. */
+		flow_forget(&k, f);
+	}
+
+	sk.vip = k.daddr;
+	sk.port = k.dport;
+	sk.proto = k.proto;
+	svc = bpf_map_lookup_elem(&services, &sk);
+	if (!svc) {
+		*path = PATH_NO_SERVICE;
+		return ACT_PASS;
+	}
+	if (p.options) {
+		*path = PATH_IP_OPTIONS;
+		return ACT_DROP;
+	}
+	if (p.proto == IPPROTO_TCP) {
+		if ((p.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN) {
+			*path = PATH_TCP_NOT_SYN;
+			return ACT_PASS;
+		}
+		state = STATE_SYN;
+	} else {
+		state = STATE_UDP;
+	}
+	if (p.iph->ttl <= 1) {
+		*path = PATH_TTL_EXCEEDED;
+		return ACT_DROP;
+	}
+	rc = flow_create(&k, svc, state, now, &nf);
+	if (rc) {
+		*path = rc;
+		return ACT_DROP;
+	}
+	return forward_packet(ctx, &p, ifindex, &nf, 1, out_ifindex, path);
+}
+
+#endif /* DIRECTOR_DIRECTOR_H */

@@ -1,0 +1,59 @@
+package bpf
+
+// Helpers shared by this package's tests and benchmarks: privilege checks
+// and loading the program with unpinned maps.
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf"
+)
+
+// requirePrivileged skips a test that needs root, or fails it when
+// DIRECTOR_PRIVILEGED_TESTS=1 says privileged tests must run.
+func requirePrivileged(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
+		tb.Fatal("DIRECTOR_PRIVILEGED_TESTS=1 but not running as root")
+	}
+	tb.Skip("needs root")
+}
+
+// loadUnpinned loads the program with fresh, unpinned maps of the given
+// flow table size.
+func loadUnpinned(tb testing.TB, flows uint32) *Objects {
+	tb.Helper()
+	requirePrivileged(tb)
+	spec, err := LoadSpec()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, m := range spec.Maps {
+		m.Pinning = ebpf.PinNone
+	}
+	if flows > 0 {
+		spec.Maps["flows"].MaxEntries = flows
+	}
+	var objs Objects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			tb.Fatalf("load: %+v", ve)
+		}
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { objs.Close() })
+	return &objs
+}
+
+func TestLoad(t *testing.T) {
+	objs := loadUnpinned(t, 1024)
+	if objs.XdpDirector == nil {
+		t.Fatal("program not loaded")
+	}
+}

@@ -1,0 +1,431 @@
+package bpf
+
+// Typed access to the director's maps. Callers work with netip addresses,
+// host-order ports and summed counters; the network-order layout of the C
+// structs and the per-CPU folding stay in this file.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+// Generated mirrors of the C structs (types.h), exported under short names.
+type (
+	// SvcKey is the key of the services map.
+	SvcKey = directorSvcKey
+	// SvcValue is the value of the services map.
+	SvcValue = directorSvcValue
+	// Real is the value of the reals map.
+	Real = directorReal
+	// FlowKey is the key of the flows map.
+	FlowKey = directorFlowKey
+	// Flow is the value of the flows map.
+	Flow = directorFlow
+	// TrafficStats holds one service's or real server's counters.
+	TrafficStats = directorTrafficStats
+	// DpConfig holds the runtime settings of the config map.
+	DpConfig = directorDpConfig
+	// StateMeta is the ABI stamp of the pinned state.
+	StateMeta = directorStateMeta
+	// PktPath says what happened to a packet (enum pkt_path).
+	PktPath = directorPktPath
+)
+
+// ABI is DIRECTOR_ABI of types.h: the version of the maps' meaning.
+const ABI = 1
+
+// Flow directions and states (enum flow_dir, enum flow_state).
+const (
+	DirForward       = uint8(directorFlowDirFLOW_FORWARD)
+	DirReply         = uint8(directorFlowDirFLOW_REPLY)
+	StateSYN         = uint8(directorFlowStateSTATE_SYN)
+	StateEstablished = uint8(directorFlowStateSTATE_ESTABLISHED)
+	StateFIN         = uint8(directorFlowStateSTATE_FIN)
+	StateUDP         = uint8(directorFlowStateSTATE_UDP)
+	AddrVIP          = uint32(directorAddrFlagsADDR_VIP)
+	AddrReal         = uint32(directorAddrFlagsADDR_REAL)
+	NumPaths         = int(directorPktPathPATH_MAX)
+)
+
+// Protocol numbers of services.
+const (
+	ProtoTCP = 6
+	ProtoUDP = 17
+)
+
+// LoadSpec returns the collection spec embedded in this package.
+func LoadSpec() (*ebpf.CollectionSpec, error) {
+	return loadDirector()
+}
+
+// ProgramName is the name of the XDP program in the spec.
+const ProgramName = "xdp_director"
+
+// Objects are the loaded programs and maps (generated).
+type Objects = directorObjects
+
+// Be32 converts an IPv4 address to the network-order value of a C __be32.
+func Be32(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.NativeEndian.Uint32(b[:])
+}
+
+// AddrFromBe32 is the inverse of Be32.
+func AddrFromBe32(v uint32) netip.Addr {
+	var b [4]byte
+	binary.NativeEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+// Be16 converts a host-order port to the network-order value of a C __be16.
+func Be16(p uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], p)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+// PortFromBe16 is the inverse of Be16.
+func PortFromBe16(v uint16) uint16 {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], v)
+	return binary.BigEndian.Uint16(b[:])
+}
+
+// NewSvcKey builds a services key.
+func NewSvcKey(vip netip.Addr, port uint16, proto uint8) SvcKey {
+	return SvcKey{Vip: Be32(vip), Port: Be16(port), Proto: proto}
+}
+
+// Maps wraps the director's maps. It does not own them: closing is the
+// loader's job.
+type Maps struct {
+	services, reals, schedule, flows, addrs *ebpf.Map
+	svcStats, realStats, verdicts, paths    *ebpf.Map
+	config, meta                            *ebpf.Map
+}
+
+// NewMaps wraps the maps of loaded objects.
+func NewMaps(o *Objects) *Maps {
+	return &Maps{
+		services: o.Services, reals: o.Reals, schedule: o.Schedule, flows: o.Flows,
+		addrs: o.Addrs, svcStats: o.SvcStats, realStats: o.RealStats,
+		verdicts: o.VerdictStats, paths: o.PathStats, config: o.Config, meta: o.Meta,
+	}
+}
+
+// Capacity reports the size of the maps that bound what can be configured.
+type Capacity struct {
+	Services, Reals, ScheduleSlots, Flows int
+}
+
+// Capacity returns the maps' sizes.
+func (m *Maps) Capacity() Capacity {
+	return Capacity{
+		Services:      int(m.services.MaxEntries()),
+		Reals:         int(m.reals.MaxEntries()),
+		ScheduleSlots: int(m.schedule.MaxEntries()),
+		Flows:         int(m.flows.MaxEntries()),
+	}
+}
+
+// PutService creates or replaces a service. Replacing resets its cursor.
+func (m *Maps) PutService(k SvcKey, v SvcValue) error {
+	if err := m.services.Put(k, v); err != nil {
+		return fmt.Errorf("put service: %w", err)
+	}
+	return nil
+}
+
+// DeleteService removes a service; a missing one is not an error.
+func (m *Maps) DeleteService(k SvcKey) error {
+	if err := m.services.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete service: %w", err)
+	}
+	return nil
+}
+
+// Services returns every service in the map.
+func (m *Maps) Services() (map[SvcKey]SvcValue, error) {
+	out := map[SvcKey]SvcValue{}
+	var k SvcKey
+	var v SvcValue
+	it := m.services.Iterate()
+	for it.Next(&k, &v) {
+		out[k] = v
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("iterate services: %w", err)
+	}
+	return out, nil
+}
+
+// PutReal writes real server slot id. r.Gen must be non-zero.
+func (m *Maps) PutReal(id uint32, r Real) error {
+	if r.Gen == 0 {
+		return fmt.Errorf("put real %d: generation 0 marks a free slot", id)
+	}
+	if err := m.reals.Put(id, r); err != nil {
+		return fmt.Errorf("put real %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteReal frees real server slot id: flows still pointing at it are
+// dropped from now on.
+func (m *Maps) DeleteReal(id uint32) error {
+	if err := m.reals.Put(id, Real{}); err != nil {
+		return fmt.Errorf("delete real %d: %w", id, err)
+	}
+	return nil
+}
+
+// Reals returns every used real server slot.
+func (m *Maps) Reals() (map[uint32]Real, error) {
+	out := map[uint32]Real{}
+	var k uint32
+	var v Real
+	it := m.reals.Iterate()
+	for it.Next(&k, &v) {
+		if v.Gen != 0 {
+			out[k] = v
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("iterate reals: %w", err)
+	}
+	return out, nil
+}
+
+// WriteSchedule writes ids into consecutive schedule slots from off.
+func (m *Maps) WriteSchedule(off uint32, ids []uint32) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if int(off)+len(ids) > int(m.schedule.MaxEntries()) {
+		return fmt.Errorf("write schedule: slots %d..%d exceed the schedule map (%d slots)",
+			off, int(off)+len(ids)-1, m.schedule.MaxEntries())
+	}
+	keys := make([]uint32, len(ids))
+	for i := range keys {
+		keys[i] = off + uint32(i)
+	}
+	if _, err := m.schedule.BatchUpdate(keys, ids, nil); err != nil {
+		// Batch operations on arrays need 5.6+; fall back to one by one.
+		for i, k := range keys {
+			if err := m.schedule.Put(k, ids[i]); err != nil {
+				return fmt.Errorf("write schedule slot %d: %w", k, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ReadSchedule reads n slots from off.
+func (m *Maps) ReadSchedule(off, n uint32) ([]uint32, error) {
+	out := make([]uint32, n)
+	for i := range out {
+		if err := m.schedule.Lookup(off+uint32(i), &out[i]); err != nil {
+			return nil, fmt.Errorf("read schedule slot %d: %w", off+uint32(i), err)
+		}
+	}
+	return out, nil
+}
+
+// SetAddr records the flags (AddrVIP, AddrReal) of an address; 0 removes it.
+func (m *Maps) SetAddr(a netip.Addr, flags uint32) error {
+	k := Be32(a)
+	if flags == 0 {
+		if err := m.addrs.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete address %s: %w", a, err)
+		}
+		return nil
+	}
+	if err := m.addrs.Put(k, flags); err != nil {
+		return fmt.Errorf("put address %s: %w", a, err)
+	}
+	return nil
+}
+
+// Addrs returns the address flags map.
+func (m *Maps) Addrs() (map[netip.Addr]uint32, error) {
+	out := map[netip.Addr]uint32{}
+	var k, v uint32
+	it := m.addrs.Iterate()
+	for it.Next(&k, &v) {
+		out[AddrFromBe32(k)] = v
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("iterate addresses: %w", err)
+	}
+	return out, nil
+}
+
+// Timeouts are the idle timeouts of the flow states, as ipvsadm --set.
+type Timeouts struct {
+	SYN, Established, FIN, UDP time.Duration
+}
+
+// DefaultTimeouts are IPVS's defaults.
+var DefaultTimeouts = Timeouts{SYN: 60 * time.Second, Established: 900 * time.Second,
+	FIN: 120 * time.Second, UDP: 300 * time.Second}
+
+// SetTimeouts writes the timeouts; they apply to flows created or changing
+// state from now on.
+func (m *Maps) SetTimeouts(t Timeouts) error {
+	c := DpConfig{TimeoutSyn: uint64(t.SYN), TimeoutEst: uint64(t.Established),
+		TimeoutFin: uint64(t.FIN), TimeoutUdp: uint64(t.UDP)}
+	if err := m.config.Put(uint32(0), c); err != nil {
+		return fmt.Errorf("put config: %w", err)
+	}
+	return nil
+}
+
+// Timeouts reads the timeouts back.
+func (m *Maps) Timeouts() (Timeouts, error) {
+	var c DpConfig
+	if err := m.config.Lookup(uint32(0), &c); err != nil {
+		return Timeouts{}, fmt.Errorf("read config: %w", err)
+	}
+	return Timeouts{SYN: time.Duration(c.TimeoutSyn), Established: time.Duration(c.TimeoutEst),
+		FIN: time.Duration(c.TimeoutFin), UDP: time.Duration(c.TimeoutUdp)}, nil
+}
+
+// Meta reads the ABI stamp.
+func (m *Maps) Meta() (StateMeta, error) {
+	var v StateMeta
+	if err := m.meta.Lookup(uint32(0), &v); err != nil {
+		return v, fmt.Errorf("read meta: %w", err)
+	}
+	return v, nil
+}
+
+// SetMeta writes the ABI stamp.
+func (m *Maps) SetMeta(v StateMeta) error {
+	if err := m.meta.Put(uint32(0), v); err != nil {
+		return fmt.Errorf("write meta: %w", err)
+	}
+	return nil
+}
+
+// FlowEntry is one entry of the flow table, decoded.
+type FlowEntry struct {
+	Key   FlowKey
+	Value Flow
+}
+
+// Flows calls fn for each entry of the flow table until fn returns false.
+func (m *Maps) Flows(fn func(FlowEntry) bool) error {
+	var e FlowEntry
+	it := m.flows.Iterate()
+	for it.Next(&e.Key, &e.Value) {
+		if !fn(e) {
+			return nil
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate flows: %w", err)
+	}
+	return nil
+}
+
+// LookupFlow returns the entry for k.
+func (m *Maps) LookupFlow(k FlowKey) (Flow, bool, error) {
+	var v Flow
+	err := m.flows.Lookup(k, &v)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return v, false, nil
+	}
+	if err != nil {
+		return v, false, fmt.Errorf("lookup flow: %w", err)
+	}
+	return v, true, nil
+}
+
+// PutFlow writes a flow entry (conntrack sync and tests).
+func (m *Maps) PutFlow(k FlowKey, v Flow) error {
+	if err := m.flows.Put(k, v); err != nil {
+		return fmt.Errorf("put flow: %w", err)
+	}
+	return nil
+}
+
+// sumStats folds per-CPU traffic counters.
+func sumStats(per []TrafficStats) TrafficStats {
+	var t TrafficStats
+	for _, s := range per {
+		t.PktsIn += s.PktsIn
+		t.BytesIn += s.BytesIn
+		t.PktsOut += s.PktsOut
+		t.BytesOut += s.BytesOut
+		t.Conns += s.Conns
+	}
+	return t
+}
+
+// ServiceStats returns the counters of service index id, summed over CPUs.
+func (m *Maps) ServiceStats(id uint32) (TrafficStats, error) {
+	var per []TrafficStats
+	if err := m.svcStats.Lookup(id, &per); err != nil {
+		return TrafficStats{}, fmt.Errorf("read service stats %d: %w", id, err)
+	}
+	return sumStats(per), nil
+}
+
+// RealStats returns the counters of real server id, summed over CPUs.
+func (m *Maps) RealStats(id uint32) (TrafficStats, error) {
+	var per []TrafficStats
+	if err := m.realStats.Lookup(id, &per); err != nil {
+		return TrafficStats{}, fmt.Errorf("read real stats %d: %w", id, err)
+	}
+	return sumStats(per), nil
+}
+
+// ResetServiceStats zeroes the counters of service index id (slot reuse).
+func (m *Maps) ResetServiceStats(id uint32) error {
+	return m.resetStats(m.svcStats, id)
+}
+
+// ResetRealStats zeroes the counters of real server id (slot reuse).
+func (m *Maps) ResetRealStats(id uint32) error {
+	return m.resetStats(m.realStats, id)
+}
+
+func (m *Maps) resetStats(mp *ebpf.Map, id uint32) error {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("count CPUs: %w", err)
+	}
+	if err := mp.Put(id, make([]TrafficStats, n)); err != nil {
+		return fmt.Errorf("reset stats %d: %w", id, err)
+	}
+	return nil
+}
+
+func sumCounters(mp *ebpf.Map, n int) ([]uint64, error) {
+	out := make([]uint64, n)
+	for i := range out {
+		var per []uint64
+		if err := mp.Lookup(uint32(i), &per); err != nil {
+			return nil, fmt.Errorf("read counter %d: %w", i, err)
+		}
+		for _, v := range per {
+			out[i] += v
+		}
+	}
+	return out, nil
+}
+
+// Verdicts returns packets per XDP action, indexed XDP_ABORTED..XDP_REDIRECT.
+func (m *Maps) Verdicts() ([]uint64, error) {
+	return sumCounters(m.verdicts, len(VerdictNames))
+}
+
+// Paths returns packets per PktPath.
+func (m *Maps) Paths() ([]uint64, error) {
+	return sumCounters(m.paths, NumPaths)
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * maps.h: the maps of the director program. Sizes here are defaults; the
+ * loader rewrites max_entries from its options before loading. All maps are
+ * pinned by name under /sys/fs/bpf/director/<node>/ so that forwarding and
+ * flows survive the control plane.
+ */
+#ifndef DIRECTOR_MAPS_H
+#define DIRECTOR_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "types.h"
+
+/* Virtual services: (vip, port, proto) -> schedule and stats index. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct svc_key);
+	__type(value, struct svc_value);
+	__uint(max_entries, 1024);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} services SEC(".maps");
+
+/* Real servers, indexed by id (allocated by the control plane). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct real);
+	__uint(max_entries, 8192);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} reals SEC(".maps");
+
+/* Schedules of all services, one slab: slot -> real-server id. Each service
+ * owns [sched_off, sched_off + sched_len). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} schedule SEC(".maps");
+
+/* Connection tracking: one entry per direction (see struct flow). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct flow_key);
+	__type(value, struct flow);
+	__uint(max_entries, 262144);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows SEC(".maps");
+
+/* VIP and real-server addresses (addr_flags), consulted for fragments only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __be32);
+	__type(value, __u32);
+	__uint(max_entries, 9216);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} addrs SEC(".maps");
+
+/* Per-service counters, indexed by svc_value.id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct traffic_stats);
+	__uint(max_entries, 1024);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} svc_stats SEC(".maps");
+
+/* Per-real-server counters, indexed by real id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct traffic_stats);
+	__uint(max_entries, 8192);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} real_stats SEC(".maps");
+
+/* Packets per XDP action (XDP_ABORTED..XDP_REDIRECT). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 5);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} verdict_stats SEC(".maps");
+
+/* Packets per enum pkt_path (what happened, including every drop reason). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, PATH_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} path_stats SEC(".maps");
+
+/* Runtime settings (struct dp_config), one entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct dp_config);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} config SEC(".maps");
+
+/* ABI stamp of the pinned state (struct state_meta), one entry. Never read by the
+ * program; the loader checks it before adopting pinned maps. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct state_meta);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} meta SEC(".maps");
+
+#endif /* DIRECTOR_MAPS_H */

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * types.h: every structure shared between the BPF program and the Go control
+ * plane. This file is the only definition: bpf2go's -type flag writes the Go
+ * mirror (bpf/director_bpfel.go), and bpf/maps_test.go checks that the
+ * generated sizes equal the map specs'. Byte order is stated per field:
+ * "be" fields hold network byte order exactly as on the wire.
+ */
+#ifndef DIRECTOR_TYPES_H
+#define DIRECTOR_TYPES_H
+
+#include <linux/types.h>
+
+/* ABI version of the pinned maps. Bump it whenever the meaning of a map
+ * changes without its key or value size changing, so that a new binary never
+ * adopts maps it would misread. */
+#define DIRECTOR_ABI 1
+
+/* Key of the services map: one virtual service, as `ipvsadm -A -t|-u`. */
+struct svc_key {
+	__be32 vip;   /* virtual address, network order */
+	__be16 port;  /* virtual port, network order */
+	__u8 proto;   /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;     /* always zero */
+};
+
+/* Value of the services map. The control plane replaces the whole value to
+ * switch a service to a new schedule; the replacement resets the cursor, so
+ * the new schedule starts from its beginning as IPVS restarts wrr. */
+struct svc_value {
+	__u32 id;        /* index into svc_stats */
+	__u32 sched_off; /* first slot of this service's schedule in the schedule map */
+	__u32 sched_len; /* schedule length; 0 means no real server takes new connections */
+	__u32 flags;     /* reserved, zero */
+	__u64 cursor;    /* new connections scheduled since this value was written (atomic) */
+};
+
+/* Value of the reals map (array indexed by real-server id). */
+struct real {
+	__be32 addr; /* real server address, network order */
+	__be16 port; /* real server port, network order */
+	__u16 pad;   /* always zero */
+	__u32 gen;   /* generation of this slot; 0 = free. Flows remember the
+	              * generation they were created with: a flow whose real server
+	              * was removed (slot freed or reused) no longer matches. */
+	__u32 svc_id; /* service this real server belongs to */
+};
+
+/* Key of the flows map: the 5-tuple of one direction of a connection, as it
+ * arrives at the director. */
+struct flow_key {
+	__be32 saddr; /* source address, network order */
+	__be32 daddr; /* destination address, network order */
+	__be16 sport; /* source port, network order */
+	__be16 dport; /* destination port, network order */
+	__u8 proto;   /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad[3];  /* always zero */
+};
+
+/* Direction of a flow entry. */
+enum flow_dir {
+	FLOW_FORWARD = 1, /* client -> VIP: destination rewritten to the real server */
+	FLOW_REPLY = 2,   /* real server -> client: source rewritten to the VIP */
+};
+
+/* Connection state, shared by both entries of a connection. */
+enum flow_state {
+	STATE_SYN = 1,         /* TCP: client SYN seen, handshake not complete */
+	STATE_ESTABLISHED = 2, /* TCP: client ACK seen after the SYN */
+	STATE_FIN = 3,         /* TCP: FIN or RST seen in either direction */
+	STATE_UDP = 4,         /* UDP: any datagram */
+};
+
+/* Value of the flows map. The two entries of a connection point at each other:
+ * forward key (c, vip, cport, vport) holds nat = (rip, rport); the reply key is
+ * then (rip, c, rport, cport) and holds nat = (vip, vport). */
+struct flow {
+	__be32 nat_addr;  /* forward: real server address; reply: VIP (network order) */
+	__be16 nat_port;  /* forward: real server port; reply: virtual port (network order) */
+	__u8 dir;         /* enum flow_dir */
+	__u8 state;       /* enum flow_state */
+	__u32 svc_id;     /* service index (svc_stats) */
+	__u32 real_id;    /* real server index (reals, real_stats) */
+	__u32 real_gen;   /* reals[real_id].gen when the flow was created */
+	__u64 last_seen;  /* bpf_ktime_get_ns() of the last packet, refreshed at most every FLOW_TOUCH_NS */
+	__u64 timeout;    /* idle timeout of the current state, ns */
+};
+
+/* Per-CPU traffic counters of a service or a real server. "in" is client ->
+ * real server, "out" is real server -> client, bytes are IP bytes. */
+struct traffic_stats {
+	__u64 pkts_in;
+	__u64 bytes_in;
+	__u64 pkts_out;
+	__u64 bytes_out;
+	__u64 conns; /* new connections scheduled */
+};
+
+/* Runtime settings, one entry in the config map, written by the control
+ * plane (ipvsadm --set tcp tcpfin udp). Read only when a flow is created or
+ * changes state, never on the established fast path. */
+struct dp_config {
+	__u64 timeout_syn; /* ns; IPVS syn_recv default 60 s */
+	__u64 timeout_est; /* ns; IPVS established default 900 s */
+	__u64 timeout_fin; /* ns; IPVS fin_wait default 120 s, also used after RST */
+	__u64 timeout_udp; /* ns; IPVS udp default 300 s */
+};
+
+/* One entry in the meta map (struct state_meta), written when the pinned state is created. */
+struct state_meta {
+	__u32 abi;   /* DIRECTOR_ABI of the program that created the maps */
+	__u32 flags; /* reserved, zero */
+};
+
+/* Flags of the addrs map (key: __be32 address). */
+enum addr_flags {
+	ADDR_VIP = 1,  /* address of at least one virtual service */
+	ADDR_REAL = 2, /* address of at least one real server */
+};
+
+/*
+ * What happened to a packet (enum pkt_path), counted per CPU in path_stats. Each path has one
+ * verdict, documented here and in README.md ("Packet rules").
+ */
+enum pkt_path {
+	PATH_NOT_IPV4 = 0,      /* pass: not IPv4 (ARP, IPv6, ...) */
+	PATH_L3_MALFORMED,      /* pass: truncated or invalid IPv4 header; the kernel drops it */
+	PATH_NOT_TCP_UDP,       /* pass: IPv4 but not TCP, UDP or ICMP */
+	PATH_L4_TRUNCATED,      /* pass: TCP/UDP header truncated; the kernel drops it */
+	PATH_NO_SERVICE,        /* pass: no flow and no service (the director's own traffic) */
+	PATH_TCP_NOT_SYN,       /* pass: TCP to a service, no flow and not a SYN (stack answers RST, like IPVS) */
+	PATH_FRAGMENT,          /* drop: IP fragment to a VIP or from a real server (ports unknown) */
+	PATH_FRAGMENT_PASS,     /* pass: IP fragment of other traffic */
+	PATH_IP_OPTIONS,        /* drop: IP options on service traffic */
+	PATH_NO_REAL,           /* drop: service has no real server with weight > 0 */
+	PATH_REAL_REMOVED,      /* drop: flow's real server was removed (like IPVS without expire_nodest_conn) */
+	PATH_FLOW_INSERT,       /* drop: flow table update failed */
+	PATH_TTL_EXCEEDED,      /* drop: TTL <= 1 on service traffic */
+	PATH_NO_ROUTE,          /* drop: bpf_fib_lookup found no usable route */
+	PATH_FWD_DISABLED,      /* drop: forwarding disabled on the ingress interface (net.ipv4.ip_forward) */
+	PATH_FRAG_NEEDED,       /* drop: packet larger than the egress MTU */
+	PATH_NO_NEIGH,          /* pass: rewritten, neighbour unresolved; the kernel resolves and forwards */
+	PATH_NEW_FLOW,          /* redirect: first packet of a new connection, DNATed */
+	PATH_FORWARD,           /* redirect: client packet of a tracked connection, DNATed */
+	PATH_REPLY,             /* redirect: real server packet of a tracked connection, SNATed */
+	PATH_ICMP_TO_REAL,      /* redirect: ICMP error about a reply, translated toward the real server */
+	PATH_ICMP_TO_CLIENT,    /* redirect: ICMP error about a forwarded packet, translated toward the client */
+	PATH_ICMP_OTHER,        /* pass: ICMP that is not an error about a tracked flow */
+	PATH_ICMP_MALFORMED,    /* pass: ICMP error whose quoted packet is truncated or has IP options */
+	PATH_MAX,
+};
+
+#endif /* DIRECTOR_TYPES_H */

@@ -1,0 +1,521 @@
+// Package loader loads the director's XDP program, attaches it to the
+// director's interfaces and keeps its state pinned under bpffs, so that
+// forwarding and tracked flows outlive the control plane.
+//
+// Pinned state lives in one directory per node, /sys/fs/bpf/director/<node>/:
+// every map by name, plus one bpf_link per interface (link_<ifname>). A new
+// directory is built under a temporary name and renamed into place, so a
+// crash never leaves a half-made state behind. While a Dataplane is open it
+// holds an exclusive lock on its directory: a second control plane for the
+// same node is refused. Opening an existing directory adopts it: maps are
+// reused after their layout and ABI stamp are checked, and each pinned link
+// is switched to the new program atomically, so not a packet is lost.
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+
+	"github.com/director-lb/director/bpf"
+)
+
+// DefaultPinRoot is where every node's pinned state lives.
+const DefaultPinRoot = "/sys/fs/bpf/director"
+
+// Sentinel errors, for callers that map them to exit codes.
+var (
+	// ErrIncompatible: the pinned state was made by a program whose maps
+	// this one cannot reuse.
+	ErrIncompatible = errors.New("pinned state is incompatible")
+	// ErrBusy: another control plane holds the node's pinned state.
+	ErrBusy = errors.New("pinned state is in use by another director")
+	// ErrUnsupported: the kernel lacks something the data plane needs.
+	ErrUnsupported = errors.New("kernel does not support the XDP data plane")
+)
+
+// Mode selects how the XDP program is attached.
+type Mode int
+
+// Attach modes. ModeAuto tries native (driver) XDP and falls back to
+// generic (skb) XDP per interface.
+const (
+	ModeAuto Mode = iota
+	ModeNative
+	ModeGeneric
+)
+
+// Options say what to load and where.
+type Options struct {
+	// Node names the pinned state directory; one per director instance.
+	Node string
+	// PinRoot is the parent of the node directories (DefaultPinRoot).
+	PinRoot string
+	// Interfaces to attach to (public and internal; one is enough for a
+	// one-armed director), by name in the caller's network namespace.
+	Interfaces []string
+	// Mode is the XDP attach mode.
+	Mode Mode
+	// Map sizes; zero keeps the default of bpf/maps.h. Changing one
+	// makes existing pinned state incompatible.
+	FlowTableSize int
+	MaxServices   int
+	MaxReals      int
+	ScheduleSlots int
+}
+
+// Attachment says where and how the program is attached.
+type Attachment struct {
+	Interface string
+	Ifindex   int
+	// Mode is "xdp native" or "xdp generic".
+	Mode string
+}
+
+// Dataplane is a loaded and attached director program with its maps.
+type Dataplane struct {
+	// Maps gives typed access to the maps.
+	Maps *bpf.Maps
+	// Adopted is true when existing pinned state was reused.
+	Adopted bool
+	// Attachments lists the interfaces the program is attached to.
+	Attachments []Attachment
+
+	dir   string
+	objs  bpf.Objects
+	links []link.Link
+	lock  *os.File
+}
+
+// PinDir is the pinned state directory of node under root.
+func PinDir(root, node string) string {
+	if root == "" {
+		root = DefaultPinRoot
+	}
+	return filepath.Join(root, node)
+}
+
+// Dir returns the pinned state directory.
+func (d *Dataplane) Dir() string { return d.dir }
+
+func checkNode(node string) error {
+	if node == "" || strings.ContainsAny(node, "/\x00") || node == "." || node == ".." ||
+		strings.HasPrefix(node, ".") {
+		return fmt.Errorf("invalid node name %q", node)
+	}
+	return nil
+}
+
+// Probe checks that the kernel can run the data plane: XDP programs, LRU
+// hash maps and the bpf_fib_lookup helper.
+func Probe() error {
+	if err := features.HaveProgramType(ebpf.XDP); err != nil {
+		return fmt.Errorf("%w: XDP programs: %v", ErrUnsupported, err)
+	}
+	if err := features.HaveMapType(ebpf.LRUHash); err != nil {
+		return fmt.Errorf("%w: LRU hash maps: %v", ErrUnsupported, err)
+	}
+	if err := features.HaveProgramHelper(ebpf.XDP, asm.FnFibLookup); err != nil {
+		return fmt.Errorf("%w: bpf_fib_lookup in XDP: %v", ErrUnsupported, err)
+	}
+	return nil
+}
+
+// spec returns the program's spec with the map sizes of opts.
+func spec(opts Options) (*ebpf.CollectionSpec, error) {
+	s, err := bpf.LoadSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load spec: %w", err)
+	}
+	set := func(n int, names ...string) {
+		if n <= 0 {
+			return
+		}
+		for _, name := range names {
+			s.Maps[name].MaxEntries = uint32(n)
+		}
+	}
+	set(opts.FlowTableSize, "flows")
+	set(opts.MaxServices, "services", "svc_stats")
+	set(opts.MaxReals, "reals", "real_stats")
+	set(opts.ScheduleSlots, "schedule")
+	s.Maps["addrs"].MaxEntries = s.Maps["services"].MaxEntries + s.Maps["reals"].MaxEntries
+	return s, nil
+}
+
+// Open loads the program, adopting the node's pinned state if there is
+// one, and attaches it to opts.Interfaces.
+func Open(opts Options) (_ *Dataplane, err error) {
+	if err := checkNode(opts.Node); err != nil {
+		return nil, err
+	}
+	if len(opts.Interfaces) == 0 {
+		return nil, errors.New("open data plane: no interface to attach to")
+	}
+	if err := Probe(); err != nil {
+		return nil, err
+	}
+	root := opts.PinRoot
+	if root == "" {
+		root = DefaultPinRoot
+	}
+	if err := ensureBPFFS(root); err != nil {
+		return nil, err
+	}
+	s, err := spec(opts)
+	if err != nil {
+		return nil, err
+	}
+
+	d := &Dataplane{dir: PinDir(root, opts.Node)}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+
+	// The root lock serialises creation and removal of node directories.
+	rootLock, err := lockDir(root, false)
+	if err != nil {
+		return nil, err
+	}
+	err = d.loadOrCreate(root, opts, s)
+	unlockDir(rootLock)
+	if err != nil {
+		return nil, err
+	}
+	d.Maps = bpf.NewMaps(&d.objs)
+	if err := d.attach(opts); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// loadOrCreate adopts the node directory or builds it. Called under the
+// root lock; leaves d.lock held on the node directory.
+func (d *Dataplane) loadOrCreate(root string, opts Options, s *ebpf.CollectionSpec) error {
+	removeStaleTemps(root, opts.Node)
+	if _, err := os.Stat(d.dir); err == nil {
+		lock, err := lockDir(d.dir, true)
+		if err != nil {
+			return err
+		}
+		d.lock = lock
+		if err := checkMeta(d.dir); err != nil {
+			return err
+		}
+		err = s.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: d.dir}})
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return fmt.Errorf("%w: %s: %v; remove it with `director stop` (tracked flows are lost) or keep the old map sizes",
+				ErrIncompatible, d.dir, err)
+		}
+		if err != nil {
+			return fmt.Errorf("load program with pinned maps of %s: %w", d.dir, err)
+		}
+		d.Adopted = true
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("stat %s: %w", d.dir, err)
+	}
+
+	tmp := filepath.Join(root, fmt.Sprintf(".%s.tmp-%d", opts.Node, os.Getpid()))
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	err := s.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: tmp}})
+	if err != nil {
+		os.RemoveAll(tmp)
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("load program: %+v", ve)
+		}
+		return fmt.Errorf("load program: %w", err)
+	}
+	m := bpf.NewMaps(&d.objs)
+	if err := m.SetMeta(bpf.StateMeta{Abi: bpf.ABI}); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := m.SetTimeouts(bpf.DefaultTimeouts); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, d.dir); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("rename %s to %s: %w", tmp, d.dir, err)
+	}
+	lock, err := lockDir(d.dir, true)
+	if err != nil {
+		return err
+	}
+	d.lock = lock
+	return nil
+}
+
+// checkMeta refuses pinned state stamped with another ABI.
+func checkMeta(dir string) error {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "meta"), nil)
+	if err != nil {
+		return fmt.Errorf("%w: %s has no readable meta map (%v); remove it with `director stop`",
+			ErrIncompatible, dir, err)
+	}
+	defer m.Close()
+	var v bpf.StateMeta
+	if err := m.Lookup(uint32(0), &v); err != nil {
+		return fmt.Errorf("read %s/meta: %w", dir, err)
+	}
+	if v.Abi != bpf.ABI {
+		return fmt.Errorf("%w: %s was made by map ABI %d, this program uses %d; remove it with `director stop` (tracked flows are lost)",
+			ErrIncompatible, dir, v.Abi, bpf.ABI)
+	}
+	return nil
+}
+
+func linkPath(dir, ifname string) string {
+	return filepath.Join(dir, "link_"+ifname)
+}
+
+// attach attaches or re-targets one link per interface and detaches pinned
+// links of interfaces no longer wanted.
+func (d *Dataplane) attach(opts Options) error {
+	want := map[string]bool{}
+	for _, ifname := range opts.Interfaces {
+		want[ifname] = true
+		iface, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return fmt.Errorf("attach to %s: %w", ifname, err)
+		}
+		l, err := d.attachOne(iface, opts.Mode)
+		if err != nil {
+			return err
+		}
+		d.links = append(d.links, l)
+		mode, err := xdpMode(iface.Index)
+		if err != nil {
+			return err
+		}
+		d.Attachments = append(d.Attachments, Attachment{Interface: ifname, Ifindex: iface.Index, Mode: mode})
+	}
+	entries, err := os.ReadDir(d.dir)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", d.dir, err)
+	}
+	for _, e := range entries {
+		name, ok := strings.CutPrefix(e.Name(), "link_")
+		if !ok || want[name] {
+			continue
+		}
+		if err := detachPinned(filepath.Join(d.dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attachOne switches a pinned link of iface to the new program, or makes
+// and pins a new link.
+func (d *Dataplane) attachOne(iface *net.Interface, mode Mode) (link.Link, error) {
+	path := linkPath(d.dir, iface.Name)
+	prog := d.objs.XdpDirector
+	if l, err := link.LoadPinnedLink(path, nil); err == nil {
+		info, ierr := l.Info()
+		if ierr == nil && info.XDP() != nil && int(info.XDP().Ifindex) == iface.Index {
+			if err := l.Update(prog); err != nil {
+				l.Close()
+				return nil, fmt.Errorf("replace program on %s: %w", iface.Name, err)
+			}
+			return l, nil
+		}
+		// The interface was recreated: the old link is defunct.
+		l.Unpin()
+		l.Close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("open pinned link %s: %w", path, err)
+	}
+
+	var l link.Link
+	var err error
+	switch mode {
+	case ModeNative:
+		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPDriverMode})
+	case ModeGeneric:
+		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPGenericMode})
+	default:
+		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPDriverMode})
+		if err != nil {
+			l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPGenericMode})
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("attach XDP to %s: %w", iface.Name, err)
+	}
+	if err := l.Pin(path); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("pin link of %s: %w", iface.Name, err)
+	}
+	return l, nil
+}
+
+// xdpMode reads back how XDP is attached to ifindex.
+func xdpMode(ifindex int) (string, error) {
+	lk, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return "", fmt.Errorf("read link %d: %w", ifindex, err)
+	}
+	x := lk.Attrs().Xdp
+	if x == nil || !x.Attached {
+		return "", fmt.Errorf("interface %s: XDP program not attached", lk.Attrs().Name)
+	}
+	switch x.AttachMode {
+	case 1: // XDP_ATTACHED_DRV
+		return "xdp native", nil
+	case 2: // XDP_ATTACHED_SKB
+		return "xdp generic", nil
+	case 3: // XDP_ATTACHED_HW
+		return "xdp offload", nil
+	}
+	return fmt.Sprintf("xdp mode %d", x.AttachMode), nil
+}
+
+func detachPinned(path string) error {
+	l, err := link.LoadPinnedLink(path, nil)
+	if err != nil {
+		// Not loadable (defunct): removing the pin is all there is to do.
+		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", path, rerr)
+		}
+		return nil
+	}
+	defer l.Close()
+	if err := l.Unpin(); err != nil {
+		return fmt.Errorf("unpin %s: %w", path, err)
+	}
+	return nil
+}
+
+// Mode returns the attach mode shared by every interface, or a list.
+func (d *Dataplane) Mode() string {
+	seen := map[string]bool{}
+	var modes []string
+	for _, a := range d.Attachments {
+		if !seen[a.Mode] {
+			seen[a.Mode] = true
+			modes = append(modes, a.Mode)
+		}
+	}
+	return strings.Join(modes, ", ")
+}
+
+// Close releases the control plane's handles. Pinned state stays: the
+// program keeps forwarding and the next Open adopts it.
+func (d *Dataplane) Close() error {
+	for _, l := range d.links {
+		l.Close()
+	}
+	d.links = nil
+	err := d.objs.Close()
+	if d.lock != nil {
+		unlockDir(d.lock)
+		d.lock = nil
+	}
+	return err
+}
+
+// Remove detaches the program and deletes the pinned state.
+func (d *Dataplane) Remove() error {
+	d.Close()
+	root := filepath.Dir(d.dir)
+	return removeDir(root, d.dir)
+}
+
+// Remove deletes node's pinned state without loading anything: detaches
+// its links and unpins its maps. It fails with ErrBusy while a control
+// plane holds the state. Missing state is not an error.
+func Remove(root, node string) error {
+	if err := checkNode(node); err != nil {
+		return err
+	}
+	if root == "" {
+		root = DefaultPinRoot
+	}
+	dir := PinDir(root, node)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return removeDir(root, dir)
+}
+
+func removeDir(root, dir string) error {
+	rootLock, err := lockDir(root, false)
+	if err != nil {
+		return err
+	}
+	defer unlockDir(rootLock)
+	lock, err := lockDir(dir, true)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlockDir(lock)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if strings.HasPrefix(e.Name(), "link_") {
+			if err := detachPinned(p); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("unpin %s: %w", p, err)
+		}
+	}
+	if err := os.Remove(dir); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
+
+// removeStaleTemps deletes temporary directories left by a crash during
+// creation.
+func removeStaleTemps(root, node string) {
+	matches, _ := filepath.Glob(filepath.Join(root, "."+node+".tmp-*"))
+	for _, m := range matches {
+		os.RemoveAll(m)
+	}
+}
+
+// Nodes lists the node directories under root.
+func Nodes(root string) ([]string, error) {
+	if root == "" {
+		root = DefaultPinRoot
+	}
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", root, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
