@@ -16,36 +16,44 @@
 #include "maps.h"
 #include "parse.h"
 
-/* last_seen is written at most once per FLOW_TOUCH_NS per entry, so that a
- * busy flow does not bounce its cache line between CPUs on every packet. A
- * flow may therefore live up to this much longer than its timeout. */
-#define FLOW_TOUCH_NS 1000000000ULL
+/* HZ assumed until the loader has written dp_config.hz. */
+#define FALLBACK_HZ 250ULL
 
-/* Fallbacks if the config map was never written (IPVS defaults). */
-#define DEFAULT_TIMEOUT_SYN (60ULL * 1000000000ULL)
-#define DEFAULT_TIMEOUT_EST (900ULL * 1000000000ULL)
-#define DEFAULT_TIMEOUT_FIN (120ULL * 1000000000ULL)
-#define DEFAULT_TIMEOUT_UDP (300ULL * 1000000000ULL)
+/* dp_config returns the runtime settings (an inlined array lookup). */
+static __always_inline struct dp_config *dp_config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&config, &zero);
+}
+
+/* hz is jiffies per second. Both last_seen (flow_touch) and the cached next
+ * hop (HOP_TTL) are renewed at most once a second: a busy flow does not
+ * write its entry, and bounce its cache line between CPUs, on every packet.
+ * A flow may therefore live up to a second longer than its timeout. */
+static __always_inline __u64 hz(struct dp_config *c)
+{
+	return c && c->hz ? c->hz : FALLBACK_HZ;
+}
 
 static __always_inline __u64 state_timeout(__u8 state)
 {
-	__u32 zero = 0;
-	struct dp_config *c = bpf_map_lookup_elem(&config, &zero);
+	struct dp_config *c = dp_config();
 	__u64 t = 0;
 
 	switch (state) {
 	case STATE_SYN:
 		t = c ? c->timeout_syn : 0;
-		return t ? t : DEFAULT_TIMEOUT_SYN;
+		return t ? t : 60 * hz(c);
 	case STATE_ESTABLISHED:
 		t = c ? c->timeout_est : 0;
-		return t ? t : DEFAULT_TIMEOUT_EST;
+		return t ? t : 900 * hz(c);
 	case STATE_FIN:
 		t = c ? c->timeout_fin : 0;
-		return t ? t : DEFAULT_TIMEOUT_FIN;
+		return t ? t : 120 * hz(c);
 	default:
 		t = c ? c->timeout_udp : 0;
-		return t ? t : DEFAULT_TIMEOUT_UDP;
+		return t ? t : 300 * hz(c);
 	}
 }
 
@@ -96,10 +104,10 @@ static __always_inline int flow_alive(const struct flow_key *k, struct flow *f, 
 	return 0;
 }
 
-/* flow_touch refreshes last_seen, at most once per FLOW_TOUCH_NS. */
-static __always_inline void flow_touch(struct flow *f, __u64 now)
+/* flow_touch refreshes last_seen, at most once a second (second = hz). */
+static __always_inline void flow_touch(struct flow *f, __u64 now, __u64 second)
 {
-	if (now - f->last_seen > FLOW_TOUCH_NS)
+	if (now - f->last_seen > second)
 		f->last_seen = now;
 }
 
@@ -144,18 +152,14 @@ static __always_inline void flow_forget(const struct flow_key *k, const struct f
 }
 
 /*
- * flow_create schedules a new connection of service svc: it takes the next
- * slot of the service's schedule (one atomic increment) and inserts both
- * entries. On success *out holds the forward entry. Returns 0 or an enum pkt_path
- * drop reason.
+ * flow_pick schedules a new connection of service svc: it takes the next
+ * slot of the service's schedule (one atomic increment) and returns the real
+ * server's id and slot. Returns 0 or an enum pkt_path drop reason.
  */
-static __always_inline int flow_create(const struct flow_key *k, struct svc_value *svc,
-				       __u8 state, __u64 now, struct flow *out)
+static __always_inline int flow_pick(struct svc_value *svc, __u32 *rid, struct real **out)
 {
-	struct flow_key rk = {};
-	struct flow rf = {};
 	struct real *r;
-	__u32 slot, *real_id, rid;
+	__u32 slot, *real_id;
 	__u64 n;
 
 	if (svc->sched_len == 0)
@@ -165,36 +169,39 @@ static __always_inline int flow_create(const struct flow_key *k, struct svc_valu
 	real_id = bpf_map_lookup_elem(&schedule, &slot);
 	if (!real_id)
 		return PATH_NO_REAL;
-	rid = *real_id;
-	r = bpf_map_lookup_elem(&reals, &rid);
+	*rid = *real_id;
+	r = bpf_map_lookup_elem(&reals, rid);
 	if (!r || r->gen == 0)
 		return PATH_NO_REAL;
+	*out = r;
+	return 0;
+}
 
-	out->nat_addr = r->addr;
-	out->nat_port = r->port;
-	out->dir = FLOW_FORWARD;
-	out->state = state;
-	out->svc_id = svc->id;
-	out->real_id = rid;
-	out->real_gen = r->gen;
-	out->last_seen = now;
-	out->timeout = state_timeout(state);
+/*
+ * flow_insert inserts both entries of a new connection; fwd is the forward
+ * entry, already filled in. The reply entry starts without a next hop.
+ * Returns 0 or PATH_FLOW_INSERT.
+ */
+static __always_inline int flow_insert(const struct flow_key *k, const struct flow *fwd)
+{
+	struct flow_key rk = {};
+	struct flow rf = *fwd;
 
-	rk.saddr = r->addr;
+	rk.saddr = fwd->nat_addr;
 	rk.daddr = k->saddr;
-	rk.sport = r->port;
+	rk.sport = fwd->nat_port;
 	rk.dport = k->sport;
 	rk.proto = k->proto;
-	rf = *out;
 	rf.nat_addr = k->daddr;
 	rf.nat_port = k->dport;
 	rf.dir = FLOW_REPLY;
+	rf.hop_ifindex = 0;
 
 	/* Reply entry first: once the forward entry exists the real server
 	 * may answer at once. */
 	if (bpf_map_update_elem(&flows, &rk, &rf, BPF_ANY))
 		return PATH_FLOW_INSERT;
-	if (bpf_map_update_elem(&flows, k, out, BPF_ANY)) {
+	if (bpf_map_update_elem(&flows, k, fwd, BPF_ANY)) {
 		bpf_map_delete_elem(&flows, &rk);
 		return PATH_FLOW_INSERT;
 	}

@@ -35,32 +35,19 @@ static __always_inline void count_path(__u32 path)
 		*c += 1;
 }
 
-static __always_inline void count_traffic(__u32 svc_id, __u32 real_id, int in, __u32 bytes,
-					  int new_conn)
+static __always_inline void count_traffic(__u32 real_id, int in, __u32 bytes, int new_conn)
 {
-	struct traffic_stats *s = bpf_map_lookup_elem(&svc_stats, &svc_id);
 	struct traffic_stats *r = bpf_map_lookup_elem(&real_stats, &real_id);
 
+	if (!r)
+		return;
 	if (in) {
-		if (s) {
-			s->pkts_in++;
-			s->bytes_in += bytes;
-			s->conns += new_conn;
-		}
-		if (r) {
-			r->pkts_in++;
-			r->bytes_in += bytes;
-			r->conns += new_conn;
-		}
+		r->pkts_in++;
+		r->bytes_in += bytes;
+		r->conns += new_conn;
 	} else {
-		if (s) {
-			s->pkts_out++;
-			s->bytes_out += bytes;
-		}
-		if (r) {
-			r->pkts_out++;
-			r->bytes_out += bytes;
-		}
+		r->pkts_out++;
+		r->bytes_out += bytes;
 	}
 }
 
@@ -73,50 +60,80 @@ static __always_inline int addr_has(__be32 addr, __u32 flag)
 }
 
 /*
- * forward_packet rewrites a TCP/UDP packet of tracked connection f and finds
- * its next hop. The FIB is asked before the packet is touched, so a packet
- * that is dropped leaves the director unmodified.
+ * resolve_hop makes sure f caches the next hop of its direction. A cached
+ * hop is used for a second (one `second` of jiffies); then the kernel's FIB
+ * is asked again, with the post-NAT addresses and before the packet is
+ * touched, so a dropped packet leaves the director unmodified. Toward a
+ * real server the hop is also cached in its reals entry (r), so that new
+ * connections seldom pay for a FIB lookup. Returns 0, PATH_NO_NEIGH (route
+ * found, neighbour unresolved) or a drop reason.
  */
-static __always_inline enum action forward_packet(void *ctx, struct pkt *p, __u32 ifindex,
-						  const struct flow *f, int new_conn,
-						  __u32 *out_ifindex, __u32 *path)
+static __always_inline __u32 resolve_hop(void *ctx, struct pkt *p, __u32 ifindex, struct flow *f,
+					 struct real *r, __u64 now, __u64 second)
 {
-	struct iphdr *iph = p->iph;
 	struct hop h = {};
-	__u32 bytes = bpf_ntohs(iph->tot_len);
-	__be32 src = iph->saddr, dst = iph->daddr;
+	__be32 src = p->iph->saddr, dst = p->iph->daddr;
 	__u32 rc;
 
-	if (iph->ttl <= 1) {
-		*path = PATH_TTL_EXCEEDED;
-		return ACT_DROP;
+	if (f->hop_ifindex && now - f->hop_time <= second)
+		return 0;
+	if (f->dir == FLOW_FORWARD && r && r->hop_ifindex && now - r->hop_time <= second) {
+		f->hop_ifindex = r->hop_ifindex;
+		__builtin_memcpy(f->hop_smac, r->hop_smac, ETH_ALEN);
+		__builtin_memcpy(f->hop_dmac, r->hop_dmac, ETH_ALEN);
+		f->hop_time = r->hop_time;
+		return 0;
 	}
 	if (f->dir == FLOW_FORWARD)
 		dst = f->nat_addr;
 	else
 		src = f->nat_addr;
-
 	rc = next_hop(ctx, p, ifindex, src, dst, &h);
-	if (rc && rc != PATH_NO_NEIGH) {
-		*path = rc;
-		return ACT_DROP;
+	if (rc) {
+		f->hop_ifindex = 0;
+		return rc;
 	}
+	f->hop_ifindex = h.ifindex;
+	__builtin_memcpy(f->hop_smac, h.smac, ETH_ALEN);
+	__builtin_memcpy(f->hop_dmac, h.dmac, ETH_ALEN);
+	f->hop_time = now;
+	if (f->dir == FLOW_FORWARD && r) {
+		r->hop_ifindex = h.ifindex;
+		__builtin_memcpy(r->hop_smac, h.smac, ETH_ALEN);
+		__builtin_memcpy(r->hop_dmac, h.dmac, ETH_ALEN);
+		r->hop_time = now;
+	}
+	return 0;
+}
+
+/*
+ * emit_packet rewrites a TCP/UDP packet of connection f (DNAT forward, SNAT
+ * reply), counts it, and sends it to the cached next hop, or to the stack
+ * when the neighbour is unresolved (hop_rc == PATH_NO_NEIGH).
+ */
+static __always_inline enum action emit_packet(struct pkt *p, const struct flow *f, __u32 hop_rc,
+					       int new_conn, __u32 *out_ifindex, __u32 *path)
+{
+	struct iphdr *iph = p->iph;
+	__u32 bytes = bpf_ntohs(iph->tot_len);
+
 	if (f->dir == FLOW_FORWARD) {
 		nat_dst(p, f->nat_addr, f->nat_port);
-		count_traffic(f->svc_id, f->real_id, 1, bytes, new_conn);
+		count_traffic(f->real_id, 1, bytes, new_conn);
 	} else {
 		nat_src(p, f->nat_addr, f->nat_port);
-		count_traffic(f->svc_id, f->real_id, 0, bytes, 0);
+		count_traffic(f->real_id, 0, bytes, 0);
 	}
-	if (rc == PATH_NO_NEIGH) {
+	if (hop_rc == PATH_NO_NEIGH) {
 		/* The kernel forwards it (and decrements the TTL) once
 		 * it has resolved the neighbour. */
 		*path = PATH_NO_NEIGH;
 		return ACT_PASS;
 	}
 	ip_decrease_ttl(iph);
-	set_macs(p, &h);
-	*out_ifindex = h.ifindex;
+	__builtin_memcpy(p->eth->h_source, f->hop_smac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_dest, f->hop_dmac, ETH_ALEN);
+	*out_ifindex = f->hop_ifindex;
 	if (new_conn)
 		*path = PATH_NEW_FLOW;
 	else
@@ -124,13 +141,13 @@ static __always_inline enum action forward_packet(void *ctx, struct pkt *p, __u3
 	return ACT_REDIRECT;
 }
 
-/* real_valid reports whether the real server of flow f still exists. */
-static __always_inline int real_valid(const struct flow *f)
+/* flow_real returns the real server of flow f, or NULL if it was removed. */
+static __always_inline struct real *flow_real(const struct flow *f)
 {
 	__u32 id = f->real_id;
 	struct real *r = bpf_map_lookup_elem(&reals, &id);
 
-	return r && r->gen == f->real_gen;
+	return r && r->gen == f->real_gen ? r : 0;
 }
 
 /*
@@ -167,7 +184,7 @@ static __always_inline enum action handle_icmp(void *ctx, struct pkt *p, __u32 i
 	k.dport = q.ports[0];
 	k.proto = q.iph->protocol;
 	f = bpf_map_lookup_elem(&flows, &k);
-	if (!f || !real_valid(f)) {
+	if (!f || !flow_real(f)) {
 		*path = PATH_ICMP_OTHER;
 		return ACT_PASS;
 	}
@@ -238,9 +255,10 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 	struct svc_key sk = {};
 	struct svc_value *svc;
 	struct flow *f, nf = {};
+	struct real *r;
 	__u8 state;
-	__u64 now;
-	__u32 why = 0;
+	__u64 now, second;
+	__u32 why = 0, rid = 0, hop_rc;
 	int rc;
 
 	if (parse_ipv4(data, data_end, &p, &why) < 0) {
@@ -257,8 +275,9 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 	k.sport = p.sport;
 	k.dport = p.dport;
 	k.proto = p.proto;
-	now = bpf_ktime_get_ns();
 
+	now = bpf_jiffies64();
+	second = hz(dp_config());
 	f = bpf_map_lookup_elem(&flows, &k);
 	if (f) {
 		int syn_only = p.proto == IPPROTO_TCP &&
@@ -269,7 +288,8 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 				*path = PATH_IP_OPTIONS;
 				return ACT_DROP;
 			}
-			if (!real_valid(f)) {
+			r = flow_real(f);
+			if (!r) {
 				*path = PATH_REAL_REMOVED;
 				return ACT_DROP;
 			}
@@ -278,11 +298,20 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 				if (state != f->state)
 					flow_set_state(&k, f, state, now);
 				else
-					flow_touch(f, now);
+					flow_touch(f, now, second);
 			} else {
-				flow_touch(f, now);
+				flow_touch(f, now, second);
 			}
-			return forward_packet(ctx, &p, ifindex, f, 0, out_ifindex, path);
+			if (p.iph->ttl <= 1) {
+				*path = PATH_TTL_EXCEEDED;
+				return ACT_DROP;
+			}
+			rc = resolve_hop(ctx, &p, ifindex, f, r, now, second);
+			if (rc && rc != PATH_NO_NEIGH) {
+				*path = rc;
+				return ACT_DROP;
+			}
+			return emit_packet(&p, f, rc, 0, out_ifindex, path);
 		}
 		/* Expired, or a new SYN reusing a closed connection's
 		 * tuple: forget it and, for a client packet, schedule anew. */
@@ -314,12 +343,32 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 		*path = PATH_TTL_EXCEEDED;
 		return ACT_DROP;
 	}
-	rc = flow_create(&k, svc, state, now, &nf);
+	rc = flow_pick(svc, &rid, &r);
 	if (rc) {
 		*path = rc;
 		return ACT_DROP;
 	}
-	return forward_packet(ctx, &p, ifindex, &nf, 1, out_ifindex, path);
+	nf.nat_addr = r->addr;
+	nf.nat_port = r->port;
+	nf.dir = FLOW_FORWARD;
+	nf.state = state;
+	nf.svc_id = svc->id;
+	nf.real_id = rid;
+	nf.real_gen = r->gen;
+	nf.last_seen = now;
+	nf.timeout = state_timeout(state);
+	rc = resolve_hop(ctx, &p, ifindex, &nf, r, now, second);
+	if (rc && rc != PATH_NO_NEIGH) {
+		*path = rc;
+		return ACT_DROP;
+	}
+	hop_rc = rc;
+	rc = flow_insert(&k, &nf);
+	if (rc) {
+		*path = rc;
+		return ACT_DROP;
+	}
+	return emit_packet(&p, &nf, hop_rc, 1, out_ifindex, path);
 }
 
 #endif /* DIRECTOR_DIRECTOR_H */

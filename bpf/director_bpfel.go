@@ -22,6 +22,7 @@ const (
 
 type directorDpConfig struct {
 	_          structs.HostLayout
+	Hz         uint64
 	TimeoutSyn uint64
 	TimeoutEst uint64
 	TimeoutFin uint64
@@ -29,17 +30,21 @@ type directorDpConfig struct {
 }
 
 type directorFlow struct {
-	_        structs.HostLayout
-	NatAddr  uint32
-	NatPort  uint16
-	Dir      uint8
-	State    uint8
-	SvcId    uint32
-	RealId   uint32
-	RealGen  uint32
-	_        [4]byte
-	LastSeen uint64
-	Timeout  uint64
+	_          structs.HostLayout
+	NatAddr    uint32
+	NatPort    uint16
+	Dir        uint8
+	State      uint8
+	SvcId      uint32
+	RealId     uint32
+	RealGen    uint32
+	HopIfindex uint32
+	HopSmac    [6]uint8
+	HopDmac    [6]uint8
+	_          [4]byte
+	HopTime    uint64
+	LastSeen   uint64
+	Timeout    uint64
 }
 
 type directorFlowDir uint32
@@ -99,12 +104,16 @@ const (
 )
 
 type directorReal struct {
-	_     structs.HostLayout
-	Addr  uint32
-	Port  uint16
-	Pad   uint16
-	Gen   uint32
-	SvcId uint32
+	_          structs.HostLayout
+	Addr       uint32
+	Port       uint16
+	Pad        uint16
+	Gen        uint32
+	SvcId      uint32
+	HopIfindex uint32
+	HopSmac    [6]uint8
+	HopDmac    [6]uint8
+	HopTime    uint64
 }
 
 type directorStateMeta struct {
@@ -152,8 +161,6 @@ const (
 	directorMapReals           = "reals"
 	directorMapSchedule        = "schedule"
 	directorMapServices        = "services"
-	directorMapSvcStats        = "svc_stats"
-	directorMapVerdictStats    = "verdict_stats"
 	directorProgXdpDirector    = "xdp_director"
 	directorVarUnusedAddrFlags = "unused_addr_flags"
 	directorVarUnusedFlowDir   = "unused_flow_dir"
@@ -210,17 +217,15 @@ type directorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type directorMapSpecs struct {
-	Addrs        *ebpf.MapSpec `ebpf:"addrs"`
-	Config       *ebpf.MapSpec `ebpf:"config"`
-	Flows        *ebpf.MapSpec `ebpf:"flows"`
-	Meta         *ebpf.MapSpec `ebpf:"meta"`
-	PathStats    *ebpf.MapSpec `ebpf:"path_stats"`
-	RealStats    *ebpf.MapSpec `ebpf:"real_stats"`
-	Reals        *ebpf.MapSpec `ebpf:"reals"`
-	Schedule     *ebpf.MapSpec `ebpf:"schedule"`
-	Services     *ebpf.MapSpec `ebpf:"services"`
-	SvcStats     *ebpf.MapSpec `ebpf:"svc_stats"`
-	VerdictStats *ebpf.MapSpec `ebpf:"verdict_stats"`
+	Addrs     *ebpf.MapSpec `ebpf:"addrs"`
+	Config    *ebpf.MapSpec `ebpf:"config"`
+	Flows     *ebpf.MapSpec `ebpf:"flows"`
+	Meta      *ebpf.MapSpec `ebpf:"meta"`
+	PathStats *ebpf.MapSpec `ebpf:"path_stats"`
+	RealStats *ebpf.MapSpec `ebpf:"real_stats"`
+	Reals     *ebpf.MapSpec `ebpf:"reals"`
+	Schedule  *ebpf.MapSpec `ebpf:"schedule"`
+	Services  *ebpf.MapSpec `ebpf:"services"`
 }
 
 // directorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -253,17 +258,15 @@ func (o *directorObjects) Close() error {
 //
 // It can be passed to loadDirectorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type directorMaps struct {
-	Addrs        *ebpf.Map `ebpf:"addrs"`
-	Config       *ebpf.Map `ebpf:"config"`
-	Flows        *ebpf.Map `ebpf:"flows"`
-	Meta         *ebpf.Map `ebpf:"meta"`
-	PathStats    *ebpf.Map `ebpf:"path_stats"`
-	RealStats    *ebpf.Map `ebpf:"real_stats"`
-	Reals        *ebpf.Map `ebpf:"reals"`
-	Schedule     *ebpf.Map `ebpf:"schedule"`
-	Services     *ebpf.Map `ebpf:"services"`
-	SvcStats     *ebpf.Map `ebpf:"svc_stats"`
-	VerdictStats *ebpf.Map `ebpf:"verdict_stats"`
+	Addrs     *ebpf.Map `ebpf:"addrs"`
+	Config    *ebpf.Map `ebpf:"config"`
+	Flows     *ebpf.Map `ebpf:"flows"`
+	Meta      *ebpf.Map `ebpf:"meta"`
+	PathStats *ebpf.Map `ebpf:"path_stats"`
+	RealStats *ebpf.Map `ebpf:"real_stats"`
+	Reals     *ebpf.Map `ebpf:"reals"`
+	Schedule  *ebpf.Map `ebpf:"schedule"`
+	Services  *ebpf.Map `ebpf:"services"`
 }
 
 func (m *directorMaps) Close() error {
@@ -277,8 +280,6 @@ func (m *directorMaps) Close() error {
 		m.Reals,
 		m.Schedule,
 		m.Services,
-		m.SvcStats,
-		m.VerdictStats,
 	)
 }
 

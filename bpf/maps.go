@@ -105,16 +105,14 @@ func NewSvcKey(vip netip.Addr, port uint16, proto uint8) SvcKey {
 // loader's job.
 type Maps struct {
 	services, reals, schedule, flows, addrs *ebpf.Map
-	svcStats, realStats, verdicts, paths    *ebpf.Map
-	config, meta                            *ebpf.Map
+	realStats, paths, config, meta          *ebpf.Map
 }
 
 // NewMaps wraps the maps of loaded objects.
 func NewMaps(o *Objects) *Maps {
 	return &Maps{
 		services: o.Services, reals: o.Reals, schedule: o.Schedule, flows: o.Flows,
-		addrs: o.Addrs, svcStats: o.SvcStats, realStats: o.RealStats,
-		verdicts: o.VerdictStats, paths: o.PathStats, config: o.Config, meta: o.Meta,
+		addrs: o.Addrs, realStats: o.RealStats, paths: o.PathStats, config: o.Config, meta: o.Meta,
 	}
 }
 
@@ -274,11 +272,65 @@ type Timeouts struct {
 var DefaultTimeouts = Timeouts{SYN: 60 * time.Second, Established: 900 * time.Second,
 	FIN: 120 * time.Second, UDP: 300 * time.Second}
 
+// config reads the config entry.
+func (m *Maps) readConfig() (DpConfig, error) {
+	var c DpConfig
+	if err := m.config.Lookup(uint32(0), &c); err != nil {
+		return c, fmt.Errorf("read config: %w", err)
+	}
+	return c, nil
+}
+
+// InitClock records the kernel's HZ (ProbeHZ); it must be set before
+// timeouts, which the program keeps in jiffies.
+func (m *Maps) InitClock(hz uint64) error {
+	c, err := m.readConfig()
+	if err != nil {
+		return err
+	}
+	c.Hz = hz
+	if err := m.config.Put(uint32(0), c); err != nil {
+		return fmt.Errorf("put config: %w", err)
+	}
+	return nil
+}
+
+// HZ returns the recorded HZ (0 before InitClock).
+func (m *Maps) HZ() (uint64, error) {
+	c, err := m.readConfig()
+	return c.Hz, err
+}
+
+func toJiffies(d time.Duration, hz uint64) uint64 {
+	j := uint64(d) * hz / uint64(time.Second)
+	if d > 0 && j == 0 {
+		j = 1
+	}
+	return j
+}
+
+func fromJiffies(j, hz uint64) time.Duration {
+	if hz == 0 {
+		return 0
+	}
+	return time.Duration(j * uint64(time.Second) / hz)
+}
+
 // SetTimeouts writes the timeouts; they apply to flows created or changing
-// state from now on.
+// state from now on. Timeouts are kept in jiffies: the smallest non-zero
+// one is one jiffy.
 func (m *Maps) SetTimeouts(t Timeouts) error {
-	c := DpConfig{TimeoutSyn: uint64(t.SYN), TimeoutEst: uint64(t.Established),
-		TimeoutFin: uint64(t.FIN), TimeoutUdp: uint64(t.UDP)}
+	c, err := m.readConfig()
+	if err != nil {
+		return err
+	}
+	if c.Hz == 0 {
+		return errors.New("set timeouts: clock not initialised (InitClock)")
+	}
+	c.TimeoutSyn = toJiffies(t.SYN, c.Hz)
+	c.TimeoutEst = toJiffies(t.Established, c.Hz)
+	c.TimeoutFin = toJiffies(t.FIN, c.Hz)
+	c.TimeoutUdp = toJiffies(t.UDP, c.Hz)
 	if err := m.config.Put(uint32(0), c); err != nil {
 		return fmt.Errorf("put config: %w", err)
 	}
@@ -287,12 +339,22 @@ func (m *Maps) SetTimeouts(t Timeouts) error {
 
 // Timeouts reads the timeouts back.
 func (m *Maps) Timeouts() (Timeouts, error) {
-	var c DpConfig
-	if err := m.config.Lookup(uint32(0), &c); err != nil {
-		return Timeouts{}, fmt.Errorf("read config: %w", err)
+	c, err := m.readConfig()
+	if err != nil {
+		return Timeouts{}, err
 	}
-	return Timeouts{SYN: time.Duration(c.TimeoutSyn), Established: time.Duration(c.TimeoutEst),
-		FIN: time.Duration(c.TimeoutFin), UDP: time.Duration(c.TimeoutUdp)}, nil
+	return Timeouts{SYN: fromJiffies(c.TimeoutSyn, c.Hz), Established: fromJiffies(c.TimeoutEst, c.Hz),
+		FIN: fromJiffies(c.TimeoutFin, c.Hz), UDP: fromJiffies(c.TimeoutUdp, c.Hz)}, nil
+}
+
+// Expiry returns how long flow entry f has left before it expires, from
+// the kernel's current jiffies now (Jiffies).
+func Expiry(f Flow, now, hz uint64) time.Duration {
+	idle := now - f.LastSeen
+	if idle >= f.Timeout {
+		return 0
+	}
+	return fromJiffies(f.Timeout-idle, hz)
 }
 
 // Meta reads the ABI stamp.
@@ -367,15 +429,6 @@ func sumStats(per []TrafficStats) TrafficStats {
 	return t
 }
 
-// ServiceStats returns the counters of service index id, summed over CPUs.
-func (m *Maps) ServiceStats(id uint32) (TrafficStats, error) {
-	var per []TrafficStats
-	if err := m.svcStats.Lookup(id, &per); err != nil {
-		return TrafficStats{}, fmt.Errorf("read service stats %d: %w", id, err)
-	}
-	return sumStats(per), nil
-}
-
 // RealStats returns the counters of real server id, summed over CPUs.
 func (m *Maps) RealStats(id uint32) (TrafficStats, error) {
 	var per []TrafficStats
@@ -383,11 +436,6 @@ func (m *Maps) RealStats(id uint32) (TrafficStats, error) {
 		return TrafficStats{}, fmt.Errorf("read real stats %d: %w", id, err)
 	}
 	return sumStats(per), nil
-}
-
-// ResetServiceStats zeroes the counters of service index id (slot reuse).
-func (m *Maps) ResetServiceStats(id uint32) error {
-	return m.resetStats(m.svcStats, id)
 }
 
 // ResetRealStats zeroes the counters of real server id (slot reuse).
@@ -420,9 +468,18 @@ func sumCounters(mp *ebpf.Map, n int) ([]uint64, error) {
 	return out, nil
 }
 
-// Verdicts returns packets per XDP action, indexed XDP_ABORTED..XDP_REDIRECT.
-func (m *Maps) Verdicts() ([]uint64, error) {
-	return sumCounters(m.verdicts, len(VerdictNames))
+// Verdicts returns packets per verdict ("pass", "drop", "forward": XDP_TX
+// or XDP_REDIRECT), summed from the path counters.
+func (m *Maps) Verdicts() (map[string]uint64, error) {
+	paths, err := m.Paths()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]uint64{"pass": 0, "drop": 0, "forward": 0}
+	for i, n := range paths {
+		out[Paths[PktPath(i)].Verdict] += n
+	}
+	return out, nil
 }
 
 // Paths returns packets per PktPath.

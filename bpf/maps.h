@@ -58,16 +58,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } addrs SEC(".maps");
 
-/* Per-service counters, indexed by svc_value.id. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, struct traffic_stats);
-	__uint(max_entries, 1024);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} svc_stats SEC(".maps");
-
-/* Per-real-server counters, indexed by real id. */
+/* Per-real-server counters, indexed by real id. A service's counters are
+ * the sum of its real servers': one counter update per packet instead of
+ * two (the control plane keeps the totals of removed real servers). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -76,16 +69,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } real_stats SEC(".maps");
 
-/* Packets per XDP action (XDP_ABORTED..XDP_REDIRECT). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, 5);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} verdict_stats SEC(".maps");
-
-/* Packets per enum pkt_path (what happened, including every drop reason). */
+/* Packets per enum pkt_path (what happened, including every drop reason).
+ * Every path has one verdict (see types.h), so the per-verdict counts are
+ * sums of these, computed by the control plane, not a second update. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);

@@ -4,13 +4,10 @@ package bpf
 // metrics, status output and the README's packet rules. The numeric values
 // come from the generated enum; paths_test.go checks that every one is named.
 
-// VerdictNames are the XDP actions, indexed by their value.
-var VerdictNames = []string{"aborted", "drop", "pass", "tx", "redirect"}
-
 // PathInfo names a PktPath and the verdict it always gets.
 type PathInfo struct {
 	Name    string
-	Verdict string // "pass", "drop" or "forward"
+	Verdict string // "pass", "drop" or "forward" (XDP_TX or XDP_REDIRECT)
 }
 
 // Paths describes every PktPath, indexed by value.

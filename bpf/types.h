@@ -28,7 +28,7 @@ struct svc_key {
  * switch a service to a new schedule; the replacement resets the cursor, so
  * the new schedule starts from its beginning as IPVS restarts wrr. */
 struct svc_value {
-	__u32 id;        /* index into svc_stats */
+	__u32 id;        /* service index, allocated by the control plane (reals.svc_id) */
 	__u32 sched_off; /* first slot of this service's schedule in the schedule map */
 	__u32 sched_len; /* schedule length; 0 means no real server takes new connections */
 	__u32 flags;     /* reserved, zero */
@@ -44,6 +44,12 @@ struct real {
 	              * generation they were created with: a flow whose real server
 	              * was removed (slot freed or reused) no longer matches. */
 	__u32 svc_id; /* service this real server belongs to */
+	/* Next hop toward this real server, cached by the program for new
+	 * connections (see struct flow); the control plane writes zeros. */
+	__u32 hop_ifindex;
+	__u8 hop_smac[6];
+	__u8 hop_dmac[6];
+	__u64 hop_time; /* jiffies */
 };
 
 /* Key of the flows map: the 5-tuple of one direction of a connection, as it
@@ -71,7 +77,13 @@ enum flow_state {
 	STATE_UDP = 4,         /* UDP: any datagram */
 };
 
-/* Value of the flows map. The two entries of a connection point at each other:
+/* Value of the flows map. Times are jiffies: bpf_jiffies64() is inlined by
+ * the verifier, where every clock helper is a call that costs more than the
+ * rest of the fast path; the loader measures HZ once (dp_config.hz). The
+ * next hop (bpf_fib_lookup, the most expensive step
+ * of the packet path) is cached per direction and looked up again after
+ * HOP_TTL (one second), so a route or neighbour change is followed within that time,
+ * whether or not the control plane is alive. The two entries of a connection point at each other:
  * forward key (c, vip, cport, vport) holds nat = (rip, rport); the reply key is
  * then (rip, c, rport, cport) and holds nat = (vip, vport). */
 struct flow {
@@ -79,14 +91,18 @@ struct flow {
 	__be16 nat_port;  /* forward: real server port; reply: virtual port (network order) */
 	__u8 dir;         /* enum flow_dir */
 	__u8 state;       /* enum flow_state */
-	__u32 svc_id;     /* service index (svc_stats) */
+	__u32 svc_id;     /* service index (svc_value.id) */
 	__u32 real_id;    /* real server index (reals, real_stats) */
 	__u32 real_gen;   /* reals[real_id].gen when the flow was created */
-	__u64 last_seen;  /* bpf_ktime_get_ns() of the last packet, refreshed at most every FLOW_TOUCH_NS */
-	__u64 timeout;    /* idle timeout of the current state, ns */
+	__u32 hop_ifindex; /* cached next hop of this direction: egress interface, 0 = none */
+	__u8 hop_smac[6];  /* cached next hop: source MAC */
+	__u8 hop_dmac[6];  /* cached next hop: destination MAC */
+	__u64 hop_time;    /* when the next hop was looked up (jiffies) */
+	__u64 last_seen;   /* last packet (jiffies), refreshed at most once a second */
+	__u64 timeout;     /* idle timeout of the current state (jiffies) */
 };
 
-/* Per-CPU traffic counters of a service or a real server. "in" is client ->
+/* Per-CPU traffic counters of a real server. "in" is client ->
  * real server, "out" is real server -> client, bytes are IP bytes. */
 struct traffic_stats {
 	__u64 pkts_in;
@@ -97,13 +113,14 @@ struct traffic_stats {
 };
 
 /* Runtime settings, one entry in the config map, written by the control
- * plane (ipvsadm --set tcp tcpfin udp). Read only when a flow is created or
- * changes state, never on the established fast path. */
+ * plane (ipvsadm --set tcp tcpfin udp). The lookup of this one-entry array
+ * is inlined by the verifier, so reading it costs a load. */
 struct dp_config {
-	__u64 timeout_syn; /* ns; IPVS syn_recv default 60 s */
-	__u64 timeout_est; /* ns; IPVS established default 900 s */
-	__u64 timeout_fin; /* ns; IPVS fin_wait default 120 s, also used after RST */
-	__u64 timeout_udp; /* ns; IPVS udp default 300 s */
+	__u64 hz;          /* jiffies per second, measured by the loader */
+	__u64 timeout_syn; /* jiffies; IPVS syn_recv default 60 s */
+	__u64 timeout_est; /* jiffies; IPVS established default 900 s */
+	__u64 timeout_fin; /* jiffies; IPVS fin_wait default 120 s, also used after RST */
+	__u64 timeout_udp; /* jiffies; IPVS udp default 300 s */
 };
 
 /* One entry in the meta map (struct state_meta), written when the pinned state is created. */

@@ -3,7 +3,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * xdp_director.c: the XDP entry point. It runs the NAT pipeline of
- * director.h, counts the path and the verdict, and turns the pipeline's
+ * director.h, counts the path (which implies the verdict), and turns the pipeline's
  * action into an XDP return code: XDP_TX when the next hop is out of the
  * interface the packet came in on, bpf_redirect otherwise.
  */
@@ -17,16 +17,6 @@ const enum pkt_path *unused_pkt_path __attribute__((unused));
 const enum flow_dir *unused_flow_dir __attribute__((unused));
 const enum flow_state *unused_flow_state __attribute__((unused));
 const enum addr_flags *unused_addr_flags __attribute__((unused));
-
-static __always_inline int count_verdict(int verdict)
-{
-	__u32 key = verdict;
-	__u64 *c = bpf_map_lookup_elem(&verdict_stats, &key);
-
-	if (c)
-		*c += 1;
-	return verdict;
-}
 
 SEC("xdp")
 int xdp_director(struct xdp_md *ctx)
@@ -43,12 +33,12 @@ int xdp_director(struct xdp_md *ctx)
 	switch (act) {
 	case ACT_REDIRECT:
 		if (out_ifindex == ifindex)
-			return count_verdict(XDP_TX);
-		return count_verdict(bpf_redirect(out_ifindex, 0));
+			return XDP_TX;
+		return bpf_redirect(out_ifindex, 0);
 	case ACT_DROP:
-		return count_verdict(XDP_DROP);
+		return XDP_DROP;
 	default:
-		return count_verdict(XDP_PASS);
+		return XDP_PASS;
 	}
 }
 

@@ -241,6 +241,14 @@ func (d *Dataplane) loadOrCreate(root string, opts Options, s *ebpf.CollectionSp
 		return fmt.Errorf("load program: %w", err)
 	}
 	m := bpf.NewMaps(&d.objs)
+	hz, err := bpf.ProbeHZ()
+	if err == nil {
+		err = m.InitClock(hz)
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
 	if err := m.SetMeta(bpf.StateMeta{Abi: bpf.ABI}); err != nil {
 		os.RemoveAll(tmp)
 		return err

@@ -1,0 +1,229 @@
+package bpf
+
+// Per-packet cost through BPF_PROG_TEST_RUN, as a ratio to a trivial
+// XDP_TX program measured in the same run (make bench).
+//
+// With Repeat > 1 the kernel runs the program again on the packet it has
+// just rewritten, so each input is built as a chain in which every
+// repetition takes the path being measured:
+//   - new flow: 256 services VIP:p -> real RIP:p+1 (and RIP:p -> RIP:p+1),
+//     so each DNAT produces a packet for the next service and a tuple never
+//     seen before; the flow table is emptied between timed calls;
+//   - established: two services rip2:c <-> rip2:c+1 DNATing to each
+//     other, so after a warm-up every repetition hits one of two existing
+//     forward entries (a hot flow); established_250 runs the new-flow
+//     chain again, hitting 250 different entries, real servers and
+//     counters (the memory cost of many flows);
+//   - reply / reply_250: reply entries (VIP:p -> client) whose SNAT leads
+//     to the next one, in a cycle of two and a chain of 250;
+//   - pass: a packet to the director's own address, unchanged by the run.
+// TTL starts at 255 and each forwarded repetition decrements it, so a
+// timed call repeats at most chainLen times.
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+)
+
+const (
+	chainLen  = 250
+	chainBase = 10000
+)
+
+// benchEnv is the fib environment with the chains installed.
+func benchEnv(tb testing.TB) *fibEnv {
+	e := newFibEnv(tb)
+	for i := 0; i <= chainLen; i++ {
+		port := uint16(chainBase + i)
+		// real id i: rip1:port+1
+		e.real(tb, uint32(i), uint32(i+1), "192.168.200.11", port+1)
+		e.service(tb, uint32(i), NewSvcKey(rip1, port, ProtoTCP), uint32(i), []uint32{uint32(i)})
+	}
+	// The chain's first hop is a service on the VIP.
+	e.service(tb, chainLen+1, NewSvcKey(vip, chainBase, ProtoTCP), chainLen+1, []uint32{0})
+	// The hot cycle: rip2:cycleBase <-> rip2:cycleBase+1.
+	for i := 0; i < 2; i++ {
+		id := uint32(chainLen + 2 + i)
+		e.real(tb, id, id+1, "192.168.200.12", uint16(cycleBase+1-i))
+		e.service(tb, id, NewSvcKey(rip2, uint16(cycleBase+i), ProtoTCP), id, []uint32{id})
+	}
+	return e
+}
+
+const cycleBase = 20000
+
+func cyclePacket() []byte {
+	s := clientSYN(33334)
+	s.dst = rip2
+	s.dport = cycleBase
+	s.ttl = 255
+	return s.frame()
+}
+
+func chainPacket() []byte {
+	s := clientSYN(33333)
+	s.dport = chainBase
+	s.ttl = 255
+	return s.frame()
+}
+
+// replyCycle installs two reply entries VIP:c -> client:33335 and
+// VIP:c+1 -> client:33335 whose SNAT leads to each other.
+func replyCycle(tb testing.TB, e *fibEnv) []byte {
+	now, err := Jiffies()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		k := FlowKey{Saddr: Be32(vip), Daddr: Be32(client), Sport: Be16(uint16(cycleBase + i)),
+			Dport: Be16(33335), Proto: ProtoTCP}
+		v := Flow{NatAddr: Be32(vip), NatPort: Be16(uint16(cycleBase + 1 - i)), Dir: DirReply,
+			State: StateEstablished, RealGen: 1, LastSeen: now, Timeout: 3600 * 1000}
+		if err := e.maps.PutFlow(k, v); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	s := pktSpec{srcMAC: macRip1, dstMAC: macInt, src: vip, dst: client, ttl: 255, proto: ProtoTCP,
+		sport: cycleBase, dport: 33335, tcpFlags: tcpACK}
+	return s.frame()
+}
+
+// replyChain installs reply entries VIP:p -> client:33333 leading to VIP:p+1
+// and returns the first packet.
+func replyChain(tb testing.TB, e *fibEnv) []byte {
+	now, err := Jiffies()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := 0; i < chainLen; i++ {
+		k := FlowKey{Saddr: Be32(vip), Daddr: Be32(client), Sport: Be16(uint16(chainBase + i)),
+			Dport: Be16(33333), Proto: ProtoTCP}
+		v := Flow{NatAddr: Be32(vip), NatPort: Be16(uint16(chainBase + i + 1)), Dir: DirReply,
+			State: StateEstablished, SvcId: 0, RealId: 0, RealGen: 1,
+			LastSeen: uint64(now), Timeout: 3600 * 1000}
+		if err := e.maps.PutFlow(k, v); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	s := pktSpec{srcMAC: macRip1, dstMAC: macInt, src: vip, dst: client, ttl: 255, proto: ProtoTCP,
+		sport: chainBase, dport: 33333, tcpFlags: tcpACK}
+	return s.frame()
+}
+
+func clearFlows(tb testing.TB, e *fibEnv) {
+	var keys []FlowKey
+	e.maps.Flows(func(f FlowEntry) bool { keys = append(keys, f.Key); return true })
+	for _, k := range keys {
+		e.objs.Flows.Delete(k)
+	}
+}
+
+// timed runs prog on in, repeat times in one BPF_PROG_TEST_RUN, inside the
+// env's namespace, and returns the kernel's time per run. The frame arrives
+// on loopback (Benchmark sets no context); the FIB lookup is the same.
+func timed(tb testing.TB, e *fibEnv, prog *ebpf.Program, in []byte, repeat int) (time.Duration, uint32) {
+	var d time.Duration
+	var ret uint32
+	err := e.inNS(func() error {
+		var err error
+		ret, d, err = prog.Benchmark(in, repeat, nil)
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d, ret
+}
+
+func trivialTX(tb testing.TB) *ebpf.Program {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, xdpTX), asm.Return()}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Close() })
+	return p
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// BenchmarkPacketCost measures each path and the XDP_TX baseline in
+// alternating rounds and reports medians and ratios.
+func BenchmarkPacketCost(b *testing.B) {
+	e := benchEnv(b)
+	tx := trivialTX(b)
+	prog := e.objs.XdpDirector
+	pass := pktSpec{srcMAC: macClient, dstMAC: macPub, src: client, dst: lbPub, ttl: 64,
+		proto: ProtoTCP, sport: 50000, dport: 22, tcpFlags: tcpACK}.frame()
+	chain := chainPacket()
+	cycle := cyclePacket()
+
+	rounds := 15
+	res := map[string][]time.Duration{}
+	check := func(name string, got, want uint32) {
+		if got != want {
+			b.Fatalf("%s: verdict %d, want %d", name, got, want)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			d, ret := timed(b, e, tx, pass, chainLen)
+			check("xdp_tx", ret, xdpTX)
+			res["xdp_tx"] = append(res["xdp_tx"], d)
+
+			clearFlows(b, e)
+			d, ret = timed(b, e, prog, chain, chainLen)
+			check("new_flow", ret, xdpRedirect)
+			res["new_flow"] = append(res["new_flow"], d)
+
+			d, ret = timed(b, e, prog, chain, chainLen)
+			check("established_250", ret, xdpRedirect)
+			res["established_250"] = append(res["established_250"], d)
+
+			timed(b, e, prog, cycle, 2) // creates the two cycle flows
+			d, ret = timed(b, e, prog, cycle, chainLen)
+			check("established", ret, xdpRedirect)
+			res["established"] = append(res["established"], d)
+
+			reply := replyCycle(b, e) // clearFlows removed it
+			d, ret = timed(b, e, prog, reply, chainLen)
+			check("reply", ret, xdpRedirect)
+			res["reply"] = append(res["reply"], d)
+
+			reply = replyChain(b, e)
+			d, ret = timed(b, e, prog, reply, chainLen)
+			check("reply_250", ret, xdpRedirect)
+			res["reply_250"] = append(res["reply_250"], d)
+
+			d, ret = timed(b, e, prog, pass, chainLen)
+			check("pass", ret, xdpPass)
+			res["pass"] = append(res["pass"], d)
+		}
+	}
+	b.StopTimer()
+	base := median(res["xdp_tx"])
+	fmt.Fprintf(os.Stdout, "\nper-packet cost, BPF_PROG_TEST_RUN, median of %d rounds x %d runs\n", rounds*b.N, chainLen)
+	fmt.Fprintf(os.Stdout, "%-16s %8s %8s %s\n", "path", "ns/pkt", "ratio", "target")
+	targets := map[string]string{"established": "<= 3x", "new_flow": "<= 5x"}
+	for _, name := range []string{"xdp_tx", "established", "established_250", "new_flow", "reply", "reply_250", "pass"} {
+		m := median(res[name])
+		fmt.Fprintf(os.Stdout, "%-16s %8d %7.2fx %s\n", name, m.Nanoseconds(), float64(m)/float64(base), targets[name])
+		b.ReportMetric(float64(m)/float64(base), name+"/xdp_tx")
+	}
+	// The chains must really have taken their paths.
+	p := e.paths(b)
+	if p[PathNewFlow] == 0 || p[PathForward] == 0 || p[PathReply] == 0 || p[PathNoService] == 0 {
+		b.Fatalf("paths not exercised: %v", movedPaths(make([]uint64, len(p)), p))
+	}
+}
