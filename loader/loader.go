@@ -107,10 +107,14 @@ func PinDir(root, node string) string {
 // Dir returns the pinned state directory.
 func (d *Dataplane) Dir() string { return d.dir }
 
+// tmpPrefix starts the names of directories under construction. bpffs
+// refuses names with a dot, so neither they nor node names can hide as
+// dot files; node names may not start with an underscore instead.
+const tmpPrefix = "_tmp_"
+
 func checkNode(node string) error {
-	if node == "" || strings.ContainsAny(node, "/\x00") || node == "." || node == ".." ||
-		strings.HasPrefix(node, ".") {
-		return fmt.Errorf("invalid node name %q", node)
+	if node == "" || len(node) > 200 || strings.ContainsAny(node, "/.\x00") || strings.HasPrefix(node, "_") {
+		return fmt.Errorf("invalid node name %q: bpffs needs a name without '/' or '.', not starting with '_'", node)
 	}
 	return nil
 }
@@ -227,7 +231,7 @@ func (d *Dataplane) loadOrCreate(root string, opts Options, s *ebpf.CollectionSp
 		return fmt.Errorf("stat %s: %w", d.dir, err)
 	}
 
-	tmp := filepath.Join(root, fmt.Sprintf(".%s.tmp-%d", opts.Node, os.Getpid()))
+	tmp := filepath.Join(root, fmt.Sprintf("%s%s_%d", tmpPrefix, opts.Node, os.Getpid()))
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
@@ -501,7 +505,7 @@ func removeDir(root, dir string) error {
 // removeStaleTemps deletes temporary directories left by a crash during
 // creation.
 func removeStaleTemps(root, node string) {
-	matches, _ := filepath.Glob(filepath.Join(root, "."+node+".tmp-*"))
+	matches, _ := filepath.Glob(filepath.Join(root, tmpPrefix+node+"_*"))
 	for _, m := range matches {
 		os.RemoveAll(m)
 	}
@@ -521,7 +525,7 @@ func Nodes(root string) ([]string, error) {
 	}
 	var out []string
 	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), "_") {
 			out = append(out, e.Name())
 		}
 	}
