@@ -26,6 +26,14 @@
 // a veth is only delivered when the veth's peer has NAPI, which GRO turns
 // on; the directors' XDP programs rely on this.
 //
+// Transmit checksum offload is off on every veth end, node and switch side,
+// so that frames carry complete checksums as they do on a real wire. With
+// it on, a veth hands over packets whose TCP/UDP checksum holds only the
+// pseudo-header part (CHECKSUM_PARTIAL; also every segment of a packet that
+// GRO merged at a switch port and the bridge split again); an XDP program
+// that rewrites and redirects such a frame loses the "finish the checksum"
+// mark and the receiver drops it.
+//
 // This file holds the topology, New, Close and the prefix helpers.
 package lab
 
@@ -353,6 +361,9 @@ func (l *Lab) buildNode(node string) error {
 		if err := l.Do(node, func() error { return setGRO(ifc.Name, true) }); err != nil {
 			return fmt.Errorf("enable gro on %s in %s: %w", ifc.Name, l.NetnsName(node), err)
 		}
+		if err := l.Do(node, func() error { return setTxChecksum(ifc.Name, false) }); err != nil {
+			return fmt.Errorf("disable tx checksum offload on %s in %s: %w", ifc.Name, l.NetnsName(node), err)
+		}
 		if err := h.AddrAdd(link, addr(ifc.Addr, "")); err != nil {
 			return fmt.Errorf("add address %s to %s in %s: %w", ifc.Addr, ifc.Name, l.NetnsName(node), err)
 		}
@@ -398,6 +409,9 @@ func (l *Lab) addVeth(node string, ifc Interface, nodeNs netns.NsHandle) error {
 	}
 	if err := l.Do(ifc.Switch, func() error { return setGRO(ifc.Port, true) }); err != nil {
 		return fmt.Errorf("enable gro on %s in %s: %w", ifc.Port, l.NetnsName(ifc.Switch), err)
+	}
+	if err := l.Do(ifc.Switch, func() error { return setTxChecksum(ifc.Port, false) }); err != nil {
+		return fmt.Errorf("disable tx checksum offload on %s in %s: %w", ifc.Port, l.NetnsName(ifc.Switch), err)
 	}
 	if err := h.LinkSetUp(veth); err != nil {
 		return fmt.Errorf("set %s up in %s: %w", ifc.Port, l.NetnsName(ifc.Switch), err)

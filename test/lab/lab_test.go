@@ -484,3 +484,22 @@ func TestXDPRedirectIntoVeth(t *testing.T) {
 		t.Log("redirected frame reached the int switch with GRO off too (kernel gives veths NAPI anyway)")
 	}
 }
+
+// Every veth end, node and switch side, sends complete checksums: XDP
+// programs that rewrite and redirect frames depend on it.
+func TestTxChecksumOffloadOff(t *testing.T) {
+	l := newLab(t, Options{Nodes: []string{Client, LB1, Web1}})
+	for _, node := range []string{Client, LB1, Web1} {
+		for _, ifc := range Interfaces(node) {
+			for _, side := range []struct{ ns, dev string }{{node, ifc.Name}, {ifc.Switch, ifc.Port}} {
+				on, err := l.TxChecksum(side.ns, side.dev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if on {
+					t.Errorf("%s/%s: tx checksum offload on", side.ns, side.dev)
+				}
+			}
+		}
+	}
+}

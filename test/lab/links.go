@@ -223,8 +223,10 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // ethtool ioctl commands (linux/ethtool.h).
 const (
-	ethtoolGGRO = 0x2b
-	ethtoolSGRO = 0x2c
+	ethtoolGGRO    = 0x2b
+	ethtoolSGRO    = 0x2c
+	ethtoolGTXCSUM = 0x16
+	ethtoolSTXCSUM = 0x17
 )
 
 type ethtoolValue struct {
@@ -268,6 +270,31 @@ func setGRO(ifname string, on bool) error {
 		v.data = 1
 	}
 	return ethtool(ifname, v)
+}
+
+// setTxChecksum switches transmit checksum offload on or off for ifname in
+// the calling thread's namespace (ethtool -K ifname tx on|off).
+func setTxChecksum(ifname string, on bool) error {
+	v := &ethtoolValue{cmd: ethtoolSTXCSUM}
+	if on {
+		v.data = 1
+	}
+	return ethtool(ifname, v)
+}
+
+// TxChecksum reports whether transmit checksum offload is on for interface
+// ifname in node's namespace.
+func (l *Lab) TxChecksum(node, ifname string) (bool, error) {
+	var on bool
+	err := l.Do(node, func() error {
+		v := &ethtoolValue{cmd: ethtoolGTXCSUM}
+		if err := ethtool(ifname, v); err != nil {
+			return err
+		}
+		on = v.data != 0
+		return nil
+	})
+	return on, err
 }
 
 // getGRO reports whether GRO is on for ifname in the calling thread's

@@ -1,0 +1,457 @@
+// Package e2e holds the end-to-end tests of director: the seed's lab as
+// network namespaces (test/lab), a director control process on lb1 with the
+// XDP program attached to its real interfaces, Go net/http servers on web1
+// and web2, and real TCP/UDP clients on the client node.
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
+
+	"github.com/director-lb/director/bpf"
+	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/loader"
+	"github.com/director-lb/director/test/lab"
+)
+
+func requirePrivileged(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
+		t.Fatal("DIRECTOR_PRIVILEGED_TESTS=1 but not running as root")
+	}
+	t.Skip("needs root")
+}
+
+var (
+	vip  = netip.MustParseAddr("192.168.56.10")
+	web1 = netip.MustParseAddr("192.168.200.11")
+	web2 = netip.MustParseAddr("192.168.200.12")
+)
+
+// seedServices: the seed's wrr 3:1 on :80, the same servers by rr on
+// :8080, and a UDP echo service :53 -> :5353 by rr.
+func seedServices() []control.Service {
+	return []control.Service{
+		{VIP: vip, Port: 80, Proto: control.TCP, Scheduler: "wrr", Reals: []control.RealServer{
+			{Addr: web1, Port: 80, Weight: 3}, {Addr: web2, Port: 80, Weight: 1}}},
+		{VIP: vip, Port: 8080, Proto: control.TCP, Scheduler: "rr", Reals: []control.RealServer{
+			{Addr: web1, Port: 80, Weight: 1}, {Addr: web2, Port: 80, Weight: 1}}},
+		{VIP: vip, Port: 53, Proto: control.UDP, Scheduler: "rr", Reals: []control.RealServer{
+			{Addr: web1, Port: 5353, Weight: 1}, {Addr: web2, Port: 5353, Weight: 1}}},
+	}
+}
+
+// seedLab builds client, lb1, web1, web2 with lb1 owning the floating
+// addresses, HTTP servers on :80 and UDP echo servers on :5353.
+func seedLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	requirePrivileged(t)
+	l, err := lab.New(lab.Options{Nodes: []string{lab.Client, lab.LB1, lab.Web1, lab.Web2}, FloatingOn: lab.LB1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	for _, n := range []string{lab.Web1, lab.Web2} {
+		stop, err := l.ServeHTTP(n, ":80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		stopU, err := l.ServeUDPEcho(n, ":5353")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stopU)
+	}
+	return l
+}
+
+// startDirector runs the control process on lb1 and registers removal.
+func startDirector(t *testing.T, l *lab.Lab, node string) *controlProc {
+	t.Helper()
+	spec := controlSpec{Netns: l.NetnsPath(lab.LB1), Node: node,
+		Interfaces: []string{"enp0s3", "enp0s8"}, Flows: 65536, Services: seedServices()}
+	p := startControl(t, spec)
+	t.Cleanup(func() {
+		p.stop(t, syscall.SIGINT)
+		loader.Remove("", node) // if the process died first
+	})
+	return p
+}
+
+// get does one request and returns the body (the server's name).
+func get(ctx context.Context, c *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %s", resp.Status)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// split makes n new connections to url and counts answers per server.
+func split(t *testing.T, l *lab.Lab, url string, n int) (map[string]int, []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := l.HTTPClient(lab.Client, false)
+	c.Timeout = 5 * time.Second
+	counts := map[string]int{}
+	var seq []string
+	for i := 0; i < n; i++ {
+		who, err := get(ctx, c, url)
+		if err != nil {
+			t.Fatalf("request %d to %s: %v", i, url, err)
+		}
+		counts[who]++
+		seq = append(seq, who)
+	}
+	return counts, seq
+}
+
+func uniqueNode(t *testing.T, l *lab.Lab) string {
+	return "e2e-" + l.Prefix()
+}
+
+func TestSeedSplitsAndKeepAlive(t *testing.T) {
+	l := seedLab(t)
+	p := startDirector(t, l, uniqueNode(t, l))
+	if p.ready.Mode != "xdp native" {
+		t.Errorf("mode %q, want xdp native on veth", p.ready.Mode)
+	}
+
+	counts, seq := split(t, l, "http://192.168.56.10/", 40)
+	if counts["web1"] != 30 || counts["web2"] != 10 {
+		t.Errorf("wrr 3:1 over 40 connections: %v, want web1 30, web2 10", counts)
+	}
+	// IPVS's order for the seed: ipvsadm added web1 then web2, so its
+	// list is [web2, web1] and wrr's sweeps (cw 3, 2, 1) give this.
+	if got := strings.Join(seq[:8], " "); got != "web1 web1 web2 web1 web1 web1 web2 web1" {
+		t.Errorf("wrr order %q, want IPVS's web1 web1 web2 web1 (twice)", got)
+	}
+
+	counts, _ = split(t, l, "http://192.168.56.10:8080/", 40)
+	if counts["web1"] != 20 || counts["web2"] != 20 {
+		t.Errorf("rr over 40 connections: %v, want 20/20", counts)
+	}
+
+	// One keep-alive connection, 100 requests: one TCP connection, one
+	// server.
+	ka := l.HTTPClient(lab.Client, true)
+	ka.Timeout = 5 * time.Second
+	var conns int
+	var remote string
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if !i.Reused {
+			conns++
+			remote = i.Conn.RemoteAddr().String()
+		}
+	}}
+	ctx := httptrace.WithClientTrace(context.Background(), trace)
+	servers := map[string]int{}
+	for i := 0; i < 100; i++ {
+		who, err := get(ctx, ka, "http://192.168.56.10/")
+		if err != nil {
+			t.Fatalf("keep-alive request %d: %v", i, err)
+		}
+		servers[who]++
+	}
+	if conns != 1 || len(servers) != 1 {
+		t.Errorf("keep-alive: %d connections, servers %v; want 1 connection on 1 server", conns, servers)
+	}
+	if remote != "192.168.56.10:80" {
+		t.Errorf("keep-alive peer %s, want the VIP", remote)
+	}
+}
+
+func TestUDPServiceRepliesFromVIP(t *testing.T) {
+	l := seedLab(t)
+	startDirector(t, l, uniqueNode(t, l))
+	pc, err := l.ListenPacket(lab.Client, "udp4", "192.168.56.100:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	seen := map[string]int{}
+	buf := make([]byte, 1500)
+	for i := 0; i < 4; i++ {
+		msg := fmt.Sprintf("ping-%d", i)
+		if _, err := pc.WriteTo([]byte(msg), net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, 53))); err != nil {
+			t.Fatal(err)
+		}
+		pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		// An unconnected socket shows the real source: it must be the VIP.
+		if from.String() != "192.168.56.10:53" {
+			t.Errorf("reply from %s, want 192.168.56.10:53", from)
+		}
+		who, payload, _ := strings.Cut(string(buf[:n]), ":")
+		if payload != msg {
+			t.Errorf("reply %q, want echo of %q", buf[:n], msg)
+		}
+		seen[who]++
+	}
+	// One flow (same client port): every datagram to the same server.
+	if len(seen) != 1 {
+		t.Errorf("one UDP flow answered by %v, want a single server", seen)
+	}
+}
+
+func TestDirectorOwnTrafficUnaffected(t *testing.T) {
+	l := seedLab(t)
+	startDirector(t, l, uniqueNode(t, l))
+	ln, err := l.Listen(lab.LB1, "tcp4", "192.168.56.11:2222")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("lb1 itself\n"))
+			c.Close()
+		}
+	}()
+	for _, addr := range []string{"192.168.56.11:2222", "192.168.56.10:2222"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		conn, err := l.Dialer(lab.Client)(ctx, "tcp4", addr)
+		cancel()
+		if addr == "192.168.56.10:2222" {
+			// The VIP is the director's own address on ports without
+			// a service: the stack answers (here with a refusal, as
+			// nothing listens on the VIP:2222).
+			if err == nil {
+				conn.Close()
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("tcp to the director's own address: %v", err)
+		}
+		b, _ := io.ReadAll(conn)
+		conn.Close()
+		if string(b) != "lb1 itself\n" {
+			t.Errorf("director's own service answered %q", b)
+		}
+	}
+	for _, dst := range []string{"192.168.56.11", "192.168.56.10"} {
+		if out, err := l.Run(lab.Client, "ping", "-c", "2", "-W", "2", dst); err != nil {
+			t.Errorf("ping %s through the XDP program: %v\n%s", dst, err, out)
+		}
+	}
+	// The internal side: web1 reaches its gateway and lb1's own address.
+	for _, dst := range []string{"192.168.200.250", "192.168.200.251"} {
+		if out, err := l.Run(lab.Web1, "ping", "-c", "1", "-W", "2", dst); err != nil {
+			t.Errorf("ping %s from web1: %v\n%s", dst, err, out)
+		}
+	}
+}
+
+// pinnedPaths reads the path counters of a node's pinned state.
+func pinnedPaths(t *testing.T, dir string) []uint64 {
+	t.Helper()
+	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "path_stats"), &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	out := make([]uint64, bpf.NumPaths)
+	for i := range out {
+		var per []uint64
+		if err := m.Lookup(uint32(i), &per); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range per {
+			out[i] += v
+		}
+	}
+	return out
+}
+
+// movedPaths names the path counters that changed between two readings.
+func movedPaths(before, after []uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for i := range after {
+		if after[i] != before[i] {
+			out[bpf.PktPath(i).String()] = after[i] - before[i]
+		}
+	}
+	return out
+}
+
+func drops(paths []uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for i, v := range paths {
+		if info := bpf.Paths[bpf.PktPath(i)]; info.Verdict == "drop" && v > 0 {
+			out[info.Name] = v
+		}
+	}
+	return out
+}
+
+func xdpAttached(t *testing.T, l *lab.Lab, ifname string) bool {
+	t.Helper()
+	var attached bool
+	err := l.Do(lab.LB1, func() error {
+		lk, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return err
+		}
+		attached = lk.Attrs().Xdp != nil && lk.Attrs().Xdp.Attached
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return attached
+}
+
+// TestKillDuringDownloadAndAdopt: a kill -9 of the control plane during a
+// long download does not interrupt it; a restart adopts the pinned state
+// (same flows, no drop); removal leaves nothing behind.
+func TestKillDuringDownloadAndAdopt(t *testing.T) {
+	l := seedLab(t)
+	node := uniqueNode(t, l)
+	p := startDirector(t, l, node)
+	if p.ready.Adopted {
+		t.Fatal("first start adopted state that should not exist")
+	}
+	dir := p.ready.Dir
+
+	// 3 MB at 1 MB/s through the VIP, started before the kill.
+	const size = 3 << 20
+	type result struct {
+		n   int64
+		sum string
+		err error
+	}
+	res := make(chan result, 1)
+	started := make(chan struct{})
+	go func() {
+		c := l.HTTPClient(lab.Client, false)
+		c.Timeout = 60 * time.Second
+		resp, err := c.Get(fmt.Sprintf("http://192.168.56.10/bytes?n=%d&rate=%d", size, 1<<20))
+		if err != nil {
+			res <- result{err: err}
+			close(started)
+			return
+		}
+		defer resp.Body.Close()
+		h := sha256.New()
+		n, err := io.CopyN(h, resp.Body, 64<<10)
+		close(started)
+		if err == nil {
+			var m int64
+			m, err = io.Copy(h, resp.Body)
+			n += m
+		}
+		res <- result{n: n, sum: hex.EncodeToString(h.Sum(nil)), err: err}
+	}()
+	<-started
+
+	flowsBefore := countFlows(t, dir)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	if !xdpAttached(t, l, "enp0s3") || !xdpAttached(t, l, "enp0s8") {
+		t.Fatal("XDP program detached by the control plane's death")
+	}
+	pathsBeforeRestart := pinnedPaths(t, dir)
+
+	p2 := startDirector(t, l, node)
+	if !p2.ready.Adopted {
+		t.Error("restart did not adopt the pinned state")
+	}
+	if got := countFlows(t, dir); got < flowsBefore {
+		t.Errorf("restart forgot flows: %d before, %d after", flowsBefore, got)
+	}
+
+	r := <-res
+	if r.err != nil {
+		t.Fatalf("download across kill -9 and restart: %v (path counters since the kill: %v)",
+			r.err, movedPaths(pathsBeforeRestart, pinnedPaths(t, dir)))
+	}
+	if r.n != size || r.sum != expectedSum(size) {
+		t.Errorf("download: %d bytes sha256 %s, want %d bytes %s", r.n, r.sum, size, expectedSum(size))
+	}
+	after := pinnedPaths(t, dir)
+	if d := drops(after); len(d) != 0 {
+		t.Errorf("packets dropped: %v (before restart: %v)", d, drops(pathsBeforeRestart))
+	}
+	if after[bpf.PathForward] <= pathsBeforeRestart[bpf.PathForward] {
+		t.Error("no packet forwarded after the restart: the download did not go through the adopted program")
+	}
+
+	// Removal: links detached, pins gone.
+	p2.stop(t, syscall.SIGINT)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("pinned state %s still there after removal (%v)", dir, err)
+	}
+	if xdpAttached(t, l, "enp0s3") || xdpAttached(t, l, "enp0s8") {
+		t.Error("XDP program still attached after removal")
+	}
+}
+
+func countFlows(t *testing.T, dir string) int {
+	t.Helper()
+	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "flows"), &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var k bpf.FlowKey
+	var v bpf.Flow
+	n := 0
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		n++
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// expectedSum is the sha256 of lab's /bytes?n=size body.
+func expectedSum(size int) string {
+	h := sha256.New()
+	io.CopyN(h, lab.DataReader(), int64(size))
+	return hex.EncodeToString(h.Sum(nil))
+}
