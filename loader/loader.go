@@ -81,6 +81,32 @@ type Attachment struct {
 	Mode string
 }
 
+// Per-interface sysctls the data plane needs (see setSysctls).
+var interfaceSysctls = []struct{ name, value string }{
+	// bpf_fib_lookup refuses to forward from an interface without it,
+	// as the kernel would (IPVS NAT needs it too).
+	{"forwarding", "1"},
+	// A reply whose next hop is not resolved yet goes to the stack
+	// already SNATed, with the VIP, a local address, as its source; the
+	// kernel drops such a packet as martian unless accept_local is on.
+	{"accept_local", "1"},
+}
+
+func sysctlPath(ifname, name string) string {
+	return filepath.Join("/proc/sys/net/ipv4/conf", ifname, name)
+}
+
+// setSysctls sets interfaceSysctls on ifname, in the calling thread's
+// network namespace.
+func setSysctls(ifname string) error {
+	for _, s := range interfaceSysctls {
+		if err := os.WriteFile(sysctlPath(ifname, s.name), []byte(s.value), 0); err != nil {
+			return fmt.Errorf("set net.ipv4.conf.%s.%s=%s: %w", ifname, s.name, s.value, err)
+		}
+	}
+	return nil
+}
+
 // Dataplane is a loaded and attached director program with its maps.
 type Dataplane struct {
 	// Maps gives typed access to the maps.
@@ -306,6 +332,9 @@ func (d *Dataplane) attach(opts Options) error {
 		if err != nil {
 			return fmt.Errorf("attach to %s: %w", ifname, err)
 		}
+		if err := setSysctls(ifname); err != nil {
+			return err
+		}
 		l, err := d.attachOne(iface, opts.Mode)
 		if err != nil {
 			return err
@@ -442,7 +471,8 @@ func (d *Dataplane) Close() error {
 	return err
 }
 
-// Remove detaches the program and deletes the pinned state.
+// Remove detaches the program and deletes the pinned state (see the
+// function Remove).
 func (d *Dataplane) Remove() error {
 	d.Close()
 	root := filepath.Dir(d.dir)
@@ -451,7 +481,9 @@ func (d *Dataplane) Remove() error {
 
 // Remove deletes node's pinned state without loading anything: detaches
 // its links and unpins its maps. It fails with ErrBusy while a control
-// plane holds the state. Missing state is not an error.
+// plane holds the state. Missing state is not an error. On each detached
+// interface found in the caller's network namespace it turns accept_local
+// back off; forwarding stays on.
 func Remove(root, node string) error {
 	if err := checkNode(node); err != nil {
 		return err
@@ -486,10 +518,11 @@ func removeDir(root, dir string) error {
 	}
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
-		if strings.HasPrefix(e.Name(), "link_") {
+		if ifname, ok := strings.CutPrefix(e.Name(), "link_"); ok {
 			if err := detachPinned(p); err != nil {
 				return err
 			}
+			os.WriteFile(sysctlPath(ifname, "accept_local"), []byte("0"), 0) // gone with its interface otherwise
 			continue
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {

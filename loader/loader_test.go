@@ -106,6 +106,11 @@ func TestOpenAdoptRemove(t *testing.T) {
 				t.Errorf("pin %s: %v", name, err)
 			}
 		}
+		for _, sc := range []string{"forwarding", "accept_local"} {
+			if v, _ := os.ReadFile(sysctlPath("a0", sc)); string(v) != "1\n" {
+				t.Errorf("net.ipv4.conf.a0.%s = %q after Open, want 1", sc, v)
+			}
+		}
 		if hz, err := d.Maps.HZ(); err != nil || hz == 0 {
 			t.Errorf("HZ not recorded: %d, %v", hz, err)
 		}
@@ -168,6 +173,25 @@ func TestOpenAdoptRemove(t *testing.T) {
 		}
 		if attached(t, "a0") {
 			t.Error("program still attached after Remove")
+		}
+	})
+}
+
+func TestRemoveResetsAcceptLocal(t *testing.T) {
+	requirePrivileged(t)
+	node := testNode(t)
+	t.Cleanup(func() { Remove("", node) })
+	inNetns(t, func() {
+		d, err := Open(Options{Node: node, Interfaces: []string{"a0"}, FlowTableSize: 1024})
+		if err != nil {
+			t.Errorf("open: %v", err)
+			return
+		}
+		if err := d.Remove(); err != nil {
+			t.Error(err)
+		}
+		if v, _ := os.ReadFile(sysctlPath("a0", "accept_local")); string(v) != "0\n" {
+			t.Errorf("accept_local = %q after Remove, want 0", v)
 		}
 	})
 }

@@ -283,6 +283,40 @@ func TestDirectorOwnTrafficUnaffected(t *testing.T) {
 	}
 }
 
+// TestReplyWithUnresolvedNeighbour: when lb1 has forgotten the client's MAC
+// address, the SNATed reply goes to the kernel, which resolves it and
+// forwards it (accept_local lets a packet with the VIP as source through),
+// and the connection goes on.
+func TestReplyWithUnresolvedNeighbour(t *testing.T) {
+	l := seedLab(t)
+	p := startDirector(t, l, uniqueNode(t, l))
+	c := l.HTTPClient(lab.Client, true)
+	c.Timeout = 5 * time.Second
+	first, err := get(context.Background(), c, "http://192.168.56.10/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := l.Run(lab.LB1, "ip", "neigh", "flush", "dev", "enp0s3"); err != nil {
+		t.Fatalf("flush neighbours: %v %s", err, out)
+	}
+	before := pinnedPaths(t, p.ready.Dir)
+	// The cached next hop lives one second: poll until a reply has taken
+	// the unresolved path, each request checked on the way.
+	deadline := time.Now().Add(5 * time.Second)
+	for pinnedPaths(t, p.ready.Dir)[bpf.PathNoNeigh] == before[bpf.PathNoNeigh] {
+		if time.Now().After(deadline) {
+			t.Fatal("no reply took the unresolved-neighbour path within 5s")
+		}
+		who, err := get(context.Background(), c, "http://192.168.56.10/")
+		if err != nil {
+			t.Fatalf("request after the neighbour flush: %v (paths: %v)", err, movedPaths(before, pinnedPaths(t, p.ready.Dir)))
+		}
+		if who != first {
+			t.Fatalf("keep-alive connection moved from %s to %s", first, who)
+		}
+	}
+}
+
 // pinnedPaths reads the path counters of a node's pinned state.
 func pinnedPaths(t *testing.T, dir string) []uint64 {
 	t.Helper()
