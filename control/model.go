@@ -105,8 +105,44 @@ type Dataplane interface {
 	Apply(services []Service) error
 	// SetTimeouts sets the idle timeouts of tracked connections.
 	SetTimeouts(Timeouts) error
-	// Status reads back services, real servers and counters.
-	Status() ([]ServiceStatus, error)
 	// Mode names the data plane ("xdp native", "xdp generic", ...).
 	Mode() string
+	Observer
+}
+
+// Flow is one tracked connection, as `ipvsadm -Lnc` shows it.
+type Flow struct {
+	Proto  Proto
+	Client netip.AddrPort
+	VIP    netip.AddrPort
+	Real   netip.AddrPort
+	// State is "SYN", "ESTABLISHED", "FIN" (also after RST) or "UDP".
+	State string
+	// Expires is the time left before the flow expires if idle.
+	Expires time.Duration
+}
+
+// DataplaneStats are the data plane's own counters.
+type DataplaneStats struct {
+	// Mode names the data plane ("xdp native", "xdp generic", ...).
+	Mode string
+	// Packets counts packets by what happened to them (path name, see the
+	// README's packet rules), Verdicts by verdict (pass, drop, forward).
+	Packets  map[string]uint64
+	Verdicts map[string]uint64
+	// Drops is the subset of Packets whose verdict is drop.
+	Drops map[string]uint64
+	// FlowEntries is the number of flow-table entries (two per
+	// connection), FlowCapacity the table's size.
+	FlowEntries, FlowCapacity int
+}
+
+// Observer is the read side of a data plane, for status and metrics.
+type Observer interface {
+	// Status reads back services, real servers and counters.
+	Status() ([]ServiceStatus, error)
+	// Flows lists tracked connections.
+	Flows() ([]Flow, error)
+	// Stats reads the data plane's own counters.
+	Stats() (DataplaneStats, error)
 }

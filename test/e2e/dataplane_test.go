@@ -154,10 +154,11 @@ func TestSeedSplitsAndKeepAlive(t *testing.T) {
 	if counts["web1"] != 30 || counts["web2"] != 10 {
 		t.Errorf("wrr 3:1 over 40 connections: %v, want web1 30, web2 10", counts)
 	}
-	// IPVS's order for the seed: ipvsadm added web1 then web2, so its
-	// list is [web2, web1] and wrr's sweeps (cw 3, 2, 1) give this.
-	if got := strings.Join(seq[:8], " "); got != "web1 web1 web2 web1 web1 web1 web2 web1" {
-		t.Errorf("wrr order %q, want IPVS's web1 web1 web2 web1 (twice)", got)
+	// IPVS's order for the seed (control/schedule.go): ipvsadm added web1
+	// (3) then web2 (1), so the list is [web2, web1], and a service filled
+	// by ipvsadm -a starts wrr's sweep at its last pass.
+	if got := strings.Join(seq[:8], " "); got != "web2 web1 web1 web1 web2 web1 web1 web1" {
+		t.Errorf("wrr order %q, want IPVS's web2 web1 web1 web1, twice", got)
 	}
 
 	counts, _ = split(t, l, "http://192.168.56.10:8080/", 40)
