@@ -23,12 +23,14 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"sync"
 
 	"github.com/director-lb/director/bpf"
 )
 
 // BPFDataplane implements Dataplane over the maps of a loaded program.
 type BPFDataplane struct {
+	mu      sync.Mutex // one reconcile or read at a time
 	maps    *bpf.Maps
 	mode    string
 	desired map[ServiceKey]Service
@@ -65,8 +67,12 @@ func (d *BPFDataplane) Mode() string { return d.mode }
 
 // SetTimeouts implements Dataplane.
 func (d *BPFDataplane) SetTimeouts(t Timeouts) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	return d.maps.SetTimeouts(bpf.Timeouts(t))
 }
+
+var _ Dataplane = (*BPFDataplane)(nil)
 
 func protoOK(p Proto) bool { return p == TCP || p == UDP }
 
@@ -158,6 +164,8 @@ func (s *slab) free(off, n uint32) {
 
 // Apply implements Dataplane.
 func (d *BPFDataplane) Apply(services []Service) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if err := validate(services); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -332,6 +340,8 @@ func (d *BPFDataplane) applyAddrs(services []Service) error {
 // Status implements Dataplane: services from the maps, with counters and
 // connection counts from the flow table.
 func (d *BPFDataplane) Status() ([]ServiceStatus, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	cur, err := d.read()
 	if err != nil {
 		return nil, err
@@ -417,4 +427,73 @@ func (d *BPFDataplane) Status() ([]ServiceStatus, error) {
 func counters(t bpf.TrafficStats) Counters {
 	return Counters{PacketsIn: t.PktsIn, BytesIn: t.BytesIn, PacketsOut: t.PktsOut,
 		BytesOut: t.BytesOut, Connections: t.Conns}
+}
+
+var stateNames = map[uint8]string{bpf.StateSYN: "SYN", bpf.StateEstablished: "ESTABLISHED",
+	bpf.StateFIN: "FIN", bpf.StateUDP: "UDP"}
+
+// Flows implements Observer: one line per connection (forward entries),
+// with the time left before it expires if idle.
+func (d *BPFDataplane) Flows() ([]Flow, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now, err := bpf.Jiffies()
+	if err != nil {
+		return nil, err
+	}
+	hz, err := d.maps.HZ()
+	if err != nil {
+		return nil, err
+	}
+	var out []Flow
+	err = d.maps.Flows(func(e bpf.FlowEntry) bool {
+		if e.Value.Dir != bpf.DirForward {
+			return true
+		}
+		k, v := e.Key, e.Value
+		out = append(out, Flow{
+			Proto:   Proto(k.Proto),
+			Client:  netip.AddrPortFrom(bpf.AddrFromBe32(k.Saddr), bpf.PortFromBe16(k.Sport)),
+			VIP:     netip.AddrPortFrom(bpf.AddrFromBe32(k.Daddr), bpf.PortFromBe16(k.Dport)),
+			Real:    netip.AddrPortFrom(bpf.AddrFromBe32(v.NatAddr), bpf.PortFromBe16(v.NatPort)),
+			State:   stateNames[v.State],
+			Expires: bpf.Expiry(v, now, hz),
+		})
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.VIP != b.VIP {
+			return a.VIP.Compare(b.VIP) < 0
+		}
+		return a.Client.Compare(b.Client) < 0
+	})
+	return out, nil
+}
+
+// Stats implements Observer.
+func (d *BPFDataplane) Stats() (DataplaneStats, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := DataplaneStats{Mode: d.mode, Packets: map[string]uint64{}, Drops: map[string]uint64{},
+		FlowCapacity: d.maps.Capacity().Flows}
+	paths, err := d.maps.Paths()
+	if err != nil {
+		return st, err
+	}
+	for i, n := range paths {
+		info := bpf.Paths[bpf.PktPath(i)]
+		st.Packets[info.Name] = n
+		if info.Verdict == "drop" {
+			st.Drops[info.Name] = n
+		}
+	}
+	if st.Verdicts, err = d.maps.Verdicts(); err != nil {
+		return st, err
+	}
+	err = d.maps.Flows(func(bpf.FlowEntry) bool { st.FlowEntries++; return true })
+	return st, err
 }

@@ -13,20 +13,20 @@ import (
 // Service is one virtual service, as `ipvsadm -A` plus its `ipvsadm -a`
 // lines.
 type Service struct {
-	VIP   netip.Addr
-	Port  uint16
-	Proto Proto
+	VIP   netip.Addr `json:"vip"`
+	Port  uint16     `json:"port"`
+	Proto Proto      `json:"protocol"`
 	// Scheduler is "rr" or "wrr".
-	Scheduler string
+	Scheduler string `json:"scheduler"`
 	// Reals in configuration order (the order of `ipvsadm -a`).
-	Reals []RealServer
+	Reals []RealServer `json:"real_servers"`
 }
 
 // RealServer is one real server of a service (masquerading forward).
 type RealServer struct {
-	Addr   netip.Addr
-	Port   uint16
-	Weight uint32 // 0 = quiesced: no new connections, existing ones continue
+	Addr   netip.Addr `json:"address"`
+	Port   uint16     `json:"port"`
+	Weight uint32     `json:"weight"` // 0 = quiesced: no new connections, existing ones continue
 }
 
 // Proto is a service's transport protocol.
@@ -37,6 +37,22 @@ const (
 	TCP Proto = 6
 	UDP Proto = 17
 )
+
+// MarshalText writes "tcp" or "udp".
+func (p Proto) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads "tcp" or "udp".
+func (p *Proto) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "tcp":
+		*p = TCP
+	case "udp":
+		*p = UDP
+	default:
+		return fmt.Errorf("unknown protocol %q", b)
+	}
+	return nil
+}
 
 func (p Proto) String() string {
 	switch p {
@@ -50,9 +66,9 @@ func (p Proto) String() string {
 
 // ServiceKey identifies a service.
 type ServiceKey struct {
-	VIP   netip.Addr
-	Port  uint16
-	Proto Proto
+	VIP   netip.Addr `json:"vip"`
+	Port  uint16     `json:"port"`
+	Proto Proto      `json:"protocol"`
 }
 
 // Key returns the service's key.
@@ -71,12 +87,19 @@ type RealKey struct {
 // Timeouts are the idle timeouts of tracked connections by state, as
 // `ipvsadm --set tcp tcpfin udp` (plus the SYN state).
 type Timeouts struct {
-	SYN, Established, FIN, UDP time.Duration
+	SYN         time.Duration `json:"tcp_syn"`
+	Established time.Duration `json:"tcp"`
+	FIN         time.Duration `json:"tcp_fin"`
+	UDP         time.Duration `json:"udp"`
 }
 
 // Counters are traffic counters of a service or real server.
 type Counters struct {
-	PacketsIn, BytesIn, PacketsOut, BytesOut, Connections uint64
+	PacketsIn   uint64 `json:"packets_in"`
+	BytesIn     uint64 `json:"bytes_in"`
+	PacketsOut  uint64 `json:"packets_out"`
+	BytesOut    uint64 `json:"bytes_out"`
+	Connections uint64 `json:"connections"` // new connections scheduled
 }
 
 // RealStatus is a real server as the data plane has it.
@@ -85,15 +108,16 @@ type RealStatus struct {
 	Counters
 	// ActiveConns are established TCP connections, InactiveConns the
 	// others (as ipvsadm's ActiveConn / InActConn).
-	ActiveConns, InactiveConns uint64
+	ActiveConns   uint64 `json:"active_connections"`
+	InactiveConns uint64 `json:"inactive_connections"`
 }
 
 // ServiceStatus is a service as the data plane has it.
 type ServiceStatus struct {
 	ServiceKey
-	Scheduler string
+	Scheduler string `json:"scheduler"`
 	Counters
-	Reals []RealStatus
+	Reals []RealStatus `json:"real_servers"`
 }
 
 // Dataplane is the port through which desired state reaches packets. It is
@@ -112,29 +136,30 @@ type Dataplane interface {
 
 // Flow is one tracked connection, as `ipvsadm -Lnc` shows it.
 type Flow struct {
-	Proto  Proto
-	Client netip.AddrPort
-	VIP    netip.AddrPort
-	Real   netip.AddrPort
+	Proto  Proto          `json:"protocol"`
+	Client netip.AddrPort `json:"client"`
+	VIP    netip.AddrPort `json:"virtual"`
+	Real   netip.AddrPort `json:"real_server"`
 	// State is "SYN", "ESTABLISHED", "FIN" (also after RST) or "UDP".
-	State string
+	State string `json:"state"`
 	// Expires is the time left before the flow expires if idle.
-	Expires time.Duration
+	Expires time.Duration `json:"expires_ns"`
 }
 
 // DataplaneStats are the data plane's own counters.
 type DataplaneStats struct {
 	// Mode names the data plane ("xdp native", "xdp generic", ...).
-	Mode string
+	Mode string `json:"mode"`
 	// Packets counts packets by what happened to them (path name, see the
 	// README's packet rules), Verdicts by verdict (pass, drop, forward).
-	Packets  map[string]uint64
-	Verdicts map[string]uint64
+	Packets  map[string]uint64 `json:"packets"`
+	Verdicts map[string]uint64 `json:"verdicts"`
 	// Drops is the subset of Packets whose verdict is drop.
-	Drops map[string]uint64
+	Drops map[string]uint64 `json:"drops"`
 	// FlowEntries is the number of flow-table entries (two per
 	// connection), FlowCapacity the table's size.
-	FlowEntries, FlowCapacity int
+	FlowEntries  int `json:"flow_entries"`
+	FlowCapacity int `json:"flow_capacity"`
 }
 
 // Observer is the read side of a data plane, for status and metrics.
@@ -145,4 +170,26 @@ type Observer interface {
 	Flows() ([]Flow, error)
 	// Stats reads the data plane's own counters.
 	Stats() (DataplaneStats, error)
+}
+
+// InterfaceStatus is one interface the data plane is attached to.
+type InterfaceStatus struct {
+	Name string `json:"name"`
+	Role string `json:"role"` // "public", "internal" or "public+internal"
+	Mode string `json:"mode"` // "xdp native", "xdp generic"
+}
+
+// Status is what `director status` shows: the node, its data plane and its
+// services, as `ipvsadm -Ln` plus the director's own facts.
+type Status struct {
+	Node       string            `json:"node"`
+	Config     string            `json:"config"`
+	Dataplane  string            `json:"dataplane"`
+	Interfaces []InterfaceStatus `json:"interfaces"`
+	Version    string            `json:"version"`
+	Started    time.Time         `json:"started"`
+	// Uptime is how long this control plane has run.
+	Uptime   time.Duration   `json:"uptime_ns"`
+	Services []ServiceStatus `json:"services"`
+	Stats    DataplaneStats  `json:"stats"`
 }

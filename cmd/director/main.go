@@ -1,23 +1,57 @@
-// Command director is the director's command line. This first version
-// probes the kernel and removes a node's pinned data plane; `run`,
-// `status` and the rest of the control plane come with the config file.
+// Command director is the director's command line: `director run` is the
+// daemon (control plane and XDP data plane of one node); the other
+// commands talk to it over its root-only control socket, except validate
+// and probe, which work alone.
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/loader"
 )
 
 // version is set at build time by the Makefile (-ldflags -X).
 var version = "dev"
 
+// Exit codes beyond 1 (any error).
+const (
+	exitInvalidConfig = 2 // the configuration file has problems
+	exitBusy          = 3 // another director holds the node's data plane
+)
+
+var socketFlag = &cli.StringFlag{Name: "socket", Usage: "control socket of the director (default: the only one in " + control.DefaultSocketDir + ")", EnvVars: []string{"DIRECTOR_SOCKET"}}
+
+func client(c *cli.Context) (*control.Client, error) {
+	s := c.String("socket")
+	if s == "" {
+		var err error
+		if s, err = control.FindSocket(""); err != nil {
+			return nil, err
+		}
+	}
+	return control.NewClient(s), nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 func newApp(stdout, stderr io.Writer) *cli.App {
+	configFlag := &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "/etc/director/director.yaml", Usage: "configuration file"}
+	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print JSON"}
 	return &cli.App{
 		Name:      "director",
 		Usage:     "an XDP layer-4 load-balancing director (ipvsadm -m in the kernel's XDP hook)",
@@ -25,6 +59,118 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
+			{
+				Name:  "run",
+				Usage: "run the director of this node: load the XDP data plane and serve the configuration",
+				Flags: []cli.Flag{configFlag,
+					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory of all nodes' pinned state"}},
+				Action: func(c *cli.Context) error {
+					ctx, cancel := signal.NotifyContext(c.Context, syscall.SIGQUIT)
+					defer cancel()
+					log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+					return control.Run(ctx, control.DaemonOptions{ConfigPath: c.String("config"), Version: version,
+						PinRoot: c.String("pin-root"), Log: log,
+						Ready: func(s control.Status) {
+							log.Info("serving", "node", s.Node, "dataplane", s.Dataplane, "services", len(s.Services))
+						}})
+				},
+			},
+			{
+				Name:  "validate",
+				Usage: "check a configuration file; print every problem as file:line: reason",
+				Flags: []cli.Flag{configFlag},
+				Action: func(c *cli.Context) error {
+					cfg, err := control.LoadConfig(c.String("config"))
+					if err != nil {
+						return err
+					}
+					reals := 0
+					for _, s := range cfg.Services {
+						reals += len(s.Reals)
+					}
+					fmt.Fprintf(c.App.Writer, "%s: valid (node %s, %d services, %d real servers)\n", cfg.Path, cfg.Node, len(cfg.Services), reals)
+					return nil
+				},
+			},
+			{
+				Name:  "reload",
+				Usage: "make the running director apply its configuration file again (also: SIGHUP)",
+				Flags: []cli.Flag{socketFlag},
+				Action: func(c *cli.Context) error {
+					cl, err := client(c)
+					if err != nil {
+						return err
+					}
+					if err := cl.Reload(c.Context); err != nil {
+						return fmt.Errorf("reload refused, the running configuration stays:\n%w", err)
+					}
+					fmt.Fprintln(c.App.Writer, "configuration reloaded")
+					return nil
+				},
+			},
+			{
+				Name:  "status",
+				Usage: "show the node, its data plane and its services (like ipvsadm -Ln)",
+				Flags: []cli.Flag{socketFlag, jsonFlag},
+				Action: func(c *cli.Context) error {
+					cl, err := client(c)
+					if err != nil {
+						return err
+					}
+					st, err := cl.Status(c.Context)
+					if err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						return printJSON(c.App.Writer, st)
+					}
+					return control.WriteStatus(c.App.Writer, st)
+				},
+			},
+			{
+				Name:  "conntrack",
+				Usage: "list tracked connections (like ipvsadm -Lnc)",
+				Flags: []cli.Flag{socketFlag, jsonFlag},
+				Action: func(c *cli.Context) error {
+					cl, err := client(c)
+					if err != nil {
+						return err
+					}
+					flows, err := cl.Flows(c.Context)
+					if err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						return printJSON(c.App.Writer, flows)
+					}
+					return control.WriteFlows(c.App.Writer, flows)
+				},
+			},
+			{
+				Name:  "stop",
+				Usage: "remove the data plane (tracked connections are lost) and stop the director",
+				Flags: []cli.Flag{socketFlag,
+					&cli.StringFlag{Name: "node", Usage: "no director running: remove this node's pinned state directly"},
+					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory of all nodes (with --node)"}},
+				Action: func(c *cli.Context) error {
+					if node := c.String("node"); node != "" {
+						if err := loader.Remove(c.String("pin-root"), node); err != nil {
+							return err
+						}
+						fmt.Fprintf(c.App.Writer, "node %s: data plane removed\n", node)
+						return nil
+					}
+					cl, err := client(c)
+					if err != nil {
+						return err
+					}
+					if err := cl.Stop(c.Context); err != nil {
+						return err
+					}
+					fmt.Fprintln(c.App.Writer, "data plane removed, director stopped")
+					return nil
+				},
+			},
 			{
 				Name:  "probe",
 				Usage: "check that this kernel can run the XDP data plane",
@@ -36,32 +182,25 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
-			{
-				Name:  "stop",
-				Usage: "detach a node's XDP program and remove its pinned state (tracked flows are lost)",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "node", Required: true, Usage: "node name (pinned state directory)"},
-					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory of all nodes"},
-				},
-				Action: func(c *cli.Context) error {
-					if err := loader.Remove(c.String("pin-root"), c.String("node")); err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "node %s: data plane removed\n", c.String("node"))
-					return nil
-				},
-			},
 		},
 	}
 }
 
+// exitCode maps errors to the documented exit codes.
+func exitCode(err error) int {
+	var ce *control.ConfigError
+	switch {
+	case errors.As(err, &ce):
+		return exitInvalidConfig
+	case errors.Is(err, loader.ErrBusy):
+		return exitBusy
+	}
+	return 1
+}
+
 func main() {
-	if err := newApp(os.Stdout, os.Stderr).Run(os.Args); err != nil {
+	if err := newApp(os.Stdout, os.Stderr).RunContext(context.Background(), os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "director:", err)
-		code := 1
-		if errors.Is(err, loader.ErrBusy) {
-			code = 3
-		}
-		os.Exit(code)
+		os.Exit(exitCode(err))
 	}
 }

@@ -1,0 +1,323 @@
+package control
+
+// The daemon behind `director run`: it loads the configuration, opens the
+// data plane (adopting pinned state left by an earlier run), reconciles it
+// to the configured services, and then serves the command line on a unix
+// socket that only root may use, Prometheus metrics if configured, and
+// reloads on SIGHUP or `director reload`.
+//
+// Stopping the daemon (SIGTERM, SIGINT, a crash) leaves the data plane
+// pinned and forwarding: a restart adopts it without losing a flow. Only
+// `director stop` removes it.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/director-lb/director/loader"
+)
+
+// DaemonOptions configure Run.
+type DaemonOptions struct {
+	// ConfigPath is the configuration file, read at start and reload.
+	ConfigPath string
+	// Version is reported by status and metrics.
+	Version string
+	// PinRoot overrides loader.DefaultPinRoot (tests).
+	PinRoot string
+	// Log receives the daemon's log lines.
+	Log *slog.Logger
+	// Ready, if set, is called once the daemon serves its socket.
+	Ready func(Status)
+}
+
+// Daemon is a running control plane.
+type Daemon struct {
+	opts    DaemonOptions
+	log     *slog.Logger
+	started time.Time
+
+	mu    sync.Mutex // guards cfg and reloads
+	cfg   *Config
+	dp    *loader.Dataplane
+	plane *BPFDataplane
+
+	stop     chan struct{} // closed by `director stop`
+	stopOnce sync.Once
+	removed  bool // the data plane was removed (guarded by mu)
+}
+
+// ErrRestartNeeded says a reload changed something that only a restart
+// can apply.
+var ErrRestartNeeded = errors.New("needs a restart")
+
+func loaderMode(name string) loader.Mode {
+	switch name {
+	case "xdp":
+		return loader.ModeNative
+	case "xdp-generic":
+		return loader.ModeGeneric
+	}
+	return loader.ModeAuto
+}
+
+// interfaces lists the distinct interfaces of cfg, public first.
+func interfaces(cfg *Config) []string {
+	if cfg.Public == cfg.Internal {
+		return []string{cfg.Public}
+	}
+	return []string{cfg.Public, cfg.Internal}
+}
+
+// Run runs the daemon until ctx ends, a signal stops it, or `director stop`
+// removes the data plane.
+func Run(ctx context.Context, opts DaemonOptions) error {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	cfg, err := LoadConfig(opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	d := &Daemon{opts: opts, log: opts.Log, started: time.Now(), cfg: cfg, stop: make(chan struct{})}
+
+	d.dp, err = loader.Open(loader.Options{Node: cfg.Node, PinRoot: opts.PinRoot, Interfaces: interfaces(cfg),
+		Mode: loaderMode(cfg.Dataplane), FlowTableSize: cfg.FlowTableSize})
+	if err != nil {
+		return fmt.Errorf("open data plane: %w", err)
+	}
+	removed := false
+	defer func() {
+		if !removed {
+			d.dp.Close()
+		}
+	}()
+	d.plane = NewBPFDataplane(d.dp.Maps, d.dp.Mode())
+	if err := d.plane.SetTimeouts(cfg.Timeouts); err != nil {
+		return err
+	}
+	if err := d.plane.Apply(cfg.Services); err != nil {
+		return err
+	}
+	d.log.Info("data plane ready", "node", cfg.Node, "mode", d.dp.Mode(), "adopted", d.dp.Adopted,
+		"pinned", d.dp.Dir(), "services", len(cfg.Services))
+
+	ln, err := listenControl(cfg.ControlSocket)
+	if err != nil {
+		return err
+	}
+	api := &http.Server{Handler: d.apiHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go api.Serve(ln)
+	defer func() {
+		// Let an answer in flight (director stop's) reach its client.
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		api.Shutdown(sctx)
+		os.Remove(cfg.ControlSocket)
+	}()
+
+	var metrics *http.Server
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics: listen on %s: %w", cfg.MetricsListen, err)
+		}
+		reg := NewRegistry(d.plane, d.facts, opts.Version)
+		metrics = &http.Server{Handler: MetricsHandler(reg, slog.NewLogLogger(d.log.Handler(), slog.LevelError)),
+			ReadHeaderTimeout: 10 * time.Second}
+		go metrics.Serve(mln)
+		defer metrics.Close()
+	}
+	if opts.Ready != nil {
+		opts.Ready(d.Status())
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.stop:
+			removed = true
+			return nil
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				d.log.Info("stopping; the data plane stays pinned and forwarding", "signal", sig.String())
+				return nil
+			}
+			if err := d.Reload(); err != nil {
+				d.log.Error("reload rejected; the running configuration stays", "error", err)
+			}
+		}
+	}
+}
+
+// Reload reads the configuration file again and applies it. An invalid
+// file, or a change that only a restart can apply, is rejected and the
+// running configuration stays in force.
+func (d *Daemon) Reload() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cfg, err := LoadConfig(d.opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	old := d.cfg
+	var fixed []string
+	if cfg.Node != old.Node {
+		fixed = append(fixed, "node")
+	}
+	if !slices.Equal(interfaces(cfg), interfaces(old)) {
+		fixed = append(fixed, "interfaces")
+	}
+	if cfg.Dataplane != old.Dataplane {
+		fixed = append(fixed, "dataplane")
+	}
+	if cfg.FlowTableSize != old.FlowTableSize {
+		fixed = append(fixed, "flow_table")
+	}
+	if cfg.ControlSocket != old.ControlSocket {
+		fixed = append(fixed, "control_socket")
+	}
+	if cfg.MetricsListen != old.MetricsListen {
+		fixed = append(fixed, "metrics")
+	}
+	if len(fixed) > 0 {
+		return fmt.Errorf("%s: changing %v %w of director run", d.opts.ConfigPath, fixed, ErrRestartNeeded)
+	}
+	if err := d.plane.SetTimeouts(cfg.Timeouts); err != nil {
+		return err
+	}
+	if err := d.plane.Apply(cfg.Services); err != nil {
+		// Put the data plane back as it was.
+		if rerr := d.plane.Apply(old.Services); rerr != nil {
+			d.log.Error("reload failed and the previous services could not be restored", "error", rerr)
+		}
+		d.plane.SetTimeouts(old.Timeouts)
+		return fmt.Errorf("%s: %w", d.opts.ConfigPath, err)
+	}
+	d.cfg = cfg
+	d.log.Info("configuration reloaded", "services", len(cfg.Services))
+	return nil
+}
+
+// facts is the part of Status that reads nothing from the data plane.
+func (d *Daemon) facts() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return Status{Node: d.cfg.Node, Dataplane: d.dp.Mode(), Version: d.opts.Version}
+}
+
+// Status gathers what `director status` shows.
+func (d *Daemon) Status() Status {
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	st := Status{Node: cfg.Node, Config: d.opts.ConfigPath, Dataplane: d.dp.Mode(), Version: d.opts.Version,
+		Started: d.started, Uptime: time.Since(d.started).Round(time.Second)}
+	for _, a := range d.dp.Attachments {
+		role := "internal"
+		switch {
+		case a.Interface == cfg.Public && a.Interface == cfg.Internal:
+			role = "public+internal"
+		case a.Interface == cfg.Public:
+			role = "public"
+		}
+		st.Interfaces = append(st.Interfaces, InterfaceStatus{Name: a.Interface, Role: role, Mode: a.Mode})
+	}
+	var err error
+	if st.Services, err = d.plane.Status(); err != nil {
+		d.log.Error("read services", "error", err)
+	}
+	if st.Stats, err = d.plane.Stats(); err != nil {
+		d.log.Error("read data plane counters", "error", err)
+	}
+	return st
+}
+
+// removeDataplane detaches the program and deletes the pinned state; the
+// API handler then closes d.stop, which makes Run return.
+func (d *Daemon) removeDataplane() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.removed {
+		return nil
+	}
+	if err := d.dp.Remove(); err != nil {
+		return err
+	}
+	d.removed = true
+	return nil
+}
+
+// listenControl opens the control socket: a unix socket, mode 0600, in a
+// directory only root can enter. A socket left by a dead daemon is
+// replaced; one that answers belongs to a running daemon and is refused.
+func listenControl(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control socket %s: another director is running", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return rootOnly{ln.(*net.UnixListener)}, nil
+}
+
+// rootOnly refuses connections from peers that are not root (SO_PEERCRED),
+// whatever the socket file's mode says.
+type rootOnly struct{ *net.UnixListener }
+
+func (l rootOnly) Accept() (net.Conn, error) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		if uid, err := peerUID(c); err == nil && uid == 0 {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+func peerUID(c *net.UnixConn) (uint32, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var cred *syscall.Ucred
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		cred, serr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, serr
+	}
+	return cred.Uid, nil
+}

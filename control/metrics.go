@@ -1,0 +1,242 @@
+package control
+
+// Prometheus metrics of the director. The collector reads the data plane
+// through its Observer at every scrape, so a scrape sees the counters as
+// the data plane has them at that moment; nothing is copied on a timer.
+//
+// The per-service and per-real-server metrics carry the labels of
+// node_exporter's IPVS collector (local_address, local_port, proto,
+// remote_address, remote_port; proto "TCP" or "UDP"), so that dashboards
+// and alerts written for node_ipvs_* carry over by renaming the metrics.
+// "incoming" is client to real server (Counters.PacketsIn, BytesIn),
+// "outgoing" the replies (PacketsOut, BytesOut), as ipvsadm's InPkts and
+// OutPkts.
+//
+// When the Observer fails during a scrape, the part it could not read is
+// replaced by an invalid metric carrying the error, and the rest is still
+// collected: a handler with promhttp.ContinueOnError (see MetricsHandler)
+// serves the rest and logs the error.
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"runtime"
+	"slices"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Label names, as node_exporter's IPVS collector has them.
+var (
+	serviceLabels = []string{"local_address", "local_port", "proto"}
+	backendLabels = []string{"local_address", "local_port", "proto", "remote_address", "remote_port"}
+)
+
+// collector is the prometheus.Collector of NewCollector.
+type collector struct {
+	obs  Observer
+	info func() Status
+
+	backendActive, backendInactive, backendWeight *prometheus.Desc
+	backendConns                                  *prometheus.Desc
+	backendInPackets, backendOutPackets           *prometheus.Desc
+	backendInBytes, backendOutBytes               *prometheus.Desc
+
+	serviceConns                        *prometheus.Desc
+	serviceInPackets, serviceOutPackets *prometheus.Desc
+	serviceInBytes, serviceOutBytes     *prometheus.Desc
+
+	packets, verdicts, drops  *prometheus.Desc
+	flowEntries, flowCapacity *prometheus.Desc
+	dataplaneInfo             *prometheus.Desc
+}
+
+// NewCollector returns a collector that reads obs at every scrape (no
+// copies on a timer). info gives the facts that are not counters: of the
+// Status it returns only Node and Dataplane (the data plane's mode) are
+// used, so it should be cheap and need not read the data plane; it may be
+// nil, and then director_dataplane_info is not exported.
+func NewCollector(obs Observer, info func() Status) prometheus.Collector {
+	backend := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("director_backend_"+name, help, backendLabels, nil)
+	}
+	service := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("director_service_"+name, help, serviceLabels, nil)
+	}
+	return &collector{
+		obs:  obs,
+		info: info,
+
+		backendActive: backend("connections_active",
+			"Established TCP connections to the real server (ipvsadm's ActiveConn)."),
+		backendInactive: backend("connections_inactive",
+			"Tracked connections to the real server that are not established TCP: SYN, FIN and UDP flows (ipvsadm's InActConn)."),
+		backendWeight: backend("weight",
+			"Configured weight of the real server; 0 means quiesced (no new connections)."),
+		backendConns: backend("connections_total",
+			"New connections scheduled to the real server."),
+		backendInPackets: backend("incoming_packets_total",
+			"Packets forwarded from clients to the real server."),
+		backendOutPackets: backend("outgoing_packets_total",
+			"Reply packets forwarded from the real server to clients."),
+		backendInBytes: backend("incoming_bytes_total",
+			"Bytes of packets forwarded from clients to the real server."),
+		backendOutBytes: backend("outgoing_bytes_total",
+			"Bytes of reply packets forwarded from the real server to clients."),
+
+		serviceConns: service("connections_total",
+			"New connections scheduled by the virtual service, over all its real servers, including removed ones."),
+		serviceInPackets: service("incoming_packets_total",
+			"Packets forwarded from clients to the virtual service's real servers."),
+		serviceOutPackets: service("outgoing_packets_total",
+			"Reply packets forwarded from the virtual service's real servers to clients."),
+		serviceInBytes: service("incoming_bytes_total",
+			"Bytes of packets forwarded from clients to the virtual service's real servers."),
+		serviceOutBytes: service("outgoing_bytes_total",
+			"Bytes of reply packets forwarded from the virtual service's real servers to clients."),
+
+		packets: prometheus.NewDesc("director_packets_total",
+			"Packets seen by the data plane, by the path they took through its packet rules.",
+			[]string{"path"}, nil),
+		verdicts: prometheus.NewDesc("director_verdict_packets_total",
+			"Packets seen by the data plane, by verdict (pass to the kernel, drop, forward).",
+			[]string{"verdict"}, nil),
+		drops: prometheus.NewDesc("director_drops_total",
+			"Packets dropped by the data plane, by reason (the path that dropped them).",
+			[]string{"reason"}, nil),
+		flowEntries: prometheus.NewDesc("director_flow_table_entries",
+			"Entries in the data plane's flow table (two per tracked connection).",
+			nil, nil),
+		flowCapacity: prometheus.NewDesc("director_flow_table_capacity",
+			"Size of the data plane's flow table, in entries.",
+			nil, nil),
+		dataplaneInfo: prometheus.NewDesc("director_dataplane_info",
+			"Always 1; the labels name the director's node and its data plane's mode.",
+			[]string{"node", "mode"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.backendActive, c.backendInactive, c.backendWeight, c.backendConns,
+		c.backendInPackets, c.backendOutPackets, c.backendInBytes, c.backendOutBytes,
+		c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
+		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.dataplaneInfo,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: it reads the data plane now.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	if services, err := c.obs.Status(); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.serviceConns,
+			fmt.Errorf("reading services from the data plane: %w", err))
+	} else {
+		c.collectServices(ch, services)
+	}
+
+	stats, statsErr := c.obs.Stats()
+	if statsErr != nil {
+		ch <- prometheus.NewInvalidMetric(c.packets,
+			fmt.Errorf("reading data plane counters: %w", statsErr))
+	} else {
+		c.collectStats(ch, stats)
+	}
+
+	if c.info != nil {
+		st := c.info()
+		mode := st.Dataplane
+		if mode == "" && statsErr == nil {
+			mode = stats.Mode
+		}
+		constMetric(ch, c.dataplaneInfo, prometheus.GaugeValue, 1, st.Node, mode)
+	}
+}
+
+func (c *collector) collectServices(ch chan<- prometheus.Metric, services []ServiceStatus) {
+	counter := prometheus.CounterValue
+	for _, s := range services {
+		vip, vport, proto := s.VIP.String(), strconv.Itoa(int(s.Port)), protoName(s.Proto)
+		constMetric(ch, c.serviceConns, counter, float64(s.Connections), vip, vport, proto)
+		constMetric(ch, c.serviceInPackets, counter, float64(s.PacketsIn), vip, vport, proto)
+		constMetric(ch, c.serviceOutPackets, counter, float64(s.PacketsOut), vip, vport, proto)
+		constMetric(ch, c.serviceInBytes, counter, float64(s.BytesIn), vip, vport, proto)
+		constMetric(ch, c.serviceOutBytes, counter, float64(s.BytesOut), vip, vport, proto)
+		for _, r := range s.Reals {
+			l := []string{vip, vport, proto, r.Addr.String(), strconv.Itoa(int(r.Port))}
+			gauge := prometheus.GaugeValue
+			constMetric(ch, c.backendActive, gauge, float64(r.ActiveConns), l...)
+			constMetric(ch, c.backendInactive, gauge, float64(r.InactiveConns), l...)
+			constMetric(ch, c.backendWeight, gauge, float64(r.Weight), l...)
+			constMetric(ch, c.backendConns, counter, float64(r.Connections), l...)
+			constMetric(ch, c.backendInPackets, counter, float64(r.PacketsIn), l...)
+			constMetric(ch, c.backendOutPackets, counter, float64(r.PacketsOut), l...)
+			constMetric(ch, c.backendInBytes, counter, float64(r.BytesIn), l...)
+			constMetric(ch, c.backendOutBytes, counter, float64(r.BytesOut), l...)
+		}
+	}
+}
+
+func (c *collector) collectStats(ch chan<- prometheus.Metric, s DataplaneStats) {
+	for _, m := range []struct {
+		desc   *prometheus.Desc
+		counts map[string]uint64
+	}{{c.packets, s.Packets}, {c.verdicts, s.Verdicts}, {c.drops, s.Drops}} {
+		for _, name := range slices.Sorted(maps.Keys(m.counts)) {
+			constMetric(ch, m.desc, prometheus.CounterValue, float64(m.counts[name]), name)
+		}
+	}
+	constMetric(ch, c.flowEntries, prometheus.GaugeValue, float64(s.FlowEntries))
+	constMetric(ch, c.flowCapacity, prometheus.GaugeValue, float64(s.FlowCapacity))
+}
+
+// constMetric sends one value; a label value the client library refuses
+// (not UTF-8) becomes an invalid metric instead of a panic.
+func constMetric(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+	m, err := prometheus.NewConstMetric(d, t, v, labels...)
+	if err != nil {
+		m = prometheus.NewInvalidMetric(d, err)
+	}
+	ch <- m
+}
+
+// NewRegistry returns a registry with the director's collector (see
+// NewCollector), the Go runtime and process collectors, and
+// director_build_info{version, goversion} 1.
+func NewRegistry(obs Observer, info func() Status, version string) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "director_build_info",
+		Help: "Always 1; the labels name the director's version and the Go version it was built with.",
+		ConstLabels: prometheus.Labels{
+			"version":   version,
+			"goversion": runtime.Version(),
+		},
+	})
+	build.Set(1)
+	reg.MustRegister(
+		NewCollector(obs, info),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		build,
+	)
+	return reg
+}
+
+// MetricsHandler serves reg's metrics. A scrape during which part of the
+// data plane could not be read still serves the rest (with the error
+// logged through errorLog, which may be nil), instead of failing whole as
+// promhttp's default does.
+func MetricsHandler(reg *prometheus.Registry, errorLog promhttp.Logger) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      errorLog,
+		Registry:      reg, // promhttp_metric_handler_errors_total
+	})
+}
