@@ -86,6 +86,9 @@ func validate(services []Service) error {
 		if seen[s.Key()] {
 			return fmt.Errorf("service %s: duplicate", s.Key())
 		}
+		if s.Scheduler != SchedRR && s.Scheduler != SchedWRR {
+			return fmt.Errorf("service %s: unknown scheduler %q", s.Key(), s.Scheduler)
+		}
 		seen[s.Key()] = true
 		reals := map[RealKey]bool{}
 		for _, r := range s.Reals {

@@ -19,7 +19,8 @@ package control
 //
 //   - syntax: one problem at the parser's line, "yaml: <the parser's
 //     message>" (yaml.v3 reports parser errors one line early; that is
-//     corrected here). No other problem is reported with it.
+//     corrected here), with " (a tab: indent YAML with spaces)" added when
+//     a tab indents that line. No other problem is reported with it.
 //   - a second document: `more than one YAML document ("---"): the
 //     configuration is the first one only`, at the second's line.
 //   - the top level is not a mapping: `want a mapping at top level, got <d>`
@@ -58,8 +59,8 @@ package control
 //   - integers out of range: `<key>: <v> is outside <lo>..<hi>` (port,
 //     weight, flow_table.size); timeouts: `timeouts.tcp: <v> is outside
 //     1s..576h` (an integer v is shown as "<v>s") and `timeouts.tcp: <v> is
-//     not a whole number of seconds`. 576h stays below INT_MAX/HZ seconds,
-//     the most IPVS accepts on any kernel.
+//     not a whole number of seconds`. 576h stays below INT_MAX/HZ seconds
+//     for HZ up to 1024, the most `ipvsadm --set` accepts.
 //   - data planes not built yet (tc, ipvs): `data plane %q is not available
 //     in this version (use auto, xdp or xdp-generic)`; IPVS schedulers not
 //     implemented (lc, wlc, sh, dh, sed, nq, lblc, lblcr, mh, fo, ovf,
@@ -74,6 +75,12 @@ package control
 //     real servers (address, port) in a service: `duplicate real server
 //     192.168.200.11:80 in service tcp 192.168.56.10:80 (first at line
 //     N)`. Entries with an invalid part are not compared.
+//   - `more than 65536 real servers in all`, at the first one too many
+//     (aliases could otherwise make a small file huge).
+//
+// Integers are read as YAML reads them (0x50, 1_000 are integers; "80"
+// quoted is a string, refused as a port). A timeout is a Go duration or an
+// integer (or a string of decimal digits) of seconds.
 //
 // Defaults: dataplane auto, control_socket /run/director/<node>.sock,
 // flow_table.size 262144, timeouts DefaultTimeouts, protocol tcp, scheduler
@@ -136,8 +143,13 @@ var DefaultTimeouts = Timeouts{
 
 // Problem is one error in a configuration file.
 type Problem struct {
-	File   string
-	Line   int
+	// File names the file as given to LoadConfig or ParseConfig.
+	File string
+	// Line is 1-based: the offending key's or value's, or that of the
+	// mapping a required key is missing from.
+	Line int
+	// Reason says what is wrong, lowercase (see the list at the top of
+	// this file).
 	Reason string
 }
 
@@ -146,6 +158,7 @@ func (p Problem) String() string { return fmt.Sprintf("%s:%d: %s", p.File, p.Lin
 
 // ConfigError lists every problem of a file, in line order.
 type ConfigError struct {
+	// Problems are never empty when ParseConfig returns the error.
 	Problems []Problem
 }
 
@@ -216,6 +229,10 @@ const (
 	configMaxTimeout = 576 * time.Hour
 	// configMaxSocketPath is sun_path's size less its terminating NUL.
 	configMaxSocketPath = 107
+	// configMaxReals bounds the real servers of all services, far above
+	// what the data plane holds, so that aliases cannot blow a small
+	// file up.
+	configMaxReals = 1 << 16
 )
 
 // Values named by IPVS or by the design that this version does not
@@ -351,6 +368,8 @@ func configEmptyDocument(doc *yaml.Node) bool {
 type configParser struct {
 	file     string
 	problems []Problem
+	// reals counts real servers, which aliases can multiply.
+	reals int
 }
 
 func (p *configParser) add(line int, format string, args ...any) {
@@ -826,6 +845,12 @@ func (p *configParser) service(item *yaml.Node) (Service, bool) {
 		items, _ := p.list(v.value, "real_servers")
 		first := map[RealKey]int{}
 		for _, item := range items {
+			if p.reals++; p.reals > configMaxReals {
+				if p.reals == configMaxReals+1 {
+					p.add(item.Line, "more than %d real servers in all", configMaxReals)
+				}
+				break
+			}
 			r, ok := p.real(item, s.Port)
 			if !ok {
 				continue

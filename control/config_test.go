@@ -494,6 +494,23 @@ frobnicate: true
 	}
 }
 
+// TestConfigAliasBomb checks that aliases cannot make a small file
+// expand into millions of real servers.
+func TestConfigAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(configHead + "services:\n  - vip: 192.168.56.10\n    port: 1\n    real_servers: &r\n")
+	for i := range 256 {
+		fmt.Fprintf(&b, "      - {address: 192.168.%d.%d}\n", 200+i/250, 1+i%250) // lines 7-262
+	}
+	for port := 2; port <= 1000; port++ {
+		fmt.Fprintf(&b, "  - {vip: 192.168.56.10, port: %d, real_servers: *r}\n", port)
+	}
+	_, err := ParseConfig("bad.yaml", []byte(b.String()))
+	if want := "bad.yaml:7: more than 65536 real servers in all"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
 func TestConfigLoadMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "director.yaml")
 	cfg, err := LoadConfig(path)

@@ -391,6 +391,29 @@ func TestRunSplitsStatusMetricsReloadDrainStop(t *testing.T) {
 		}
 	}
 
+	// Removing the drained server: like IPVS, its open connection's
+	// packets are dropped from then on, and counted.
+	cfgText := runConfig{Node: st.Node, Socket: d.socket, W1: 1, W2: 1}.yaml()
+	cfgText = strings.Replace(cfgText, "      - {address: "+kaAddr+", port: 80, weight: 1}\n", "", 1)
+	d.writeConfig(cfgText)
+	if out, err := d.cli("reload"); err != nil {
+		t.Fatalf("reload without %s: %v\n%s", kaAddr, err, out)
+	}
+	if got := reals(d.mustStatus(), 80); len(got) != 1 {
+		t.Fatalf("after removing %s: real servers %v", kaAddr, got)
+	}
+	ka.c.Timeout = time.Second
+	if who, err := get(context.Background(), ka.c, "http://192.168.56.10/"); err == nil {
+		t.Errorf("the removed server's connection was still answered (by %s)", who)
+	}
+	if n := d.mustStatus().Stats.Drops["real_server_removed"]; n == 0 {
+		t.Error("packets of the removed server's connection were not counted as dropped")
+	}
+	counts, _ = split(t, l, "http://192.168.56.10/", 4)
+	if counts[other] != 4 {
+		t.Errorf("after removal: %v, want all on %s", counts, other)
+	}
+
 	// director stop: data plane removed, daemon gone.
 	dir := filepath.Join("/sys/fs/bpf/director", st.Node)
 	if out, err := d.cli("stop"); err != nil {
