@@ -427,6 +427,24 @@ func xdpMode(ifindex int) (string, error) {
 	return fmt.Sprintf("xdp mode %d", x.AttachMode), nil
 }
 
+// linkIsLocal reports whether the pinned XDP link at path is attached to
+// interface ifname of the caller's network namespace (same index, same
+// name), so that its sysctls may be touched: a removal run from another
+// namespace must not change an unrelated interface that has the same name.
+func linkIsLocal(path, ifname string) bool {
+	l, err := link.LoadPinnedLink(path, nil)
+	if err != nil {
+		return false
+	}
+	defer l.Close()
+	info, err := l.Info()
+	if err != nil || info.XDP() == nil {
+		return false
+	}
+	iface, err := net.InterfaceByIndex(int(info.XDP().Ifindex))
+	return err == nil && iface.Name == ifname
+}
+
 func detachPinned(path string) error {
 	l, err := link.LoadPinnedLink(path, nil)
 	if err != nil {
@@ -519,10 +537,13 @@ func removeDir(root, dir string) error {
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
 		if ifname, ok := strings.CutPrefix(e.Name(), "link_"); ok {
+			local := linkIsLocal(p, ifname)
 			if err := detachPinned(p); err != nil {
 				return err
 			}
-			os.WriteFile(sysctlPath(ifname, "accept_local"), []byte("0"), 0) // gone with its interface otherwise
+			if local {
+				os.WriteFile(sysctlPath(ifname, "accept_local"), []byte("0"), 0)
+			}
 			continue
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
