@@ -28,7 +28,9 @@ package control
 //     scalar.
 //   - unknown keys: `unknown key %q <where>`, where is "at top level",
 //     "in interfaces", "in flow_table", "in timeouts", "in metrics", "in
-//     service" or "in real server"; a key that is not a scalar: `want a key
+//     service", "in real server", "in ha", "in ha.transport" (a link), "in
+//     ha.auth", "in ha.arp", "in ha.resources" or "in
+//     ha.resources.addresses" (an address); a key that is not a scalar: `want a key
 //     name <where>, got <d>`; a merge key whose value is not mappings:
 //     `<<: want a mapping or a list of mappings, got <d>`.
 //   - duplicate keys in one mapping: `duplicate key %q (first at line N)`;
@@ -37,30 +39,58 @@ package control
 //     (line 1 for the top level, the section's key, the list item):
 //     `missing key "node"`, `missing key "interfaces"`, `interfaces:
 //     missing key "public"` (and "internal"), `service: missing key "vip"`
-//     (and "port"), `real server: missing key "address"`.
+//     (and "port"), `real server: missing key "address"`, `ha: missing key
+//     "nodes"` (and "transport", "auth", "resources"), `ha.transport:
+//     missing key "mode"` (and "interface"; at the transport key for one
+//     link, at the list item for a list of links), `ha.transport: missing
+//     key "group" (mode mcast)`, `ha.transport: missing key "peer" (mode
+//     ucast)`, `ha.auth: missing key "key_file"`, `ha.resources: missing
+//     key "owner"` (and "addresses"), `ha.resources.addresses: missing key
+//     "address"` (and "interface", at the list item).
 //   - wrong types and values, at the value's line: `<key>: want <what>, got
 //     <d>`, <key> being the key as written for service and real server keys
 //     ("vip", "port", "weight", ...) and section.key for the sections'
 //     ("interfaces.public", "flow_table.size", "timeouts.tcp",
-//     "metrics.listen"), and <what>:
-//     node: `1-64 letters, digits, '-' or '_', not starting with '_'`;
-//     interfaces.*: `an interface name (1-15 bytes, no '/', ':' or
-//     whitespace, not "." or "..")`; dataplane: `auto, xdp or xdp-generic`;
+//     "metrics.listen") and the full path for the ha section's, a list's
+//     items and its items' keys included ("ha.nodes", "ha.transport.port",
+//     "ha.resources.addresses.address"), and <what>:
+//     node, ha.nodes (each item), ha.resources.owner: `1-64 letters,
+//     digits, '-' or '_', not starting with '_'`; interfaces.*,
+//     ha.transport.interface, ha.resources.addresses.interface: `an
+//     interface name (1-15 bytes, no '/', ':' or whitespace, not "." or
+//     "..")`; dataplane: `auto, xdp or xdp-generic`;
 //     control_socket: `an absolute path` and `a path of at most 107 bytes
 //     (a unix socket's limit)`; flow_table.size: `an integer
 //     1024-67108864`; timeouts.*: `a duration ("900s", "15m", "1h") or a
 //     number of seconds`; protocol: `tcp or udp`; scheduler: `rr or wrr`;
 //     vip, address: `an IPv4 address`; port: `an integer 1-65535`; weight:
 //     `an integer 0-65535`; metrics.listen: `IP:port or :port (port
-//     1-65535)`; interfaces, flow_table, timeouts, metrics, a service, a
-//     real server: `a mapping` (as "service: ..." and "real server: ..."
-//     for list items); services, real_servers: `a list`. A null value of a
-//     section or a list is an empty one; of a scalar key it is "nothing".
+//     1-65535)`; ha.transport: `a mapping or a list of mappings`;
+//     ha.transport.mode: `bcast, mcast or ucast`; ha.transport.port: `an
+//     integer 1-65535`; ha.transport.group: `an IPv4 multicast address`;
+//     ha.transport.ttl: `an integer 1-255`; ha.transport.peer: `an IPv4
+//     address`; ha.keepalive, ha.deadtime, ha.warntime, ha.initdead,
+//     ha.arp.interval: `a duration ("100ms", "1s", "2m") or a number of
+//     seconds`; ha.auth.method: `sha256, sha1 or md5`; ha.auth.key_file:
+//     `an absolute path`; ha.auto_failback: `true or false`; ha.arp.count:
+//     `an integer 1-100`; ha.resources.addresses.address: `an IPv4 address
+//     with a prefix length ("192.168.56.10/24")`; interfaces, flow_table,
+//     timeouts, metrics, a service, a real server, ha, ha.auth, ha.arp,
+//     ha.resources, a link, an address: `a mapping` (as "service: ...",
+//     "real server: ...", "ha.transport: ..." and "ha.resources.addresses:
+//     ..." for list items); services, real_servers, ha.nodes,
+//     ha.resources.addresses: `a list`. A null value of a section or a list
+//     is an empty one (ha.transport: an empty link); of a scalar key it is
+//     "nothing".
 //   - integers out of range: `<key>: <v> is outside <lo>..<hi>` (port,
 //     weight, flow_table.size); timeouts: `timeouts.tcp: <v> is outside
 //     1s..576h` (an integer v is shown as "<v>s") and `timeouts.tcp: <v> is
 //     not a whole number of seconds`. 576h stays below INT_MAX/HZ seconds
-//     for HZ up to 1024, the most `ipvsadm --set` accepts.
+//     for HZ up to 1024, the most `ipvsadm --set` accepts. ha.transport.ttl
+//     1..255, ha.arp.count 1..100; the ha timers: `ha.keepalive: <v> is
+//     outside 10ms..1h` (sub-second values allowed), `ha.arp.interval: <v>
+//     is outside 10ms..10s`; `ha.resources.addresses.address: prefix
+//     length <n> is outside 1..32`.
 //   - data planes not built yet (tc, ipvs): `data plane %q is not available
 //     in this version (use auto, xdp or xdp-generic)`; IPVS schedulers not
 //     implemented (lc, wlc, sh, dh, sed, nq, lblc, lblcr, mh, fo, ovf,
@@ -69,7 +99,9 @@ package control
 //   - addresses (vip, address): `<key>: invalid IPv4 address %q`, `<key>:
 //     IPv6 address %q is not supported yet`, `<key>: unspecified address
 //     %q is not allowed` (0.0.0.0), and likewise "loopback address",
-//     "multicast address", "broadcast address" (255.255.255.255).
+//     "multicast address", "broadcast address" (255.255.255.255); the same
+//     for ha.transport.peer and ha.resources.addresses.address (whose %q
+//     shows the prefix length too).
 //   - duplicate services (vip, port, protocol), at the second's list item:
 //     `duplicate service tcp 192.168.56.10:80 (first at line N)`; duplicate
 //     real servers (address, port) in a service: `duplicate real server
@@ -77,17 +109,53 @@ package control
 //     N)`. Entries with an invalid part are not compared.
 //   - `more than 65536 real servers in all`, at the first one too many
 //     (aliases could otherwise make a small file huge).
+//   - ha.nodes: `ha.nodes: want 2 node names, got <n>` at the key;
+//     `duplicate ha node "lb1" (first at line N)` at the second; `ha.nodes:
+//     this node "lb3" is not in [lb1 lb2]` at the key when node is not one
+//     of them. `ha.resources.owner: "lb3" is not in ha.nodes [lb1 lb2]`.
+//   - ha.transport: `ha.transport: want at least one link` (an empty
+//     list); a key of another mode: `ha.transport.<key>: only for mode
+//     <mode>` (group, ttl: mcast; peer: ucast), at the key; two links of
+//     the same mode, interface, port and group or peer (ttl aside):
+//     `duplicate ha link <link> (first at line N)` at the second's list
+//     item, <link> as "bcast enp0s3 port 694", "mcast enp0s3 239.0.0.1
+//     port 694" or "ucast enp0s8 192.168.200.252 port 694". With an
+//     invalid mode, the other keys' values are checked but not the mode's
+//     rules.
+//   - ha timers: keepalive < deadtime, warntime < deadtime, initdead >=
+//     deadtime, reported at the later key's line (at the ha key's if one is
+//     a default), the later key (or the one written) being the subject:
+//     `ha.deadtime: 1s must be longer than ha.keepalive (2s)`,
+//     `ha.keepalive: 2s must be shorter than ha.deadtime (1s)`, likewise for
+//     warntime, `ha.initdead: 3s must be at least ha.deadtime (5s)`,
+//     `ha.deadtime: 20s must be at most ha.initdead (10s)`; a default is
+//     shown as "(5s, the default)". Values are shown as written ("<v>s" for
+//     a number of seconds).
+//   - ha.resources.addresses: `ha.resources.addresses: want at least one
+//     address` (an empty list), at the key; an address that is not a host
+//     of its prefix (/1-/30): `ha.resources.addresses.address:
+//     "192.168.56.0/24" is the network address of its prefix, not a host
+//     address` (and "the broadcast address"); the same address twice, with
+//     any prefix length or interface: `duplicate ha address 192.168.56.10
+//     (first at line N)` at the second's list item. Entries with an invalid
+//     part are not compared.
 //
 // Integers are read as YAML reads them (0x50, 1_000 are integers; "80"
 // quoted is a string, refused as a port). A timeout is a Go duration or an
-// integer (or a string of decimal digits) of seconds.
+// integer (or a string of decimal digits) of seconds. An ha timer is a Go
+// duration or a number of seconds that may have decimals ("0.5"). Booleans
+// are YAML's true and false only. ha.auth.key_file is not read here (the
+// daemon checks the file and its mode at start).
 //
 // Defaults: dataplane auto, control_socket /run/director/<node>.sock,
 // flow_table.size 262144, timeouts DefaultTimeouts, protocol tcp, scheduler
 // wrr, real server port the service's, weight 1; no metrics section (or no
 // listen) means no metrics endpoint; services and real_servers may be
 // absent or empty (a service without real servers drops new connections,
-// as IPVS does).
+// as IPVS does). No ha section means no HA (Config.HA nil); in it,
+// transport port 694, mcast ttl 1, keepalive 1s, deadtime 5s, warntime
+// deadtime/2, initdead 2×deadtime, auth.method sha256, auto_failback true,
+// arp count 5 and interval 200ms.
 
 import (
 	"bytes"
@@ -130,6 +198,88 @@ type Config struct {
 	Services []Service
 	// MetricsListen is the metrics endpoint's host:port; "" = none.
 	MetricsListen string
+	// HA configures the active/standby pair; nil when there is no ha
+	// section.
+	HA *HAConfig
+}
+
+// HAConfig is the ha section: two directors forming an active/standby
+// pair, the active one holding a group of floating addresses (Heartbeat's
+// ha.cf, haresources and authkeys). Every default is applied.
+type HAConfig struct {
+	// Nodes are the pair's two node names in file order; one of them is
+	// Config.Node.
+	Nodes []string
+	// Owner is the node, one of Nodes, that holds Addresses when both
+	// nodes are up.
+	Owner string
+	// AutoFailback moves Addresses back to Owner when it comes back after
+	// a failover.
+	AutoFailback bool
+	// Keepalive is the interval between heartbeats; Deadtime the silence
+	// after which the peer is declared dead; Warntime the silence after
+	// which a late heartbeat is logged; Initdead the deadtime that
+	// applies from start until the peer is first heard. Keepalive and
+	// Warntime are shorter than Deadtime; Initdead is at least Deadtime.
+	Keepalive, Deadtime, Warntime, Initdead time.Duration
+	// Links carry the heartbeats, in file order (at least one); the peer
+	// is alive as long as it is heard on any link.
+	Links []HALink
+	// AuthMethod is the heartbeats' HMAC: "sha256", "sha1" or "md5" (the
+	// daemon warns about the last two).
+	AuthMethod string
+	// KeyFile is the absolute path of the shared key; the daemon reads it
+	// and checks its mode at start, the configuration loader does not.
+	KeyFile string
+	// ARPCount gratuitous ARPs are sent ARPInterval apart for each of
+	// Addresses at takeover.
+	ARPCount int
+	// ARPInterval is the time between two gratuitous ARPs.
+	ARPInterval time.Duration
+	// Addresses are the floating addresses in file order (at least one,
+	// each address once).
+	Addresses []HAAddress
+	// Line is the line of the ha key, for later messages about the
+	// section.
+	Line int
+}
+
+// HALink is one heartbeat link of an HAConfig.
+type HALink struct {
+	// Mode is "bcast", "mcast" or "ucast"; Interface the interface the
+	// heartbeats are sent and heard on.
+	Mode, Interface string
+	// Port is the UDP port, 694 by default.
+	Port int
+	// Group is the IPv4 multicast group of an mcast link; Peer the peer's
+	// IPv4 address on a ucast link. Each is the zero Addr otherwise.
+	Group, Peer netip.Addr
+	// TTL is an mcast link's multicast TTL (1 by default); 0 for the other
+	// modes.
+	TTL int
+}
+
+// HAAddress is one floating address of an HAConfig.
+type HAAddress struct {
+	// Prefix is the address with its prefix length, as written
+	// (192.168.56.10/24): a host address of its prefix.
+	Prefix netip.Prefix
+	// Interface is the interface the address is added to.
+	Interface string
+}
+
+// Peer returns the other node of the pair, or "" if node is not one of
+// Nodes.
+func (h *HAConfig) Peer(node string) string {
+	switch {
+	case len(h.Nodes) != 2:
+		return ""
+	case node == h.Nodes[0]:
+		return h.Nodes[1]
+	case node == h.Nodes[1]:
+		return h.Nodes[0]
+	}
+	return ""
 }
 
 // DefaultTimeouts are IPVS's: tcp 900s, tcp_fin 120s, udp 300s, tcp_syn
@@ -233,6 +383,28 @@ const (
 	// what the data plane holds, so that aliases cannot blow a small
 	// file up.
 	configMaxReals = 1 << 16
+
+	// The ha section's.
+	configDefaultHAPort      = 694
+	configDefaultHATTL       = 1
+	configDefaultKeepalive   = time.Second
+	configDefaultDeadtime    = 5 * time.Second
+	configMinHATimer         = 10 * time.Millisecond
+	configMaxHATimer         = time.Hour
+	configDefaultAuthMethod  = "sha256"
+	configDefaultARPCount    = 5
+	configMaxARPCount        = 100
+	configDefaultARPInterval = 200 * time.Millisecond
+	configMinARPInterval     = 10 * time.Millisecond
+	configMaxARPInterval     = 10 * time.Second
+)
+
+// What some values must be, in reasons "<key>: want <what>, got <v>".
+const (
+	configWantNode   = "1-64 letters, digits, '-' or '_', not starting with '_'"
+	configWantIfname = `an interface name (1-15 bytes, no '/', ':' or whitespace, not "." or "..")`
+	configWantHATime = `a duration ("100ms", "1s", "2m") or a number of seconds`
+	configWantPrefix = `an IPv4 address with a prefix length ("192.168.56.10/24")`
 )
 
 // Values named by IPVS or by the design that this version does not
@@ -243,6 +415,12 @@ var (
 	configIPVSProtocols   = []string{"sctp"}
 )
 
+// Values of the ha section.
+var (
+	configHAModes       = []string{"bcast", "mcast", "ucast"}
+	configHAAuthMethods = []string{"sha256", "sha1", "md5"}
+)
+
 var (
 	configNodeName = regexp.MustCompile(`^[A-Za-z0-9-][A-Za-z0-9_-]{0,63}$`)
 	// configYAMLLine is yaml.v3's "line N: " prefix.
@@ -250,6 +428,9 @@ var (
 	// configBigInt matches an integer that yaml resolves as a float
 	// because it does not fit in 64 bits.
 	configBigInt = regexp.MustCompile(`^[-+]?[0-9][0-9_]*$`)
+	// configSeconds matches a number of seconds where a duration is
+	// expected.
+	configSeconds = regexp.MustCompile(`^[-+]?[0-9]+(\.[0-9]+)?$`)
 )
 
 // configParserProblems are the messages of yaml.v3's parser (parserc.go),
@@ -577,27 +758,59 @@ func (p *configParser) ipv4(v *yaml.Node, name string) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	a, err := netip.ParseAddr(s)
-	var what string
 	switch {
 	case err != nil:
 		p.add(line, "%s: invalid IPv4 address %q", name, s)
-		return netip.Addr{}, false
 	case a.Is6():
 		p.add(line, "%s: IPv6 address %q is not supported yet", name, s)
-		return netip.Addr{}, false
-	case a.IsUnspecified():
-		what = "unspecified"
-	case a.IsLoopback():
-		what = "loopback"
-	case a.IsMulticast():
-		what = "multicast"
-	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		what = "broadcast"
+	case configSpecialAddr(a) != "":
+		p.add(line, "%s: %s address %q is not allowed", name, configSpecialAddr(a), s)
 	default:
 		return a, true
 	}
-	p.add(line, "%s: %s address %q is not allowed", name, what, s)
 	return netip.Addr{}, false
+}
+
+// configSpecialAddr names what IPv4 address a is if no packet can be sent
+// to it ("unspecified", "loopback", "multicast", "broadcast"), or is "".
+func configSpecialAddr(a netip.Addr) string {
+	switch {
+	case a.IsUnspecified():
+		return "unspecified"
+	case a.IsLoopback():
+		return "loopback"
+	case a.IsMulticast():
+		return "multicast"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "broadcast"
+	}
+	return ""
+}
+
+// nodeName returns v as a node name.
+func (p *configParser) nodeName(v *yaml.Node, name string) (string, bool) {
+	s, line, ok := p.scalar(v, name, configWantNode)
+	if !ok {
+		return "", false
+	}
+	if !configNodeName.MatchString(s) {
+		p.add(line, "%s: want %s, got %q", name, configWantNode, s)
+		return "", false
+	}
+	return s, true
+}
+
+// ifname returns v as an interface name.
+func (p *configParser) ifname(v *yaml.Node, name string) (string, bool) {
+	s, line, ok := p.scalar(v, name, configWantIfname)
+	if !ok {
+		return "", false
+	}
+	if !configIfname(s) {
+		p.add(line, "%s: want %s, got %q", name, configWantIfname, s)
+		return "", false
+	}
+	return s, true
 }
 
 // choice returns v if it is one of valid; a value of later gets reason
@@ -650,18 +863,11 @@ func (p *configParser) config(root *yaml.Node) *Config {
 		return cfg
 	}
 	f := p.fields(root, "at top level", "node", "interfaces", "dataplane", "control_socket", "flow_table",
-		"timeouts", "services", "metrics")
+		"timeouts", "services", "metrics", "ha")
 
 	nodeOK := false
 	if v, ok := f["node"]; ok {
-		const want = "1-64 letters, digits, '-' or '_', not starting with '_'"
-		if s, line, ok := p.scalar(v.value, "node", want); ok {
-			if configNodeName.MatchString(s) {
-				cfg.Node, nodeOK = s, true
-			} else {
-				p.add(line, "node: want %s, got %q", want, s)
-			}
-		}
+		cfg.Node, nodeOK = p.nodeName(v.value, "node")
 	} else {
 		p.add(1, `missing key "node"`)
 	}
@@ -745,6 +951,14 @@ func (p *configParser) config(root *yaml.Node) *Config {
 			}
 		}
 	}
+
+	if v, ok := f["ha"]; ok {
+		node := ""
+		if nodeOK {
+			node = cfg.Node
+		}
+		cfg.HA = p.ha(v, node)
+	}
 	return cfg
 }
 
@@ -755,7 +969,6 @@ func (p *configParser) interfaces(cfg *Config, field configField) {
 		return
 	}
 	f := p.fields(m, "in interfaces", "public", "internal")
-	const want = `an interface name (1-15 bytes, no '/', ':' or whitespace, not "." or "..")`
 	for _, role := range []struct {
 		key string
 		to  *string
@@ -765,13 +978,8 @@ func (p *configParser) interfaces(cfg *Config, field configField) {
 			p.add(field.key.Line, "interfaces: missing key %q", role.key)
 			continue
 		}
-		name := "interfaces." + role.key
-		if s, line, ok := p.scalar(v.value, name, want); ok {
-			if configIfname(s) {
-				*role.to = s
-			} else {
-				p.add(line, "%s: want %s, got %q", name, want, s)
-			}
+		if s, ok := p.ifname(v.value, "interfaces."+role.key); ok {
+			*role.to = s
 		}
 	}
 }
@@ -897,4 +1105,487 @@ func (p *configParser) real(item *yaml.Node, port uint16) (RealServer, bool) {
 		}
 	}
 	return r, addrOK && portOK
+}
+
+// configHATimer is one of the ha section's timers while it is checked.
+type configHATimer struct {
+	name string
+	d    time.Duration
+	// text is the value as written ("<v>s" for a number of seconds), or
+	// "<d>, the default".
+	text string
+	// key is the timer's key; nil for a default.
+	key *yaml.Node
+	ok  bool
+}
+
+// ha checks the ha section, whose key is field.key; node is the top-level
+// node, "" if it is not valid.
+func (p *configParser) ha(field configField, node string) *HAConfig {
+	h := &HAConfig{
+		AutoFailback: true,
+		AuthMethod:   configDefaultAuthMethod,
+		ARPCount:     configDefaultARPCount,
+		ARPInterval:  configDefaultARPInterval,
+		Line:         field.key.Line,
+	}
+	line := field.key.Line
+	m, ok := p.mapping(field.value, "ha", line)
+	if !ok {
+		return h
+	}
+	f := p.fields(m, "in ha", "nodes", "transport", "keepalive", "deadtime", "warntime", "initdead", "auth",
+		"auto_failback", "arp", "resources")
+
+	nodesOK := false
+	if v, ok := f["nodes"]; ok {
+		h.Nodes, nodesOK = p.haNodes(v, node)
+	} else {
+		p.add(line, `ha: missing key "nodes"`)
+	}
+
+	if v, ok := f["transport"]; ok {
+		h.Links = p.haTransport(v)
+	} else {
+		p.add(line, `ha: missing key "transport"`)
+	}
+
+	p.haTimers(h, f)
+
+	if v, ok := f["auth"]; ok {
+		p.haAuth(h, v)
+	} else {
+		p.add(line, `ha: missing key "auth"`)
+	}
+
+	if v, ok := f["auto_failback"]; ok {
+		b := configResolve(v.value)
+		if b.Kind != yaml.ScalarNode || b.ShortTag() != "!!bool" || b.Decode(&h.AutoFailback) != nil {
+			p.add(b.Line, "ha.auto_failback: want true or false, got %s", configDescribe(b))
+		}
+	}
+
+	if v, ok := f["arp"]; ok {
+		if m, ok := p.mapping(v.value, "ha.arp", v.key.Line); ok {
+			af := p.fields(m, "in ha.arp", "count", "interval")
+			if v, ok := af["count"]; ok {
+				if n, ok := p.integer(v.value, "ha.arp.count", 1, configMaxARPCount); ok {
+					h.ARPCount = int(n)
+				}
+			}
+			if v, ok := af["interval"]; ok {
+				if d, _, ok := p.duration(v.value, "ha.arp.interval", configMinARPInterval, configMaxARPInterval); ok {
+					h.ARPInterval = d
+				}
+			}
+		}
+	}
+
+	if v, ok := f["resources"]; ok {
+		p.haResources(h, v, nodesOK)
+	} else {
+		p.add(line, `ha: missing key "resources"`)
+	}
+	return h
+}
+
+// haNodes checks ha.nodes; node is the top-level node ("" if invalid). It
+// returns false unless the list is two valid distinct names, node one of
+// them.
+func (p *configParser) haNodes(field configField, node string) ([]string, bool) {
+	items, ok := p.list(field.value, "ha.nodes")
+	if !ok {
+		return nil, false
+	}
+	var names []string
+	first := map[string]int{}
+	valid := true
+	for _, item := range items {
+		s, ok := p.nodeName(item, "ha.nodes")
+		if !ok {
+			valid = false
+			continue
+		}
+		if at, dup := first[s]; dup {
+			p.add(item.Line, "duplicate ha node %q (first at line %d)", s, at)
+			valid = false
+			continue
+		}
+		first[s] = item.Line
+		names = append(names, s)
+	}
+	if len(items) != 2 {
+		p.add(field.key.Line, "ha.nodes: want 2 node names, got %d", len(items))
+		return names, false
+	}
+	if !valid {
+		return names, false
+	}
+	if node != "" && !slices.Contains(names, node) {
+		p.add(field.key.Line, "ha.nodes: this node %q is not in %v", node, names)
+		return names, false
+	}
+	return names, true
+}
+
+// haTransport checks ha.transport: one link or a list of links.
+func (p *configParser) haTransport(field configField) []HALink {
+	v := configResolve(field.value)
+	switch {
+	case configIsNull(v):
+		v = &yaml.Node{Kind: yaml.MappingNode, Line: field.key.Line}
+		fallthrough
+	case v.Kind == yaml.MappingNode:
+		if l, ok := p.haLink(v, field.key.Line); ok {
+			return []HALink{l}
+		}
+		return nil
+	case v.Kind != yaml.SequenceNode:
+		p.add(v.Line, "ha.transport: want a mapping or a list of mappings, got %s", configDescribe(v))
+		return nil
+	}
+	if len(v.Content) == 0 {
+		p.add(field.key.Line, "ha.transport: want at least one link")
+	}
+	var links []HALink
+	first := map[HALink]int{}
+	for _, item := range v.Content {
+		l, ok := p.haLink(item, item.Line)
+		if !ok {
+			continue
+		}
+		k := l
+		k.TTL = 0
+		if at, dup := first[k]; dup {
+			p.add(item.Line, "duplicate ha link %s (first at line %d)", configLinkString(l), at)
+			continue
+		}
+		first[k] = item.Line
+		links = append(links, l)
+	}
+	return links
+}
+
+// configLinkString describes a link in duplicate link reasons, Heartbeat's
+// way ("bcast enp0s3 port 694", "mcast enp0s3 239.0.0.1 port 694",
+// "ucast enp0s8 192.168.200.252 port 694").
+func configLinkString(l HALink) string {
+	switch l.Mode {
+	case "mcast":
+		return fmt.Sprintf("mcast %s %s port %d", l.Interface, l.Group, l.Port)
+	case "ucast":
+		return fmt.Sprintf("ucast %s %s port %d", l.Interface, l.Peer, l.Port)
+	}
+	return fmt.Sprintf("%s %s port %d", l.Mode, l.Interface, l.Port)
+}
+
+// haLink checks one link of ha.transport; line is the line of the
+// mapping (the transport key's or the list item's). It returns false if
+// any part of the link is not valid.
+func (p *configParser) haLink(item *yaml.Node, line int) (HALink, bool) {
+	m := configResolve(item)
+	if m.Kind != yaml.MappingNode {
+		p.add(m.Line, "ha.transport: want a mapping, got %s", configDescribe(m))
+		return HALink{}, false
+	}
+	f := p.fields(m, "in ha.transport", "mode", "interface", "port", "group", "ttl", "peer")
+	l := HALink{Port: configDefaultHAPort}
+	modeOK := false
+	if v, ok := f["mode"]; ok {
+		l.Mode, modeOK = p.choice(v.value, "ha.transport.mode", "bcast, mcast or ucast", configHAModes, nil, "")
+	} else {
+		p.add(line, `ha.transport: missing key "mode"`)
+	}
+	valid := modeOK
+	if v, ok := f["interface"]; ok {
+		l.Interface, ok = p.ifname(v.value, "ha.transport.interface")
+		valid = valid && ok
+	} else {
+		p.add(line, `ha.transport: missing key "interface"`)
+		valid = false
+	}
+	if v, ok := f["port"]; ok {
+		n, ok := p.integer(v.value, "ha.transport.port", 1, 65535)
+		l.Port = int(n)
+		valid = valid && ok
+	}
+	if l.Mode == "mcast" {
+		l.TTL = configDefaultHATTL
+	}
+	// Keys of one mode only: refused on the others, required where
+	// marked, checked whatever the mode if the mode is not valid.
+	for _, k := range []struct {
+		key, mode string
+		required  bool
+	}{{"group", "mcast", true}, {"ttl", "mcast", false}, {"peer", "ucast", true}} {
+		v, ok := f[k.key]
+		switch {
+		case !ok && modeOK && l.Mode == k.mode && k.required:
+			p.add(line, "ha.transport: missing key %q (mode %s)", k.key, k.mode)
+			valid = false
+			continue
+		case !ok:
+			continue
+		case modeOK && l.Mode != k.mode:
+			p.add(v.key.Line, "ha.transport.%s: only for mode %s", k.key, k.mode)
+			valid = false
+			continue
+		}
+		name := "ha.transport." + k.key
+		switch k.key {
+		case "group":
+			const want = "an IPv4 multicast address"
+			if s, line, ok := p.scalar(v.value, name, want); ok {
+				if a, err := netip.ParseAddr(s); err == nil && a.Is4() && a.IsMulticast() {
+					l.Group = a
+				} else {
+					p.add(line, "%s: want %s, got %q", name, want, s)
+					valid = false
+				}
+			} else {
+				valid = false
+			}
+		case "ttl":
+			n, ok := p.integer(v.value, name, 1, 255)
+			l.TTL = int(n)
+			valid = valid && ok
+		case "peer":
+			l.Peer, ok = p.ipv4(v.value, name)
+			valid = valid && ok
+		}
+	}
+	return l, valid
+}
+
+// haTimers checks the timers of the ha section (fields f) and their
+// order.
+func (p *configParser) haTimers(h *HAConfig, f map[string]configField) {
+	timer := func(key string) *configHATimer {
+		t := &configHATimer{name: "ha." + key, ok: true}
+		if v, ok := f[key]; ok {
+			t.key = v.key
+			t.d, t.text, t.ok = p.duration(v.value, t.name, configMinHATimer, configMaxHATimer)
+		}
+		return t
+	}
+	keepalive, deadtime, warntime, initdead := timer("keepalive"), timer("deadtime"), timer("warntime"), timer("initdead")
+	deflt := func(t *configHATimer, d time.Duration) {
+		if t.key == nil {
+			t.d, t.text = d, configFormatDuration(d)+", the default"
+		}
+	}
+	deflt(keepalive, configDefaultKeepalive)
+	deflt(deadtime, configDefaultDeadtime)
+	if deadtime.ok {
+		deflt(warntime, deadtime.d/2)
+		deflt(initdead, 2*deadtime.d)
+	} else {
+		warntime.ok, initdead.ok = warntime.ok && warntime.key != nil, initdead.ok && initdead.key != nil
+	}
+	p.haOrder(h.Line, keepalive, deadtime, false)
+	p.haOrder(h.Line, warntime, deadtime, false)
+	p.haOrder(h.Line, deadtime, initdead, true)
+	h.Keepalive, h.Deadtime, h.Warntime, h.Initdead = keepalive.d, deadtime.d, warntime.d, initdead.d
+}
+
+// haOrder reports unless a is shorter than b (orEqual: at most b), at the
+// line of the later key, or at line (the ha key's) if one is a default.
+// The reason's subject is the later key, or the one written.
+func (p *configParser) haOrder(line int, a, b *configHATimer, orEqual bool) {
+	if !a.ok || !b.ok || a.d < b.d || orEqual && a.d == b.d {
+		return
+	}
+	aLater := b.key == nil ||
+		a.key != nil && (a.key.Line > b.key.Line || a.key.Line == b.key.Line && a.key.Column > b.key.Column)
+	if a.key != nil && b.key != nil {
+		line = max(a.key.Line, b.key.Line)
+	}
+	switch {
+	case aLater && orEqual:
+		p.add(line, "%s: %s must be at most %s (%s)", a.name, a.text, b.name, b.text)
+	case aLater:
+		p.add(line, "%s: %s must be shorter than %s (%s)", a.name, a.text, b.name, b.text)
+	case orEqual:
+		p.add(line, "%s: %s must be at least %s (%s)", b.name, b.text, a.name, a.text)
+	default:
+		p.add(line, "%s: %s must be longer than %s (%s)", b.name, b.text, a.name, a.text)
+	}
+}
+
+// duration returns v as a duration within lo..hi, and the value as
+// written ("<v>s" for a number of seconds): a Go duration or a number of
+// seconds, which may have decimals.
+func (p *configParser) duration(v *yaml.Node, name string, lo, hi time.Duration) (time.Duration, string, bool) {
+	s, line, ok := p.scalar(v, name, configWantHATime)
+	if !ok {
+		return 0, "", false
+	}
+	text := s
+	if configSeconds.MatchString(s) {
+		text += "s"
+	}
+	d, err := time.ParseDuration(text)
+	if err != nil {
+		p.add(line, "%s: want %s, got %q", name, configWantHATime, s)
+		return 0, "", false
+	}
+	if d < lo || d > hi {
+		p.add(line, "%s: %s is outside %s..%s", name, text, configFormatDuration(lo), configFormatDuration(hi))
+		return 0, "", false
+	}
+	return d, text, true
+}
+
+// configFormatDuration formats d as written in a file: "1h", "5m", "2.5s",
+// "200ms".
+func configFormatDuration(d time.Duration) string {
+	switch {
+	case d != 0 && d%time.Hour == 0:
+		return configFormatHours(d)
+	case d != 0 && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
+// haAuth checks ha.auth.
+func (p *configParser) haAuth(h *HAConfig, field configField) {
+	m, ok := p.mapping(field.value, "ha.auth", field.key.Line)
+	if !ok {
+		return
+	}
+	f := p.fields(m, "in ha.auth", "method", "key_file")
+	if v, ok := f["method"]; ok {
+		if s, ok := p.choice(v.value, "ha.auth.method", "sha256, sha1 or md5", configHAAuthMethods, nil, ""); ok {
+			h.AuthMethod = s
+		}
+	}
+	if v, ok := f["key_file"]; ok {
+		if s, line, ok := p.scalar(v.value, "ha.auth.key_file", "an absolute path"); ok {
+			if filepath.IsAbs(s) {
+				h.KeyFile = s
+			} else {
+				p.add(line, "ha.auth.key_file: want an absolute path, got %q", s)
+			}
+		}
+	} else {
+		p.add(field.key.Line, `ha.auth: missing key "key_file"`)
+	}
+}
+
+// haResources checks ha.resources; nodesOK says whether h.Nodes is valid
+// to check the owner against.
+func (p *configParser) haResources(h *HAConfig, field configField, nodesOK bool) {
+	m, ok := p.mapping(field.value, "ha.resources", field.key.Line)
+	if !ok {
+		return
+	}
+	f := p.fields(m, "in ha.resources", "owner", "addresses")
+	if v, ok := f["owner"]; ok {
+		if s, ok := p.nodeName(v.value, "ha.resources.owner"); ok {
+			if nodesOK && !slices.Contains(h.Nodes, s) {
+				p.add(configResolve(v.value).Line, "ha.resources.owner: %q is not in ha.nodes %v", s, h.Nodes)
+			} else {
+				h.Owner = s
+			}
+		}
+	} else {
+		p.add(field.key.Line, `ha.resources: missing key "owner"`)
+	}
+	v, ok := f["addresses"]
+	if !ok {
+		p.add(field.key.Line, `ha.resources: missing key "addresses"`)
+		return
+	}
+	items, ok := p.list(v.value, "ha.resources.addresses")
+	if ok && len(items) == 0 {
+		p.add(v.key.Line, "ha.resources.addresses: want at least one address")
+	}
+	first := map[netip.Addr]int{}
+	for _, item := range items {
+		a, ok := p.haAddress(item)
+		if !ok {
+			continue
+		}
+		if at, dup := first[a.Prefix.Addr()]; dup {
+			p.add(item.Line, "duplicate ha address %s (first at line %d)", a.Prefix.Addr(), at)
+			continue
+		}
+		first[a.Prefix.Addr()] = item.Line
+		h.Addresses = append(h.Addresses, a)
+	}
+}
+
+// haAddress checks one item of ha.resources.addresses. It returns false if
+// the address is not valid (a problem of its interface alone leaves it
+// comparable with the others).
+func (p *configParser) haAddress(item *yaml.Node) (HAAddress, bool) {
+	line := item.Line
+	m := configResolve(item)
+	if m.Kind != yaml.MappingNode {
+		p.add(m.Line, "ha.resources.addresses: want a mapping, got %s", configDescribe(m))
+		return HAAddress{}, false
+	}
+	f := p.fields(m, "in ha.resources.addresses", "address", "interface")
+	var a HAAddress
+	addrOK := false
+	if v, ok := f["address"]; ok {
+		a.Prefix, addrOK = p.hostPrefix(v.value, "ha.resources.addresses.address")
+	} else {
+		p.add(line, `ha.resources.addresses: missing key "address"`)
+	}
+	if v, ok := f["interface"]; ok {
+		a.Interface, _ = p.ifname(v.value, "ha.resources.addresses.interface")
+	} else {
+		p.add(line, `ha.resources.addresses: missing key "interface"`)
+	}
+	return a, addrOK
+}
+
+// hostPrefix returns v as an IPv4 host address with its prefix length
+// (1-32): an address a packet can be sent to, neither the network nor the
+// broadcast address of its prefix (prefixes /31 and /32 have neither).
+func (p *configParser) hostPrefix(v *yaml.Node, name string) (netip.Prefix, bool) {
+	s, line, ok := p.scalar(v, name, configWantPrefix)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	pf, err := netip.ParsePrefix(s)
+	if err != nil {
+		// A valid address with a prefix length too long for it?
+		addr, bits, _ := strings.Cut(s, "/")
+		a, aerr := netip.ParseAddr(addr)
+		n, nerr := strconv.Atoi(bits)
+		if aerr == nil && a.Is4() && nerr == nil && bits[0] != '+' && bits[0] != '-' && n > 32 {
+			p.add(line, "%s: prefix length %s is outside 1..32", name, bits)
+		} else if aerr == nil && a.Is6() {
+			p.add(line, "%s: IPv6 address %q is not supported yet", name, s)
+		} else {
+			p.add(line, "%s: want %s, got %q", name, configWantPrefix, s)
+		}
+		return netip.Prefix{}, false
+	}
+	a := pf.Addr()
+	var last [4]byte
+	if a.Is4() {
+		last = pf.Masked().Addr().As4()
+		for i, host := 0, uint32(1)<<(32-pf.Bits())-1; i < 4; i++ {
+			last[i] |= byte(host >> (24 - 8*i))
+		}
+	}
+	switch {
+	case a.Is6():
+		p.add(line, "%s: IPv6 address %q is not supported yet", name, s)
+	case pf.Bits() < 1:
+		p.add(line, "%s: prefix length %d is outside 1..32", name, pf.Bits())
+	case configSpecialAddr(a) != "":
+		p.add(line, "%s: %s address %q is not allowed", name, configSpecialAddr(a), s)
+	case pf.Bits() <= 30 && a == pf.Masked().Addr():
+		p.add(line, "%s: %q is the network address of its prefix, not a host address", name, s)
+	case pf.Bits() <= 30 && a == netip.AddrFrom4(last):
+		p.add(line, "%s: %q is the broadcast address of its prefix, not a host address", name, s)
+	default:
+		return pf, true
+	}
+	return netip.Prefix{}, false
 }

@@ -75,6 +75,9 @@ func WriteStatus(w io.Writer, s Status) error {
 		fmt.Fprintf(&b, " of %d", s.Stats.FlowCapacity)
 	}
 	b.WriteString("\n")
+	if s.HA != nil {
+		writeHA(&b, s.HA)
+	}
 
 	b.WriteString(statusTitle)
 	for _, svc := range s.Services {
@@ -87,6 +90,34 @@ func WriteStatus(w io.Writer, s Status) error {
 		}
 	}
 	return writeTrimmed(w, b.Bytes())
+}
+
+// writeHA writes the heartbeat lines of WriteStatus: this node's state,
+// the peer and how long ago it was heard, and the floating addresses.
+func writeHA(b *bytes.Buffer, h *HAStatus) {
+	fmt.Fprintf(b, "ha: %s (owner %s), %d transitions", h.State, h.Owner, h.Transitions)
+	if h.LastReason != "" {
+		fmt.Fprintf(b, ", last: %s", h.LastReason)
+	}
+	b.WriteString("\n")
+	for _, p := range h.Peers {
+		heard := "never heard"
+		if p.LastHeard >= 0 {
+			heard = "heard " + p.LastHeard.Round(time.Millisecond).String() + " ago"
+		}
+		alive := "dead"
+		if p.Alive {
+			alive = "alive"
+		}
+		fmt.Fprintf(b, "  peer %s: %s, %s, %s\n", p.Name, alive, p.State, heard)
+	}
+	for _, a := range h.Addresses {
+		held := "not held"
+		if a.Held {
+			held = "held"
+		}
+		fmt.Fprintf(b, "  address %s on %s: %s\n", a.Address, a.Interface, held)
+	}
 }
 
 // WriteFlows writes flows like `ipvsadm -Lnc`: protocol, time left before

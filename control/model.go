@@ -192,4 +192,41 @@ type Status struct {
 	Uptime   time.Duration   `json:"uptime_ns"`
 	Services []ServiceStatus `json:"services"`
 	Stats    DataplaneStats  `json:"stats"`
+	// HA is the heartbeat pair's state; nil without an ha section.
+	HA *HAStatus `json:"ha,omitempty"`
+}
+
+// HAStatus is the heartbeat pair as this node sees it.
+type HAStatus struct {
+	State     string          `json:"state"` // init, standby, acquiring, active, releasing, stopped
+	Owner     string          `json:"owner"`
+	Peers     []HAPeer        `json:"peers"`
+	Addresses []HAAddressHeld `json:"addresses"`
+	// Transitions counts state changes since start; LastTransition says
+	// when and why the last one happened.
+	Transitions    uint64    `json:"transitions"`
+	LastTransition time.Time `json:"last_transition"`
+	LastReason     string    `json:"last_reason"`
+	// Message counters.
+	HeartbeatsSent     uint64 `json:"heartbeats_sent"`
+	HeartbeatsReceived uint64 `json:"heartbeats_received"`
+	AuthFailures       uint64 `json:"auth_failures"`
+	Replays            uint64 `json:"replays"`
+	Malformed          uint64 `json:"malformed"`
+}
+
+// HAPeer is the other node of the pair.
+type HAPeer struct {
+	Name  string `json:"name"`
+	Alive bool   `json:"alive"`
+	State string `json:"state"` // as the peer last reported it
+	// LastHeard is how long ago the peer was last heard (-1 if never).
+	LastHeard time.Duration `json:"last_heard_ns"`
+}
+
+// HAAddressHeld is one floating address and whether this node holds it.
+type HAAddressHeld struct {
+	Address   netip.Prefix `json:"address"`
+	Interface string       `json:"interface"`
+	Held      bool         `json:"held"`
 }

@@ -1,0 +1,80 @@
+package control
+
+// Prometheus metrics of the heartbeat pair, read at scrape time from the
+// running heartbeat node's status.
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+var haStates = []string{"init", "standby", "acquiring", "active", "releasing", "stopped"}
+
+var (
+	haStateDesc = prometheus.NewDesc("director_ha_state",
+		"1 for the heartbeat state this node is in (init, standby, acquiring, active, releasing, stopped), 0 for the others.",
+		[]string{"state"}, nil)
+	haPeerAliveDesc = prometheus.NewDesc("director_ha_peer_alive",
+		"1 if the peer was heard within deadtime.", []string{"peer"}, nil)
+	haPeerHeardDesc = prometheus.NewDesc("director_ha_peer_last_heard_seconds",
+		"Seconds since the peer's last valid heartbeat (absent if never heard).", []string{"peer"}, nil)
+	haAddressDesc = prometheus.NewDesc("director_ha_address_held",
+		"1 if this node holds the floating address.", []string{"address", "interface"}, nil)
+	haTransitionsDesc = prometheus.NewDesc("director_ha_transitions_total",
+		"Heartbeat state changes since the daemon started.", nil, nil)
+	haSentDesc = prometheus.NewDesc("director_ha_heartbeats_sent_total",
+		"Heartbeat messages sent (each counted once, whatever the number of links).", nil, nil)
+	haReceivedDesc = prometheus.NewDesc("director_ha_heartbeats_received_total",
+		"Valid heartbeat messages received from the peer.", nil, nil)
+	haRejectedDesc = prometheus.NewDesc("director_ha_messages_rejected_total",
+		"Heartbeat messages dropped, by reason: auth (bad or forged MAC), replay, malformed.",
+		[]string{"reason"}, nil)
+)
+
+// haCollector exposes the heartbeat status given by status at each scrape.
+type haCollector struct {
+	status func() *HAStatus
+}
+
+func (c haCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{haStateDesc, haPeerAliveDesc, haPeerHeardDesc, haAddressDesc,
+		haTransitionsDesc, haSentDesc, haReceivedDesc, haRejectedDesc} {
+		ch <- d
+	}
+}
+
+func (c haCollector) Collect(ch chan<- prometheus.Metric) {
+	h := c.status()
+	if h == nil {
+		return
+	}
+	for _, s := range haStates {
+		v := 0.0
+		if s == h.State {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(haStateDesc, prometheus.GaugeValue, v, s)
+	}
+	for _, p := range h.Peers {
+		alive := 0.0
+		if p.Alive {
+			alive = 1
+		}
+		ch <- prometheus.MustNewConstMetric(haPeerAliveDesc, prometheus.GaugeValue, alive, p.Name)
+		if p.LastHeard >= 0 {
+			ch <- prometheus.MustNewConstMetric(haPeerHeardDesc, prometheus.GaugeValue, p.LastHeard.Seconds(), p.Name)
+		}
+	}
+	for _, a := range h.Addresses {
+		held := 0.0
+		if a.Held {
+			held = 1
+		}
+		ch <- prometheus.MustNewConstMetric(haAddressDesc, prometheus.GaugeValue, held, a.Address.String(), a.Interface)
+	}
+	ch <- prometheus.MustNewConstMetric(haTransitionsDesc, prometheus.CounterValue, float64(h.Transitions))
+	ch <- prometheus.MustNewConstMetric(haSentDesc, prometheus.CounterValue, float64(h.HeartbeatsSent))
+	ch <- prometheus.MustNewConstMetric(haReceivedDesc, prometheus.CounterValue, float64(h.HeartbeatsReceived))
+	ch <- prometheus.MustNewConstMetric(haRejectedDesc, prometheus.CounterValue, float64(h.AuthFailures), "auth")
+	ch <- prometheus.MustNewConstMetric(haRejectedDesc, prometheus.CounterValue, float64(h.Replays), "replay")
+	ch <- prometheus.MustNewConstMetric(haRejectedDesc, prometheus.CounterValue, float64(h.Malformed), "malformed")
+}
