@@ -20,11 +20,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/director-lb/director/heartbeat"
 	"github.com/director-lb/director/loader"
 )
 
@@ -52,6 +54,7 @@ type Daemon struct {
 	cfg   *Config
 	dp    *loader.Dataplane
 	plane *BPFDataplane
+	ha    *haNode // nil without an ha section
 
 	stop     chan struct{} // closed by `director stop`
 	stopOnce sync.Once
@@ -91,6 +94,12 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 		return err
 	}
 	d := &Daemon{opts: opts, log: opts.Log, started: time.Now(), cfg: cfg, stop: make(chan struct{})}
+	if cfg.HA != nil {
+		// Refuse a bad key file before touching anything.
+		if _, err := heartbeat.LoadAuthKeys(cfg.HA.KeyFile); err != nil {
+			return fmt.Errorf("ha: %w", err)
+		}
+	}
 
 	d.dp, err = loader.Open(loader.Options{Node: cfg.Node, PinRoot: opts.PinRoot, Interfaces: interfaces(cfg),
 		Mode: loaderMode(cfg.Dataplane), FlowTableSize: cfg.FlowTableSize})
@@ -113,6 +122,28 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 	d.log.Info("data plane ready", "node", cfg.Node, "mode", d.dp.Mode(), "adopted", d.dp.Adopted,
 		"pinned", d.dp.Dir(), "services", len(cfg.Services))
 
+	if cfg.HA != nil {
+		// The heartbeat stops with the daemon: on SIGTERM it hands the
+		// addresses over (release, then "leaving") before Run returns.
+		haCtx, haCancel := context.WithCancel(context.Background())
+		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, d.log)
+		if err != nil {
+			haCancel()
+			return err
+		}
+		defer func() {
+			haCancel()
+			select {
+			case <-d.ha.done:
+				if d.ha.err != nil {
+					d.log.Error("ha: stop", "error", d.ha.err)
+				}
+			case <-time.After(30 * time.Second):
+				d.log.Error("ha: did not stop within 30s")
+			}
+		}()
+	}
+
 	ln, err := listenControl(cfg.ControlSocket)
 	if err != nil {
 		return err
@@ -134,6 +165,9 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 			return fmt.Errorf("metrics: listen on %s: %w", cfg.MetricsListen, err)
 		}
 		reg := NewRegistry(d.plane, d.facts, opts.Version)
+		if d.ha != nil {
+			reg.MustRegister(haCollector{d.ha.status})
+		}
 		metrics = &http.Server{Handler: MetricsHandler(reg, slog.NewLogLogger(d.log.Handler(), slog.LevelError)),
 			ReadHeaderTimeout: 10 * time.Second}
 		go metrics.Serve(mln)
@@ -195,6 +229,9 @@ func (d *Daemon) Reload() error {
 	if cfg.MetricsListen != old.MetricsListen {
 		fixed = append(fixed, "metrics")
 	}
+	if !sameHA(cfg.HA, old.HA) {
+		fixed = append(fixed, "ha")
+	}
 	if len(fixed) > 0 {
 		return fmt.Errorf("%s: changing %v %w of director run", d.opts.ConfigPath, fixed, ErrRestartNeeded)
 	}
@@ -238,6 +275,9 @@ func (d *Daemon) Status() Status {
 		}
 		st.Interfaces = append(st.Interfaces, InterfaceStatus{Name: a.Interface, Role: role, Mode: a.Mode})
 	}
+	if d.ha != nil {
+		st.HA = d.ha.status()
+	}
 	var err error
 	if st.Services, err = d.plane.Status(); err != nil {
 		d.log.Error("read services", "error", err)
@@ -256,11 +296,27 @@ func (d *Daemon) removeDataplane() error {
 	if d.removed {
 		return nil
 	}
+	if d.ha != nil {
+		// Hand the addresses to the peer at once, not after deadtime.
+		if err := d.ha.handOver(); err != nil {
+			d.log.Error("ha: hand over", "error", err)
+		}
+	}
 	if err := d.dp.Remove(); err != nil {
 		return err
 	}
 	d.removed = true
 	return nil
+}
+
+// sameHA compares two ha sections, ignoring where they sit in the file.
+func sameHA(a, b *HAConfig) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.Line, y.Line = 0, 0
+	return reflect.DeepEqual(x, y)
 }
 
 // listenControl opens the control socket: a unix socket, mode 0600, in a

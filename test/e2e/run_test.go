@@ -213,7 +213,13 @@ func reals(st control.Status, port uint16) map[string]control.RealStatus {
 // metrics scrapes the daemon's /metrics inside lb1.
 func (d *runningDirector) metrics() string {
 	d.t.Helper()
-	c := d.l.HTTPClient(lab.LB1, false)
+	return d.metricsIn(lab.LB1)
+}
+
+// metricsIn scrapes the daemon's /metrics inside lab node n.
+func (d *runningDirector) metricsIn(n string) string {
+	d.t.Helper()
+	c := d.l.HTTPClient(n, false)
 	c.Timeout = 5 * time.Second
 	resp, err := c.Get("http://127.0.0.1:9917/metrics")
 	if err != nil {
@@ -228,7 +234,7 @@ func (d *runningDirector) metrics() string {
 func metricValue(t *testing.T, text, name string, labels map[string]string) float64 {
 	t.Helper()
 	sc := bufio.NewScanner(strings.NewReader(text))
-	re := regexp.MustCompile(`^` + regexp.QuoteMeta(name) + `\{([^}]*)\} (\S+)$`)
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(name) + `(?:\{([^}]*)\})? (\S+)$`)
 	for sc.Scan() {
 		m := re.FindStringSubmatch(sc.Text())
 		if m == nil {

@@ -1,0 +1,505 @@
+package e2e
+
+// End-to-end tests of the heartbeat pair: `director run` on lb1 and lb2 of
+// the namespace lab, heartbeats over the public link, lb1 owning the
+// resource group (VIP 192.168.56.10 and gateway 192.168.200.250). A client
+// loop of new connections through the VIP measures the blackout when lb1
+// fails.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/test/lab"
+)
+
+// haTimers are keepalive and deadtime.
+type haTimers struct{ keepalive, deadtime time.Duration }
+
+func (h haTimers) String() string { return fmt.Sprintf("%v/%v", h.keepalive, h.deadtime) }
+
+// haConfig is lbN's configuration file.
+func haConfig(node, peer, owner, socket, keyFile string, tm haTimers, autoFailback bool) string {
+	return fmt.Sprintf(`node: %s
+interfaces:
+  public: enp0s3
+  internal: enp0s8
+control_socket: %s
+flow_table:
+  size: 65536
+services:
+  - vip: 192.168.56.10
+    port: 80
+    scheduler: wrr
+    real_servers:
+      - {address: 192.168.200.11, port: 80, weight: 3}
+      - {address: 192.168.200.12, port: 80, weight: 1}
+ha:
+  nodes: [%s, %s]
+  transport: {mode: bcast, interface: enp0s3, port: 694}
+  keepalive: %s
+  deadtime: %s
+  auth: {method: sha256, key_file: %s}
+  auto_failback: %v
+  arp: {count: 3, interval: 50ms}
+  resources:
+    owner: %s
+    addresses:
+      - {address: 192.168.56.10/24, interface: enp0s3}
+      - {address: 192.168.200.250/24, interface: enp0s8}
+metrics:
+  listen: 127.0.0.1:9917
+`, node, socket, node, peer, tm.keepalive, tm.deadtime, keyFile, autoFailback, owner)
+}
+
+// haPair is lb1 and lb2 running director with heartbeats.
+type haPair struct {
+	t        *testing.T
+	l        *lab.Lab
+	names    map[string]string // lab node -> director node name
+	dirs     map[string]*runningDirector
+	keyFile  string
+	timers   haTimers
+	failback bool
+}
+
+func startPair(t *testing.T, tm haTimers, autoFailback bool) *haPair {
+	t.Helper()
+	requirePrivileged(t)
+	l, err := lab.New(lab.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	for _, n := range []string{lab.Web1, lab.Web2} {
+		stop, err := l.ServeHTTP(n, ":80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+	}
+	p := &haPair{t: t, l: l, dirs: map[string]*runningDirector{}, timers: tm, failback: autoFailback,
+		names: map[string]string{lab.LB1: l.Prefix() + "-lb1", lab.LB2: l.Prefix() + "-lb2"}}
+	dir := t.TempDir()
+	p.keyFile = filepath.Join(dir, "authkey")
+	if err := os.WriteFile(p.keyFile, []byte("lab pair secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{lab.LB1, lab.LB2} {
+		p.start(n)
+	}
+	return p
+}
+
+func (p *haPair) other(n string) string {
+	if n == lab.LB1 {
+		return lab.LB2
+	}
+	return lab.LB1
+}
+
+// start runs director on lab node n.
+func (p *haPair) start(n string) *runningDirector {
+	p.t.Helper()
+	socket := filepath.Join(p.t.TempDir(), "director.sock")
+	cfg := haConfig(p.names[n], p.names[p.other(n)], p.names[lab.LB1], socket, p.keyFile, p.timers, p.failback)
+	d := startDirectorIn(p.t, p.l, n, cfg, socket)
+	p.dirs[n] = d
+	return d
+}
+
+// holders lists the lab directors holding the floating addresses; one
+// holding only part of the group (for the instant between two address
+// changes) shows as "<node>(partial)", which no expected list contains.
+func (p *haPair) holders() []string {
+	p.t.Helper()
+	var out []string
+	for _, n := range []string{lab.LB1, lab.LB2} {
+		vip, gw := p.holds(n, lab.VIP, lab.PubIf), p.holds(n, lab.Gateway, lab.IntIf)
+		switch {
+		case vip && gw:
+			out = append(out, n)
+		case vip || gw:
+			out = append(out, n+"(partial)")
+		}
+	}
+	return out
+}
+
+// holds reports whether lab node n has address addr on ifname.
+func (p *haPair) holds(n, addr, ifname string) bool {
+	out, err := p.l.Run(n, "ip", "-4", "-o", "addr", "show", "dev", ifname)
+	if err != nil {
+		return false // a deleted or unreachable namespace holds nothing
+	}
+	return strings.Contains(out, " "+addr+"/")
+}
+
+// waitHolders polls until exactly want hold the group.
+func (p *haPair) waitHolders(want []string, within time.Duration) time.Duration {
+	p.t.Helper()
+	start := time.Now()
+	for {
+		got := p.holders()
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			p.t.Fatalf("holders %v after %v, want %v", got, within, want)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// waitHolds polls until lab node n holds the whole group, whatever the
+// other holds (a failed node keeps addresses on its downed links: no
+// traffic reaches them there).
+func (p *haPair) waitHolds(n string, within time.Duration) time.Duration {
+	p.t.Helper()
+	start := time.Now()
+	for !(p.holds(n, lab.VIP, lab.PubIf) && p.holds(n, lab.Gateway, lab.IntIf)) {
+		if time.Since(start) > within {
+			p.t.Fatalf("%s does not hold the group after %v", n, within)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+	return time.Since(start)
+}
+
+// waitState polls until director n reports HA state want.
+func (p *haPair) waitState(n, want string, within time.Duration) {
+	p.t.Helper()
+	start := time.Now()
+	for p.haState(n) != want {
+		if time.Since(start) > within {
+			p.t.Fatalf("%s in state %q after %v, want %q", n, p.haState(n), within, want)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// haState reads director n's HA state.
+func (p *haPair) haState(n string) string {
+	st, err := p.dirs[n].status()
+	if err != nil || st.HA == nil {
+		return fmt.Sprintf("unreadable (%v)", err)
+	}
+	return st.HA.State
+}
+
+// clientLoop makes new connections through the VIP until stopped and
+// records when each succeeded.
+type clientLoop struct {
+	mu      sync.Mutex
+	ok      []time.Time
+	failed  int
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+func startClientLoop(l *lab.Lab) *clientLoop {
+	c := &clientLoop{stop: make(chan struct{}), stopped: make(chan struct{})}
+	hc := l.HTTPClient(lab.Client, false)
+	hc.Timeout = 200 * time.Millisecond
+	go func() {
+		defer close(c.stopped)
+		for i := 0; i < 100000; i++ { // bounded: stop ends it long before
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			_, err := get(ctx, hc, "http://192.168.56.10/")
+			cancel()
+			c.mu.Lock()
+			if err == nil {
+				c.ok = append(c.ok, time.Now())
+			} else {
+				c.failed++
+			}
+			c.mu.Unlock()
+			if err != nil {
+				time.Sleep(20 * time.Millisecond) // pace retries against a dead VIP
+			}
+		}
+	}()
+	return c
+}
+
+func (c *clientLoop) end() {
+	close(c.stop)
+	<-c.stopped
+}
+
+// blackout is the longest gap between consecutive successes that ends
+// after t0 (the failure): what a client saw of the failover.
+func (c *clientLoop) blackout(t0 time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	worst := time.Duration(-1)
+	for i := 1; i < len(c.ok); i++ {
+		if c.ok[i].After(t0) {
+			worst = max(worst, c.ok[i].Sub(c.ok[i-1]))
+		}
+	}
+	return worst
+}
+
+// failoverScenario: lb1 owns; a client loop; lb1's links go down; lb2
+// takes both addresses and the loop recovers within deadtime + 1 s; lb1
+// comes back and, with auto_failback, takes the group back.
+func failoverScenario(t *testing.T, tm haTimers) time.Duration {
+	p := startPair(t, tm, true)
+	p.waitHolders([]string{lab.LB1}, 10*tm.deadtime+5*time.Second)
+	p.waitState(lab.LB1, "active", 10*time.Second)
+	p.waitState(lab.LB2, "standby", 10*time.Second)
+
+	checkHAReporting(t, p)
+
+	loop := startClientLoop(p.l)
+	defer loop.end()
+	waitSuccesses(t, loop, 5)
+
+	t0 := time.Now()
+	if err := p.l.SetLinks(lab.LB1, false); err != nil {
+		t.Fatal(err)
+	}
+	took := p.waitHolds(lab.LB2, tm.deadtime+5*time.Second)
+	p.waitState(lab.LB2, "active", 5*time.Second)
+	n := successes(loop)
+	waitSuccessesAfter(t, loop, n+3, tm.deadtime+3*time.Second)
+	b := loop.blackout(t0)
+	t.Logf("%v: lb2 held the group %v after lb1 failed; client blackout %v", tm, took, b)
+	if limit := tm.deadtime + time.Second + 500*time.Millisecond; b < 0 || b > limit {
+		t.Errorf("client blackout %v, want at most deadtime + 1s (+0.5s margin) = %v", b, limit)
+	}
+
+	// lb1 returns: with auto_failback it takes the group back.
+	if err := p.l.SetLinks(lab.LB1, true); err != nil {
+		t.Fatal(err)
+	}
+	p.waitHolders([]string{lab.LB1}, 2*tm.deadtime+5*time.Second)
+	n = successes(loop)
+	waitSuccessesAfter(t, loop, n+3, 5*time.Second)
+	return b
+}
+
+// checkHAReporting: status and metrics show the pair, and a forged
+// heartbeat is dropped and counted.
+func checkHAReporting(t *testing.T, p *haPair) {
+	t.Helper()
+	out, err := p.dirs[lab.LB1].cli("status")
+	if err != nil || !strings.Contains(out, "ha: active") || !strings.Contains(out, "peer "+p.names[lab.LB2]+": alive, standby") ||
+		!strings.Contains(out, "address 192.168.56.10/24 on enp0s3: held") {
+		t.Errorf("lb1 status does not show the pair: %v\n%s", err, out)
+	}
+	// A datagram that is not a valid heartbeat, from the client.
+	conn, err := p.l.Dialer(lab.Client)(context.Background(), "udp4", "192.168.56.11:694")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Write([]byte("DRHB\x01\x01forged heartbeat"))
+	conn.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m := p.dirs[lab.LB1].metricsIn(lab.LB1)
+		if metricValue(t, m, "director_ha_state", map[string]string{"state": "active"}) != 1 ||
+			metricValue(t, m, "director_ha_peer_alive", map[string]string{"peer": p.names[lab.LB2]}) != 1 ||
+			metricValue(t, m, "director_ha_heartbeats_received_total", nil) == 0 ||
+			metricValue(t, m, "director_ha_address_held", map[string]string{"address": "192.168.200.250/24"}) != 1 {
+			t.Fatalf("lb1 metrics do not show the active pair:\n%s", grepLines(m, "director_ha_"))
+		}
+		rejected := metricValue(t, m, "director_ha_messages_rejected_total", map[string]string{"reason": "malformed"}) +
+			metricValue(t, m, "director_ha_messages_rejected_total", map[string]string{"reason": "auth"})
+		if rejected > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("forged heartbeat not counted:\n%s", grepLines(m, "director_ha_"))
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func successes(c *clientLoop) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.ok)
+}
+
+func waitSuccesses(t *testing.T, c *clientLoop, n int) {
+	t.Helper()
+	waitSuccessesAfter(t, c, n, 10*time.Second)
+}
+
+func waitSuccessesAfter(t *testing.T, c *clientLoop, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for successes(c) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("client loop: %d successes after %v, want %d", successes(c), within, n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func TestHAFailoverSubSecond(t *testing.T) {
+	failoverScenario(t, haTimers{100 * time.Millisecond, 500 * time.Millisecond})
+}
+
+func TestHAFailoverSeedTimers(t *testing.T) {
+	failoverScenario(t, haTimers{time.Second, 5 * time.Second})
+}
+
+// TestHAPartitionHeals: heartbeats between lb1 and lb2 are dropped (an
+// nftables rule in lb2), so both take the group; when the partition heals,
+// exactly one keeps it (the owner, with auto_failback) within a few
+// keepalives.
+func TestHAPartitionHeals(t *testing.T) {
+	tm := haTimers{100 * time.Millisecond, 500 * time.Millisecond}
+	p := startPair(t, tm, true)
+	p.waitHolders([]string{lab.LB1}, 10*time.Second)
+	p.waitState(lab.LB1, "active", 10*time.Second)
+	p.waitState(lab.LB2, "standby", 10*time.Second)
+	rules := filepath.Join(t.TempDir(), "hbcut.nft")
+	os.WriteFile(rules, []byte(`table inet hbcut {
+	chain in { type filter hook input priority 0; udp dport 694 drop; }
+	chain out { type filter hook output priority 0; udp dport 694 drop; }
+}
+`), 0o644)
+	if out, err := p.l.Run(lab.LB2, "nft", "-f", rules); err != nil {
+		t.Fatalf("nft: %v %s", err, out)
+	}
+	p.waitHolders([]string{lab.LB1, lab.LB2}, 5*time.Second)
+	if out, err := p.l.Run(lab.LB2, "nft", "delete", "table", "inet", "hbcut"); err != nil {
+		t.Fatalf("nft: %v %s", err, out)
+	}
+	took := p.waitHolders([]string{lab.LB1}, 10*tm.keepalive+2*time.Second)
+	t.Logf("partition healed into one owner in %v", took)
+	// And it stays that way.
+	time.Sleep(3 * tm.deadtime) // observing stability, not waiting for a condition
+	if got := p.holders(); fmt.Sprint(got) != fmt.Sprint([]string{lab.LB1}) {
+		t.Errorf("holders %v after the heal settled, want [lb1]", got)
+	}
+}
+
+// TestHACleanStopHandsOver: director stop on the active node hands the group
+// over at once, without waiting for deadtime.
+func TestHACleanStopHandsOver(t *testing.T) {
+	tm := haTimers{time.Second, 5 * time.Second}
+	p := startPair(t, tm, true)
+	p.waitHolders([]string{lab.LB1}, 30*time.Second)
+	p.waitState(lab.LB1, "active", 10*time.Second)
+	p.waitState(lab.LB2, "standby", 10*time.Second)
+	t0 := time.Now()
+	if out, err := p.dirs[lab.LB1].cli("stop"); err != nil {
+		t.Fatalf("stop: %v %s", err, out)
+	}
+	took := p.waitHolders([]string{lab.LB2}, tm.deadtime)
+	t.Logf("clean stop: lb2 held the group %v after director stop on lb1", time.Since(t0))
+	if took > 2*tm.keepalive+time.Second {
+		t.Errorf("handover took %v: it waited for deadtime instead of being immediate", took)
+	}
+}
+
+// TestHAKeyFileMode: a key file readable by others makes the daemon refuse
+// to start, with an error that says what to do.
+func TestHAKeyFileMode(t *testing.T) {
+	requirePrivileged(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "authkey")
+	os.WriteFile(key, []byte("secret\n"), 0o644)
+	cfg := filepath.Join(dir, "director.yaml")
+	os.WriteFile(cfg, []byte(haConfig("kf-lb1", "kf-lb2", "kf-lb1", filepath.Join(dir, "s.sock"), key,
+		haTimers{time.Second, 5 * time.Second}, true)), 0o644)
+	// In an empty network namespace of its own: nothing of the host's is in reach.
+	cmd := exec.Command("unshare", "--net", directorBin(t), "run", "--config", cfg)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("director run started with a key file of mode 0644")
+	}
+	if !strings.Contains(string(out), key) || !strings.Contains(string(out), "chmod 600") {
+		t.Errorf("error does not name the key file and the fix:\n%s", out)
+	}
+}
+
+// startDirectorIn runs director run with cfg on lab node n (a helper shared
+// with run_test.go's single director).
+func startDirectorIn(t *testing.T, l *lab.Lab, n, cfg, socket string) *runningDirector {
+	t.Helper()
+	dir := t.TempDir()
+	d := &runningDirector{t: t, l: l, bin: directorBin(t), config: filepath.Join(dir, "director.yaml"),
+		socket: socket, log: &syncBuffer{}, done: make(chan error, 1)}
+	d.writeConfig(cfg)
+	d.cmd = exec.Command("nsenter", "--net="+l.NetnsPath(n), d.bin, "run", "--config", d.config)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-d.done:
+			case <-time.After(10 * time.Second):
+				d.cmd.Process.Kill()
+			}
+		}
+		exec.Command(d.bin, "stop", "--node", nodeOf(cfg)).Run()
+		if t.Failed() {
+			t.Logf("director run log (%s):\n%s", n, d.log.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := d.status(); err == nil {
+			return d
+		}
+		select {
+		case err := <-d.done:
+			t.Fatalf("director run on %s exited: %v\n%s", n, err, d.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("director run on %s not ready after 30s\n%s", n, d.log.String())
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// nodeOf extracts the node name of a configuration text.
+func nodeOf(cfg string) string {
+	line, _, _ := strings.Cut(cfg, "\n")
+	return strings.TrimSpace(strings.TrimPrefix(line, "node:"))
+}
+
+// medianDuration is used by the blackout measurement.
+func medianDuration(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+var _ = control.Status{}
