@@ -15,7 +15,7 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 GEN_PKGS  := clang-19 llvm-19 libbpf-dev linux-libc-dev
 TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
 
-.PHONY: all build generate check-generated test test-unit bench fuzz clean deps-generate deps-test
+.PHONY: all build generate check-generated test test-unit bench bench-heartbeat fuzz clean deps-generate deps-test
 
 all: build
 
@@ -58,6 +58,11 @@ test-unit:
 bench: deps-test build
 	$(GO) test -count=1 -run '^$$' -bench PacketCost -benchtime 1x ./bpf/
 	$(GO) test -count=1 -run '^$$' -bench ForwardingRate -benchtime 1x -timeout 20m ./test/bench/
+
+# The reference arm of the heartbeat pair: Linux-HA Heartbeat 3.0.6 from
+# Debian on the seed's files, failover blackout in the namespace lab.
+bench-heartbeat: build
+	$(GO) test -count=1 -run '^$$' -bench HeartbeatReferenceFailover -benchtime 1x -v -timeout 20m ./test/bench/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzProgram -fuzztime 60s ./bpf/

@@ -110,6 +110,23 @@ type RealStatus struct {
 	// others (as ipvsadm's ActiveConn / InActConn).
 	ActiveConns   uint64 `json:"active_connections"`
 	InactiveConns uint64 `json:"inactive_connections"`
+	// Health is "up", "down" or "" (not checked); the weight above is the
+	// one in force (0 while quiesced by a failed check), ConfiguredWeight
+	// the file's.
+	Health           string        `json:"health,omitempty"`
+	HealthResult     string        `json:"health_last_result,omitempty"`
+	HealthSince      time.Time     `json:"health_since,omitempty"`
+	ConfiguredWeight uint32        `json:"configured_weight"`
+	CheckDuration    time.Duration `json:"check_duration_ns,omitempty"`
+	// Checks counts health checks by result.
+	Checks CheckCounts `json:"checks"`
+}
+
+// CheckCounts counts a real server's health checks by result.
+type CheckCounts struct {
+	Success uint64 `json:"success"`
+	Failure uint64 `json:"failure"`
+	Timeout uint64 `json:"timeout"`
 }
 
 // ServiceStatus is a service as the data plane has it.
