@@ -28,7 +28,8 @@ package control
 //     scalar.
 //   - unknown keys: `unknown key %q <where>`, where is "at top level",
 //     "in interfaces", "in flow_table", "in timeouts", "in metrics", "in
-//     service", "in real server", "in ha", "in ha.transport" (a link), "in
+//     service", "in real server", "in health_check" (a service's or a real
+//     server's), "in sorry_server", "in ha", "in ha.transport" (a link), "in
 //     ha.auth", "in ha.arp", "in ha.resources" or "in
 //     ha.resources.addresses" (an address); a key that is not a scalar: `want a key
 //     name <where>, got <d>`; a merge key whose value is not mappings:
@@ -139,11 +140,50 @@ package control
 //     any prefix length or interface: `duplicate ha address 192.168.56.10
 //     (first at line N)` at the second's list item. Entries with an invalid
 //     part are not compared.
+//   - health_check (of a service, or of a real server, whose keys replace
+//     the service's key by key), its keys named "health_check.<key>" in
+//     reasons: `health_check: want a mapping, got <d>`; type: `want tcp,
+//     http, https, command or none`; interval: `a duration ("100ms", "1s",
+//     "2m") or a number of seconds` and `health_check.interval: <v> is
+//     outside 50ms..1h`; timeout likewise, 10ms..1h; rise, fall: `an
+//     integer 1-100`; port: `an integer 1-65535`; path: `a path starting
+//     with "/" ("/health")` (no whitespace, a valid request URI);
+//     expect_status: `an integer 100-599`; expect_body: `a string`; host:
+//     `a host name or address, with an optional port ("www.example.com")`;
+//     on_failure: `quiesce or remove`; command: `a list of strings (the
+//     program's absolute path, then its arguments)`, `health_check.command:
+//     want at least the program's path` (an empty list),
+//     `health_check.command: want a string, got <d>` (an item, at its
+//     line), `health_check.command: want an absolute path first, got %q`.
+//     A key written for a type it does not belong to, at the key:
+//     `health_check.<key>: only for type http or https` (path,
+//     expect_status, expect_body, host), `only for type command`
+//     (command), `only for type tcp, http, https or command` (interval,
+//     timeout, rise, fall, port, on_failure: not for type none). At the
+//     health_check key: `health_check: missing key "command" (type
+//     command)` where type command is written without a command in the
+//     check; `health_check: missing key "type" (a udp service has no
+//     default check)` for keys written without a type where the check is a
+//     udp service's default (none). The timeout must be at most the
+//     interval, as the ha timers' order (at the later key's line, or at
+//     the one written): `health_check.timeout: 3s must be at most
+//     health_check.interval (2s)`, `health_check.interval: 500ms must be at
+//     least health_check.timeout (1s)`, the other value shown as "(2s, the
+//     default)" or, in a real server's check, "(1s, the service's)". With
+//     an invalid type, the keys' values are checked but not the type's
+//     rules.
+//   - sorry_server: `sorry_server: want a mapping, got <d>`,
+//     `sorry_server: missing key "address"` (at the key), address and port
+//     as a real server's ("sorry_server.address", "sorry_server.port");
+//     `sorry_server: 192.168.200.11:80 is also a real server of the service
+//     (line N)`, at the key.
 //
 // Integers are read as YAML reads them (0x50, 1_000 are integers; "80"
 // quoted is a string, refused as a port). A timeout is a Go duration or an
-// integer (or a string of decimal digits) of seconds. An ha timer is a Go
-// duration or a number of seconds that may have decimals ("0.5"). Booleans
+// integer (or a string of decimal digits) of seconds. An ha timer, and a
+// health check's interval and timeout, are a Go duration or a number of
+// seconds that may have decimals ("0.5"). A health check's command list
+// shared by many real servers through an alias is checked once. Booleans
 // are YAML's true and false only. ha.auth.key_file is not read here (the
 // daemon checks the file and its mode at start).
 //
@@ -156,14 +196,29 @@ package control
 // transport port 694, mcast ttl 1, keepalive 1s, deadtime 5s, warntime
 // deadtime/2, initdead 2×deadtime, auth.method sha256, auto_failback true,
 // arp count 5 and interval 200ms.
+//
+// Health checks (Config.Health, see health.go for how they run): a tcp
+// service without health_check gets {type: tcp, interval: 2s, timeout:
+// 1s, rise: 2, fall: 3, on_failure: quiesce} (HAProxy's defaults); a udp
+// service none (a TCP connect says nothing of a UDP service): it is
+// checked only when a health_check writes its type. An unwritten timeout is 1s or the interval if shorter;
+// http and https default to path "/" and expect_status 200, with no
+// expect_body and no host (the Host header is then address:port). A real
+// server's health_check replaces its service's keys one by one; a real
+// server that changes the type drops the service's keys the new type
+// does not have (a command when going from command to http, say). No
+// sorry_server means none; its port defaults to the service's, and it is
+// not checked.
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -171,6 +226,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -196,11 +252,74 @@ type Config struct {
 	Timeouts Timeouts
 	// Services in file order, each with its Reals in file order.
 	Services []Service
+	// Health is the health checking of each service, Health[i] that of
+	// Services[i] (len(Health) == len(Services)).
+	Health []ServiceHealth
 	// MetricsListen is the metrics endpoint's host:port; "" = none.
 	MetricsListen string
 	// HA configures the active/standby pair; nil when there is no ha
 	// section.
 	HA *HAConfig
+}
+
+// HealthCheck is how a real server is checked (health_check): every
+// default applied, the keys of other types zero. Type "none" means no
+// check, every other field zero.
+type HealthCheck struct {
+	// Type is "tcp" (a connect), "http", "https" (a GET), "command" (a
+	// program's exit status) or "none".
+	Type string
+	// Interval is the time from one check to the next; Timeout how long
+	// one check may take (at most Interval).
+	Interval, Timeout time.Duration
+	// Rise consecutive successes bring a down server up, Fall consecutive
+	// failures take an up one down (1-100 each).
+	Rise, Fall int
+	// Port is the port checked; 0 = the real server's.
+	Port uint16
+	// Path is the http(s) request's path ("/" by default).
+	Path string
+	// ExpectStatus is the http(s) status a success needs (200 by
+	// default).
+	ExpectStatus int
+	// ExpectBody, if not "", must be in the first 64 KiB of the http(s)
+	// response body.
+	ExpectBody string
+	// Host is the http(s) Host header (and TLS server name); "" = the
+	// address and port checked.
+	Host string
+	// Command is a command check's argv, run without a shell, the first
+	// an absolute path; "{address}" and "{port}" in any item are replaced
+	// by the address and port checked.
+	Command []string
+	// OnFailure is "quiesce" (a down server gets weight 0: no new
+	// connections, existing ones continue) or "remove" (a down server is
+	// left out as if removed from the configuration: its flows are
+	// dropped).
+	OnFailure string
+}
+
+// Equal says whether c and o are the same check.
+func (c HealthCheck) Equal(o HealthCheck) bool {
+	return c.Type == o.Type && c.Interval == o.Interval && c.Timeout == o.Timeout && c.Rise == o.Rise &&
+		c.Fall == o.Fall && c.Port == o.Port && c.Path == o.Path && c.ExpectStatus == o.ExpectStatus &&
+		c.ExpectBody == o.ExpectBody && c.Host == o.Host && slices.Equal(c.Command, o.Command) &&
+		c.OnFailure == o.OnFailure
+}
+
+// ServiceHealth is the health checking of one service.
+type ServiceHealth struct {
+	// Default is the service's check (Type "none" = no check), which its
+	// real servers' checks start from.
+	Default HealthCheck
+	// PerReal is the effective check of each real server of the service:
+	// Default with the real server's own health_check keys in place of
+	// the service's.
+	PerReal map[RealKey]HealthCheck
+	// Sorry is the sorry server, which gets new connections only while no
+	// real server can (see EffectiveServices); nil = none. Its Weight is
+	// 1.
+	Sorry *RealServer
 }
 
 // HAConfig is the ha section: two directors forming an active/standby
@@ -397,6 +516,20 @@ const (
 	configDefaultARPInterval = 200 * time.Millisecond
 	configMinARPInterval     = 10 * time.Millisecond
 	configMaxARPInterval     = 10 * time.Second
+
+	// Health checks' (HAProxy's defaults).
+	configDefaultHealthInterval = 2 * time.Second
+	configDefaultHealthTimeout  = time.Second
+	configMinHealthInterval     = 50 * time.Millisecond
+	configMaxHealthInterval     = time.Hour
+	configMinHealthTimeout      = 10 * time.Millisecond
+	configMaxHealthTimeout      = time.Hour
+	configDefaultHealthRise     = 2
+	configDefaultHealthFall     = 3
+	configMaxHealthCount        = 100
+	configDefaultHealthPath     = "/"
+	configDefaultExpectStatus   = 200
+	configDefaultOnFailure      = "quiesce"
 )
 
 // What some values must be, in reasons "<key>: want <what>, got <v>".
@@ -405,6 +538,11 @@ const (
 	configWantIfname = `an interface name (1-15 bytes, no '/', ':' or whitespace, not "." or "..")`
 	configWantHATime = `a duration ("100ms", "1s", "2m") or a number of seconds`
 	configWantPrefix = `an IPv4 address with a prefix length ("192.168.56.10/24")`
+
+	configWantHealthType = "tcp, http, https, command or none"
+	configWantPath       = `a path starting with "/" ("/health")`
+	configWantHost       = `a host name or address, with an optional port ("www.example.com")`
+	configWantCommand    = "a list of strings (the program's absolute path, then its arguments)"
 )
 
 // Values named by IPVS or by the design that this version does not
@@ -421,6 +559,15 @@ var (
 	configHAAuthMethods = []string{"sha256", "sha1", "md5"}
 )
 
+// Values and keys of health_check, its keys in the order their problems
+// are reported within a line.
+var (
+	configHealthTypes    = []string{"tcp", "http", "https", "command", "none"}
+	configHealthActions  = []string{"quiesce", "remove"}
+	configHealthKeyNames = []string{"type", "interval", "timeout", "rise", "fall", "port", "path", "expect_status",
+		"expect_body", "host", "command", "on_failure"}
+)
+
 var (
 	configNodeName = regexp.MustCompile(`^[A-Za-z0-9-][A-Za-z0-9_-]{0,63}$`)
 	// configYAMLLine is yaml.v3's "line N: " prefix.
@@ -431,6 +578,9 @@ var (
 	// configSeconds matches a number of seconds where a duration is
 	// expected.
 	configSeconds = regexp.MustCompile(`^[-+]?[0-9]+(\.[0-9]+)?$`)
+	// configHostHeader matches a Host header: a name or an IPv4 address,
+	// or an IPv6 address in brackets, with an optional port.
+	configHostHeader = regexp.MustCompile(`^([A-Za-z0-9_~-]+(\.[A-Za-z0-9_~-]+)*\.?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
 )
 
 // configParserProblems are the messages of yaml.v3's parser (parserc.go),
@@ -551,6 +701,10 @@ type configParser struct {
 	problems []Problem
 	// reals counts real servers, which aliases can multiply.
 	reals int
+	// commands are the health check commands checked, by node: a list
+	// that real servers share through an alias is checked once (nil:
+	// invalid).
+	commands map[*yaml.Node][]string
 }
 
 func (p *configParser) add(line int, format string, args ...any) {
@@ -933,7 +1087,7 @@ func (p *configParser) config(root *yaml.Node) *Config {
 	}
 
 	if v, ok := f["services"]; ok {
-		cfg.Services = p.services(v.value)
+		cfg.Services, cfg.Health = p.services(v.value)
 	}
 
 	if v, ok := f["metrics"]; ok {
@@ -984,16 +1138,18 @@ func (p *configParser) interfaces(cfg *Config, field configField) {
 	}
 }
 
-// services checks the services list.
-func (p *configParser) services(v *yaml.Node) []Service {
+// services checks the services list. It returns the services and their
+// health checking, index for index.
+func (p *configParser) services(v *yaml.Node) ([]Service, []ServiceHealth) {
 	items, ok := p.list(v, "services")
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	var out []Service
+	var health []ServiceHealth
 	first := map[ServiceKey]int{}
 	for _, item := range items {
-		s, ok := p.service(item)
+		s, h, ok := p.service(item)
 		if !ok {
 			continue
 		}
@@ -1003,21 +1159,23 @@ func (p *configParser) services(v *yaml.Node) []Service {
 			first[s.Key()] = item.Line
 		}
 		out = append(out, s)
+		health = append(health, h)
 	}
-	return out
+	return out, health
 }
 
-// service checks one item of the services list. It returns false if the
-// service's key (vip, port, protocol) is not valid; other problems are
-// reported but leave it comparable with the others.
-func (p *configParser) service(item *yaml.Node) (Service, bool) {
+// service checks one item of the services list, and returns it with its
+// health checking. It returns false if the service's key (vip, port,
+// protocol) is not valid; other problems are reported but leave it
+// comparable with the others.
+func (p *configParser) service(item *yaml.Node) (Service, ServiceHealth, bool) {
 	line := item.Line // the item's, even when it is an alias
 	m := configResolve(item)
 	if m.Kind != yaml.MappingNode {
 		p.add(m.Line, "service: want a mapping, got %s", configDescribe(m))
-		return Service{}, false
+		return Service{}, ServiceHealth{}, false
 	}
-	f := p.fields(m, "in service", "vip", "port", "protocol", "scheduler", "real_servers")
+	f := p.fields(m, "in service", "vip", "port", "protocol", "scheduler", "health_check", "sorry_server", "real_servers")
 	s := Service{Proto: TCP, Scheduler: SchedWRR}
 	keyOK := true
 	if v, ok := f["vip"]; ok {
@@ -1049,9 +1207,14 @@ func (p *configParser) service(item *yaml.Node) (Service, bool) {
 			s.Scheduler = sched
 		}
 	}
+	health := configHealthDefault(s.Proto)
+	if v, ok := f["health_check"]; ok {
+		health = p.health(v, health)
+	}
+	sh := ServiceHealth{Default: health.check, PerReal: map[RealKey]HealthCheck{}}
+	first := map[RealKey]int{}
 	if v, ok := f["real_servers"]; ok {
 		items, _ := p.list(v.value, "real_servers")
-		first := map[RealKey]int{}
 		for _, item := range items {
 			if p.reals++; p.reals > configMaxReals {
 				if p.reals == configMaxReals+1 {
@@ -1059,7 +1222,7 @@ func (p *configParser) service(item *yaml.Node) (Service, bool) {
 				}
 				break
 			}
-			r, ok := p.real(item, s.Port)
+			r, check, ok := p.real(item, s.Port, health)
 			if !ok {
 				continue
 			}
@@ -1069,24 +1232,28 @@ func (p *configParser) service(item *yaml.Node) (Service, bool) {
 					netip.AddrPortFrom(r.Addr, r.Port), s.Key(), at)
 			} else if !dup {
 				first[k] = item.Line
+				sh.PerReal[k] = check
 			}
 			s.Reals = append(s.Reals, r)
 		}
 	}
-	return s, keyOK
+	if v, ok := f["sorry_server"]; ok {
+		sh.Sorry = p.sorry(v, s.Port, first)
+	}
+	return s, sh, keyOK
 }
 
 // real checks one item of a real_servers list; port is the service's (0
-// if invalid). It returns false if the server's address or port is not
-// valid.
-func (p *configParser) real(item *yaml.Node, port uint16) (RealServer, bool) {
+// if invalid), health its health check. It returns the server and its
+// effective check, or false if the server's address or port is not valid.
+func (p *configParser) real(item *yaml.Node, port uint16, health *configHealth) (RealServer, HealthCheck, bool) {
 	line := item.Line
 	m := configResolve(item)
 	if m.Kind != yaml.MappingNode {
 		p.add(m.Line, "real server: want a mapping, got %s", configDescribe(m))
-		return RealServer{}, false
+		return RealServer{}, HealthCheck{}, false
 	}
-	f := p.fields(m, "in real server", "address", "port", "weight")
+	f := p.fields(m, "in real server", "address", "port", "weight", "health_check")
 	r := RealServer{Port: port, Weight: 1}
 	addrOK, portOK := false, port != 0
 	if v, ok := f["address"]; ok {
@@ -1104,8 +1271,367 @@ func (p *configParser) real(item *yaml.Node, port uint16) (RealServer, bool) {
 			r.Weight = uint32(n)
 		}
 	}
-	return r, addrOK && portOK
+	check := health.check
+	if v, ok := f["health_check"]; ok {
+		check = p.health(v, health).check
+	}
+	return r, check, addrOK && portOK
 }
+
+// sorry checks sorry_server, whose key is field.key; port is the
+// service's (0 if invalid), reals the lines of the service's valid real
+// servers. It returns nil if the sorry server is not valid.
+func (p *configParser) sorry(field configField, port uint16, reals map[RealKey]int) *RealServer {
+	line := field.key.Line
+	m, ok := p.mapping(field.value, "sorry_server", line)
+	if !ok {
+		return nil
+	}
+	f := p.fields(m, "in sorry_server", "address", "port")
+	r := RealServer{Port: port, Weight: 1}
+	addrOK, portOK := false, port != 0
+	if v, ok := f["address"]; ok {
+		r.Addr, addrOK = p.ipv4(v.value, "sorry_server.address")
+	} else {
+		p.add(line, `sorry_server: missing key "address"`)
+	}
+	if v, ok := f["port"]; ok {
+		var n int64
+		n, portOK = p.integer(v.value, "sorry_server.port", 1, 65535)
+		r.Port = uint16(n)
+	}
+	if !addrOK || !portOK {
+		return nil
+	}
+	if at, ok := reals[RealKey{r.Addr, r.Port}]; ok {
+		p.add(line, "sorry_server: %s is also a real server of the service (line %d)", netip.AddrPortFrom(r.Addr, r.Port), at)
+		return nil
+	}
+	return &r
+}
+
+// configHealth is the health check of a service or a real server while it
+// is checked: the effective check so far and where its keys come from.
+type configHealth struct {
+	check HealthCheck
+	// set are the keys given a valid value, by this mapping or (in a real
+	// server's) by the service's, with their key nodes; the other keys
+	// have their defaults.
+	set map[string]*yaml.Node
+	// bad are the keys given an invalid value (or "type" for a
+	// health_check that is not a mapping): rules involving them are not
+	// checked.
+	bad map[string]bool
+	// text are the interval and timeout as written, when set.
+	text map[string]string
+}
+
+// configHealthDefault returns the default check of a service of proto:
+// tcp for TCP, none for UDP.
+func configHealthDefault(proto Proto) *configHealth {
+	h := &configHealth{check: HealthCheck{Type: "tcp"}, set: map[string]*yaml.Node{}, bad: map[string]bool{},
+		text: map[string]string{}}
+	if proto == UDP {
+		h.check.Type = "none"
+	}
+	h.defaults()
+	return h
+}
+
+func (h *configHealth) clone() *configHealth {
+	c := &configHealth{check: h.check, set: maps.Clone(h.set), bad: maps.Clone(h.bad), text: maps.Clone(h.text)}
+	c.check.Command = slices.Clone(h.check.Command)
+	return c
+}
+
+// defaults gives the keys not set their defaults, and zeroes those of
+// other types.
+func (h *configHealth) defaults() {
+	c := &h.check
+	if c.Type == "none" {
+		*c = HealthCheck{Type: "none"}
+		return
+	}
+	unset := func(k string) bool { _, ok := h.set[k]; return !ok }
+	if unset("interval") {
+		c.Interval = configDefaultHealthInterval
+	}
+	if unset("timeout") {
+		c.Timeout = min(configDefaultHealthTimeout, c.Interval)
+	}
+	if unset("rise") {
+		c.Rise = configDefaultHealthRise
+	}
+	if unset("fall") {
+		c.Fall = configDefaultHealthFall
+	}
+	if unset("port") {
+		c.Port = 0
+	}
+	if unset("on_failure") {
+		c.OnFailure = configDefaultOnFailure
+	}
+	web := c.Type == "http" || c.Type == "https"
+	if unset("path") || !web {
+		c.Path = ""
+		if web {
+			c.Path = configDefaultHealthPath
+		}
+	}
+	if unset("expect_status") || !web {
+		c.ExpectStatus = 0
+		if web {
+			c.ExpectStatus = configDefaultExpectStatus
+		}
+	}
+	if unset("expect_body") || !web {
+		c.ExpectBody = ""
+	}
+	if unset("host") || !web {
+		c.Host = ""
+	}
+	if unset("command") || c.Type != "command" {
+		c.Command = nil
+	}
+}
+
+// configHealthFor says whether health_check key k belongs to type t.
+func configHealthFor(k, t string) bool {
+	switch k {
+	case "type":
+		return true
+	case "path", "expect_status", "expect_body", "host":
+		return t == "http" || t == "https"
+	case "command":
+		return t == "command"
+	}
+	return t != "none"
+}
+
+// configHealthOnly names the types health_check key k belongs to.
+func configHealthOnly(k string) string {
+	switch k {
+	case "path", "expect_status", "expect_body", "host":
+		return "http or https"
+	case "command":
+		return "command"
+	}
+	return "tcp, http, https or command"
+}
+
+// health checks health_check, field, of a service (base: the default of
+// its protocol) or of a real server (base: its service's check), and
+// returns the effective check: base's keys replaced by those written, one
+// by one.
+func (p *configParser) health(field configField, base *configHealth) *configHealth {
+	h := base.clone()
+	line := field.key.Line
+	m, ok := p.mapping(field.value, "health_check", line)
+	if !ok {
+		h.bad["type"] = true
+		return h
+	}
+	f := p.fields(m, "in health_check", configHealthKeyNames...)
+	if v, ok := f["type"]; ok {
+		if t, ok := p.choice(v.value, "health_check.type", configWantHealthType, configHealthTypes, nil, ""); ok {
+			if t != h.check.Type {
+				// The service's keys of its own type only.
+				for k := range h.set {
+					if !configHealthFor(k, t) {
+						delete(h.set, k)
+					}
+				}
+				for k := range h.bad {
+					if !configHealthFor(k, t) {
+						delete(h.bad, k)
+					}
+				}
+			}
+			h.check.Type = t
+			h.set["type"] = v.key
+			delete(h.bad, "type")
+		} else {
+			h.bad["type"] = true
+		}
+	}
+	for _, k := range configHealthKeyNames[1:] {
+		if v, ok := f[k]; ok {
+			if p.healthValue(h, k, v.value) {
+				h.set[k] = v.key
+				delete(h.bad, k)
+			} else {
+				delete(h.set, k)
+				h.bad[k] = true
+			}
+		}
+	}
+
+	if !h.bad["type"] {
+		t := h.check.Type
+		if _, typeSet := h.set["type"]; !typeSet && t == "none" {
+			if len(f) > 0 {
+				p.add(line, `health_check: missing key "type" (a udp service has no default check)`)
+			}
+		} else {
+			for _, k := range configHealthKeyNames[1:] {
+				if v, ok := f[k]; ok && !configHealthFor(k, t) {
+					p.add(v.key.Line, "health_check.%s: only for type %s", k, configHealthOnly(k))
+					delete(h.set, k)
+					delete(h.bad, k)
+				}
+			}
+			_, typeOwn := f["type"]
+			if _, ok := h.set["command"]; typeOwn && t == "command" && !ok && !h.bad["command"] {
+				p.add(line, `health_check: missing key "command" (type command)`)
+			}
+		}
+	}
+	h.defaults()
+
+	// The timeout is at most the interval, checked where either is
+	// written.
+	_, intervalOwn := f["interval"]
+	_, timeoutOwn := f["timeout"]
+	if h.check.Type != "none" && !h.bad["type"] && !h.bad["interval"] && !h.bad["timeout"] && (intervalOwn || timeoutOwn) {
+		timer := func(k string, d time.Duration, own bool) *configHATimer {
+			t := &configHATimer{name: "health_check." + k, d: d, ok: true}
+			switch _, set := h.set[k]; {
+			case own:
+				t.key, t.text = f[k].key, h.text[k]
+			case set:
+				t.text = h.text[k] + ", the service's"
+			default:
+				t.text = configFormatDuration(d) + ", the default"
+			}
+			return t
+		}
+		at := f["interval"].key
+		if timeoutOwn {
+			at = f["timeout"].key
+		}
+		p.haOrder(at.Line, timer("timeout", h.check.Timeout, timeoutOwn), timer("interval", h.check.Interval, intervalOwn), true)
+	}
+	return h
+}
+
+// healthValue checks the value v of health_check key k (not "type") and
+// sets it in h.check. It returns false if v is not valid.
+func (p *configParser) healthValue(h *configHealth, k string, v *yaml.Node) bool {
+	name := "health_check." + k
+	c := &h.check
+	switch k {
+	case "interval", "timeout":
+		lo, hi, to := configMinHealthInterval, configMaxHealthInterval, &c.Interval
+		if k == "timeout" {
+			lo, hi, to = configMinHealthTimeout, configMaxHealthTimeout, &c.Timeout
+		}
+		d, text, ok := p.duration(v, name, lo, hi)
+		if ok {
+			*to, h.text[k] = d, text
+		}
+		return ok
+	case "rise", "fall":
+		n, ok := p.integer(v, name, 1, configMaxHealthCount)
+		if ok {
+			if k == "rise" {
+				c.Rise = int(n)
+			} else {
+				c.Fall = int(n)
+			}
+		}
+		return ok
+	case "port":
+		n, ok := p.integer(v, name, 1, 65535)
+		if ok {
+			c.Port = uint16(n)
+		}
+		return ok
+	case "expect_status":
+		n, ok := p.integer(v, name, 100, 599)
+		if ok {
+			c.ExpectStatus = int(n)
+		}
+		return ok
+	case "path":
+		s, line, ok := p.scalar(v, name, configWantPath)
+		if !ok {
+			return false
+		}
+		if _, err := url.ParseRequestURI(s); err != nil || !strings.HasPrefix(s, "/") || strings.ContainsFunc(s, configSpaceOrControl) {
+			p.add(line, "%s: want %s, got %q", name, configWantPath, s)
+			return false
+		}
+		c.Path = s
+	case "expect_body":
+		s, _, ok := p.scalar(v, name, "a string")
+		if !ok {
+			return false
+		}
+		c.ExpectBody = s
+	case "host":
+		s, line, ok := p.scalar(v, name, configWantHost)
+		if !ok {
+			return false
+		}
+		if !configHostHeader.MatchString(s) {
+			p.add(line, "%s: want %s, got %q", name, configWantHost, s)
+			return false
+		}
+		c.Host = s
+	case "command":
+		return p.healthCommand(c, v, name)
+	case "on_failure":
+		s, ok := p.choice(v, name, "quiesce or remove", configHealthActions, nil, "")
+		if ok {
+			c.OnFailure = s
+		}
+		return ok
+	}
+	return true
+}
+
+// healthCommand checks health_check.command, v, and sets c.Command. A
+// list is checked once however many real servers share it.
+func (p *configParser) healthCommand(c *HealthCheck, v *yaml.Node, name string) bool {
+	v = configResolve(v)
+	if argv, seen := p.commands[v]; seen {
+		c.Command = slices.Clone(argv)
+		return argv != nil
+	}
+	if p.commands == nil {
+		p.commands = map[*yaml.Node][]string{}
+	}
+	p.commands[v] = nil
+	if v.Kind != yaml.SequenceNode {
+		p.add(v.Line, "%s: want %s, got %s", name, configWantCommand, configDescribe(v))
+		return false
+	}
+	if len(v.Content) == 0 {
+		p.add(v.Line, "%s: want at least the program's path", name)
+		return false
+	}
+	argv := make([]string, 0, len(v.Content))
+	ok := true
+	for _, item := range v.Content {
+		s, _, itemOK := p.scalar(item, name, "a string")
+		ok = ok && itemOK
+		argv = append(argv, s)
+	}
+	if !ok {
+		return false
+	}
+	if !filepath.IsAbs(argv[0]) {
+		p.add(configResolve(v.Content[0]).Line, "%s: want an absolute path first, got %q", name, argv[0])
+		return false
+	}
+	p.commands[v] = argv
+	c.Command = slices.Clone(argv)
+	return true
+}
+
+// configSpaceOrControl says whether r is whitespace or a control
+// character.
+func configSpaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
 
 // configHATimer is one of the ha section's timers while it is checked.
 type configHATimer struct {

@@ -56,6 +56,9 @@ type Daemon struct {
 	plane *BPFDataplane
 	ha    *haNode // nil without an ha section
 
+	health     *HealthChecker
+	healthKick chan struct{} // a health verdict changed: re-apply
+
 	stop     chan struct{} // closed by `director stop`
 	stopOnce sync.Once
 	removed  bool // the data plane was removed (guarded by mu)
@@ -93,7 +96,8 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 	if err != nil {
 		return err
 	}
-	d := &Daemon{opts: opts, log: opts.Log, started: time.Now(), cfg: cfg, stop: make(chan struct{})}
+	d := &Daemon{opts: opts, log: opts.Log, started: time.Now(), cfg: cfg, stop: make(chan struct{}),
+		healthKick: make(chan struct{}, 1)}
 	if cfg.HA != nil {
 		// Refuse a bad key file before touching anything.
 		if _, err := heartbeat.LoadAuthKeys(cfg.HA.KeyFile); err != nil {
@@ -116,7 +120,12 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 	if err := d.plane.SetTimeouts(cfg.Timeouts); err != nil {
 		return err
 	}
-	if err := d.plane.Apply(cfg.Services); err != nil {
+	// Real servers start up (a start must not drop traffic); checks take
+	// them out after fall failures.
+	d.health = NewHealthChecker(d.log.With("component", "health"), d.kickHealth)
+	defer d.health.Close()
+	d.health.Set(HealthTargets(cfg.Services, cfg.Health))
+	if err := d.plane.Apply(d.effective(cfg)); err != nil {
 		return err
 	}
 	d.log.Info("data plane ready", "node", cfg.Node, "mode", d.dp.Mode(), "adopted", d.dp.Adopted,
@@ -164,7 +173,7 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 		if err != nil {
 			return fmt.Errorf("metrics: listen on %s: %w", cfg.MetricsListen, err)
 		}
-		reg := NewRegistry(d.plane, d.facts, opts.Version)
+		reg := NewRegistry(daemonObserver{d}, d.facts, opts.Version)
 		if d.ha != nil {
 			reg.MustRegister(haCollector{d.ha.status})
 		}
@@ -187,6 +196,8 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 		case <-d.stop:
 			removed = true
 			return nil
+		case <-d.healthKick:
+			d.applyHealth()
 		case sig := <-sigs:
 			if sig != syscall.SIGHUP {
 				d.log.Info("stopping; the data plane stays pinned and forwarding", "signal", sig.String())
@@ -238,9 +249,12 @@ func (d *Daemon) Reload() error {
 	if err := d.plane.SetTimeouts(cfg.Timeouts); err != nil {
 		return err
 	}
-	if err := d.plane.Apply(cfg.Services); err != nil {
+	// Checks of unchanged real servers keep their verdicts.
+	d.health.Set(HealthTargets(cfg.Services, cfg.Health))
+	if err := d.plane.Apply(d.effective(cfg)); err != nil {
 		// Put the data plane back as it was.
-		if rerr := d.plane.Apply(old.Services); rerr != nil {
+		d.health.Set(HealthTargets(old.Services, old.Health))
+		if rerr := d.plane.Apply(d.effective(old)); rerr != nil {
 			d.log.Error("reload failed and the previous services could not be restored", "error", rerr)
 		}
 		d.plane.SetTimeouts(old.Timeouts)
@@ -279,7 +293,7 @@ func (d *Daemon) Status() Status {
 		st.HA = d.ha.status()
 	}
 	var err error
-	if st.Services, err = d.plane.Status(); err != nil {
+	if st.Services, err = (daemonObserver{d}).Status(); err != nil {
 		d.log.Error("read services", "error", err)
 	}
 	if st.Stats, err = d.plane.Stats(); err != nil {

@@ -84,9 +84,18 @@ func WriteStatus(w io.Writer, s Status) error {
 		fmt.Fprintf(&b, "%s  %s %s\n", protoName(svc.Proto),
 			netip.AddrPortFrom(svc.VIP, svc.Port), svc.Scheduler)
 		for _, r := range svc.Reals {
-			fmt.Fprintf(&b, "  -> %-28s %-7s %-6d %-10d %-10d\n",
+			fmt.Fprintf(&b, "  -> %-28s %-7s %-6d %-10d %-10d",
 				netip.AddrPortFrom(r.Addr, r.Port), "Masq", r.Weight,
 				r.ActiveConns, r.InactiveConns)
+			// ipvsadm's columns end here; the health check's verdict
+			// follows when there is one (weight 0 above while down).
+			if r.Health != "" {
+				fmt.Fprintf(&b, " %s", r.Health)
+				if r.Health == "down" && r.HealthResult != "" {
+					fmt.Fprintf(&b, " (%s)", r.HealthResult)
+				}
+			}
+			b.WriteString("\n")
 		}
 	}
 	return writeTrimmed(w, b.Bytes())

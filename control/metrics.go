@@ -45,6 +45,7 @@ type collector struct {
 	backendConns                                  *prometheus.Desc
 	backendInPackets, backendOutPackets           *prometheus.Desc
 	backendInBytes, backendOutBytes               *prometheus.Desc
+	backendUp, backendChecks, backendCheckSeconds *prometheus.Desc
 
 	serviceConns                        *prometheus.Desc
 	serviceInPackets, serviceOutPackets *prometheus.Desc
@@ -87,6 +88,13 @@ func NewCollector(obs Observer, info func() Status) prometheus.Collector {
 			"Bytes of packets forwarded from clients to the real server."),
 		backendOutBytes: backend("outgoing_bytes_total",
 			"Bytes of reply packets forwarded from the real server to clients."),
+		backendUp: backend("up",
+			"1 if the real server passes its health check, 0 if it is out of the schedule for failing it (absent when not checked)."),
+		backendChecks: prometheus.NewDesc("director_backend_health_checks_total",
+			"Health checks of the real server, by result (success, failure, timeout).",
+			append(append([]string{}, backendLabels...), "result"), nil),
+		backendCheckSeconds: backend("health_check_duration_seconds",
+			"Duration of the real server's last health check."),
 
 		serviceConns: service("connections_total",
 			"New connections scheduled by the virtual service, over all its real servers, including removed ones."),
@@ -125,6 +133,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.backendActive, c.backendInactive, c.backendWeight, c.backendConns,
 		c.backendInPackets, c.backendOutPackets, c.backendInBytes, c.backendOutBytes,
+		c.backendUp, c.backendChecks, c.backendCheckSeconds,
 		c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
 		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.dataplaneInfo,
 	} {
@@ -179,6 +188,17 @@ func (c *collector) collectServices(ch chan<- prometheus.Metric, services []Serv
 			constMetric(ch, c.backendOutPackets, counter, float64(r.PacketsOut), l...)
 			constMetric(ch, c.backendInBytes, counter, float64(r.BytesIn), l...)
 			constMetric(ch, c.backendOutBytes, counter, float64(r.BytesOut), l...)
+			if r.Health != "" {
+				up := 0.0
+				if r.Health == "up" {
+					up = 1
+				}
+				constMetric(ch, c.backendUp, gauge, up, l...)
+				constMetric(ch, c.backendChecks, counter, float64(r.Checks.Success), append(l, "success")...)
+				constMetric(ch, c.backendChecks, counter, float64(r.Checks.Failure), append(l, "failure")...)
+				constMetric(ch, c.backendChecks, counter, float64(r.Checks.Timeout), append(l, "timeout")...)
+				constMetric(ch, c.backendCheckSeconds, gauge, r.CheckDuration.Seconds(), l...)
+			}
 		}
 	}
 }

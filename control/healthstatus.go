@@ -1,0 +1,91 @@
+package control
+
+// Health checks inside the daemon: the checker's verdicts turn the
+// configured services into the effective ones the data plane gets, and
+// annotate status and metrics. The checker calls back from its own
+// goroutines; the callback only kicks the daemon's loop, which re-applies
+// under the daemon's lock, so a reload that reconfigures the checker never
+// waits on a callback that waits on the reload.
+
+// kickHealth asks the daemon's loop to re-apply the effective services.
+func (d *Daemon) kickHealth() {
+	select {
+	case d.healthKick <- struct{}{}:
+	default: // a re-apply is already pending
+	}
+}
+
+// effective returns cfg's services as health makes them. Call with d.mu held.
+func (d *Daemon) effective(cfg *Config) []Service {
+	return EffectiveServices(cfg.Services, cfg.Health, d.health.State)
+}
+
+// applyHealth re-applies the effective services after a health change.
+func (d *Daemon) applyHealth() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.removed {
+		return
+	}
+	if err := d.plane.Apply(d.effective(d.cfg)); err != nil {
+		d.log.Error("apply health change", "error", err)
+	}
+}
+
+// daemonObserver is the data plane as status and metrics show it: the
+// BPF counters, plus each real server's configured weight and health, and
+// the real servers that a failed check removed from the data plane.
+type daemonObserver struct{ d *Daemon }
+
+func (o daemonObserver) Flows() ([]Flow, error)         { return o.d.plane.Flows() }
+func (o daemonObserver) Stats() (DataplaneStats, error) { return o.d.plane.Stats() }
+
+func (o daemonObserver) Status() ([]ServiceStatus, error) {
+	d := o.d
+	st, err := d.plane.Status()
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	byKey := map[ServiceKey]int{}
+	for i := range st {
+		byKey[st[i].ServiceKey] = i
+	}
+	for _, s := range cfg.Services {
+		i, ok := byKey[s.Key()]
+		if !ok {
+			continue
+		}
+		svc := &st[i]
+		have := map[RealKey]int{}
+		for j, r := range svc.Reals {
+			have[RealKey{r.Addr, r.Port}] = j
+		}
+		for _, r := range s.Reals {
+			k := RealKey{r.Addr, r.Port}
+			j, ok := have[k]
+			if !ok {
+				// Left out of the data plane by a failed check (on_failure: remove).
+				svc.Reals = append(svc.Reals, RealStatus{RealServer: RealServer{Addr: r.Addr, Port: r.Port}})
+				j = len(svc.Reals) - 1
+			}
+			rs := &svc.Reals[j]
+			rs.ConfiguredWeight = r.Weight
+			if hs, ok := d.health.State(s.Key(), k); ok {
+				rs.Health = "down"
+				if hs.Up {
+					rs.Health = "up"
+				}
+				rs.HealthResult = hs.LastResult
+				rs.HealthSince = hs.Since
+				rs.CheckDuration = hs.LastDuration
+				rs.Checks = CheckCounts{Success: hs.Successes, Failure: hs.Failures, Timeout: hs.Timeouts}
+			}
+		}
+	}
+	return st, nil
+}
+
+var _ Observer = daemonObserver{}
