@@ -5,30 +5,17 @@ package bpf
 
 import (
 	"errors"
-	"os"
+	"github.com/director-lb/director/test/testenv"
 	"testing"
 
 	"github.com/cilium/ebpf"
 )
 
-// requirePrivileged skips a test that needs root, or fails it when
-// DIRECTOR_PRIVILEGED_TESTS=1 says privileged tests must run.
-func requirePrivileged(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
-		tb.Fatal("DIRECTOR_PRIVILEGED_TESTS=1 but not running as root")
-	}
-	tb.Skip("needs root")
-}
-
 // loadUnpinned loads the program with fresh, unpinned maps of the given
 // flow table size.
 func loadUnpinned(tb testing.TB, flows uint32) *Objects {
 	tb.Helper()
-	requirePrivileged(tb)
+	testenv.RequirePrivileged(tb)
 	spec, err := LoadSpec()
 	if err != nil {
 		tb.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/director-lb/director/test/testenv"
 	"os"
 	"runtime"
 	"sync"
@@ -80,7 +81,7 @@ func (e *fibEnv) inNS(fn func() error) error {
 
 func newFibEnv(t testing.TB) *fibEnv {
 	t.Helper()
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	e := &fibEnv{}
 	var err error
 	ready := make(chan error, 1)

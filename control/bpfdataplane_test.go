@@ -5,8 +5,8 @@ package control
 // it leaves the maps after adds, weight changes and removals.
 
 import (
+	"github.com/director-lb/director/test/testenv"
 	"net/netip"
-	"os"
 	"slices"
 	"testing"
 
@@ -17,12 +17,7 @@ import (
 
 func newTestPlane(t *testing.T) (*BPFDataplane, *bpf.Maps) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
-			t.Fatal("DIRECTOR_PRIVILEGED_TESTS=1 but not running as root")
-		}
-		t.Skip("needs root")
-	}
+	testenv.RequirePrivileged(t)
 	spec, err := bpf.LoadSpec()
 	if err != nil {
 		t.Fatal(err)

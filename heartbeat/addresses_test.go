@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/netip"
 	"slices"
@@ -280,7 +281,7 @@ func checkConfigured(t *testing.T, w *netnsThread, g *AddressGroup) {
 }
 
 func TestAddressGroupAcquireRelease(t *testing.T) {
-	needRootNet(t)
+	testenv.RequirePrivileged(t)
 	w, macs := addressNode(t)
 	arp := ARPConfig{Count: 4, Interval: 20 * time.Millisecond}
 	g, err := NewAddressGroup(floating, arp)
@@ -427,7 +428,7 @@ func checkAnnouncements(t *testing.T, frames []arpFrame, addrs []Address, macs m
 }
 
 func TestARPReplies(t *testing.T) {
-	needRootNet(t)
+	testenv.RequirePrivileged(t)
 	w, macs := addressNode(t)
 	arp := ARPConfig{Count: 3, Interval: 20 * time.Millisecond, Replies: true}
 	g, err := NewAddressGroup(floating, arp)
@@ -455,7 +456,7 @@ func TestARPReplies(t *testing.T) {
 // TestAddressGroupCancel checks that Acquire returns when ctx ends, with
 // the addresses added, and that a missing interface is reported.
 func TestAddressGroupCancel(t *testing.T) {
-	needRootNet(t)
+	testenv.RequirePrivileged(t)
 	w, _ := addressNode(t)
 	g, err := NewAddressGroup(floating, ARPConfig{Count: 100, Interval: 50 * time.Millisecond})
 	if err != nil {

@@ -12,9 +12,9 @@ package heartbeat
 import (
 	"errors"
 	"fmt"
+	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -24,19 +24,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
-
-// needRootNet skips the test unless it runs as root, or fails it when
-// DIRECTOR_PRIVILEGED_TESTS=1 asks for the privileged tests.
-func needRootNet(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
-		t.Fatal("DIRECTOR_PRIVILEGED_TESTS=1 but not running as root")
-	}
-	t.Skip("needs root")
-}
 
 // netnsThread is a goroutine locked to an OS thread that lives in a new
 // network namespace of its own; run executes functions there. The thread
@@ -260,7 +247,7 @@ func TestUDPLinkValidate(t *testing.T) {
 // the packet with the link's name and the sender's address and port; the
 // sender does not get its own.
 func TestUDPModes(t *testing.T) {
-	needRootNet(t)
+	testenv.RequirePrivileged(t)
 	for _, c := range []struct {
 		mode       string
 		linkA      LinkConfig
@@ -324,7 +311,7 @@ func TestUDPModes(t *testing.T) {
 // once per link, and links sharing a port (on two interfaces, or bcast and
 // mcast on one) do not see each other's datagrams.
 func TestUDPSeveralLinks(t *testing.T) {
-	needRootNet(t)
+	testenv.RequirePrivileged(t)
 	for _, c := range []struct {
 		name   string
 		linksA []LinkConfig
@@ -394,7 +381,7 @@ func receiversLeft(before int) int {
 }
 
 func TestUDPClose(t *testing.T) {
-	needRootNet(t)
+	testenv.RequirePrivileged(t)
 	a, b := twoNodes(t)
 	before := receivers()
 	ta := openTransport(t, a, LinkConfig{Mode: "bcast", Interface: "enp0s3"}, LinkConfig{Mode: "bcast", Interface: "enp0s8"})
@@ -440,7 +427,7 @@ func TestUDPClose(t *testing.T) {
 // TestUDPOpenErrors checks that a link that cannot open fails the transport
 // with an error naming it, and leaves nothing running.
 func TestUDPOpenErrors(t *testing.T) {
-	needRootNet(t)
+	testenv.RequirePrivileged(t)
 	a, _ := twoNodes(t)
 	before := receivers()
 	a.must(t, func() error {
@@ -485,7 +472,7 @@ func TestUDPOpenErrors(t *testing.T) {
 }
 
 func TestUDPSendTooLarge(t *testing.T) {
-	needRootNet(t)
+	testenv.RequirePrivileged(t)
 	a, _ := twoNodes(t)
 	ta := openTransport(t, a, LinkConfig{Mode: "bcast", Interface: "enp0s3"})
 	if err := ta.Send(make([]byte, MaxDatagram+1)); err == nil {

@@ -7,6 +7,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"github.com/director-lb/director/test/testenv"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,17 +19,6 @@ import (
 
 	"github.com/director-lb/director/bpf"
 )
-
-func requirePrivileged(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
-		t.Fatal("DIRECTOR_PRIVILEGED_TESTS=1 but not running as root")
-	}
-	t.Skip("needs root")
-}
 
 // inNetns runs fn on a thread inside a new network namespace holding a
 // veth pair a0/a1, both up. The thread is never returned to the pool.
@@ -85,7 +75,7 @@ func TestNodeNames(t *testing.T) {
 }
 
 func TestOpenAdoptRemove(t *testing.T) {
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	node := testNode(t)
 	t.Cleanup(func() { Remove("", node) })
 	inNetns(t, func() {
@@ -178,7 +168,7 @@ func TestOpenAdoptRemove(t *testing.T) {
 }
 
 func TestRemoveResetsAcceptLocal(t *testing.T) {
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	node := testNode(t)
 	t.Cleanup(func() { Remove("", node) })
 	inNetns(t, func() {
@@ -197,7 +187,7 @@ func TestRemoveResetsAcceptLocal(t *testing.T) {
 }
 
 func TestOpenForcedGenericAndStaleLinks(t *testing.T) {
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	node := testNode(t)
 	t.Cleanup(func() { Remove("", node) })
 	inNetns(t, func() {
@@ -227,7 +217,7 @@ func TestOpenForcedGenericAndStaleLinks(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	if _, err := Open(Options{Node: "../x", Interfaces: []string{"lo"}}); err == nil {
 		t.Error("node name with a slash accepted")
 	}

@@ -62,6 +62,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/director-lb/director/test/testenv"
 	"io"
 	"io/fs"
 	"net"
@@ -948,7 +949,7 @@ func hbMedian(d []time.Duration) time.Duration {
 // and for 100 ms/500 ms, hbRuns runs each, alternating, and prints every
 // blackout and the medians (see the file comment).
 func BenchmarkHeartbeatReferenceFailover(b *testing.B) {
-	requirePrivileged(b)
+	testenv.RequirePrivileged(b)
 	hbEnsureInstalled(b)
 	seed, err := hbReadSeed()
 	if err != nil {

@@ -60,6 +60,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/netip"
 	"os"
@@ -126,19 +127,6 @@ const (
 	slotOther
 	numSlots
 )
-
-// requirePrivileged skips without root, or fails when
-// DIRECTOR_PRIVILEGED_TESTS=1 says privileged tests must run.
-func requirePrivileged(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
-		tb.Fatal("DIRECTOR_PRIVILEGED_TESTS=1 but not running as root")
-	}
-	tb.Skip("needs root")
-}
 
 // nsWorker is a goroutine locked to an OS thread that lives in its own new
 // network namespace: everything it runs (netlink, sysctls, XDP attach,
@@ -983,7 +971,7 @@ func median(v []float64) float64 {
 // nftables NAT, a bare XDP redirect and plain routing, in alternating
 // rounds, and reports medians and ratios (see the package comment).
 func BenchmarkForwardingRate(b *testing.B) {
-	requirePrivileged(b)
+	testenv.RequirePrivileged(b)
 	if _, err := exec.LookPath("nft"); err != nil {
 		b.Fatal("the nftables arm needs the nft command (apt-get install nftables)")
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/director-lb/director/test/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -29,17 +30,6 @@ import (
 	"github.com/director-lb/director/loader"
 	"github.com/director-lb/director/test/lab"
 )
-
-func requirePrivileged(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
-		t.Fatal("DIRECTOR_PRIVILEGED_TESTS=1 but not running as root")
-	}
-	t.Skip("needs root")
-}
 
 var (
 	vip  = netip.MustParseAddr("192.168.56.10")
@@ -64,7 +54,7 @@ func seedServices() []control.Service {
 // addresses, HTTP servers on :80 and UDP echo servers on :5353.
 func seedLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	l, err := lab.New(lab.Options{Nodes: []string{lab.Client, lab.LB1, lab.Web1, lab.Web2}, FloatingOn: lab.LB1})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/director-lb/director/test/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,7 +76,7 @@ type haPair struct {
 
 func startPair(t *testing.T, tm haTimers, autoFailback bool) *haPair {
 	t.Helper()
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	l, err := lab.New(lab.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -426,7 +427,7 @@ func TestHACleanStopHandsOver(t *testing.T) {
 // TestHAKeyFileMode: a key file readable by others makes the daemon refuse
 // to start, with an error that says what to do.
 func TestHAKeyFileMode(t *testing.T) {
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	dir := t.TempDir()
 	key := filepath.Join(dir, "authkey")
 	os.WriteFile(key, []byte("secret\n"), 0o644)

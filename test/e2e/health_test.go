@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -73,7 +74,7 @@ func (s *stoppableServer) start(t *testing.T) {
 func (s *stoppableServer) stopListening() { s.ln.Close() }
 
 func TestHealthChecksTakeServersOutAndBack(t *testing.T) {
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	l, err := lab.New(lab.Options{Nodes: []string{lab.Client, lab.LB1, lab.Web1, lab.Web2}, FloatingOn: lab.LB1})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/director-lb/director/test/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -120,49 +121,11 @@ func (s *syncBuffer) String() string {
 
 func startRun(t *testing.T, l *lab.Lab, cfg runConfig) *runningDirector {
 	t.Helper()
-	dir := t.TempDir()
-	cfg.Socket = filepath.Join(dir, "director.sock")
+	cfg.Socket = filepath.Join(t.TempDir(), "director.sock")
 	if cfg.Node == "" {
 		cfg.Node = "run-" + l.Prefix()
 	}
-	d := &runningDirector{t: t, l: l, bin: directorBin(t), config: filepath.Join(dir, "director.yaml"),
-		socket: cfg.Socket, log: &syncBuffer{}, done: make(chan error, 1)}
-	d.writeConfig(cfg.yaml())
-	d.cmd = exec.Command("nsenter", "--net="+l.NetnsPath(lab.LB1), d.bin, "run", "--config", d.config)
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cli("stop")
-			select {
-			case <-d.done:
-			case <-time.After(10 * time.Second):
-				d.cmd.Process.Kill()
-			}
-		}
-		if t.Failed() {
-			t.Logf("director run log:\n%s", d.log.String())
-		}
-	})
-	// Ready when the control socket answers.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := d.status(); err == nil {
-			return d
-		}
-		select {
-		case err := <-d.done:
-			t.Fatalf("director run exited: %v\n%s", err, d.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("director run not ready after 30s\n%s", d.log.String())
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
+	return startDirectorIn(t, l, lab.LB1, cfg.yaml(), cfg.Socket)
 }
 
 func (d *runningDirector) writeConfig(text string) {
@@ -451,7 +414,7 @@ func weights(st control.Status) map[string]uint32 {
 }
 
 func TestValidateCommand(t *testing.T) {
-	requirePrivileged(t) // builds and runs the binary like the other e2e tests
+	testenv.RequirePrivileged(t) // builds and runs the binary like the other e2e tests
 	bin := directorBin(t)
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")

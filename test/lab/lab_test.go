@@ -7,10 +7,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"github.com/director-lb/director/test/testenv"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -22,17 +22,6 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
-
-func requirePrivileged(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
-		t.Fatal("DIRECTOR_PRIVILEGED_TESTS=1 but not running as root")
-	}
-	t.Skip("needs root")
-}
 
 func rootLinks(t *testing.T) []string {
 	t.Helper()
@@ -89,7 +78,7 @@ func get(t *testing.T, c *http.Client, url string) (string, http.Header) {
 }
 
 func TestFullLab(t *testing.T) {
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	before := rootLinks(t)
 	start := time.Now()
 	l := newLab(t, Options{FloatingOn: LB1})
@@ -276,7 +265,7 @@ func TestFullLab(t *testing.T) {
 }
 
 func TestSubsetLab(t *testing.T) {
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	before := rootLinks(t)
 	l := newLab(t, Options{Nodes: []string{LB1, Client}})
 	if got := l.Nodes(); !slices.Equal(got, []string{Client, LB1}) {
@@ -324,7 +313,7 @@ func TestSubsetLab(t *testing.T) {
 }
 
 func TestPartialFailureAndCleanupPrefix(t *testing.T) {
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	prefix := UniquePrefix()
 	// A leftover namespace makes New fail; it must remove what it built
 	// but not the namespace it did not create.
@@ -384,7 +373,7 @@ func TestDataReaderDeterministic(t *testing.T) {
 // int switch, because the switch-side veth end has GRO (so NAPI) on. With
 // GRO off there, the same frame is dropped, which shows the test sees it.
 func TestXDPRedirectIntoVeth(t *testing.T) {
-	requirePrivileged(t)
+	testenv.RequirePrivileged(t)
 	l := newLab(t, Options{Nodes: []string{Client, LB1}})
 
 	var lnk link.Link
