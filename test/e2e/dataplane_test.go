@@ -54,23 +54,36 @@ func seedServices() []control.Service {
 // addresses, HTTP servers on :80 and UDP echo servers on :5353.
 func seedLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	testenv.RequirePrivileged(t)
-	l, err := lab.New(lab.Options{Nodes: []string{lab.Client, lab.LB1, lab.Web1, lab.Web2}, FloatingOn: lab.LB1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := newLab(t, lab.Options{Nodes: []string{lab.Client, lab.LB1, lab.Web1, lab.Web2}, FloatingOn: lab.LB1})
 	for _, n := range []string{lab.Web1, lab.Web2} {
-		stop, err := l.ServeHTTP(n, ":80")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(stop)
 		stopU, err := l.ServeUDPEcho(n, ":5353")
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(stopU)
+	}
+	return l
+}
+
+// newLab builds a lab (removed at the test's end) with HTTP servers on
+// web1 and web2, answering with their name.
+func newLab(t *testing.T, opts lab.Options) *lab.Lab {
+	t.Helper()
+	testenv.RequirePrivileged(t)
+	l, err := lab.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	for _, n := range []string{lab.Web1, lab.Web2} {
+		if !l.Has(n) {
+			continue
+		}
+		stop, err := l.ServeHTTP(n, ":80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
 	}
 	return l
 }

@@ -31,14 +31,7 @@ func (h haTimers) String() string { return fmt.Sprintf("%v/%v", h.keepalive, h.d
 
 // haConfig is lbN's configuration file.
 func haConfig(node, peer, owner, socket, keyFile string, tm haTimers, autoFailback bool) string {
-	return fmt.Sprintf(`node: %s
-interfaces:
-  public: enp0s3
-  internal: enp0s8
-control_socket: %s
-flow_table:
-  size: 65536
-services:
+	return configHead(node, socket) + fmt.Sprintf(`services:
   - vip: 192.168.56.10
     port: 80
     scheduler: wrr
@@ -60,7 +53,7 @@ ha:
       - {address: 192.168.200.250/24, interface: enp0s8}
 metrics:
   listen: 127.0.0.1:9917
-`, node, socket, node, peer, tm.keepalive, tm.deadtime, keyFile, autoFailback, owner)
+`, node, peer, tm.keepalive, tm.deadtime, keyFile, autoFailback, owner)
 }
 
 // haPair is lb1 and lb2 running director with heartbeats.
@@ -76,19 +69,7 @@ type haPair struct {
 
 func startPair(t *testing.T, tm haTimers, autoFailback bool) *haPair {
 	t.Helper()
-	testenv.RequirePrivileged(t)
-	l, err := lab.New(lab.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	for _, n := range []string{lab.Web1, lab.Web2} {
-		stop, err := l.ServeHTTP(n, ":80")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(stop)
-	}
+	l := newLab(t, lab.Options{})
 	p := &haPair{t: t, l: l, dirs: map[string]*runningDirector{}, timers: tm, failback: autoFailback,
 		names: map[string]string{lab.LB1: l.Prefix() + "-lb1", lab.LB2: l.Prefix() + "-lb2"}}
 	dir := t.TempDir()

@@ -31,14 +31,7 @@ func healthConfig(node, socket string, web2Status int) string {
 	if web2Status != 0 {
 		web2 = fmt.Sprintf("{address: 192.168.200.12, port: 80, weight: 1, health_check: {type: http, path: /, expect_status: %d}}", web2Status)
 	}
-	return fmt.Sprintf(`node: %s
-interfaces:
-  public: enp0s3
-  internal: enp0s8
-control_socket: %s
-flow_table:
-  size: 65536
-services:
+	return configHead(node, socket) + fmt.Sprintf(`services:
   - vip: 192.168.56.10
     port: 80
     scheduler: wrr
@@ -48,7 +41,7 @@ services:
       - %s
 metrics:
   listen: 127.0.0.1:9917
-`, node, socket, hcInterval, hcRise, hcFall, web2)
+`, hcInterval, hcRise, hcFall, web2)
 }
 
 // stoppableServer is web1's HTTP server whose listener can be closed and

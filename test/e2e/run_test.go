@@ -63,7 +63,9 @@ type runConfig struct {
 	W1, W2       int // weights of web1, web2 on :80
 }
 
-func (c runConfig) yaml() string {
+// configHead is the start of every test configuration: lb's node,
+// interfaces, socket and a small flow table.
+func configHead(node, socket string) string {
 	return fmt.Sprintf(`node: %s
 interfaces:
   public: enp0s3
@@ -71,7 +73,11 @@ interfaces:
 control_socket: %s
 flow_table:
   size: 65536
-services:
+`, node, socket)
+}
+
+func (c runConfig) yaml() string {
+	return configHead(c.Node, c.Socket) + fmt.Sprintf(`services:
   - vip: 192.168.56.10
     port: 80
     protocol: tcp
@@ -87,7 +93,7 @@ services:
       - {address: 192.168.200.12, port: 80}
 metrics:
   listen: 127.0.0.1:9917
-`, c.Node, c.Socket, c.W1, c.W2)
+`, c.W1, c.W2)
 }
 
 // runningDirector is `director run` on lb1.
