@@ -116,10 +116,11 @@ type Dataplane struct {
 	// Attachments lists the interfaces the program is attached to.
 	Attachments []Attachment
 
-	dir   string
-	objs  bpf.Objects
-	links []link.Link
-	lock  *os.File
+	dir     string
+	created bool // this Open made the pinned state (it did not adopt it)
+	objs    bpf.Objects
+	links   []link.Link
+	lock    *os.File
 }
 
 // PinDir is the pinned state directory of node under root.
@@ -208,8 +209,14 @@ func Open(opts Options) (_ *Dataplane, err error) {
 
 	d := &Dataplane{dir: PinDir(root, opts.Node)}
 	defer func() {
-		if err != nil {
-			d.Close()
+		if err == nil {
+			return
+		}
+		d.Close()
+		if d.created {
+			// Nothing forwarded through state made by this failed
+			// Open: leave nothing behind.
+			removeDir(root, d.dir)
 		}
 	}()
 
@@ -291,6 +298,7 @@ func (d *Dataplane) loadOrCreate(root string, opts Options, s *ebpf.CollectionSp
 		os.RemoveAll(tmp)
 		return fmt.Errorf("rename %s to %s: %w", tmp, d.dir, err)
 	}
+	d.created = true
 	lock, err := lockDir(d.dir, true)
 	if err != nil {
 		return err

@@ -231,6 +231,10 @@ func TestOpenErrors(t *testing.T) {
 		if err == nil {
 			t.Error("missing interface accepted")
 		}
+		// A failed first Open leaves no pinned state behind.
+		if _, err := os.Stat(PinDir("", node)); !os.IsNotExist(err) {
+			t.Errorf("pinned state left by a failed Open (%v)", err)
+		}
 	})
 }
 
