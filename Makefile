@@ -15,7 +15,7 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 GEN_PKGS  := clang-19 llvm-19 libbpf-dev linux-libc-dev
 TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
 
-.PHONY: all build generate check-generated test test-unit bench bench-heartbeat fuzz clean deps-generate deps-test
+.PHONY: all build generate check-generated lab test test-unit bench bench-heartbeat fuzz clean deps-generate deps-test
 
 all: build
 
@@ -44,6 +44,14 @@ generate: deps-generate
 check-generated: generate
 	@git diff --exit-code --stat -- bpf/ || { echo "bpf/: committed generated files are stale; run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- bpf/)" || { git status --porcelain -- bpf/; echo "bpf/: untracked generated files"; exit 1; }
+
+# The seed's lab on this machine, in network namespaces: a first split,
+# then a failover drill. `bin/director lab down` removes it.
+lab: deps-test build
+	bin/director lab down --prefix dlab >/dev/null 2>&1 || true
+	bin/director lab up --prefix dlab
+	bin/director lab failover --prefix dlab
+	@echo "lab left running: bin/director lab status | failover | down"
 
 # Unit and privileged tests (namespaces, real kernel XDP). Run as root;
 # DIRECTOR_PRIVILEGED_TESTS=1 makes privileged tests fail instead of skip.

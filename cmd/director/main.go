@@ -171,6 +171,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return nil
 				},
 			},
+			labCommand(),
 			{
 				Name:  "probe",
 				Usage: "check that this kernel can run the XDP data plane",

@@ -660,3 +660,29 @@ func ipPath() string {
 	}
 	return "ip"
 }
+
+// Attach returns the lab of prefix that another process built and left
+// running: the nodes and switches whose namespaces exist. Close removes
+// it, processes included.
+func Attach(prefix string) (*Lab, error) {
+	if err := checkPrefix(prefix); err != nil {
+		return nil, err
+	}
+	l := &Lab{prefix: prefix, deleted: map[string]bool{}}
+	for _, s := range []string{Pub, Int} {
+		if _, err := os.Stat(l.NetnsPath(s)); err == nil {
+			l.switches = append(l.switches, s)
+			l.created = append(l.created, l.NetnsName(s))
+		}
+	}
+	for _, n := range allNodes {
+		if _, err := os.Stat(l.NetnsPath(n)); err == nil {
+			l.nodes = append(l.nodes, n)
+			l.created = append(l.created, l.NetnsName(n))
+		}
+	}
+	if len(l.nodes) == 0 {
+		return nil, fmt.Errorf("attach lab: no lab with prefix %q (no namespace %s)", prefix, l.NetnsName(Client))
+	}
+	return l, nil
+}
