@@ -15,7 +15,7 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 GEN_PKGS  := clang-19 llvm-19 libbpf-dev linux-libc-dev
 TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
 
-.PHONY: all build generate check-generated lab test test-unit bench bench-heartbeat fuzz clean deps-generate deps-test
+.PHONY: all build generate check-generated lab vagrant-validate test test-unit bench bench-heartbeat fuzz clean deps-generate deps-test
 
 all: build
 
@@ -53,9 +53,15 @@ lab: deps-test build
 	bin/director lab failover --prefix dlab
 	@echo "lab left running: bin/director lab status | failover | down"
 
+# The Vagrantfile (the seed's lab as VMs) must stay valid; checked without
+# any provider or box.
+vagrant-validate:
+	$(call apt_install,vagrant)
+	vagrant validate --ignore-provider
+
 # Unit and privileged tests (namespaces, real kernel XDP). Run as root;
 # DIRECTOR_PRIVILEGED_TESTS=1 makes privileged tests fail instead of skip.
-test: deps-test build
+test: deps-test build vagrant-validate
 	$(GO) vet ./...
 	$(GO) test $(GOFLAGS_TEST) -p 1 ./...
 

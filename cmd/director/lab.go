@@ -9,8 +9,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -305,6 +307,18 @@ func labFailover(c *cli.Context) error {
 			}
 		}
 	}()
+	// Established connections: each keeps one keep-alive connection and
+	// asks again after the takeover.
+	const held = 20
+	kept := make([]*http.Client, held)
+	for i := range kept {
+		kept[i] = l.HTTPClient(lab.Client, true)
+		kept[i].Timeout = 2 * time.Second
+		if resp, err := kept[i].Get("http://" + lab.VIP + "/"); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
 	time.Sleep(500 * time.Millisecond) // some traffic before the failure
 	t0 := time.Now()
 	if err := l.SetLinks(active, false); err != nil {
@@ -324,10 +338,24 @@ func labFailover(c *cli.Context) error {
 			blackout = oks[i].Sub(oks[i-1])
 		}
 	}
+	survived := 0
+	for _, kc := range kept {
+		// A broken connection must not be silently replaced by a new one.
+		kc.Transport.(*http.Transport).DialContext = func(context.Context, string, string) (net.Conn, error) {
+			return nil, fmt.Errorf("no new connection: only the established one counts")
+		}
+		if resp, err := kc.Get("http://" + lab.VIP + "/"); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				survived++
+			}
+		}
+	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "failed %s (links down); %s took both addresses\n", active, standby)
 	fmt.Fprintf(w, "client blackout: %v (%d answered connections)\n", blackout.Round(time.Millisecond), len(oks))
-	fmt.Fprintf(w, "connections surviving the failover: none tracked yet (connection sync is not built)\n")
+	fmt.Fprintf(w, "established connections that survived the failover: %d of %d\n", survived, held)
 	// Bring the failed director back; with auto_failback lb1 takes the group back.
 	if err := l.SetLinks(active, true); err != nil {
 		return err
@@ -348,7 +376,13 @@ func labDown(c *cli.Context) error {
 		}
 	}
 	for _, n := range []string{lab.LB1, lab.LB2} {
-		if err := loader.Remove("", labNode(prefix, n)); err != nil {
+		// The killed directors release their lock when they are gone.
+		var err error
+		waitFor(10*time.Second, func() bool {
+			err = loader.Remove("", labNode(prefix, n))
+			return !errors.Is(err, loader.ErrBusy)
+		})
+		if err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

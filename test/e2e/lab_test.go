@@ -48,6 +48,9 @@ func TestLabUpFailoverDown(t *testing.T) {
 	if err != nil || b <= 0 || b > 500*time.Millisecond+time.Second+500*time.Millisecond {
 		t.Errorf("lab failover blackout %s, want within deadtime (500ms) + 1s (+0.5s margin)\n%s", m[1], out)
 	}
+	if !strings.Contains(out, "established connections that survived the failover: ") {
+		t.Errorf("lab failover does not say how many connections survived:\n%s", out)
+	}
 	run("down")
 
 	if names, _ := filepath.Glob(filepath.Join(lab.NetnsDir, prefix+"-*")); len(names) != 0 {
