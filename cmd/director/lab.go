@@ -42,34 +42,13 @@ func labSocket(prefix, n string) string { return filepath.Join(labDir(prefix), n
 
 // labConfig is lbN's configuration: the seed's service and pair.
 func labConfig(prefix, n string, tm labTimers) string {
-	return fmt.Sprintf(`node: %s
-interfaces:
-  public: enp0s3
-  internal: enp0s8
-control_socket: %s
-flow_table:
-  size: 65536
-services:
-  - vip: 192.168.56.10
-    port: 80
-    scheduler: wrr
-    real_servers:
-      - {address: 192.168.200.11, port: 80, weight: 3}
-      - {address: 192.168.200.12, port: 80, weight: 1}
-ha:
-  nodes: [%s, %s]
-  transport: {mode: bcast, interface: enp0s3, port: 694}
-  keepalive: %s
-  deadtime: %s
-  auth: {method: sha256, key_file: %s}
-  auto_failback: true
-  resources:
-    owner: %s
-    addresses:
-      - {address: 192.168.56.10/24, interface: enp0s3}
-      - {address: 192.168.200.250/24, interface: enp0s8}
-`, labNode(prefix, n), labSocket(prefix, n), labNode(prefix, lab.LB1), labNode(prefix, lab.LB2),
-		tm.keepalive, tm.deadtime, filepath.Join(labDir(prefix), "authkey"), labNode(prefix, lab.LB1))
+	peer := lab.LB2
+	if n == lab.LB2 {
+		peer = lab.LB1
+	}
+	return lab.PairConfig{Node: labNode(prefix, n), Peer: labNode(prefix, peer), Owner: labNode(prefix, lab.LB1),
+		Socket: labSocket(prefix, n), KeyFile: filepath.Join(labDir(prefix), "authkey"),
+		Keepalive: tm.keepalive, Deadtime: tm.deadtime, AutoFailback: true}.YAML()
 }
 
 // spawn starts the director binary with args inside lab node n, detached

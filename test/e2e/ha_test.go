@@ -31,29 +31,9 @@ func (h haTimers) String() string { return fmt.Sprintf("%v/%v", h.keepalive, h.d
 
 // haConfig is lbN's configuration file.
 func haConfig(node, peer, owner, socket, keyFile string, tm haTimers, autoFailback bool) string {
-	return configHead(node, socket) + fmt.Sprintf(`services:
-  - vip: 192.168.56.10
-    port: 80
-    scheduler: wrr
-    real_servers:
-      - {address: 192.168.200.11, port: 80, weight: 3}
-      - {address: 192.168.200.12, port: 80, weight: 1}
-ha:
-  nodes: [%s, %s]
-  transport: {mode: bcast, interface: enp0s3, port: 694}
-  keepalive: %s
-  deadtime: %s
-  auth: {method: sha256, key_file: %s}
-  auto_failback: %v
-  arp: {count: 3, interval: 50ms}
-  resources:
-    owner: %s
-    addresses:
-      - {address: 192.168.56.10/24, interface: enp0s3}
-      - {address: 192.168.200.250/24, interface: enp0s8}
-metrics:
-  listen: 127.0.0.1:9917
-`, node, peer, tm.keepalive, tm.deadtime, keyFile, autoFailback, owner)
+	return lab.PairConfig{Node: node, Peer: peer, Owner: owner, Socket: socket, KeyFile: keyFile,
+		Keepalive: tm.keepalive, Deadtime: tm.deadtime, AutoFailback: autoFailback,
+		ARPCount: 3, ARPInterval: 50 * time.Millisecond, MetricsListen: "127.0.0.1:9917"}.YAML()
 }
 
 // haPair is lb1 and lb2 running director with heartbeats.

@@ -1,0 +1,68 @@
+package lab
+
+// The director configuration of the lab's lb1 and lb2: the seed's service
+// (VIP:80, wrr 3:1 over web1 and web2) and heartbeat pair (both floating
+// addresses, bcast on the public link), shared by `director lab` and the
+// end-to-end tests.
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// PairConfig parameterises one director of the pair.
+type PairConfig struct {
+	Node, Peer, Owner string // director node names
+	Socket            string // control socket
+	KeyFile           string // heartbeat key (mode 0600)
+	Keepalive         time.Duration
+	Deadtime          time.Duration
+	AutoFailback      bool
+	// ARPCount and ARPInterval, if set, replace the default gratuitous ARPs.
+	ARPCount    int
+	ARPInterval time.Duration
+	// MetricsListen, if set, enables the metrics endpoint.
+	MetricsListen string
+}
+
+// YAML renders the configuration file.
+func (c PairConfig) YAML() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `node: %s
+interfaces:
+  public: %s
+  internal: %s
+control_socket: %s
+flow_table:
+  size: 65536
+services:
+  - vip: %s
+    port: 80
+    scheduler: wrr
+    real_servers:
+      - {address: %s, port: 80, weight: 3}
+      - {address: %s, port: 80, weight: 1}
+ha:
+  nodes: [%s, %s]
+  transport: {mode: bcast, interface: %s, port: 694}
+  keepalive: %s
+  deadtime: %s
+  auth: {method: sha256, key_file: %s}
+  auto_failback: %v
+`, c.Node, PubIf, IntIf, c.Socket, VIP, Web1Addr, Web2Addr, c.Node, c.Peer, PubIf,
+		c.Keepalive, c.Deadtime, c.KeyFile, c.AutoFailback)
+	if c.ARPCount > 0 {
+		fmt.Fprintf(&b, "  arp: {count: %d, interval: %s}\n", c.ARPCount, c.ARPInterval)
+	}
+	fmt.Fprintf(&b, `  resources:
+    owner: %s
+    addresses:
+      - {address: %s/%d, interface: %s}
+      - {address: %s/%d, interface: %s}
+`, c.Owner, VIP, PrefixLen, PubIf, Gateway, PrefixLen, IntIf)
+	if c.MetricsListen != "" {
+		fmt.Fprintf(&b, "metrics:\n  listen: %s\n", c.MetricsListen)
+	}
+	return b.String()
+}
