@@ -263,29 +263,7 @@ func labFailover(c *cli.Context) error {
 	if active == lab.LB2 {
 		standby = lab.LB1
 	}
-	// A loop of new connections, one every 20 ms, 200 ms timeout.
-	hc := l.HTTPClient(lab.Client, false)
-	hc.Timeout = 200 * time.Millisecond
-	var oks []time.Time
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; i < 100000; i++ { // bounded; stop ends it first
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if resp, err := hc.Get("http://" + lab.VIP + "/"); err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				oks = append(oks, time.Now())
-			} else {
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-	}()
+	loop := l.StartClientLoop()
 	// Established connections: each keeps one keep-alive connection and
 	// asks again after the takeover.
 	const held = 20
@@ -301,22 +279,20 @@ func labFailover(c *cli.Context) error {
 	time.Sleep(500 * time.Millisecond) // some traffic before the failure
 	t0 := time.Now()
 	if err := l.SetLinks(active, false); err != nil {
-		close(stop)
+		loop.Stop()
 		return err
 	}
 	took := waitFor(60*time.Second, func() bool { return haState(c.Context, prefix, standby) == "active" })
-	time.Sleep(time.Second) // traffic after the takeover, to see the loop recover
-	close(stop)
-	<-done
+	recovered := loop.WaitSuccesses(t0, 5, 10*time.Second)
+	loop.Stop()
 	if !took {
 		return fmt.Errorf("lab: %s did not take over within 60s", standby)
 	}
-	blackout := time.Duration(-1)
-	for i := 1; i < len(oks); i++ {
-		if oks[i].After(t0) && oks[i].Sub(oks[i-1]) > blackout {
-			blackout = oks[i].Sub(oks[i-1])
-		}
+	if recovered != nil {
+		return fmt.Errorf("lab: the client loop did not recover after the takeover: %w", recovered)
 	}
+	blackout, _ := loop.Blackout(t0)
+	oks, _ := loop.Successes()
 	survived := 0
 	for _, kc := range kept {
 		// A broken connection must not be silently replaced by a new one.

@@ -63,20 +63,16 @@ import (
 	"errors"
 	"fmt"
 	"github.com/director-lb/director/test/testenv"
-	"io"
 	"io/fs"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -101,12 +97,6 @@ const (
 // hbSeedDir is the seed's /etc/ha.d, relative to this package's directory
 // (shared/ lies beside the repository).
 const hbSeedDir = "../../../shared/seed/etc/ha.d"
-
-// Client loop: a new connection every hbPace, each given hbTimeout.
-const (
-	hbPace    = 20 * time.Millisecond
-	hbTimeout = 200 * time.Millisecond
-)
 
 // hbLaunch runs inside the director's network namespace, in new UTS and
 // mount namespaces (unshare): it names the node, puts the node's own
@@ -695,112 +685,6 @@ func hbWaitHolders(l *lab.Lab, nodes []*hbNode, want map[string]bool, within tim
 	}
 }
 
-// hbLoop is the client loop: a new HTTP connection to the VIP every hbPace
-// from the client namespace, each with hbTimeout, until stopped.
-type hbLoop struct {
-	mu      sync.Mutex
-	ok      []time.Time // when each successful request completed
-	failed  int
-	stop    chan struct{}
-	stopped chan struct{}
-}
-
-func hbStartLoop(l *lab.Lab) *hbLoop {
-	c := &hbLoop{stop: make(chan struct{}), stopped: make(chan struct{})}
-	hc := l.HTTPClient(lab.Client, false)
-	hc.Timeout = hbTimeout
-	go func() {
-		defer close(c.stopped)
-		for range 20000 { // bounded: at least 20 ms each, stop ends it long before
-			select {
-			case <-c.stop:
-				return
-			default:
-			}
-			err := hbGet(hc)
-			c.mu.Lock()
-			if err == nil {
-				c.ok = append(c.ok, time.Now())
-			} else {
-				c.failed++
-			}
-			c.mu.Unlock()
-			select {
-			case <-c.stop:
-				return
-			case <-time.After(hbPace):
-			}
-		}
-	}()
-	return c
-}
-
-// hbGet makes one request on a new connection and checks that a real
-// server answered.
-func hbGet(hc *http.Client) error {
-	ctx, cancel := context.WithTimeout(context.Background(), hbTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+lab.VIP+"/", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK || (string(body) != "web1\n" && string(body) != "web2\n") {
-		return fmt.Errorf("unexpected answer %d %q", resp.StatusCode, body)
-	}
-	return nil
-}
-
-func (c *hbLoop) end() {
-	close(c.stop)
-	<-c.stopped
-}
-
-// successes returns a copy of the success times and the failure count.
-func (c *hbLoop) successes() ([]time.Time, int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.ok), c.failed
-}
-
-// waitSuccesses waits until the loop has n successes after t.
-func (c *hbLoop) waitSuccesses(after time.Time, n int, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		ok, failed := c.successes()
-		got := len(ok) - sort.Search(len(ok), func(i int) bool { return ok[i].After(after) })
-		if got >= n {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("client loop: %d successes (%d failures) within %v, want %d", got, failed, within, n)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
-	}
-}
-
-// hbBlackout is the longest gap between consecutive successes from the
-// last one before t0 on; ok reports that there was a success before and
-// one after t0.
-func hbBlackout(succ []time.Time, t0 time.Time) (d time.Duration, ok bool) {
-	i := sort.Search(len(succ), func(i int) bool { return !succ[i].Before(t0) })
-	if i == 0 || i == len(succ) {
-		return 0, false
-	}
-	for j := i; j < len(succ); j++ {
-		d = max(d, succ[j].Sub(succ[j-1]))
-	}
-	return d, true
-}
-
 // hbRun is one failover measurement in a lab of its own; it cleans up
 // everything it made before returning.
 func hbRun(b *testing.B, seed hbSeed, tm hbTimers, run int) (res hbResult, err error) {
@@ -887,9 +771,9 @@ func hbRun(b *testing.B, seed hbSeed, tm hbTimers, run int) (res hbResult, err e
 	// judged with the configured deadtime (see hbSettle).
 	time.Sleep(time.Until(started.Add(hbSettle(tm))))
 
-	loop := hbStartLoop(l)
-	defer loop.end()
-	if err := loop.waitSuccesses(time.Time{}, 5, 10*time.Second); err != nil {
+	loop := l.StartClientLoop()
+	defer loop.Stop()
+	if err := loop.WaitSuccesses(time.Time{}, 5, 10*time.Second); err != nil {
 		return res, fmt.Errorf("before the failure: %w", err)
 	}
 
@@ -913,14 +797,14 @@ func hbRun(b *testing.B, seed hbSeed, tm hbTimers, run int) (res hbResult, err e
 		}
 		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 	}
-	if err := loop.waitSuccesses(t0, 5, 10*time.Second); err != nil {
+	if err := loop.WaitSuccesses(t0, 5, 10*time.Second); err != nil {
 		return res, fmt.Errorf("after takeover: %w", err)
 	}
 	time.Sleep(500 * time.Millisecond) // watch a little longer for a second gap
-	succ, failed := loop.successes()
+	_, failed := loop.Successes()
 	res.failed = failed
 	var ok bool
-	if res.blackout, ok = hbBlackout(succ, t0); !ok {
+	if res.blackout, ok = loop.Blackout(t0); !ok {
 		return res, errors.New("no client success before or after the failure")
 	}
 
@@ -975,7 +859,7 @@ func BenchmarkHeartbeatReferenceFailover(b *testing.B) {
 
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond)) }
 	fmt.Fprintf(os.Stdout, "\nHeartbeat 3.0.6 failover (bcast enp0s3, IPaddr VIP + gateway, nftables DNAT); client: new connection every %v, timeout %v\n",
-		hbPace, hbTimeout)
+		lab.LoopPace, lab.LoopTimeout)
 	fmt.Fprintf(os.Stdout, "%-22s %4s  %-28s %9s  %-28s %9s\n",
 		"keepalive/deadtime", "runs", "blackouts", "median", "takeovers", "median")
 	for _, tm := range hbTimerSets {
@@ -990,7 +874,7 @@ func BenchmarkHeartbeatReferenceFailover(b *testing.B) {
 			"blackout-ms-"+strings.ReplaceAll(tm.String(), "/", "-"))
 	}
 	fmt.Fprintf(os.Stdout, "blackout: longest gap between client successes from the last before lb1's links went down (resolution ~%v)\n",
-		hbTimeout+hbPace)
+		lab.LoopTimeout+lab.LoopPace)
 	fmt.Fprintf(os.Stdout, "takeover: lb1's links down until lb2 held both the VIP and the gateway (polled every 10 ms)\n")
 	b.ReportMetric(0, "ns/op")
 }

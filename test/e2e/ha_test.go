@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -159,65 +158,6 @@ func (p *haPair) haState(n string) string {
 	return st.HA.State
 }
 
-// clientLoop makes new connections through the VIP until stopped and
-// records when each succeeded.
-type clientLoop struct {
-	mu      sync.Mutex
-	ok      []time.Time
-	failed  int
-	stop    chan struct{}
-	stopped chan struct{}
-}
-
-func startClientLoop(l *lab.Lab) *clientLoop {
-	c := &clientLoop{stop: make(chan struct{}), stopped: make(chan struct{})}
-	hc := l.HTTPClient(lab.Client, false)
-	hc.Timeout = 200 * time.Millisecond
-	go func() {
-		defer close(c.stopped)
-		for i := 0; i < 100000; i++ { // bounded: stop ends it long before
-			select {
-			case <-c.stop:
-				return
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			_, err := get(ctx, hc, "http://192.168.56.10/")
-			cancel()
-			c.mu.Lock()
-			if err == nil {
-				c.ok = append(c.ok, time.Now())
-			} else {
-				c.failed++
-			}
-			c.mu.Unlock()
-			if err != nil {
-				time.Sleep(20 * time.Millisecond) // pace retries against a dead VIP
-			}
-		}
-	}()
-	return c
-}
-
-func (c *clientLoop) end() {
-	close(c.stop)
-	<-c.stopped
-}
-
-// blackout is the longest gap between consecutive successes that ends
-// after t0 (the failure): what a client saw of the failover.
-func (c *clientLoop) blackout(t0 time.Time) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	worst := time.Duration(-1)
-	for i := 1; i < len(c.ok); i++ {
-		if c.ok[i].After(t0) {
-			worst = max(worst, c.ok[i].Sub(c.ok[i-1]))
-		}
-	}
-	return worst
-}
-
 // failoverScenario: lb1 owns; a client loop; lb1's links go down; lb2
 // takes both addresses and the loop recovers within deadtime + 1 s; lb1
 // comes back and, with auto_failback, takes the group back.
@@ -229,9 +169,11 @@ func failoverScenario(t *testing.T, tm haTimers) time.Duration {
 
 	checkHAReporting(t, p)
 
-	loop := startClientLoop(p.l)
-	defer loop.end()
-	waitSuccesses(t, loop, 5)
+	loop := p.l.StartClientLoop()
+	defer loop.Stop()
+	if err := loop.WaitSuccesses(time.Time{}, 5, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
 
 	t0 := time.Now()
 	if err := p.l.SetLinks(lab.LB1, false); err != nil {
@@ -239,11 +181,12 @@ func failoverScenario(t *testing.T, tm haTimers) time.Duration {
 	}
 	took := p.waitHolds(lab.LB2, tm.deadtime+5*time.Second)
 	p.waitState(lab.LB2, "active", 5*time.Second)
-	n := successes(loop)
-	waitSuccessesAfter(t, loop, n+3, tm.deadtime+3*time.Second)
-	b := loop.blackout(t0)
+	if err := loop.WaitSuccesses(t0, 3, tm.deadtime+3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b, ok := loop.Blackout(t0)
 	t.Logf("%v: lb2 held the group %v after lb1 failed; client blackout %v", tm, took, b)
-	if limit := tm.deadtime + time.Second + 500*time.Millisecond; b < 0 || b > limit {
+	if limit := tm.deadtime + time.Second + 500*time.Millisecond; !ok || b > limit {
 		t.Errorf("client blackout %v, want at most deadtime + 1s (+0.5s margin) = %v", b, limit)
 	}
 
@@ -251,9 +194,11 @@ func failoverScenario(t *testing.T, tm haTimers) time.Duration {
 	if err := p.l.SetLinks(lab.LB1, true); err != nil {
 		t.Fatal(err)
 	}
+	back := time.Now()
 	p.waitHolders([]string{lab.LB1}, 2*tm.deadtime+5*time.Second)
-	n = successes(loop)
-	waitSuccessesAfter(t, loop, n+3, 5*time.Second)
+	if err := loop.WaitSuccesses(back, 3, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
 
@@ -302,28 +247,6 @@ func grepLines(text, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func successes(c *clientLoop) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.ok)
-}
-
-func waitSuccesses(t *testing.T, c *clientLoop, n int) {
-	t.Helper()
-	waitSuccessesAfter(t, c, n, 10*time.Second)
-}
-
-func waitSuccessesAfter(t *testing.T, c *clientLoop, n int, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for successes(c) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("client loop: %d successes after %v, want %d", successes(c), within, n)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
-	}
 }
 
 func TestHAFailoverSubSecond(t *testing.T) {

@@ -1,0 +1,133 @@
+package lab
+
+// The client loop of failover measurements: new HTTP connections to the
+// VIP from the client node, one per pace, each with a timeout, recording
+// when a real server answered. director lab, the end-to-end tests and the
+// Heartbeat reference benchmark all measure blackouts with it, so their
+// figures compare.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Loop pace and per-connection timeout of StartClientLoop: the end of a
+// blackout is seen within about their sum.
+const (
+	LoopPace    = 20 * time.Millisecond
+	LoopTimeout = 200 * time.Millisecond
+)
+
+// ClientLoop is a running client loop.
+type ClientLoop struct {
+	mu      sync.Mutex
+	ok      []time.Time
+	failed  int
+	stop    chan struct{}
+	stopped chan struct{}
+}
+
+// StartClientLoop starts the loop; Stop ends it.
+func (l *Lab) StartClientLoop() *ClientLoop {
+	c := &ClientLoop{stop: make(chan struct{}), stopped: make(chan struct{})}
+	hc := l.HTTPClient(Client, false)
+	hc.Timeout = LoopTimeout
+	go func() {
+		defer close(c.stopped)
+		for range 100000 { // bounded: at least LoopPace each, Stop ends it long before
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			err := loopGet(hc)
+			c.mu.Lock()
+			if err == nil {
+				c.ok = append(c.ok, time.Now())
+			} else {
+				c.failed++
+			}
+			c.mu.Unlock()
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(LoopPace):
+			}
+		}
+	}()
+	return c
+}
+
+// loopGet makes one request on a new connection and checks that a real
+// server answered.
+func loopGet(hc *http.Client) error {
+	ctx, cancel := context.WithTimeout(context.Background(), LoopTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+VIP+"/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || (string(body) != Web1+"\n" && string(body) != Web2+"\n") {
+		return fmt.Errorf("unexpected answer %d %q", resp.StatusCode, body)
+	}
+	return nil
+}
+
+// Stop ends the loop and waits for it.
+func (c *ClientLoop) Stop() {
+	close(c.stop)
+	<-c.stopped
+}
+
+// Successes returns a copy of the success times and the failure count.
+func (c *ClientLoop) Successes() ([]time.Time, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.ok), c.failed
+}
+
+// WaitSuccesses waits until the loop has n successes after t.
+func (c *ClientLoop) WaitSuccesses(after time.Time, n int, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		ok, failed := c.Successes()
+		got := len(ok) - sort.Search(len(ok), func(i int) bool { return ok[i].After(after) })
+		if got >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("client loop: %d successes (%d failures) within %v, want %d", got, failed, within, n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// Blackout is the longest gap between consecutive successes from the last
+// one before t0 on; ok reports that there was a success before and one
+// after t0.
+func (c *ClientLoop) Blackout(t0 time.Time) (d time.Duration, ok bool) {
+	succ, _ := c.Successes()
+	i := sort.Search(len(succ), func(i int) bool { return !succ[i].Before(t0) })
+	if i == 0 || i == len(succ) {
+		return 0, false
+	}
+	for j := i; j < len(succ); j++ {
+		d = max(d, succ[j].Sub(succ[j-1]))
+	}
+	return d, true
+}
