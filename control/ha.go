@@ -10,8 +10,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/director-lb/director/heartbeat"
@@ -33,7 +31,7 @@ func startHA(ctx context.Context, self string, cfg *HAConfig, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
 	}
-	if !isAuthkeysFile(cfg.KeyFile) {
+	if !auth.FromAuthkeys {
 		auth.Method = cfg.AuthMethod
 	}
 	if auth.Method != "sha256" {
@@ -69,24 +67,6 @@ func startHA(ctx context.Context, self string, cfg *HAConfig, log *slog.Logger) 
 		close(h.done)
 	}()
 	return h, nil
-}
-
-// isAuthkeysFile tells a Heartbeat authkeys file (which names its method,
-// "auth N" first) from a raw key (whose method the configuration gives).
-func isAuthkeysFile(path string) bool {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		return len(f) == 2 && f[0] == "auth"
-	}
-	return false
 }
 
 // handOver releases the addresses and tells the peer to take them now,

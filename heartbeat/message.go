@@ -208,6 +208,9 @@ type Auth struct {
 	Method string
 	// Key is the shared secret.
 	Key []byte
+	// FromAuthkeys is set by LoadAuthKeys when the file was in Heartbeat's
+	// authkeys format, whose method then wins over a configured one.
+	FromAuthkeys bool
 }
 
 // String describes the method and key length, never the key, so that an
@@ -594,7 +597,7 @@ func parseAuthKeys(lines []string) (Auth, error) {
 	if !ok {
 		return Auth{}, fmt.Errorf("line %d: auth %d selects no key line", selLine, selected)
 	}
-	a := Auth{Method: e.method, Key: []byte(e.secret)}
+	a := Auth{Method: e.method, Key: []byte(e.secret), FromAuthkeys: true}
 	if err := a.Validate(); err != nil {
 		return Auth{}, fmt.Errorf("line %d: %w", e.line, err)
 	}

@@ -309,6 +309,9 @@ func TestLoadAuthKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if wantAuthkeys := strings.Contains(c.content, "auth "); a.FromAuthkeys != wantAuthkeys {
+				t.Errorf("FromAuthkeys %v, want %v", a.FromAuthkeys, wantAuthkeys)
+			}
 			if a.Method != c.method || string(a.Key) != c.key {
 				t.Fatalf("got %s %q, want %s %q", a.Method, a.Key, c.method, c.key)
 			}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"github.com/director-lb/director/test/testenv"
 	"io"
@@ -258,10 +259,14 @@ func TestDirectorOwnTrafficUnaffected(t *testing.T) {
 		cancel()
 		if addr == "192.168.56.10:2222" {
 			// The VIP is the director's own address on ports without
-			// a service: the stack answers (here with a refusal, as
-			// nothing listens on the VIP:2222).
+			// a service: the packet is passed unmodified and the stack
+			// answers, here with a refusal (nothing listens there).
+			// A timeout would mean the program swallowed it.
 			if err == nil {
 				conn.Close()
+				t.Error("VIP:2222 accepted a connection; nothing listens there")
+			} else if !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Errorf("VIP:2222: %v, want connection refused by the director's stack", err)
 			}
 			continue
 		}
