@@ -1,7 +1,8 @@
 package bpf
 
 // Per-packet cost through BPF_PROG_TEST_RUN, as a ratio to a trivial
-// XDP_TX program measured in the same run (make bench).
+// XDP_TX program measured in the same run (make bench), for the XDP and the
+// TC entry points.
 //
 // With Repeat > 1 the kernel runs the program again on the packet it has
 // just rewritten, so each input is built as a chain in which every
@@ -38,7 +39,7 @@ const (
 
 // benchEnv is the fib environment with the chains installed.
 func benchEnv(tb testing.TB) *fibEnv {
-	e := newFibEnv(tb)
+	e := newFibEnv(tb, entryXDP)
 	for i := 0; i <= chainLen; i++ {
 		port := uint16(chainBase + i)
 		// real id i: rip1:port+1
@@ -157,69 +158,82 @@ func median(d []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// BenchmarkPacketCost measures each path and the XDP_TX baseline in
-// alternating rounds and reports medians and ratios.
+// BenchmarkPacketCost measures each path of both entry points (XDP, and TC
+// on an skb) and the XDP_TX baseline in alternating rounds and reports
+// medians and ratios.
 func BenchmarkPacketCost(b *testing.B) {
 	e := benchEnv(b)
 	tx := trivialTX(b)
-	prog := e.objs.XdpDirector
 	pass := pktSpec{srcMAC: macClient, dstMAC: macPub, src: client, dst: lbPub, ttl: 64,
 		proto: ProtoTCP, sport: 50000, dport: 22, tcpFlags: tcpACK}.frame()
 	chain := chainPacket()
 	cycle := cyclePacket()
+	entries := []struct {
+		ent  entry
+		prog *ebpf.Program
+	}{{entryXDP, e.objs.XdpDirector}, {entryTC, e.objs.TcDirector}}
 
 	rounds := 15
 	res := map[string][]time.Duration{}
-	check := func(name string, got, want uint32) {
+	check := func(name string, ent entry, got, want uint32) {
+		if ent == entryTC {
+			got = (&fibEnv{entry: entryTC}).xdpVerdict(b, got)
+		}
 		if got != want {
-			b.Fatalf("%s: verdict %d, want %d", name, got, want)
+			b.Fatalf("%s %s: verdict %d, want %d", ent, name, got, want)
 		}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			d, ret := timed(b, e, tx, pass, chainLen)
-			check("xdp_tx", ret, xdpTX)
+			check("xdp_tx", entryXDP, ret, xdpTX)
 			res["xdp_tx"] = append(res["xdp_tx"], d)
 
-			clearFlows(b, e)
-			d, ret = timed(b, e, prog, chain, chainLen)
-			check("new_flow", ret, xdpRedirect)
-			res["new_flow"] = append(res["new_flow"], d)
+			for _, en := range entries {
+				prog, key := en.prog, func(name string) string { return string(en.ent) + " " + name }
+				clearFlows(b, e)
+				d, ret = timed(b, e, prog, chain, chainLen)
+				check("new_flow", en.ent, ret, xdpRedirect)
+				res[key("new_flow")] = append(res[key("new_flow")], d)
 
-			d, ret = timed(b, e, prog, chain, chainLen)
-			check("established_250", ret, xdpRedirect)
-			res["established_250"] = append(res["established_250"], d)
+				d, ret = timed(b, e, prog, chain, chainLen)
+				check("established_250", en.ent, ret, xdpRedirect)
+				res[key("established_250")] = append(res[key("established_250")], d)
 
-			timed(b, e, prog, cycle, 2) // creates the two cycle flows
-			d, ret = timed(b, e, prog, cycle, chainLen)
-			check("established", ret, xdpRedirect)
-			res["established"] = append(res["established"], d)
+				timed(b, e, prog, cycle, 2) // creates the two cycle flows
+				d, ret = timed(b, e, prog, cycle, chainLen)
+				check("established", en.ent, ret, xdpRedirect)
+				res[key("established")] = append(res[key("established")], d)
 
-			reply := replyCycle(b, e) // clearFlows removed it
-			d, ret = timed(b, e, prog, reply, chainLen)
-			check("reply", ret, xdpRedirect)
-			res["reply"] = append(res["reply"], d)
+				reply := replyCycle(b, e) // clearFlows removed it
+				d, ret = timed(b, e, prog, reply, chainLen)
+				check("reply", en.ent, ret, xdpRedirect)
+				res[key("reply")] = append(res[key("reply")], d)
 
-			reply = replyChain(b, e)
-			d, ret = timed(b, e, prog, reply, chainLen)
-			check("reply_250", ret, xdpRedirect)
-			res["reply_250"] = append(res["reply_250"], d)
+				reply = replyChain(b, e)
+				d, ret = timed(b, e, prog, reply, chainLen)
+				check("reply_250", en.ent, ret, xdpRedirect)
+				res[key("reply_250")] = append(res[key("reply_250")], d)
 
-			d, ret = timed(b, e, prog, pass, chainLen)
-			check("pass", ret, xdpPass)
-			res["pass"] = append(res["pass"], d)
+				d, ret = timed(b, e, prog, pass, chainLen)
+				check("pass", en.ent, ret, xdpPass)
+				res[key("pass")] = append(res[key("pass")], d)
+			}
 		}
 	}
 	b.StopTimer()
 	base := median(res["xdp_tx"])
-	fmt.Fprintf(os.Stdout, "\nper-packet cost, BPF_PROG_TEST_RUN, median of %d rounds x %d runs\n", rounds*b.N, chainLen)
-	fmt.Fprintf(os.Stdout, "%-16s %8s %8s %s\n", "path", "ns/pkt", "ratio", "target")
+	fmt.Fprintf(os.Stdout, "\nper-packet cost, BPF_PROG_TEST_RUN, median of %d rounds x %d runs; ratios to xdp_tx (%d ns)\n",
+		rounds*b.N, chainLen, base.Nanoseconds())
+	fmt.Fprintf(os.Stdout, "%-16s %8s %8s %8s %8s %s\n", "path", "xdp ns", "ratio", "tc ns", "ratio", "target (xdp)")
 	targets := map[string]string{"established": "<= 3x", "new_flow": "<= 5x"}
-	for _, name := range []string{"xdp_tx", "established", "established_250", "new_flow", "reply", "reply_250", "pass"} {
-		m := median(res[name])
-		fmt.Fprintf(os.Stdout, "%-16s %8d %7.2fx %s\n", name, m.Nanoseconds(), float64(m)/float64(base), targets[name])
-		b.ReportMetric(float64(m)/float64(base), name+"/xdp_tx")
+	for _, name := range []string{"established", "established_250", "new_flow", "reply", "reply_250", "pass"} {
+		x, c := median(res["xdp "+name]), median(res["tc "+name])
+		fmt.Fprintf(os.Stdout, "%-16s %8d %7.2fx %8d %7.2fx %s\n", name, x.Nanoseconds(), float64(x)/float64(base),
+			c.Nanoseconds(), float64(c)/float64(base), targets[name])
+		b.ReportMetric(float64(x)/float64(base), name+"/xdp_tx")
+		b.ReportMetric(float64(c)/float64(base), "tc_"+name+"/xdp_tx")
 	}
 	// The chains must really have taken their paths.
 	p := e.paths(b)

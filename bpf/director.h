@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * director.h: the NAT pipeline, independent of the attach point. The entry
- * point (xdp_director.c) hands it the packet and gets back an action, the
- * egress interface and the enum pkt_path that says what happened; it then
- * counts both and converts the action to its hook's return code.
+ * director.h: the NAT pipeline, independent of the attach point. An entry
+ * point (xdp_director.c, tc_director.c) hands it the packet and gets back an
+ * action, the egress interface and the enum pkt_path that says what
+ * happened; it then counts the path and converts the action to its hook's
+ * return code. The one difference between the hooks inside the pipeline is
+ * the struct tc_fix pointer (NULL for XDP): how TCP/UDP checksums are
+ * updated and how the MTU is checked (see nat.h).
  *
  * One program serves both interfaces: a packet is classified by the flow
  * table (forward or reply entry) and the services map, not by where it came
@@ -69,7 +72,8 @@ static __always_inline int addr_has(__be32 addr, __u32 flag)
  * found, neighbour unresolved) or a drop reason.
  */
 static __always_inline __u32 resolve_hop(void *ctx, struct pkt *p, __u32 ifindex, struct flow *f,
-					 struct real *r, __u64 now, __u64 second)
+					 struct real *r, __u64 now, __u64 second,
+					 struct tc_fix *tc)
 {
 	struct hop h = {};
 	__be32 src = p->iph->saddr, dst = p->iph->daddr;
@@ -88,7 +92,7 @@ static __always_inline __u32 resolve_hop(void *ctx, struct pkt *p, __u32 ifindex
 		dst = f->nat_addr;
 	else
 		src = f->nat_addr;
-	rc = next_hop(ctx, p, ifindex, src, dst, &h);
+	rc = next_hop(ctx, p, ifindex, src, dst, &h, tc);
 	if (rc) {
 		f->hop_ifindex = 0;
 		return rc;
@@ -112,16 +116,17 @@ static __always_inline __u32 resolve_hop(void *ctx, struct pkt *p, __u32 ifindex
  * when the neighbour is unresolved (hop_rc == PATH_NO_NEIGH).
  */
 static __always_inline enum action emit_packet(struct pkt *p, const struct flow *f, __u32 hop_rc,
-					       int new_conn, __u32 *out_ifindex, __u32 *path)
+					       int new_conn, __u32 *out_ifindex, __u32 *path,
+					       struct tc_fix *tc)
 {
 	struct iphdr *iph = p->iph;
 	__u32 bytes = bpf_ntohs(iph->tot_len);
 
 	if (f->dir == FLOW_FORWARD) {
-		nat_dst(p, f->nat_addr, f->nat_port);
+		nat_dst(p, f->nat_addr, f->nat_port, tc);
 		count_traffic(f->real_id, 1, bytes, new_conn);
 	} else {
-		nat_src(p, f->nat_addr, f->nat_port);
+		nat_src(p, f->nat_addr, f->nat_port, tc);
 		count_traffic(f->real_id, 0, bytes, 0);
 	}
 	if (hop_rc == PATH_NO_NEIGH) {
@@ -159,7 +164,8 @@ static __always_inline struct real *flow_real(const struct flow *f)
  * (send it to the client, outer source rewritten to the VIP).
  */
 static __always_inline enum action handle_icmp(void *ctx, struct pkt *p, __u32 ifindex,
-					       __u32 *out_ifindex, __u32 *path)
+					       __u32 *out_ifindex, __u32 *path,
+					       struct tc_fix *tc)
 {
 	struct icmp_quote q = {};
 	struct flow_key k = {};
@@ -202,7 +208,7 @@ static __always_inline enum action handle_icmp(void *ctx, struct pkt *p, __u32 i
 		dst = f->nat_addr; /* to the real server */
 	else
 		src = f->nat_addr; /* from the VIP, to the client */
-	rc = next_hop(ctx, p, ifindex, src, dst, &h);
+	rc = next_hop(ctx, p, ifindex, src, dst, &h, tc);
 	if (rc && rc != PATH_NO_NEIGH) {
 		*path = rc;
 		return ACT_DROP;
@@ -245,10 +251,11 @@ static __always_inline enum action handle_fragment(struct pkt *p, __u32 *path)
 	return ACT_PASS;
 }
 
-/* director_process is the whole pipeline for one packet. */
+/* director_process is the whole pipeline for one packet. tc is NULL for
+ * XDP; from TC it receives the TCP/UDP checksum update to apply. */
 static __always_inline enum action director_process(void *ctx, void *data, void *data_end,
 						    __u32 ifindex, __u32 *out_ifindex,
-						    __u32 *path)
+						    __u32 *path, struct tc_fix *tc)
 {
 	struct pkt p = {};
 	struct flow_key k = {};
@@ -268,7 +275,7 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 	if (p.fragment)
 		return handle_fragment(&p, path);
 	if (p.proto == IPPROTO_ICMP)
-		return handle_icmp(ctx, &p, ifindex, out_ifindex, path);
+		return handle_icmp(ctx, &p, ifindex, out_ifindex, path, tc);
 
 	k.saddr = p.iph->saddr;
 	k.daddr = p.iph->daddr;
@@ -306,12 +313,12 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 				*path = PATH_TTL_EXCEEDED;
 				return ACT_DROP;
 			}
-			rc = resolve_hop(ctx, &p, ifindex, f, r, now, second);
+			rc = resolve_hop(ctx, &p, ifindex, f, r, now, second, tc);
 			if (rc && rc != PATH_NO_NEIGH) {
 				*path = rc;
 				return ACT_DROP;
 			}
-			return emit_packet(&p, f, rc, 0, out_ifindex, path);
+			return emit_packet(&p, f, rc, 0, out_ifindex, path, tc);
 		}
 		/* Expired, or a new SYN reusing a closed connection's
 		 * tuple: forget it and, for a client packet, schedule anew. */
@@ -357,7 +364,7 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 	nf.real_gen = r->gen;
 	nf.last_seen = now;
 	nf.timeout = state_timeout(state);
-	rc = resolve_hop(ctx, &p, ifindex, &nf, r, now, second);
+	rc = resolve_hop(ctx, &p, ifindex, &nf, r, now, second, tc);
 	if (rc && rc != PATH_NO_NEIGH) {
 		*path = rc;
 		return ACT_DROP;
@@ -368,7 +375,7 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 		*path = rc;
 		return ACT_DROP;
 	}
-	return emit_packet(&p, &nf, hop_rc, 1, out_ifindex, path);
+	return emit_packet(&p, &nf, hop_rc, 1, out_ifindex, path, tc);
 }
 
 #endif /* DIRECTOR_DIRECTOR_H */

@@ -161,6 +161,7 @@ const (
 	directorMapReals           = "reals"
 	directorMapSchedule        = "schedule"
 	directorMapServices        = "services"
+	directorProgTcDirector     = "tc_director"
 	directorProgXdpDirector    = "xdp_director"
 	directorVarUnusedAddrFlags = "unused_addr_flags"
 	directorVarUnusedFlowDir   = "unused_flow_dir"
@@ -210,6 +211,7 @@ type directorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type directorProgramSpecs struct {
+	TcDirector  *ebpf.ProgramSpec `ebpf:"tc_director"`
 	XdpDirector *ebpf.ProgramSpec `ebpf:"xdp_director"`
 }
 
@@ -297,11 +299,13 @@ type directorVariables struct {
 //
 // It can be passed to loadDirectorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type directorPrograms struct {
+	TcDirector  *ebpf.Program `ebpf:"tc_director"`
 	XdpDirector *ebpf.Program `ebpf:"xdp_director"`
 }
 
 func (p *directorPrograms) Close() error {
 	return _DirectorClose(
+		p.TcDirector,
 		p.XdpDirector,
 	)
 }

@@ -4,6 +4,8 @@
  * -> VIP) of TCP/UDP with incremental checksums, TTL decrement, next hop from
  * bpf_fib_lookup, and the translation of ICMP errors that quote a tracked
  * flow (outer address, inner header, inner ports and every checksum).
+ * ICMP checksums cover the whole message and are never offloaded, so they
+ * are updated in place by both entry points.
  */
 #ifndef DIRECTOR_NAT_H
 #define DIRECTOR_NAT_H
@@ -33,7 +35,25 @@ static __always_inline void ip_decrease_ttl(struct iphdr *iph)
 	iph->ttl--;
 }
 
-/* l4_csum_replace4 updates the TCP or UDP checksum at l4 for an address of the
+/*
+ * struct tc_fix is the part of a rewrite that a TC entry point finishes. An
+ * skb's TCP/UDP checksum may be CHECKSUM_PARTIAL (the packet holds only the
+ * pseudo-header sum; the device or the stack adds the rest), where the
+ * arithmetic of csum.h would corrupt it, and a CHECKSUM_COMPLETE skb carries
+ * a sum that must follow the change. Only bpf_l4_csum_replace knows the
+ * skb's state, and a helper that may change packet data invalidates every
+ * packet pointer, so the pipeline writes the fields, records the change here
+ * and leaves the checksum to the entry point, which applies it last. XDP
+ * passes NULL: its frames always carry a full checksum.
+ */
+struct tc_fix {
+	__u32 csum_off; /* TCP/UDP checksum from the frame's start; 0: nothing to do */
+	__be32 old_addr, new_addr; /* pseudo-header address */
+	__be16 old_port, new_port;
+	__u8 udp;       /* UDP: a zero checksum means none and stays zero */
+};
+
+/* l4_addr_changed updates the TCP or UDP checksum at l4 for an address of the
  * pseudo-header changing from old to new. The caller checked the L4 header. */
 static __always_inline void l4_addr_changed(struct pkt *p, __be32 old, __be32 new)
 {
@@ -50,53 +70,81 @@ static __always_inline void l4_addr_changed(struct pkt *p, __be32 old, __be32 ne
 	}
 }
 
-/* nat_dst rewrites the destination address and port (DNAT). */
-static __always_inline void nat_dst(struct pkt *p, __be32 addr, __be16 port)
+/* tc_record fills tc with a rewrite of one address and one port. */
+static __always_inline void tc_record(struct tc_fix *tc, struct pkt *p, __be32 old_addr,
+				      __be32 new_addr, __be16 old_port, __be16 new_port)
+{
+	tc->udp = p->proto == IPPROTO_UDP;
+	tc->csum_off = p->l4_off + (tc->udp ? __builtin_offsetof(struct udphdr, check)
+					    : __builtin_offsetof(struct tcphdr, check));
+	tc->old_addr = old_addr;
+	tc->new_addr = new_addr;
+	tc->old_port = old_port;
+	tc->new_port = new_port;
+}
+
+/* nat_dst rewrites the destination address and port (DNAT). With tc, the
+ * TCP/UDP checksum is left to the caller (see struct tc_fix). */
+static __always_inline void nat_dst(struct pkt *p, __be32 addr, __be16 port, struct tc_fix *tc)
 {
 	struct iphdr *iph = p->iph;
 	__be32 old = iph->daddr;
 
 	iph->daddr = addr;
 	csum_replace4(&iph->check, old, addr);
-	l4_addr_changed(p, old, addr);
+	if (!tc)
+		l4_addr_changed(p, old, addr);
 	if (p->proto == IPPROTO_TCP) {
 		struct tcphdr *th = p->l4;
 
 		if ((void *)(th + 1) <= p->data_end) {
-			csum_replace2(&th->check, th->dest, port);
+			if (tc)
+				tc_record(tc, p, old, addr, th->dest, port);
+			else
+				csum_replace2(&th->check, th->dest, port);
 			th->dest = port;
 		}
 	} else {
 		struct udphdr *uh = p->l4;
 
 		if ((void *)(uh + 1) <= p->data_end) {
-			udp_csum_replace2(&uh->check, uh->dest, port);
+			if (tc)
+				tc_record(tc, p, old, addr, uh->dest, port);
+			else
+				udp_csum_replace2(&uh->check, uh->dest, port);
 			uh->dest = port;
 		}
 	}
 }
 
-/* nat_src rewrites the source address and port (SNAT). */
-static __always_inline void nat_src(struct pkt *p, __be32 addr, __be16 port)
+/* nat_src rewrites the source address and port (SNAT), as nat_dst. */
+static __always_inline void nat_src(struct pkt *p, __be32 addr, __be16 port, struct tc_fix *tc)
 {
 	struct iphdr *iph = p->iph;
 	__be32 old = iph->saddr;
 
 	iph->saddr = addr;
 	csum_replace4(&iph->check, old, addr);
-	l4_addr_changed(p, old, addr);
+	if (!tc)
+		l4_addr_changed(p, old, addr);
 	if (p->proto == IPPROTO_TCP) {
 		struct tcphdr *th = p->l4;
 
 		if ((void *)(th + 1) <= p->data_end) {
-			csum_replace2(&th->check, th->source, port);
+			if (tc)
+				tc_record(tc, p, old, addr, th->source, port);
+			else
+				csum_replace2(&th->check, th->source, port);
 			th->source = port;
 		}
 	} else {
 		struct udphdr *uh = p->l4;
 
 		if ((void *)(uh + 1) <= p->data_end) {
-			udp_csum_replace2(&uh->check, uh->source, port);
+			if (tc)
+				tc_record(tc, p, old, addr, uh->source, port);
+			else
+				udp_csum_replace2(&uh->check, uh->source, port);
 			uh->source = port;
 		}
 	}
@@ -112,10 +160,12 @@ struct hop {
 /*
  * next_hop asks the kernel's FIB where a packet from src to dst, arriving on
  * ifindex, goes. Returns 0 with *h filled, PATH_NO_NEIGH when the route exists
- * but the neighbour is unresolved, or a drop reason.
+ * but the neighbour is unresolved, or a drop reason. For an skb (tc set) the
+ * MTU is checked by the kernel against the skb itself: a GRO super-packet's
+ * IP total length exceeds the MTU, yet it leaves as segments that fit.
  */
 static __always_inline __u32 next_hop(void *ctx, struct pkt *p, __u32 ifindex, __be32 src,
-				      __be32 dst, struct hop *h)
+				      __be32 dst, struct hop *h, struct tc_fix *tc)
 {
 	struct bpf_fib_lookup fib = {};
 	long rc;
@@ -123,7 +173,7 @@ static __always_inline __u32 next_hop(void *ctx, struct pkt *p, __u32 ifindex, _
 	fib.family = AF_INET;
 	fib.tos = p->iph->tos;
 	fib.l4_protocol = p->proto;
-	fib.tot_len = bpf_ntohs(p->iph->tot_len);
+	fib.tot_len = tc ? 0 : bpf_ntohs(p->iph->tot_len);
 	fib.ipv4_src = src;
 	fib.ipv4_dst = dst;
 	fib.ifindex = ifindex;

@@ -22,6 +22,7 @@ struct pkt {
 	struct ethhdr *eth;
 	struct iphdr *iph;
 	void *l4;       /* TCP, UDP or ICMP header */
+	__u32 l4_off;   /* offset of l4 from the start of the frame */
 	__be16 sport;   /* TCP/UDP only */
 	__be16 dport;   /* TCP/UDP only */
 	__u8 proto;
@@ -99,6 +100,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt *p,
 	p->options = ihl > 5;
 	p->fragment = (iph->frag_off & bpf_htons(IP_MF | IP_OFFSET)) != 0;
 	p->l4 = (void *)iph + ihl * 4;
+	p->l4_off = sizeof(*eth) + ihl * 4;
 	p->sport = 0;
 	p->dport = 0;
 	p->tcp_flags = 0;

@@ -5,18 +5,12 @@
  * xdp_director.c: the XDP entry point. It runs the NAT pipeline of
  * director.h, counts the path (which implies the verdict), and turns the pipeline's
  * action into an XDP return code: XDP_TX when the next hop is out of the
- * interface the packet came in on, bpf_redirect otherwise.
+ * interface the packet came in on, bpf_redirect otherwise. Built as part of
+ * director.c.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "director.h"
-
-/* Never used at run time: they only make the enums' BTF reach bpf2go's
- * -type, so that the Go constants are generated, not written by hand. */
-const enum pkt_path *unused_pkt_path __attribute__((unused));
-const enum flow_dir *unused_flow_dir __attribute__((unused));
-const enum flow_state *unused_flow_state __attribute__((unused));
-const enum addr_flags *unused_addr_flags __attribute__((unused));
 
 SEC("xdp")
 int xdp_director(struct xdp_md *ctx)
@@ -28,7 +22,7 @@ int xdp_director(struct xdp_md *ctx)
 	__u32 path = PATH_NOT_IPV4;
 	enum action act;
 
-	act = director_process(ctx, data, data_end, ifindex, &out_ifindex, &path);
+	act = director_process(ctx, data, data_end, ifindex, &out_ifindex, &path, 0);
 	count_path(path);
 	switch (act) {
 	case ACT_REDIRECT:
@@ -41,5 +35,3 @@ int xdp_director(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 }
-
-char _license[] SEC("license") = "Dual BSD/GPL";
