@@ -1,9 +1,14 @@
-// Package loader loads the director's XDP program, attaches it to the
-// director's interfaces and keeps its state pinned under bpffs, so that
-// forwarding and tracked flows outlive the control plane.
+// Package loader loads the director's programs, attaches one of them to each
+// of the director's interfaces and keeps its state pinned under bpffs, so
+// that forwarding and tracked flows outlive the control plane.
+//
+// One collection holds both programs, XDP and TC, over one set of maps. Each
+// interface gets the best hook it can run: XDP native, XDP generic, or TC
+// (see tc.go); the loader records why each better one was not used.
 //
 // Pinned state lives in one directory per node, /sys/fs/bpf/director/<node>/:
-// every map by name, plus one bpf_link per interface (link_<ifname>). A new
+// every map by name, plus per interface an XDP bpf_link (link_<ifname>), a
+// TCX bpf_link (tcx_<ifname>) or a clsact filter's marker (clsact_<ifname>). A new
 // directory is built under a temporary name and renamed into place, so a
 // crash never leaves a half-made state behind. While a Dataplane is open it
 // holds an exclusive lock on its directory: a second control plane for the
@@ -43,16 +48,26 @@ var (
 	ErrUnsupported = errors.New("kernel does not support the XDP data plane")
 )
 
-// Mode selects how the XDP program is attached.
+// Mode selects the data plane's hook.
 type Mode int
 
-// Attach modes. ModeAuto tries native (driver) XDP and falls back to
-// generic (skb) XDP per interface.
+// Attach modes. ModeAuto tries, per interface, native (driver) XDP, then
+// generic (skb) XDP, then TC; the others force one.
 const (
 	ModeAuto Mode = iota
 	ModeNative
 	ModeGeneric
+	ModeTC
 )
+
+// Fallback says why a better mode was not used on an interface.
+type Fallback struct {
+	Interface string
+	// Mode is the mode that failed ("xdp native", "tc (tcx)", ...).
+	Mode string
+	// Reason is the kernel's refusal.
+	Reason string
+}
 
 // Options say what to load and where.
 type Options struct {
@@ -63,8 +78,11 @@ type Options struct {
 	// Interfaces to attach to (public and internal; one is enough for a
 	// one-armed director), by name in the caller's network namespace.
 	Interfaces []string
-	// Mode is the XDP attach mode.
+	// Mode is the attach mode.
 	Mode Mode
+	// TCAttach is how the TC program is attached when TC is used:
+	// TCAttachAuto (also ""), TCAttachTCX or TCAttachClsact.
+	TCAttach string
 	// Map sizes; zero keeps the default of bpf/maps.h. Changing one
 	// makes existing pinned state incompatible.
 	FlowTableSize int
@@ -77,7 +95,7 @@ type Options struct {
 type Attachment struct {
 	Interface string
 	Ifindex   int
-	// Mode is "xdp native" or "xdp generic".
+	// Mode is "xdp native", "xdp generic", "tc (tcx)" or "tc (clsact)".
 	Mode string
 }
 
@@ -115,6 +133,9 @@ type Dataplane struct {
 	Adopted bool
 	// Attachments lists the interfaces the program is attached to.
 	Attachments []Attachment
+	// Fallbacks lists, per interface, the better modes that failed
+	// before the one in use, in the order they were tried.
+	Fallbacks []Fallback
 
 	dir     string
 	created bool // this Open made the pinned state (it did not adopt it)
@@ -191,6 +212,9 @@ func Open(opts Options) (_ *Dataplane, err error) {
 	}
 	if len(opts.Interfaces) == 0 {
 		return nil, errors.New("open data plane: no interface to attach to")
+	}
+	if err := checkTCAttach(opts.TCAttach); err != nil {
+		return nil, err
 	}
 	if err := Probe(); err != nil {
 		return nil, err
@@ -330,8 +354,8 @@ func linkPath(dir, ifname string) string {
 	return filepath.Join(dir, "link_"+ifname)
 }
 
-// attach attaches or re-targets one link per interface and detaches pinned
-// links of interfaces no longer wanted.
+// attach attaches or re-targets the program on each interface and removes
+// pinned attachments of interfaces no longer wanted.
 func (d *Dataplane) attach(opts Options) error {
 	want := map[string]bool{}
 	for _, ifname := range opts.Interfaces {
@@ -343,13 +367,15 @@ func (d *Dataplane) attach(opts Options) error {
 		if err := setSysctls(ifname); err != nil {
 			return err
 		}
-		l, err := d.attachOne(iface, opts.Mode)
+		mode, fallbacks, err := firstWorking(ifname, d.attempts(iface, opts))
+		d.Fallbacks = append(d.Fallbacks, fallbacks...)
 		if err != nil {
 			return err
 		}
-		d.links = append(d.links, l)
-		mode, err := xdpMode(iface.Index)
-		if err != nil {
+		// The new hook runs before the old one is removed: XDP sees a
+		// packet before TC does and both share the maps, so a change of
+		// mode loses nothing.
+		if err := d.detachOthers(iface.Name, mode); err != nil {
 			return err
 		}
 		d.Attachments = append(d.Attachments, Attachment{Interface: ifname, Ifindex: iface.Index, Mode: mode})
@@ -359,20 +385,115 @@ func (d *Dataplane) attach(opts Options) error {
 		return fmt.Errorf("read %s: %w", d.dir, err)
 	}
 	for _, e := range entries {
-		name, ok := strings.CutPrefix(e.Name(), "link_")
-		if !ok || want[name] {
+		if name, kind := attachmentPin(e.Name()); kind != "" && !want[name] {
+			if err := removeAttachment(filepath.Join(d.dir, e.Name()), name, kind); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// attempt is one way to attach to an interface; try returns the mode it
+// got.
+type attempt struct {
+	mode string
+	try  func() (string, error)
+}
+
+// attempts lists, best first, the ways opts allows on iface.
+func (d *Dataplane) attempts(iface *net.Interface, opts Options) []attempt {
+	native := attempt{ModeNameNative, func() (string, error) { return d.attachXDP(iface, link.XDPDriverMode) }}
+	generic := attempt{ModeNameGeneric, func() (string, error) { return d.attachXDP(iface, link.XDPGenericMode) }}
+	tcx := attempt{ModeNameTCX, func() (string, error) { return d.attachTCX(iface) }}
+	clsact := attempt{ModeNameClsact, func() (string, error) { return d.attachClsact(iface) }}
+	var tc []attempt
+	switch opts.TCAttach {
+	case TCAttachTCX:
+		tc = []attempt{tcx}
+	case TCAttachClsact:
+		tc = []attempt{clsact}
+	default:
+		tc = []attempt{tcx, clsact}
+	}
+	switch opts.Mode {
+	case ModeNative:
+		return []attempt{native}
+	case ModeGeneric:
+		return []attempt{generic}
+	case ModeTC:
+		return tc
+	}
+	return append([]attempt{native, generic}, tc...)
+}
+
+// firstWorking runs the attempts in order until one succeeds and returns its
+// mode and the failures before it. When all fail, the error names each.
+func firstWorking(ifname string, attempts []attempt) (string, []Fallback, error) {
+	var fallbacks []Fallback
+	var reasons []string
+	for _, a := range attempts {
+		mode, err := a.try()
+		if err == nil {
+			return mode, fallbacks, nil
+		}
+		fallbacks = append(fallbacks, Fallback{Interface: ifname, Mode: a.mode, Reason: err.Error()})
+		reasons = append(reasons, a.mode+": "+err.Error())
+	}
+	if len(reasons) == 1 {
+		return "", nil, errors.New(reasons[0])
+	}
+	return "", nil, fmt.Errorf("no data plane attaches to %s: %s", ifname, strings.Join(reasons, "; "))
+}
+
+// attachmentPin parses a node directory entry that records an attachment:
+// the interface's name and the kind (link_, tcx_ or clsact_), or "".
+func attachmentPin(entry string) (ifname, kind string) {
+	for _, k := range []string{"link_", "tcx_", "clsact_"} {
+		if n, ok := strings.CutPrefix(entry, k); ok {
+			return n, k
+		}
+	}
+	return "", ""
+}
+
+// detachOthers removes ifname's attachments of other modes than mode.
+func (d *Dataplane) detachOthers(ifname, mode string) error {
+	var stale []string
+	switch mode {
+	case ModeNameTCX:
+		stale = []string{linkPath(d.dir, ifname), clsactPath(d.dir, ifname)}
+	case ModeNameClsact:
+		stale = []string{linkPath(d.dir, ifname), tcxPath(d.dir, ifname)}
+	default:
+		stale = []string{tcxPath(d.dir, ifname), clsactPath(d.dir, ifname)}
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); err != nil {
 			continue
 		}
-		if err := detachPinned(filepath.Join(d.dir, e.Name())); err != nil {
+		_, kind := attachmentPin(filepath.Base(p))
+		if err := removeAttachment(p, ifname, kind); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// attachOne switches a pinned link of iface to the new program, or makes
-// and pins a new link.
-func (d *Dataplane) attachOne(iface *net.Interface, mode Mode) (link.Link, error) {
+// removeAttachment undoes one pinned attachment of ifname.
+func removeAttachment(path, ifname, kind string) error {
+	if kind == "clsact_" {
+		return removeClsact(path, ifname)
+	}
+	return detachPinned(path)
+}
+
+// attachXDPLink is link.AttachXDP; tests replace it to make XDP fail.
+var attachXDPLink = link.AttachXDP
+
+// attachXDP switches a pinned XDP link of iface to the new program, or
+// makes and pins a new link in the mode of flags, and reads back the mode.
+func (d *Dataplane) attachXDP(iface *net.Interface, flags link.XDPAttachFlags) (string, error) {
 	path := linkPath(d.dir, iface.Name)
 	prog := d.objs.XdpDirector
 	if l, err := link.LoadPinnedLink(path, nil); err == nil {
@@ -380,38 +501,28 @@ func (d *Dataplane) attachOne(iface *net.Interface, mode Mode) (link.Link, error
 		if ierr == nil && info.XDP() != nil && int(info.XDP().Ifindex) == iface.Index {
 			if err := l.Update(prog); err != nil {
 				l.Close()
-				return nil, fmt.Errorf("replace program on %s: %w", iface.Name, err)
+				return "", fmt.Errorf("replace program on %s: %w", iface.Name, err)
 			}
-			return l, nil
+			d.links = append(d.links, l)
+			return xdpMode(iface.Index)
 		}
 		// The interface was recreated: the old link is defunct.
 		l.Unpin()
 		l.Close()
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("open pinned link %s: %w", path, err)
+		return "", fmt.Errorf("open pinned link %s: %w", path, err)
 	}
 
-	var l link.Link
-	var err error
-	switch mode {
-	case ModeNative:
-		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPDriverMode})
-	case ModeGeneric:
-		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPGenericMode})
-	default:
-		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPDriverMode})
-		if err != nil {
-			l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: link.XDPGenericMode})
-		}
-	}
+	l, err := attachXDPLink(link.XDPOptions{Program: prog, Interface: iface.Index, Flags: flags})
 	if err != nil {
-		return nil, fmt.Errorf("attach XDP to %s: %w", iface.Name, err)
+		return "", fmt.Errorf("attach XDP to %s: %w", iface.Name, err)
 	}
 	if err := l.Pin(path); err != nil {
 		l.Close()
-		return nil, fmt.Errorf("pin link of %s: %w", iface.Name, err)
+		return "", fmt.Errorf("pin link of %s: %w", iface.Name, err)
 	}
-	return l, nil
+	d.links = append(d.links, l)
+	return xdpMode(iface.Index)
 }
 
 // xdpMode reads back how XDP is attached to ifindex.
@@ -435,8 +546,8 @@ func xdpMode(ifindex int) (string, error) {
 	return fmt.Sprintf("xdp mode %d", x.AttachMode), nil
 }
 
-// linkIsLocal reports whether the pinned XDP link at path is attached to
-// interface ifname of the caller's network namespace (same index, same
+// linkIsLocal reports whether the pinned XDP or TCX link at path is attached
+// to interface ifname of the caller's network namespace (same index, same
 // name), so that its sysctls may be touched: a removal run from another
 // namespace must not change an unrelated interface that has the same name.
 func linkIsLocal(path, ifname string) bool {
@@ -446,10 +557,19 @@ func linkIsLocal(path, ifname string) bool {
 	}
 	defer l.Close()
 	info, err := l.Info()
-	if err != nil || info.XDP() == nil {
+	if err != nil {
 		return false
 	}
-	iface, err := net.InterfaceByIndex(int(info.XDP().Ifindex))
+	var ifindex int
+	switch {
+	case info.XDP() != nil:
+		ifindex = int(info.XDP().Ifindex)
+	case info.TCX() != nil:
+		ifindex = int(info.TCX().Ifindex)
+	default:
+		return false
+	}
+	iface, err := net.InterfaceByIndex(ifindex)
 	return err == nil && iface.Name == ifname
 }
 
@@ -506,7 +626,9 @@ func (d *Dataplane) Remove() error {
 }
 
 // Remove deletes node's pinned state without loading anything: detaches
-// its links and unpins its maps. It fails with ErrBusy while a control
+// its links, deletes its clsact filters (and the qdiscs it added) and unpins
+// its maps. A clsact filter can only be deleted from its interface's
+// network namespace; elsewhere it is left to go with the interface. It fails with ErrBusy while a control
 // plane holds the state. Missing state is not an error. On each detached
 // interface found in the caller's network namespace it turns accept_local
 // back off; forwarding stays on.
@@ -544,9 +666,16 @@ func removeDir(root, dir string) error {
 	}
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
-		if ifname, ok := strings.CutPrefix(e.Name(), "link_"); ok {
-			local := linkIsLocal(p, ifname)
-			if err := detachPinned(p); err != nil {
+		if ifname, kind := attachmentPin(e.Name()); kind != "" {
+			local := false
+			if kind == "clsact_" {
+				m := readClsactMarker(p)
+				iface, err := net.InterfaceByIndex(m.ifindex)
+				local = err == nil && iface.Name == ifname
+			} else {
+				local = linkIsLocal(p, ifname)
+			}
+			if err := removeAttachment(p, ifname, kind); err != nil {
 				return err
 			}
 			if local {

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"github.com/director-lb/director/test/testenv"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
@@ -245,4 +247,186 @@ func attached(t *testing.T, ifname string) bool {
 		return false
 	}
 	return l.Attrs().Xdp != nil && l.Attrs().Xdp.Attached
+}
+
+// tcState reads ifname's TC state.
+func tcState(t *testing.T, ifname string) TCState {
+	t.Helper()
+	iface, err := net.InterfaceByName(ifname)
+	if err != nil {
+		t.Fatalf("interface %s: %v", ifname, err)
+	}
+	s, err := ReadTCState(iface.Index)
+	if err != nil {
+		t.Fatalf("read TC state of %s: %v", ifname, err)
+	}
+	return s
+}
+
+// TestOpenTCModes walks one node through every mode change an operator
+// can make with a restart: TCX, XDP, clsact, TCX again, then removal. At
+// each step exactly one hook carries the program, and what the director
+// added is gone afterwards.
+func TestOpenTCModes(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	node := testNode(t)
+	t.Cleanup(func() { Remove("", node) })
+	inNetns(t, func() {
+		open := func(mode Mode, how string) *Dataplane {
+			t.Helper()
+			d, err := Open(Options{Node: node, Interfaces: []string{"a0"}, Mode: mode, TCAttach: how, FlowTableSize: 1024})
+			if err != nil {
+				t.Fatalf("open (mode %d, tc %q): %v", mode, how, err)
+			}
+			return d
+		}
+		expect := func(step, mode string, xdp bool, tcx int, filter bool) {
+			t.Helper()
+			s := tcState(t, "a0")
+			if attached(t, "a0") != xdp || s.TCXPrograms != tcx || s.ClsactFilter != filter {
+				t.Errorf("%s: xdp %v, tcx programs %d, clsact filter %v; want %v, %d, %v",
+					step, attached(t, "a0"), s.TCXPrograms, s.ClsactFilter, xdp, tcx, filter)
+			}
+			if mode != "" {
+				if _, err := os.Stat(filepath.Join(PinDir("", node), map[string]string{
+					ModeNameTCX: "tcx_a0", ModeNameClsact: "clsact_a0", ModeNameNative: "link_a0"}[mode])); err != nil {
+					t.Errorf("%s: pin of %s: %v", step, mode, err)
+				}
+			}
+		}
+
+		d := open(ModeTC, TCAttachTCX)
+		if d.Mode() != ModeNameTCX || len(d.Fallbacks) != 0 {
+			t.Errorf("mode %q, fallbacks %+v; want tc (tcx), none", d.Mode(), d.Fallbacks)
+		}
+		expect("tcx", ModeNameTCX, false, 1, false)
+		k := bpf.FlowKey{Saddr: 1, Daddr: 2, Sport: 3, Dport: 4, Proto: bpf.ProtoTCP}
+		if err := d.Maps.PutFlow(k, bpf.Flow{Dir: bpf.DirForward, Timeout: 1 << 40}); err != nil {
+			t.Error(err)
+		}
+		d.Close()
+		expect("tcx after close", ModeNameTCX, false, 1, false)
+
+		d = open(ModeTC, TCAttachTCX) // adopts: the link is updated, not doubled
+		if !d.Adopted {
+			t.Error("tcx reopen did not adopt")
+		}
+		expect("tcx adopted", ModeNameTCX, false, 1, false)
+		d.Close()
+
+		d = open(ModeNative, "")
+		expect("xdp", ModeNameNative, true, 0, false)
+		d.Close()
+
+		d = open(ModeTC, TCAttachClsact)
+		if d.Mode() != ModeNameClsact {
+			t.Errorf("mode %q, want tc (clsact)", d.Mode())
+		}
+		expect("clsact", ModeNameClsact, false, 0, true)
+		if s := tcState(t, "a0"); !s.ClsactQdisc {
+			t.Error("no clsact qdisc")
+		}
+		d.Close()
+		d = open(ModeTC, TCAttachClsact) // the filter is replaced in place
+		expect("clsact adopted", ModeNameClsact, false, 0, true)
+		if _, ok, err := d.Maps.LookupFlow(k); err != nil || !ok {
+			t.Errorf("flow lost across mode changes (found %v, %v)", ok, err)
+		}
+		d.Close()
+
+		d = open(ModeTC, TCAttachAuto) // TCX is preferred: the clsact filter goes
+		expect("tc auto", ModeNameTCX, false, 1, false)
+		if s := tcState(t, "a0"); s.ClsactQdisc {
+			t.Error("clsact qdisc added by the director left behind")
+		}
+		d.Close()
+
+		if err := Remove("", node); err != nil {
+			t.Errorf("remove: %v", err)
+		}
+		expect("removed", "", false, 0, false)
+	})
+}
+
+// TestClsactKeepsForeignQdisc: a clsact qdisc that was there before the
+// director stays after its removal.
+func TestClsactKeepsForeignQdisc(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	node := testNode(t)
+	t.Cleanup(func() { Remove("", node) })
+	inNetns(t, func() {
+		iface, _ := net.InterfaceByName("a0")
+		if err := netlink.QdiscAdd(clsactQdisc(iface.Index)); err != nil {
+			t.Fatalf("add clsact: %v", err)
+		}
+		d, err := Open(Options{Node: node, Interfaces: []string{"a0"}, Mode: ModeTC, TCAttach: TCAttachClsact, FlowTableSize: 1024})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		if err := d.Remove(); err != nil {
+			t.Error(err)
+		}
+		if s := tcState(t, "a0"); s.ClsactFilter || !s.ClsactQdisc {
+			t.Errorf("after removal: filter %v, qdisc %v; want the foreign qdisc alone", s.ClsactFilter, s.ClsactQdisc)
+		}
+	})
+}
+
+// TestAutoFallsBackToTC makes XDP (and then TCX) refuse to attach, as a
+// driver without XDP would: auto mode lands on TC and reports why each
+// better mode was not used, in order.
+func TestAutoFallsBackToTC(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	node := testNode(t)
+	t.Cleanup(func() { Remove("", node) })
+	origXDP, origTCX := attachXDPLink, attachTCXLink
+	t.Cleanup(func() { attachXDPLink, attachTCXLink = origXDP, origTCX })
+	attachXDPLink = func(link.XDPOptions) (link.Link, error) {
+		return nil, errors.New("injected: no XDP")
+	}
+	inNetns(t, func() {
+		d, err := Open(Options{Node: node, Interfaces: []string{"a0"}, FlowTableSize: 1024})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		got := fmt.Sprintf("%s %v", d.Mode(), d.Fallbacks)
+		want := "tc (tcx) [{a0 xdp native attach XDP to a0: injected: no XDP} {a0 xdp generic attach XDP to a0: injected: no XDP}]"
+		if got != want {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+		if attached(t, "a0") || tcState(t, "a0").TCXPrograms != 1 {
+			t.Error("want the TC program alone on a0")
+		}
+		d.Close()
+
+		attachTCXLink = func(link.TCXOptions) (link.Link, error) { return nil, errors.New("injected: no TCX") }
+		if err := Remove("", node); err != nil {
+			t.Fatal(err)
+		}
+		d, err = Open(Options{Node: node, Interfaces: []string{"a0"}, FlowTableSize: 1024})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		defer d.Remove()
+		if d.Mode() != ModeNameClsact || len(d.Fallbacks) != 3 || d.Fallbacks[2].Mode != ModeNameTCX {
+			t.Errorf("mode %q, fallbacks %+v; want tc (clsact) after three", d.Mode(), d.Fallbacks)
+		}
+	})
+}
+
+func TestFirstWorking(t *testing.T) {
+	fail := func(msg string) func() (string, error) { return func() (string, error) { return "", errors.New(msg) } }
+	ok := func(mode string) func() (string, error) { return func() (string, error) { return mode, nil } }
+	mode, fb, err := firstWorking("e0", []attempt{{"a", fail("no a")}, {"b", ok("b!")}, {"c", fail("unused")}})
+	if err != nil || mode != "b!" || len(fb) != 1 || fb[0] != (Fallback{"e0", "a", "no a"}) {
+		t.Errorf("got %q %+v %v", mode, fb, err)
+	}
+	_, _, err = firstWorking("e0", []attempt{{"a", fail("no a")}, {"b", fail("no b")}})
+	if err == nil || err.Error() != "no data plane attaches to e0: a: no a; b: no b" {
+		t.Errorf("all failed: %v", err)
+	}
+	_, _, err = firstWorking("e0", []attempt{{"a", fail("no a")}})
+	if err == nil || err.Error() != "a: no a" {
+		t.Errorf("one failed: %v", err)
+	}
 }
