@@ -59,7 +59,8 @@ package control
 //     digits, '-' or '_', not starting with '_'`; interfaces.*,
 //     ha.transport.interface, ha.resources.addresses.interface: `an
 //     interface name (1-15 bytes, no '/', ':' or whitespace, not "." or
-//     "..")`; dataplane: `auto, xdp or xdp-generic`;
+//     "..")`; dataplane: `auto, xdp, xdp-generic or tc`; tc_attach:
+//     `auto, tcx or clsact`;
 //     control_socket: `an absolute path` and `a path of at most 107 bytes
 //     (a unix socket's limit)`; flow_table.size: `an integer
 //     1024-67108864`; timeouts.*: `a duration ("900s", "15m", "1h") or a
@@ -92,8 +93,8 @@ package control
 //     outside 10ms..1h` (sub-second values allowed), `ha.arp.interval: <v>
 //     is outside 10ms..10s`; `ha.resources.addresses.address: prefix
 //     length <n> is outside 1..32`.
-//   - data planes not built yet (tc, ipvs): `data plane %q is not available
-//     in this version (use auto, xdp or xdp-generic)`; IPVS schedulers not
+//   - data planes not built yet (ipvs): `data plane %q is not available
+//     in this version (use auto, xdp, xdp-generic or tc)`; IPVS schedulers not
 //     implemented (lc, wlc, sh, dh, sed, nq, lblc, lblcr, mh, fo, ovf,
 //     twos): `scheduler %q is not implemented (rr, wrr)`; sctp: `protocol
 //     "sctp" is not implemented (tcp, udp)`.
@@ -241,8 +242,12 @@ type Config struct {
 	// Public and Internal are the interfaces facing clients and real
 	// servers; they are the same interface on a one-armed director.
 	Public, Internal string
-	// Dataplane is "auto", "xdp" or "xdp-generic".
+	// Dataplane is "auto", "xdp", "xdp-generic" or "tc".
 	Dataplane string
+	// TCAttach is how the TC data plane attaches when it is used:
+	// "auto" (TCX where the kernel has it, else clsact), "tcx" or
+	// "clsact".
+	TCAttach string
 	// ControlSocket is the absolute path of the control API's unix socket.
 	ControlSocket string
 	// FlowTableSize is the number of flow-table entries (two per
@@ -490,6 +495,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 // Limits and defaults of the file.
 const (
 	configDefaultDataplane = "auto"
+	configDefaultTCAttach  = "auto"
 	configDefaultFlowTable = 262144
 	configMinFlowTable     = 1024
 	configMaxFlowTable     = 64 << 20
@@ -548,7 +554,7 @@ const (
 // Values named by IPVS or by the design that this version does not
 // implement, refused with their own reason.
 var (
-	configLaterDataplanes = []string{"tc", "ipvs"}
+	configLaterDataplanes = []string{"ipvs"}
 	configIPVSSchedulers  = []string{"lc", "wlc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "mh", "fo", "ovf", "twos"}
 	configIPVSProtocols   = []string{"sctp"}
 )
@@ -1007,7 +1013,8 @@ func configListen(s string) bool {
 
 // config checks the document's root.
 func (p *configParser) config(root *yaml.Node) *Config {
-	cfg := &Config{Dataplane: configDefaultDataplane, FlowTableSize: configDefaultFlowTable, Timeouts: DefaultTimeouts}
+	cfg := &Config{Dataplane: configDefaultDataplane, TCAttach: configDefaultTCAttach, FlowTableSize: configDefaultFlowTable,
+		Timeouts: DefaultTimeouts}
 	root = configResolve(root)
 	if configIsNull(root) {
 		root = &yaml.Node{Kind: yaml.MappingNode, Line: 1}
@@ -1016,7 +1023,7 @@ func (p *configParser) config(root *yaml.Node) *Config {
 		p.add(root.Line, "want a mapping at top level, got %s", configDescribe(root))
 		return cfg
 	}
-	f := p.fields(root, "at top level", "node", "interfaces", "dataplane", "control_socket", "flow_table",
+	f := p.fields(root, "at top level", "node", "interfaces", "dataplane", "tc_attach", "control_socket", "flow_table",
 		"timeouts", "services", "metrics", "ha")
 
 	nodeOK := false
@@ -1033,9 +1040,14 @@ func (p *configParser) config(root *yaml.Node) *Config {
 	}
 
 	if v, ok := f["dataplane"]; ok {
-		if s, ok := p.choice(v.value, "dataplane", "auto, xdp or xdp-generic", []string{"auto", "xdp", "xdp-generic"},
-			configLaterDataplanes, "data plane %q is not available in this version (use auto, xdp or xdp-generic)"); ok {
+		if s, ok := p.choice(v.value, "dataplane", "auto, xdp, xdp-generic or tc", []string{"auto", "xdp", "xdp-generic", "tc"},
+			configLaterDataplanes, "data plane %q is not available in this version (use auto, xdp, xdp-generic or tc)"); ok {
 			cfg.Dataplane = s
+		}
+	}
+	if v, ok := f["tc_attach"]; ok {
+		if s, ok := p.choice(v.value, "tc_attach", "auto, tcx or clsact", []string{"auto", "tcx", "clsact"}, nil, ""); ok {
+			cfg.TCAttach = s
 		}
 	}
 

@@ -35,6 +35,7 @@ func TestConfigREADMEExample(t *testing.T) {
 		Public:        "enp0s3",
 		Internal:      "enp0s8",
 		Dataplane:     "auto",
+		TCAttach:      "auto",
 		ControlSocket: "/run/director/lb1.sock",
 		FlowTableSize: 262144,
 		Timeouts:      Timeouts{SYN: 60 * time.Second, Established: 900 * time.Second, FIN: 120 * time.Second, UDP: 300 * time.Second},
@@ -97,6 +98,7 @@ func TestConfigEveryKey(t *testing.T) {
 		Public:        "eth0",
 		Internal:      "eth0",
 		Dataplane:     "xdp-generic",
+		TCAttach:      "clsact",
 		ControlSocket: "/tmp/director/lb2.sock",
 		FlowTableSize: 1024,
 		Timeouts:      Timeouts{SYN: 10 * time.Second, Established: 15 * time.Minute, FIN: 30 * time.Second, UDP: time.Hour},
@@ -151,7 +153,7 @@ func TestConfigEveryKey(t *testing.T) {
 				{Prefix: netip.MustParsePrefix("10.0.0.2/32"), Interface: "eth0"},
 				{Prefix: netip.MustParsePrefix("10.9.0.2/31"), Interface: "eth1"},
 			},
-			Line: 55,
+			Line: 56,
 		},
 	}
 	configCompare(t, cfg, want)
@@ -433,7 +435,7 @@ services: {vip: 192.168.56.10}
 `, []string{
 			"1: " + nodeName + "a list",
 			`2: interfaces: want a mapping, got "enp0s3"`,
-			`3: dataplane: want auto, xdp or xdp-generic, got a mapping`,
+			`3: dataplane: want auto, xdp, xdp-generic or tc, got a mapping`,
 			`4: control_socket: want an absolute path, got "5"`,
 			`5: flow_table: want a mapping, got "1024"`,
 			`6: timeouts: want a mapping, got a list`,
@@ -575,6 +577,7 @@ services:
 
 		// Values.
 		{"names not implemented", configHead + `dataplane: tc
+tc_attach: tcx
 services:
   - vip: 192.168.56.10
     port: 80
@@ -584,15 +587,16 @@ services:
     scheduler: WRR
     protocol: http
 `, []string{
-			`3: data plane "tc" is not available in this version (use auto, xdp or xdp-generic)`,
-			`7: scheduler "wlc" is not implemented (rr, wrr)`,
-			`10: scheduler: want rr or wrr, got "WRR"`,
-			`11: protocol: want tcp or udp, got "http"`,
+			`8: scheduler "wlc" is not implemented (rr, wrr)`,
+			`11: scheduler: want rr or wrr, got "WRR"`,
+			`12: protocol: want tcp or udp, got "http"`,
 		}},
 		{"data plane ipvs", configHead + "dataplane: ipvs\n",
-			[]string{`3: data plane "ipvs" is not available in this version (use auto, xdp or xdp-generic)`}},
+			[]string{`3: data plane "ipvs" is not available in this version (use auto, xdp, xdp-generic or tc)`}},
 		{"data plane unknown", configHead + "dataplane: native\n",
-			[]string{`3: dataplane: want auto, xdp or xdp-generic, got "native"`}},
+			[]string{`3: dataplane: want auto, xdp, xdp-generic or tc, got "native"`}},
+		{"tc attach unknown", configHead + "dataplane: tc\ntc_attach: legacy\n",
+			[]string{`4: tc_attach: want auto, tcx or clsact, got "legacy"`}},
 		{"node with a dot", "node: lb.1\ninterfaces: {public: a, internal: b}\n", []string{"1: " + nodeName + `"lb.1"`}},
 		{"node with an underscore first", "node: _lb1\ninterfaces: {public: a, internal: b}\n", []string{"1: " + nodeName + `"_lb1"`}},
 		{"node too long", "node: " + strings.Repeat("n", 65) + "\ninterfaces: {public: a, internal: b}\n",

@@ -74,6 +74,8 @@ func loaderMode(name string) loader.Mode {
 		return loader.ModeNative
 	case "xdp-generic":
 		return loader.ModeGeneric
+	case "tc":
+		return loader.ModeTC
 	}
 	return loader.ModeAuto
 }
@@ -106,7 +108,7 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 	}
 
 	d.dp, err = loader.Open(loader.Options{Node: cfg.Node, PinRoot: opts.PinRoot, Interfaces: interfaces(cfg),
-		Mode: loaderMode(cfg.Dataplane), FlowTableSize: cfg.FlowTableSize})
+		Mode: loaderMode(cfg.Dataplane), TCAttach: cfg.TCAttach, FlowTableSize: cfg.FlowTableSize})
 	if err != nil {
 		return fmt.Errorf("open data plane: %w", err)
 	}
@@ -127,6 +129,9 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 	d.health.Set(HealthTargets(cfg.Services, cfg.Health))
 	if err := d.plane.Apply(d.effective(cfg)); err != nil {
 		return err
+	}
+	for _, f := range d.dp.Fallbacks {
+		d.log.Warn("data plane not used", "interface", f.Interface, "mode", f.Mode, "reason", f.Reason)
 	}
 	d.log.Info("data plane ready", "node", cfg.Node, "mode", d.dp.Mode(), "adopted", d.dp.Adopted,
 		"pinned", d.dp.Dir(), "services", len(cfg.Services))
@@ -228,7 +233,7 @@ func (d *Daemon) Reload() error {
 	if !slices.Equal(interfaces(cfg), interfaces(old)) {
 		fixed = append(fixed, "interfaces")
 	}
-	if cfg.Dataplane != old.Dataplane {
+	if cfg.Dataplane != old.Dataplane || cfg.TCAttach != old.TCAttach {
 		fixed = append(fixed, "dataplane")
 	}
 	if cfg.FlowTableSize != old.FlowTableSize {
@@ -269,7 +274,16 @@ func (d *Daemon) Reload() error {
 func (d *Daemon) facts() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return Status{Node: d.cfg.Node, Dataplane: d.dp.Mode(), Version: d.opts.Version}
+	return Status{Node: d.cfg.Node, Dataplane: d.dp.Mode(), DataplaneFallbacks: d.fallbacks(), Version: d.opts.Version}
+}
+
+// fallbacks reports the loader's fallbacks.
+func (d *Daemon) fallbacks() []DataplaneFallback {
+	var out []DataplaneFallback
+	for _, f := range d.dp.Fallbacks {
+		out = append(out, DataplaneFallback{Interface: f.Interface, Mode: f.Mode, Reason: f.Reason})
+	}
+	return out
 }
 
 // Status gathers what `director status` shows.
@@ -278,7 +292,7 @@ func (d *Daemon) Status() Status {
 	cfg := d.cfg
 	d.mu.Unlock()
 	st := Status{Node: cfg.Node, Config: d.opts.ConfigPath, Dataplane: d.dp.Mode(), Version: d.opts.Version,
-		Started: d.started, Uptime: time.Since(d.started).Round(time.Second)}
+		Started: d.started, Uptime: time.Since(d.started).Round(time.Second), DataplaneFallbacks: d.fallbacks()}
 	for _, a := range d.dp.Attachments {
 		role := "internal"
 		switch {

@@ -29,7 +29,8 @@ const (
 
 // WriteStatus writes s like `ipvsadm -Ln`, preceded by the director's own
 // facts: node, configuration file, version, data plane mode and
-// interfaces, uptime (rounded to seconds) and flow-table use. Services and
+// interfaces, uptime (rounded to seconds), one line per better data plane
+// that could not be used (interface, mode, reason) and flow-table use. Services and
 // their real servers are written in the order given; the forwarding
 // method is always Masq (NAT).
 func WriteStatus(w io.Writer, s Status) error {
@@ -69,6 +70,9 @@ func WriteStatus(w io.Writer, s Status) error {
 		fmt.Fprintf(&b, " (%s)", strings.Join(ifs, ", "))
 	}
 	fmt.Fprintf(&b, ", up %s\n", s.Uptime.Round(time.Second))
+	for _, f := range s.DataplaneFallbacks {
+		fmt.Fprintf(&b, "  %s: %s not used: %s\n", f.Interface, f.Mode, f.Reason)
+	}
 
 	fmt.Fprintf(&b, "flows: %d entries", s.Stats.FlowEntries)
 	if s.Stats.FlowCapacity > 0 {

@@ -153,3 +153,32 @@ func TestFormatStatusWriteError(t *testing.T) {
 		t.Error("WriteFlows to a failing writer: no error")
 	}
 }
+
+// TestFormatStatusFallbacks: the better data planes that could not be used
+// are listed under the data plane line, with the kernel's reasons.
+func TestFormatStatusFallbacks(t *testing.T) {
+	s := Status{
+		Node:       "lb1",
+		Dataplane:  "tc (tcx)",
+		Interfaces: []InterfaceStatus{{Name: "eth0", Role: "public+internal", Mode: "tc (tcx)"}},
+		DataplaneFallbacks: []DataplaneFallback{
+			{Interface: "eth0", Mode: "xdp native", Reason: "attach XDP to eth0: operation not supported"},
+			{Interface: "eth0", Mode: "xdp generic", Reason: "attach XDP to eth0: device busy"},
+		},
+	}
+	want := `director lb1, version unknown
+data plane: tc (tcx) (eth0 public+internal), up 0s
+  eth0: xdp native not used: attach XDP to eth0: operation not supported
+  eth0: xdp generic not used: attach XDP to eth0: device busy
+flows: 0 entries
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+`
+	var b strings.Builder
+	if err := WriteStatus(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != want {
+		t.Errorf("WriteStatus:\n%s\nwant:\n%s", got, want)
+	}
+}

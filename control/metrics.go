@@ -54,11 +54,13 @@ type collector struct {
 	packets, verdicts, drops  *prometheus.Desc
 	flowEntries, flowCapacity *prometheus.Desc
 	dataplaneInfo             *prometheus.Desc
+	dataplaneFallback         *prometheus.Desc
 }
 
 // NewCollector returns a collector that reads obs at every scrape (no
 // copies on a timer). info gives the facts that are not counters: of the
-// Status it returns only Node and Dataplane (the data plane's mode) are
+// Status it returns only Node, Dataplane (the data plane's mode) and
+// DataplaneFallbacks are
 // used, so it should be cheap and need not read the data plane; it may be
 // nil, and then director_dataplane_info is not exported.
 func NewCollector(obs Observer, info func() Status) prometheus.Collector {
@@ -125,6 +127,9 @@ func NewCollector(obs Observer, info func() Status) prometheus.Collector {
 		dataplaneInfo: prometheus.NewDesc("director_dataplane_info",
 			"Always 1; the labels name the director's node and its data plane's mode.",
 			[]string{"node", "mode"}, nil),
+		dataplaneFallback: prometheus.NewDesc("director_dataplane_fallback",
+			"Always 1, one per better data plane that could not be used on an interface, with the reason.",
+			[]string{"node", "interface", "mode", "reason"}, nil),
 	}
 }
 
@@ -135,7 +140,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.backendInPackets, c.backendOutPackets, c.backendInBytes, c.backendOutBytes,
 		c.backendUp, c.backendChecks, c.backendCheckSeconds,
 		c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
-		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.dataplaneInfo,
+		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.dataplaneInfo, c.dataplaneFallback,
 	} {
 		ch <- d
 	}
@@ -165,6 +170,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			mode = stats.Mode
 		}
 		constMetric(ch, c.dataplaneInfo, prometheus.GaugeValue, 1, st.Node, mode)
+		for _, f := range st.DataplaneFallbacks {
+			constMetric(ch, c.dataplaneFallback, prometheus.GaugeValue, 1, st.Node, f.Interface, f.Mode, f.Reason)
+		}
 	}
 }
 

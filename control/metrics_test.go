@@ -394,3 +394,26 @@ director_dataplane_info{mode="xdp native",node="lb1"} 1
 		}
 	}
 }
+
+// TestMetricsDataplaneFallbacks: the mode in use and one series per better
+// mode that failed, with its reason.
+func TestMetricsDataplaneFallbacks(t *testing.T) {
+	c := NewCollector(newFakeObserver(), func() Status {
+		return Status{Node: "lb1", Dataplane: "tc (clsact)", DataplaneFallbacks: []DataplaneFallback{
+			{Interface: "eth0", Mode: "xdp native", Reason: "no driver support"},
+			{Interface: "eth0", Mode: "tc (tcx)", Reason: "not supported (requires >= v6.6)"},
+		}}
+	})
+	want := `
+# HELP director_dataplane_info Always 1; the labels name the director's node and its data plane's mode.
+# TYPE director_dataplane_info gauge
+director_dataplane_info{mode="tc (clsact)",node="lb1"} 1
+# HELP director_dataplane_fallback Always 1, one per better data plane that could not be used on an interface, with the reason.
+# TYPE director_dataplane_fallback gauge
+director_dataplane_fallback{interface="eth0",mode="tc (tcx)",node="lb1",reason="not supported (requires >= v6.6)"} 1
+director_dataplane_fallback{interface="eth0",mode="xdp native",node="lb1",reason="no driver support"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "director_dataplane_info", "director_dataplane_fallback"); err != nil {
+		t.Error(err)
+	}
+}

@@ -203,14 +203,24 @@ type Status struct {
 	Config     string            `json:"config"`
 	Dataplane  string            `json:"dataplane"`
 	Interfaces []InterfaceStatus `json:"interfaces"`
-	Version    string            `json:"version"`
-	Started    time.Time         `json:"started"`
+	// DataplaneFallbacks says, per interface, which better data planes
+	// were tried before the one in use and why each failed.
+	DataplaneFallbacks []DataplaneFallback `json:"dataplane_fallbacks,omitempty"`
+	Version            string              `json:"version"`
+	Started            time.Time           `json:"started"`
 	// Uptime is how long this control plane has run.
 	Uptime   time.Duration   `json:"uptime_ns"`
 	Services []ServiceStatus `json:"services"`
 	Stats    DataplaneStats  `json:"stats"`
 	// HA is the heartbeat pair's state; nil without an ha section.
 	HA *HAStatus `json:"ha,omitempty"`
+}
+
+// DataplaneFallback is a data plane that could not be used on an interface.
+type DataplaneFallback struct {
+	Interface string `json:"interface"`
+	Mode      string `json:"mode"` // "xdp native", "xdp generic", "tc (tcx)", ...
+	Reason    string `json:"reason"`
 }
 
 // HAStatus is the heartbeat pair as this node sees it.
