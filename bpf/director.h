@@ -251,11 +251,13 @@ static __always_inline enum action handle_fragment(struct pkt *p, __u32 *path)
 	return ACT_PASS;
 }
 
-/* director_process is the whole pipeline for one packet. tc is NULL for
- * XDP; from TC it receives the TCP/UDP checksum update to apply. */
+/* director_process is the whole pipeline for one packet, whose headers are
+ * at data..data_end and whose length is frame_len (see parse_ipv4). tc is
+ * NULL for XDP; from TC it receives the TCP/UDP checksum update to apply. */
 static __always_inline enum action director_process(void *ctx, void *data, void *data_end,
-						    __u32 ifindex, __u32 *out_ifindex,
-						    __u32 *path, struct tc_fix *tc)
+						    __u32 frame_len, __u32 ifindex,
+						    __u32 *out_ifindex, __u32 *path,
+						    struct tc_fix *tc)
 {
 	struct pkt p = {};
 	struct flow_key k = {};
@@ -268,7 +270,7 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 	__u32 why = 0, rid = 0, hop_rc;
 	int rc;
 
-	if (parse_ipv4(data, data_end, &p, &why) < 0) {
+	if (parse_ipv4(data, data_end, frame_len, &p, &why) < 0) {
 		*path = why;
 		return ACT_PASS;
 	}

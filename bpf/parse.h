@@ -60,9 +60,13 @@ static __always_inline __u8 tcp_flags_of(struct tcphdr *th)
  * parse_ipv4 fills p from data..data_end. It returns -1 with *why set when the
  * packet is not one the director rewrites (the caller passes it and counts
  * *why), 0 otherwise. Fragments and IP options are reported, not refused:
- * whether they matter depends on the service lookup.
+ * whether they matter depends on the service lookup. frame_len is the whole
+ * frame's length, which the IPv4 total length must fit in: for XDP it is
+ * data_end - data, for an skb its length, of which data..data_end is only
+ * the linear part (the headers, which is all the pipeline touches).
  */
-static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt *p, __u32 *why)
+static __always_inline int parse_ipv4(void *data, void *data_end, __u32 frame_len, struct pkt *p,
+				      __u32 *why)
 {
 	struct ethhdr *eth = data;
 	struct iphdr *iph;
@@ -89,7 +93,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt *p,
 	/* tot_len must cover the header and fit in the frame (trailing
 	 * Ethernet padding is allowed). */
 	if (bpf_ntohs(iph->tot_len) < ihl * 4 ||
-	    (void *)iph + bpf_ntohs(iph->tot_len) > data_end) {
+	    sizeof(*eth) + bpf_ntohs(iph->tot_len) > frame_len) {
 		*why = PATH_L3_MALFORMED;
 		return -1;
 	}

@@ -7,7 +7,8 @@
  * (TCX or a clsact direct-action filter) and differs only where an skb does:
  *
  * - headers may sit in the skb's paged part: they are pulled into the linear
- *   part first, since the pipeline reads them through data..data_end;
+ *   part first, since the pipeline reads them through data..data_end; the
+ *   payload may stay paged (the IPv4 length is checked against skb->len);
  * - the TCP/UDP checksum may be CHECKSUM_PARTIAL or CHECKSUM_COMPLETE: the
  *   pipeline leaves it to bpf_l4_csum_replace, which knows (struct tc_fix);
  * - the action becomes TC_ACT_OK, TC_ACT_SHOT or bpf_redirect to the next
@@ -44,7 +45,7 @@ int tc_director(struct __sk_buff *skb)
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 
-	act = director_process(skb, data, data_end, ifindex, &out_ifindex, &path, &fix);
+	act = director_process(skb, data, data_end, len, ifindex, &out_ifindex, &path, &fix);
 	count_path(path);
 	if (fix.csum_off) {
 		/* After these calls no packet pointer may be used. */

@@ -22,7 +22,8 @@ int xdp_director(struct xdp_md *ctx)
 	__u32 path = PATH_NOT_IPV4;
 	enum action act;
 
-	act = director_process(ctx, data, data_end, ifindex, &out_ifindex, &path, 0);
+	act = director_process(ctx, data, data_end, ctx->data_end - ctx->data, ifindex, &out_ifindex,
+			       &path, 0);
 	count_path(path);
 	switch (act) {
 	case ACT_REDIRECT:

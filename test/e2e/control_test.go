@@ -34,6 +34,7 @@ type controlSpec struct {
 	Node       string
 	Interfaces []string
 	Mode       loader.Mode
+	TCAttach   string
 	Flows      int
 	Services   []control.Service
 	Timeouts   *control.Timeouts
@@ -76,7 +77,7 @@ func controlMain() int {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 
 	dp, err := loader.Open(loader.Options{Node: spec.Node, Interfaces: spec.Interfaces,
-		Mode: spec.Mode, FlowTableSize: spec.Flows})
+		Mode: spec.Mode, TCAttach: spec.TCAttach, FlowTableSize: spec.Flows})
 	if err != nil {
 		return fail(err)
 	}

@@ -1,7 +1,8 @@
 // Package e2e holds the end-to-end tests of director: the seed's lab as
 // network namespaces (test/lab), a director control process on lb1 with the
-// XDP program attached to its real interfaces, Go net/http servers on web1
-// and web2, and real TCP/UDP clients on the client node.
+// XDP or TC program attached to its real interfaces (planes_test.go), Go
+// net/http servers on web1 and web2, and real TCP/UDP clients on the client
+// node.
 package e2e
 
 import (
@@ -55,7 +56,15 @@ func seedServices() []control.Service {
 // addresses, HTTP servers on :80 and UDP echo servers on :5353.
 func seedLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	l := newLab(t, lab.Options{Nodes: []string{lab.Client, lab.LB1, lab.Web1, lab.Web2}, FloatingOn: lab.LB1})
+	return seedLabWith(t, lab.Options{})
+}
+
+// seedLabWith is seedLab with opts' other settings.
+func seedLabWith(t *testing.T, opts lab.Options) *lab.Lab {
+	t.Helper()
+	opts.Nodes = []string{lab.Client, lab.LB1, lab.Web1, lab.Web2}
+	opts.FloatingOn = lab.LB1
+	l := newLab(t, opts)
 	for _, n := range []string{lab.Web1, lab.Web2} {
 		stopU, err := l.ServeUDPEcho(n, ":5353")
 		if err != nil {
@@ -92,7 +101,13 @@ func newLab(t *testing.T, opts lab.Options) *lab.Lab {
 // startDirector runs the control process on lb1 and registers removal.
 func startDirector(t *testing.T, l *lab.Lab, node string) *controlProc {
 	t.Helper()
-	spec := controlSpec{Netns: l.NetnsPath(lab.LB1), Node: node,
+	return startDirectorSpec(t, l, node, loader.ModeAuto, "")
+}
+
+// startDirectorSpec is startDirector with a data plane mode.
+func startDirectorSpec(t *testing.T, l *lab.Lab, node string, mode loader.Mode, tcAttach string) *controlProc {
+	t.Helper()
+	spec := controlSpec{Netns: l.NetnsPath(lab.LB1), Node: node, Mode: mode, TCAttach: tcAttach,
 		Interfaces: []string{"enp0s3", "enp0s8"}, Flows: 65536, Services: seedServices()}
 	p := startControl(t, spec)
 	t.Cleanup(func() {
@@ -148,148 +163,156 @@ func uniqueNode(t *testing.T, l *lab.Lab) string {
 }
 
 func TestSeedSplitsAndKeepAlive(t *testing.T) {
-	l := seedLab(t)
-	p := startDirector(t, l, uniqueNode(t, l))
-	if p.ready.Mode != "xdp native" {
-		t.Errorf("mode %q, want xdp native on veth", p.ready.Mode)
-	}
+	forEachPlane(t, func(t *testing.T, pl plane) {
+		l := seedLabFor(t, pl)
+		p := startDirectorOn(t, l, pl, uniqueNode(t, l)) // checks the mode and the hooks
 
-	counts, seq := split(t, l, "http://192.168.56.10/", 40)
-	if counts["web1"] != 30 || counts["web2"] != 10 {
-		t.Errorf("wrr 3:1 over 40 connections: %v, want web1 30, web2 10", counts)
-	}
-	// IPVS's order for the seed (control/schedule.go): ipvsadm added web1
-	// (3) then web2 (1), so the list is [web2, web1], and a service filled
-	// by ipvsadm -a starts wrr's sweep at its last pass.
-	if got := strings.Join(seq[:8], " "); got != "web2 web1 web1 web1 web2 web1 web1 web1" {
-		t.Errorf("wrr order %q, want IPVS's web2 web1 web1 web1, twice", got)
-	}
-
-	counts, _ = split(t, l, "http://192.168.56.10:8080/", 40)
-	if counts["web1"] != 20 || counts["web2"] != 20 {
-		t.Errorf("rr over 40 connections: %v, want 20/20", counts)
-	}
-
-	// One keep-alive connection, 100 requests: one TCP connection, one
-	// server.
-	ka := l.HTTPClient(lab.Client, true)
-	ka.Timeout = 5 * time.Second
-	var conns int
-	var remote string
-	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
-		if !i.Reused {
-			conns++
-			remote = i.Conn.RemoteAddr().String()
+		counts, seq := split(t, l, "http://192.168.56.10/", 40)
+		if counts["web1"] != 30 || counts["web2"] != 10 {
+			t.Errorf("wrr 3:1 over 40 connections: %v, want web1 30, web2 10", counts)
 		}
-	}}
-	ctx := httptrace.WithClientTrace(context.Background(), trace)
-	servers := map[string]int{}
-	for i := 0; i < 100; i++ {
-		who, err := get(ctx, ka, "http://192.168.56.10/")
-		if err != nil {
-			t.Fatalf("keep-alive request %d: %v", i, err)
+		// IPVS's order for the seed (control/schedule.go): ipvsadm added web1
+		// (3) then web2 (1), so the list is [web2, web1], and a service filled
+		// by ipvsadm -a starts wrr's sweep at its last pass.
+		if got := strings.Join(seq[:8], " "); got != "web2 web1 web1 web1 web2 web1 web1 web1" {
+			t.Errorf("wrr order %q, want IPVS's web2 web1 web1 web1, twice", got)
 		}
-		servers[who]++
-	}
-	if conns != 1 || len(servers) != 1 {
-		t.Errorf("keep-alive: %d connections, servers %v; want 1 connection on 1 server", conns, servers)
-	}
-	if remote != "192.168.56.10:80" {
-		t.Errorf("keep-alive peer %s, want the VIP", remote)
-	}
+
+		counts, _ = split(t, l, "http://192.168.56.10:8080/", 40)
+		if counts["web1"] != 20 || counts["web2"] != 20 {
+			t.Errorf("rr over 40 connections: %v, want 20/20", counts)
+		}
+
+		// One keep-alive connection, 100 requests: one TCP connection, one
+		// server.
+		ka := l.HTTPClient(lab.Client, true)
+		ka.Timeout = 5 * time.Second
+		var conns int
+		var remote string
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+			if !i.Reused {
+				conns++
+				remote = i.Conn.RemoteAddr().String()
+			}
+		}}
+		ctx := httptrace.WithClientTrace(context.Background(), trace)
+		servers := map[string]int{}
+		for i := 0; i < 100; i++ {
+			who, err := get(ctx, ka, "http://192.168.56.10/")
+			if err != nil {
+				t.Fatalf("keep-alive request %d: %v", i, err)
+			}
+			servers[who]++
+		}
+		if conns != 1 || len(servers) != 1 {
+			t.Errorf("keep-alive: %d connections, servers %v; want 1 connection on 1 server", conns, servers)
+		}
+		if remote != "192.168.56.10:80" {
+			t.Errorf("keep-alive peer %s, want the VIP", remote)
+		}
+
+		// Removal takes the program off its hook and leaves nothing
+		// there (filter, qdisc the director added, link).
+		p.stop(t, syscall.SIGINT)
+		expectNoHooks(t, l)
+	})
 }
 
 func TestUDPServiceRepliesFromVIP(t *testing.T) {
-	l := seedLab(t)
-	startDirector(t, l, uniqueNode(t, l))
-	pc, err := l.ListenPacket(lab.Client, "udp4", "192.168.56.100:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	seen := map[string]int{}
-	buf := make([]byte, 1500)
-	for i := 0; i < 4; i++ {
-		msg := fmt.Sprintf("ping-%d", i)
-		if _, err := pc.WriteTo([]byte(msg), net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, 53))); err != nil {
+	forEachPlane(t, func(t *testing.T, pl plane) {
+		l := seedLabFor(t, pl)
+		startDirectorOn(t, l, pl, uniqueNode(t, l))
+		pc, err := l.ListenPacket(lab.Client, "udp4", "192.168.56.100:0")
+		if err != nil {
 			t.Fatal(err)
 		}
-		pc.SetReadDeadline(time.Now().Add(3 * time.Second))
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("datagram %d: %v", i, err)
+		defer pc.Close()
+		seen := map[string]int{}
+		buf := make([]byte, 1500)
+		for i := 0; i < 4; i++ {
+			msg := fmt.Sprintf("ping-%d", i)
+			if _, err := pc.WriteTo([]byte(msg), net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, 53))); err != nil {
+				t.Fatal(err)
+			}
+			pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("datagram %d: %v", i, err)
+			}
+			// An unconnected socket shows the real source: it must be the VIP.
+			if from.String() != "192.168.56.10:53" {
+				t.Errorf("reply from %s, want 192.168.56.10:53", from)
+			}
+			who, payload, _ := strings.Cut(string(buf[:n]), ":")
+			if payload != msg {
+				t.Errorf("reply %q, want echo of %q", buf[:n], msg)
+			}
+			seen[who]++
 		}
-		// An unconnected socket shows the real source: it must be the VIP.
-		if from.String() != "192.168.56.10:53" {
-			t.Errorf("reply from %s, want 192.168.56.10:53", from)
+		// One flow (same client port): every datagram to the same server.
+		if len(seen) != 1 {
+			t.Errorf("one UDP flow answered by %v, want a single server", seen)
 		}
-		who, payload, _ := strings.Cut(string(buf[:n]), ":")
-		if payload != msg {
-			t.Errorf("reply %q, want echo of %q", buf[:n], msg)
-		}
-		seen[who]++
-	}
-	// One flow (same client port): every datagram to the same server.
-	if len(seen) != 1 {
-		t.Errorf("one UDP flow answered by %v, want a single server", seen)
-	}
+	})
 }
 
 func TestDirectorOwnTrafficUnaffected(t *testing.T) {
-	l := seedLab(t)
-	startDirector(t, l, uniqueNode(t, l))
-	ln, err := l.Listen(lab.LB1, "tcp4", "192.168.56.11:2222")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("lb1 itself\n"))
-			c.Close()
-		}
-	}()
-	for _, addr := range []string{"192.168.56.11:2222", "192.168.56.10:2222"} {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		conn, err := l.Dialer(lab.Client)(ctx, "tcp4", addr)
-		cancel()
-		if addr == "192.168.56.10:2222" {
-			// The VIP is the director's own address on ports without
-			// a service: the packet is passed unmodified and the stack
-			// answers, here with a refusal (nothing listens there).
-			// A timeout would mean the program swallowed it.
-			if err == nil {
-				conn.Close()
-				t.Error("VIP:2222 accepted a connection; nothing listens there")
-			} else if !errors.Is(err, syscall.ECONNREFUSED) {
-				t.Errorf("VIP:2222: %v, want connection refused by the director's stack", err)
-			}
-			continue
-		}
+	forEachPlane(t, func(t *testing.T, pl plane) {
+		l := seedLabFor(t, pl)
+		startDirectorOn(t, l, pl, uniqueNode(t, l))
+		ln, err := l.Listen(lab.LB1, "tcp4", "192.168.56.11:2222")
 		if err != nil {
-			t.Fatalf("tcp to the director's own address: %v", err)
+			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(conn)
-		conn.Close()
-		if string(b) != "lb1 itself\n" {
-			t.Errorf("director's own service answered %q", b)
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Write([]byte("lb1 itself\n"))
+				c.Close()
+			}
+		}()
+		for _, addr := range []string{"192.168.56.11:2222", "192.168.56.10:2222"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			conn, err := l.Dialer(lab.Client)(ctx, "tcp4", addr)
+			cancel()
+			if addr == "192.168.56.10:2222" {
+				// The VIP is the director's own address on ports without
+				// a service: the packet is passed unmodified and the stack
+				// answers, here with a refusal (nothing listens there).
+				// A timeout would mean the program swallowed it.
+				if err == nil {
+					conn.Close()
+					t.Error("VIP:2222 accepted a connection; nothing listens there")
+				} else if !errors.Is(err, syscall.ECONNREFUSED) {
+					t.Errorf("VIP:2222: %v, want connection refused by the director's stack", err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("tcp to the director's own address: %v", err)
+			}
+			b, _ := io.ReadAll(conn)
+			conn.Close()
+			if string(b) != "lb1 itself\n" {
+				t.Errorf("director's own service answered %q", b)
+			}
 		}
-	}
-	for _, dst := range []string{"192.168.56.11", "192.168.56.10"} {
-		if out, err := l.Run(lab.Client, "ping", "-c", "2", "-W", "2", dst); err != nil {
-			t.Errorf("ping %s through the XDP program: %v\n%s", dst, err, out)
+		for _, dst := range []string{"192.168.56.11", "192.168.56.10"} {
+			if out, err := l.Run(lab.Client, "ping", "-c", "2", "-W", "2", dst); err != nil {
+				t.Errorf("ping %s through the %s program: %v\n%s", dst, pl.want, err, out)
+			}
 		}
-	}
-	// The internal side: web1 reaches its gateway and lb1's own address.
-	for _, dst := range []string{"192.168.200.250", "192.168.200.251"} {
-		if out, err := l.Run(lab.Web1, "ping", "-c", "1", "-W", "2", dst); err != nil {
-			t.Errorf("ping %s from web1: %v\n%s", dst, err, out)
+		// The internal side: web1 reaches its gateway and lb1's own address.
+		for _, dst := range []string{"192.168.200.250", "192.168.200.251"} {
+			if out, err := l.Run(lab.Web1, "ping", "-c", "1", "-W", "2", dst); err != nil {
+				t.Errorf("ping %s from web1: %v\n%s", dst, err, out)
+			}
 		}
-	}
+	})
 }
 
 // TestReplyWithUnresolvedNeighbour: when lb1 has forgotten the client's MAC
@@ -297,33 +320,35 @@ func TestDirectorOwnTrafficUnaffected(t *testing.T) {
 // forwards it (accept_local lets a packet with the VIP as source through),
 // and the connection goes on.
 func TestReplyWithUnresolvedNeighbour(t *testing.T) {
-	l := seedLab(t)
-	p := startDirector(t, l, uniqueNode(t, l))
-	c := l.HTTPClient(lab.Client, true)
-	c.Timeout = 5 * time.Second
-	first, err := get(context.Background(), c, "http://192.168.56.10/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := l.Run(lab.LB1, "ip", "neigh", "flush", "dev", "enp0s3"); err != nil {
-		t.Fatalf("flush neighbours: %v %s", err, out)
-	}
-	before := pinnedPaths(t, p.ready.Dir)
-	// The cached next hop lives one second: poll until a reply has taken
-	// the unresolved path, each request checked on the way.
-	deadline := time.Now().Add(5 * time.Second)
-	for pinnedPaths(t, p.ready.Dir)[bpf.PathNoNeigh] == before[bpf.PathNoNeigh] {
-		if time.Now().After(deadline) {
-			t.Fatal("no reply took the unresolved-neighbour path within 5s")
-		}
-		who, err := get(context.Background(), c, "http://192.168.56.10/")
+	forEachPlane(t, func(t *testing.T, pl plane) {
+		l := seedLabFor(t, pl)
+		p := startDirectorOn(t, l, pl, uniqueNode(t, l))
+		c := l.HTTPClient(lab.Client, true)
+		c.Timeout = 5 * time.Second
+		first, err := get(context.Background(), c, "http://192.168.56.10/")
 		if err != nil {
-			t.Fatalf("request after the neighbour flush: %v (paths: %v)", err, movedPaths(before, pinnedPaths(t, p.ready.Dir)))
+			t.Fatal(err)
 		}
-		if who != first {
-			t.Fatalf("keep-alive connection moved from %s to %s", first, who)
+		if out, err := l.Run(lab.LB1, "ip", "neigh", "flush", "dev", "enp0s3"); err != nil {
+			t.Fatalf("flush neighbours: %v %s", err, out)
 		}
-	}
+		before := pinnedPaths(t, p.ready.Dir)
+		// The cached next hop lives one second: poll until a reply has taken
+		// the unresolved path, each request checked on the way.
+		deadline := time.Now().Add(5 * time.Second)
+		for pinnedPaths(t, p.ready.Dir)[bpf.PathNoNeigh] == before[bpf.PathNoNeigh] {
+			if time.Now().After(deadline) {
+				t.Fatal("no reply took the unresolved-neighbour path within 5s")
+			}
+			who, err := get(context.Background(), c, "http://192.168.56.10/")
+			if err != nil {
+				t.Fatalf("request after the neighbour flush: %v (paths: %v)", err, movedPaths(before, pinnedPaths(t, p.ready.Dir)))
+			}
+			if who != first {
+				t.Fatalf("keep-alive connection moved from %s to %s", first, who)
+			}
+		}
+	})
 }
 
 // pinnedPaths reads the path counters of a node's pinned state.
@@ -389,87 +414,85 @@ func xdpAttached(t *testing.T, l *lab.Lab, ifname string) bool {
 // long download does not interrupt it; a restart adopts the pinned state
 // (same flows, no drop); removal leaves nothing behind.
 func TestKillDuringDownloadAndAdopt(t *testing.T) {
-	l := seedLab(t)
-	node := uniqueNode(t, l)
-	p := startDirector(t, l, node)
-	if p.ready.Adopted {
-		t.Fatal("first start adopted state that should not exist")
-	}
-	dir := p.ready.Dir
+	forEachPlane(t, func(t *testing.T, pl plane) {
+		l := seedLabFor(t, pl)
+		node := uniqueNode(t, l)
+		p := startDirectorOn(t, l, pl, node)
+		if p.ready.Adopted {
+			t.Fatal("first start adopted state that should not exist")
+		}
+		dir := p.ready.Dir
 
-	// 3 MB at 1 MB/s through the VIP, started before the kill.
-	const size = 3 << 20
-	type result struct {
-		n   int64
-		sum string
-		err error
-	}
-	res := make(chan result, 1)
-	started := make(chan struct{})
-	go func() {
-		c := l.HTTPClient(lab.Client, false)
-		c.Timeout = 60 * time.Second
-		resp, err := c.Get(fmt.Sprintf("http://192.168.56.10/bytes?n=%d&rate=%d", size, 1<<20))
-		if err != nil {
-			res <- result{err: err}
+		// 3 MB at 1 MB/s through the VIP, started before the kill.
+		const size = 3 << 20
+		type result struct {
+			n   int64
+			sum string
+			err error
+		}
+		res := make(chan result, 1)
+		started := make(chan struct{})
+		go func() {
+			c := l.HTTPClient(lab.Client, false)
+			c.Timeout = 60 * time.Second
+			resp, err := c.Get(fmt.Sprintf("http://192.168.56.10/bytes?n=%d&rate=%d", size, 1<<20))
+			if err != nil {
+				res <- result{err: err}
+				close(started)
+				return
+			}
+			defer resp.Body.Close()
+			h := sha256.New()
+			n, err := io.CopyN(h, resp.Body, 64<<10)
 			close(started)
-			return
+			if err == nil {
+				var m int64
+				m, err = io.Copy(h, resp.Body)
+				n += m
+			}
+			res <- result{n: n, sum: hex.EncodeToString(h.Sum(nil)), err: err}
+		}()
+		<-started
+
+		flowsBefore := countFlows(t, dir)
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		h := sha256.New()
-		n, err := io.CopyN(h, resp.Body, 64<<10)
-		close(started)
-		if err == nil {
-			var m int64
-			m, err = io.Copy(h, resp.Body)
-			n += m
+		<-p.done
+		expectPlane(t, l, pl) // still attached after the control plane's death
+		pathsBeforeRestart := pinnedPaths(t, dir)
+
+		p2 := startDirectorOn(t, l, pl, node)
+		if !p2.ready.Adopted {
+			t.Error("restart did not adopt the pinned state")
 		}
-		res <- result{n: n, sum: hex.EncodeToString(h.Sum(nil)), err: err}
-	}()
-	<-started
+		if got := countFlows(t, dir); got < flowsBefore {
+			t.Errorf("restart forgot flows: %d before, %d after", flowsBefore, got)
+		}
 
-	flowsBefore := countFlows(t, dir)
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
-	if !xdpAttached(t, l, "enp0s3") || !xdpAttached(t, l, "enp0s8") {
-		t.Fatal("XDP program detached by the control plane's death")
-	}
-	pathsBeforeRestart := pinnedPaths(t, dir)
+		r := <-res
+		if r.err != nil {
+			t.Fatalf("download across kill -9 and restart: %v (path counters since the kill: %v)",
+				r.err, movedPaths(pathsBeforeRestart, pinnedPaths(t, dir)))
+		}
+		if r.n != size || r.sum != expectedSum(size) {
+			t.Errorf("download: %d bytes sha256 %s, want %d bytes %s", r.n, r.sum, size, expectedSum(size))
+		}
+		after := pinnedPaths(t, dir)
+		if d := drops(after); len(d) != 0 {
+			t.Errorf("packets dropped: %v (before restart: %v)", d, drops(pathsBeforeRestart))
+		}
+		if after[bpf.PathForward] <= pathsBeforeRestart[bpf.PathForward] {
+			t.Error("no packet forwarded after the restart: the download did not go through the adopted program")
+		}
 
-	p2 := startDirector(t, l, node)
-	if !p2.ready.Adopted {
-		t.Error("restart did not adopt the pinned state")
-	}
-	if got := countFlows(t, dir); got < flowsBefore {
-		t.Errorf("restart forgot flows: %d before, %d after", flowsBefore, got)
-	}
-
-	r := <-res
-	if r.err != nil {
-		t.Fatalf("download across kill -9 and restart: %v (path counters since the kill: %v)",
-			r.err, movedPaths(pathsBeforeRestart, pinnedPaths(t, dir)))
-	}
-	if r.n != size || r.sum != expectedSum(size) {
-		t.Errorf("download: %d bytes sha256 %s, want %d bytes %s", r.n, r.sum, size, expectedSum(size))
-	}
-	after := pinnedPaths(t, dir)
-	if d := drops(after); len(d) != 0 {
-		t.Errorf("packets dropped: %v (before restart: %v)", d, drops(pathsBeforeRestart))
-	}
-	if after[bpf.PathForward] <= pathsBeforeRestart[bpf.PathForward] {
-		t.Error("no packet forwarded after the restart: the download did not go through the adopted program")
-	}
-
-	// Removal: links detached, pins gone.
-	p2.stop(t, syscall.SIGINT)
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("pinned state %s still there after removal (%v)", dir, err)
-	}
-	if xdpAttached(t, l, "enp0s3") || xdpAttached(t, l, "enp0s8") {
-		t.Error("XDP program still attached after removal")
-	}
+		// Removal: links detached, pins gone.
+		p2.stop(t, syscall.SIGINT)
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("pinned state %s still there after removal (%v)", dir, err)
+		}
+		expectNoHooks(t, l)
+	})
 }
 
 func countFlows(t *testing.T, dir string) int {

@@ -26,7 +26,8 @@
 // a veth is only delivered when the veth's peer has NAPI, which GRO turns
 // on; the directors' XDP programs rely on this.
 //
-// Transmit checksum offload is off on every veth end, node and switch side,
+// Transmit checksum offload is off on every veth end, node and switch side
+// (unless Options.TxChecksumOffload),
 // so that frames carry complete checksums as they do on a real wire. With
 // it on, a veth hands over packets whose TCP/UDP checksum holds only the
 // pseudo-header part (CHECKSUM_PARTIAL; also every segment of a packet that
@@ -172,11 +173,17 @@ type Options struct {
 	// on its enp0s3 (label enp0s3:0) and the gateway on its enp0s8 (label
 	// enp0s8:0). It must be one of Nodes.
 	FloatingOn string
+	// TxChecksumOffload leaves transmit checksum offload (and with it
+	// TSO) on at every veth end, as veths come: frames then cross the lab
+	// as CHECKSUM_PARTIAL skbs, which the TC data plane must rewrite
+	// correctly. The XDP data plane cannot (see the package comment).
+	TxChecksumOffload bool
 }
 
 // Lab is a built lab. Its methods are safe for concurrent use.
 type Lab struct {
 	prefix   string
+	txCsum   bool     // Options.TxChecksumOffload
 	nodes    []string // built nodes, topology order
 	switches []string // built switches
 
@@ -208,7 +215,7 @@ func New(opts Options) (*Lab, error) {
 		}
 		seen[n] = true
 	}
-	l := &Lab{prefix: prefix, deleted: map[string]bool{}}
+	l := &Lab{prefix: prefix, txCsum: opts.TxChecksumOffload, deleted: map[string]bool{}}
 	sws := map[string]bool{}
 	for _, n := range allNodes {
 		if seen[n] {
@@ -361,7 +368,7 @@ func (l *Lab) buildNode(node string) error {
 		if err := l.Do(node, func() error { return setGRO(ifc.Name, true) }); err != nil {
 			return fmt.Errorf("enable gro on %s in %s: %w", ifc.Name, l.NetnsName(node), err)
 		}
-		if err := l.Do(node, func() error { return setTxChecksum(ifc.Name, false) }); err != nil {
+		if err := l.Do(node, func() error { return setTxChecksum(ifc.Name, l.txCsum) }); err != nil {
 			return fmt.Errorf("disable tx checksum offload on %s in %s: %w", ifc.Name, l.NetnsName(node), err)
 		}
 		if err := h.AddrAdd(link, addr(ifc.Addr, "")); err != nil {
@@ -410,7 +417,7 @@ func (l *Lab) addVeth(node string, ifc Interface, nodeNs netns.NsHandle) error {
 	if err := l.Do(ifc.Switch, func() error { return setGRO(ifc.Port, true) }); err != nil {
 		return fmt.Errorf("enable gro on %s in %s: %w", ifc.Port, l.NetnsName(ifc.Switch), err)
 	}
-	if err := l.Do(ifc.Switch, func() error { return setTxChecksum(ifc.Port, false) }); err != nil {
+	if err := l.Do(ifc.Switch, func() error { return setTxChecksum(ifc.Port, l.txCsum) }); err != nil {
 		return fmt.Errorf("disable tx checksum offload on %s in %s: %w", ifc.Port, l.NetnsName(ifc.Switch), err)
 	}
 	if err := h.LinkSetUp(veth); err != nil {
