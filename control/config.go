@@ -358,9 +358,25 @@ type HAConfig struct {
 	// Addresses are the floating addresses in file order (at least one,
 	// each address once).
 	Addresses []HAAddress
+	// Sync is the conntrack sync of the pair; nil when disabled
+	// (ha.sync.enabled: false).
+	Sync *HASync
 	// Line is the line of the ha key, for later messages about the
 	// section.
 	Line int
+}
+
+// HASync is the conntrack sync of an HAConfig (the IPVS sync daemon's
+// job in the seed): the active node streams its connections to the
+// standby.
+type HASync struct {
+	// Links carry the sync messages: by default the heartbeat's links,
+	// each on its port + 1 (695 for Heartbeat's 694).
+	Links []HALink
+	// FailbackWait bounds how long the owner, back after a failover,
+	// waits for the peer's full table before it lets auto_failback hand
+	// it the group.
+	FailbackWait time.Duration
 }
 
 // HALink is one heartbeat link of an HAConfig.
@@ -504,18 +520,20 @@ const (
 	configMaxReals = 1 << 16
 
 	// The ha section's.
-	configDefaultHAPort      = 694
-	configDefaultHATTL       = 1
-	configDefaultKeepalive   = time.Second
-	configDefaultDeadtime    = 5 * time.Second
-	configMinHATimer         = 10 * time.Millisecond
-	configMaxHATimer         = time.Hour
-	configDefaultAuthMethod  = "sha256"
-	configDefaultARPCount    = 5
-	configMaxARPCount        = 100
-	configDefaultARPInterval = 200 * time.Millisecond
-	configMinARPInterval     = 10 * time.Millisecond
-	configMaxARPInterval     = 10 * time.Second
+	configDefaultHAPort       = 694
+	configDefaultFailbackWait = 30 * time.Second
+	configMaxFailbackWait     = time.Hour
+	configDefaultHATTL        = 1
+	configDefaultKeepalive    = time.Second
+	configDefaultDeadtime     = 5 * time.Second
+	configMinHATimer          = 10 * time.Millisecond
+	configMaxHATimer          = time.Hour
+	configDefaultAuthMethod   = "sha256"
+	configDefaultARPCount     = 5
+	configMaxARPCount         = 100
+	configDefaultARPInterval  = 200 * time.Millisecond
+	configMinARPInterval      = 10 * time.Millisecond
+	configMaxARPInterval      = 10 * time.Second
 
 	// Health checks' (HAProxy's defaults).
 	configDefaultHealthInterval = 2 * time.Second
@@ -1661,7 +1679,7 @@ func (p *configParser) ha(field configField, node string) *HAConfig {
 		return h
 	}
 	f := p.fields(m, "in ha", "nodes", "transport", "keepalive", "deadtime", "warntime", "initdead", "auth",
-		"auto_failback", "arp", "resources")
+		"auto_failback", "arp", "resources", "sync")
 
 	nodesOK := false
 	if v, ok := f["nodes"]; ok {
@@ -1671,7 +1689,7 @@ func (p *configParser) ha(field configField, node string) *HAConfig {
 	}
 
 	if v, ok := f["transport"]; ok {
-		h.Links = p.haTransport(v)
+		h.Links = p.haTransport(v, "ha.transport", configDefaultHAPort)
 	} else {
 		p.add(line, `ha: missing key "transport"`)
 	}
@@ -1712,7 +1730,50 @@ func (p *configParser) ha(field configField, node string) *HAConfig {
 	} else {
 		p.add(line, `ha: missing key "resources"`)
 	}
+	h.Sync = p.haSync(f, h.Links)
 	return h
+}
+
+// haSync checks ha.sync (fields f of ha; links are the heartbeat's): on by
+// default, over the heartbeat links on their port + 1.
+func (p *configParser) haSync(f map[string]configField, links []HALink) *HASync {
+	s := &HASync{FailbackWait: configDefaultFailbackWait}
+	var own []HALink
+	if v, ok := f["sync"]; ok {
+		m, ok := p.mapping(v.value, "ha.sync", v.key.Line)
+		if !ok {
+			return s
+		}
+		sf := p.fields(m, "in ha.sync", "enabled", "transport", "failback_wait")
+		if v, ok := sf["enabled"]; ok {
+			b := configResolve(v.value)
+			on := true
+			if b.Kind != yaml.ScalarNode || b.ShortTag() != "!!bool" || b.Decode(&on) != nil {
+				p.add(b.Line, "ha.sync.enabled: want true or false, got %s", configDescribe(b))
+			} else if !on {
+				return nil
+			}
+		}
+		if v, ok := sf["transport"]; ok {
+			own = p.haTransport(v, "ha.sync.transport", configDefaultHAPort+1)
+		}
+		if v, ok := sf["failback_wait"]; ok {
+			if d, _, ok := p.duration(v.value, "ha.sync.failback_wait", 0, configMaxFailbackWait); ok {
+				s.FailbackWait = d
+			}
+		}
+	}
+	if own != nil {
+		s.Links = own
+		return s
+	}
+	for _, l := range links {
+		if l.Port < 65535 {
+			l.Port++
+		}
+		s.Links = append(s.Links, l)
+	}
+	return s
 }
 
 // haNodes checks ha.nodes; node is the top-level node ("" if invalid). It
@@ -1754,29 +1815,30 @@ func (p *configParser) haNodes(field configField, node string) ([]string, bool) 
 	return names, true
 }
 
-// haTransport checks ha.transport: one link or a list of links.
-func (p *configParser) haTransport(field configField) []HALink {
+// haTransport checks a transport (where: ha.transport or ha.sync.transport):
+// one link or a list of links; port is the default port.
+func (p *configParser) haTransport(field configField, where string, port int) []HALink {
 	v := configResolve(field.value)
 	switch {
 	case configIsNull(v):
 		v = &yaml.Node{Kind: yaml.MappingNode, Line: field.key.Line}
 		fallthrough
 	case v.Kind == yaml.MappingNode:
-		if l, ok := p.haLink(v, field.key.Line); ok {
+		if l, ok := p.haLink(v, field.key.Line, where, port); ok {
 			return []HALink{l}
 		}
 		return nil
 	case v.Kind != yaml.SequenceNode:
-		p.add(v.Line, "ha.transport: want a mapping or a list of mappings, got %s", configDescribe(v))
+		p.add(v.Line, "%s: want a mapping or a list of mappings, got %s", where, configDescribe(v))
 		return nil
 	}
 	if len(v.Content) == 0 {
-		p.add(field.key.Line, "ha.transport: want at least one link")
+		p.add(field.key.Line, "%s: want at least one link", where)
 	}
 	var links []HALink
 	first := map[HALink]int{}
 	for _, item := range v.Content {
-		l, ok := p.haLink(item, item.Line)
+		l, ok := p.haLink(item, item.Line, where, port)
 		if !ok {
 			continue
 		}
@@ -1808,30 +1870,30 @@ func configLinkString(l HALink) string {
 // haLink checks one link of ha.transport; line is the line of the
 // mapping (the transport key's or the list item's). It returns false if
 // any part of the link is not valid.
-func (p *configParser) haLink(item *yaml.Node, line int) (HALink, bool) {
+func (p *configParser) haLink(item *yaml.Node, line int, where string, port int) (HALink, bool) {
 	m := configResolve(item)
 	if m.Kind != yaml.MappingNode {
-		p.add(m.Line, "ha.transport: want a mapping, got %s", configDescribe(m))
+		p.add(m.Line, "%s: want a mapping, got %s", where, configDescribe(m))
 		return HALink{}, false
 	}
-	f := p.fields(m, "in ha.transport", "mode", "interface", "port", "group", "ttl", "peer")
-	l := HALink{Port: configDefaultHAPort}
+	f := p.fields(m, "in "+where, "mode", "interface", "port", "group", "ttl", "peer")
+	l := HALink{Port: port}
 	modeOK := false
 	if v, ok := f["mode"]; ok {
-		l.Mode, modeOK = p.choice(v.value, "ha.transport.mode", "bcast, mcast or ucast", configHAModes, nil, "")
+		l.Mode, modeOK = p.choice(v.value, where+".mode", "bcast, mcast or ucast", configHAModes, nil, "")
 	} else {
-		p.add(line, `ha.transport: missing key "mode"`)
+		p.add(line, `%s: missing key "mode"`, where)
 	}
 	valid := modeOK
 	if v, ok := f["interface"]; ok {
-		l.Interface, ok = p.ifname(v.value, "ha.transport.interface")
+		l.Interface, ok = p.ifname(v.value, where+".interface")
 		valid = valid && ok
 	} else {
-		p.add(line, `ha.transport: missing key "interface"`)
+		p.add(line, `%s: missing key "interface"`, where)
 		valid = false
 	}
 	if v, ok := f["port"]; ok {
-		n, ok := p.integer(v.value, "ha.transport.port", 1, 65535)
+		n, ok := p.integer(v.value, where+".port", 1, 65535)
 		l.Port = int(n)
 		valid = valid && ok
 	}
@@ -1847,17 +1909,17 @@ func (p *configParser) haLink(item *yaml.Node, line int) (HALink, bool) {
 		v, ok := f[k.key]
 		switch {
 		case !ok && modeOK && l.Mode == k.mode && k.required:
-			p.add(line, "ha.transport: missing key %q (mode %s)", k.key, k.mode)
+			p.add(line, "%s: missing key %q (mode %s)", where, k.key, k.mode)
 			valid = false
 			continue
 		case !ok:
 			continue
 		case modeOK && l.Mode != k.mode:
-			p.add(v.key.Line, "ha.transport.%s: only for mode %s", k.key, k.mode)
+			p.add(v.key.Line, "%s.%s: only for mode %s", where, k.key, k.mode)
 			valid = false
 			continue
 		}
-		name := "ha.transport." + k.key
+		name := where + "." + k.key
 		switch k.key {
 		case "group":
 			const want = "an IPv4 multicast address"

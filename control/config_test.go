@@ -70,6 +70,8 @@ func TestConfigREADMEExample(t *testing.T) {
 				{Prefix: netip.MustParsePrefix("192.168.56.10/24"), Interface: "enp0s3"},
 				{Prefix: netip.MustParsePrefix("192.168.200.250/24"), Interface: "enp0s8"},
 			},
+			// Sync by default, on the heartbeat's links, port + 1.
+			Sync: &HASync{Links: []HALink{{Mode: "bcast", Interface: "enp0s3", Port: 695}}, FailbackWait: 30 * time.Second},
 			Line: 15,
 		},
 	}
@@ -151,6 +153,8 @@ func TestConfigEveryKey(t *testing.T) {
 				{Prefix: netip.MustParsePrefix("10.0.0.2/32"), Interface: "eth0"},
 				{Prefix: netip.MustParsePrefix("10.9.0.2/31"), Interface: "eth1"},
 			},
+			Sync: &HASync{Links: []HALink{{Mode: "ucast", Interface: "eth1", Port: 700, Peer: netip.MustParseAddr("10.9.0.1")}},
+				FailbackWait: 10 * time.Second},
 			Line: 55,
 		},
 	}
@@ -182,6 +186,12 @@ func TestConfigAccepted(t *testing.T) {
 		name, yaml string
 		check      func(*Config) string // "" if cfg is as expected
 	}{
+		{"sync disabled", configHA + "  sync: {enabled: false}\n", func(c *Config) string {
+			if c.HA == nil || c.HA.Sync != nil {
+				return fmt.Sprintf("ha.sync: got %+v, want disabled (nil)", c.HA)
+			}
+			return ""
+		}},
 		{"empty sections", configHead + "dataplane: xdp\nservices:\nflow_table:\ntimeouts:\nmetrics:\n", func(c *Config) string {
 			if c.Services != nil || c.FlowTableSize != 262144 || c.Timeouts != DefaultTimeouts || c.MetricsListen != "" || c.Dataplane != "xdp" ||
 				c.HA != nil {
@@ -236,7 +246,11 @@ func TestConfigAccepted(t *testing.T) {
 				},
 				AuthMethod: "sha256", KeyFile: "/etc/director/authkey", ARPCount: 5, ARPInterval: 200 * time.Millisecond,
 				Addresses: []HAAddress{{Prefix: netip.MustParsePrefix("192.168.56.10/24"), Interface: "enp0s3"}},
-				Line:      3,
+				Sync: &HASync{Links: []HALink{
+					{Mode: "bcast", Interface: "enp0s3", Port: 695},
+					{Mode: "ucast", Interface: "enp0s8", Port: 695, Peer: netip.MustParseAddr("192.168.200.252")},
+				}, FailbackWait: 30 * time.Second},
+				Line: 3,
 			}
 			if !reflect.DeepEqual(c.HA, want) {
 				return fmt.Sprintf("got  %+v\nwant %+v", c.HA, want)
@@ -720,6 +734,17 @@ func TestConfigHAProblems(t *testing.T) {
 			`9: ha.resources: want a mapping, got a list`,
 		}},
 		{"auto_failback null", configHA + "  auto_failback:\n", []string{`8: ha.auto_failback: want true or false, got nothing`}},
+
+		// Conntrack sync.
+		{"sync not a mapping", configHA + "  sync: yes\n", []string{`8: ha.sync: want a mapping, got "yes"`}},
+		{"sync keys", configHA + "  sync:\n    enabled: 1\n    failback_wait: 2h\n    peer: x\n", []string{
+			`9: ha.sync.enabled: want true or false, got "1"`,
+			`10: ha.sync.failback_wait: 2h is outside 0s..1h`,
+			`11: unknown key "peer" in ha.sync`,
+		}},
+		{"sync transport", configHA + "  sync:\n    transport: {mode: ucast, interface: enp0s8}\n", []string{
+			`9: ha.sync.transport: missing key "peer" (mode ucast)`,
+		}},
 		{"auto_failback quoted", configHA + "  auto_failback: \"true\"\n", []string{`8: ha.auto_failback: want true or false, got "true"`}},
 
 		// Unknown and duplicate keys in each mapping.

@@ -135,7 +135,7 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 		// The heartbeat stops with the daemon: on SIGTERM it hands the
 		// addresses over (release, then "leaving") before Run returns.
 		haCtx, haCancel := context.WithCancel(context.Background())
-		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, d.log)
+		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, d.plane, d.log)
 		if err != nil {
 			haCancel()
 			return err

@@ -127,6 +127,19 @@ func writeHA(b *bytes.Buffer, h *HAStatus) {
 		}
 		fmt.Fprintf(b, "  address %s on %s: %s\n", a.Address, a.Interface, held)
 	}
+	if y := h.Sync; y != nil {
+		ready := "not ready (waiting for the peer's full table)"
+		switch {
+		case y.Role == "sending":
+			ready = fmt.Sprintf("%d connections told, lag %v (max %v)", y.Told,
+				y.Lag.Round(time.Microsecond), y.MaxLag.Round(time.Microsecond))
+		case y.Ready:
+			ready = "ready"
+		}
+		fmt.Fprintf(b, "  sync: %s, %s; records sent %d, received %d (installed %d, unknown %d, conflicts %d); full tables sent %d, received %d; gaps %d; rejected %d\n",
+			y.Role, ready, y.RecordsSent, y.RecordsReceived, y.Installed, y.Unknown, y.Conflicts,
+			y.FullSent, y.FullReceived, y.Gaps, y.AuthFailures+y.Replays+y.Malformed)
+	}
 }
 
 // WriteFlows writes flows like `ipvsadm -Lnc`: protocol, time left before
