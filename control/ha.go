@@ -25,8 +25,10 @@ type haNode struct {
 }
 
 // startHA builds and starts the heartbeat node. The key file must be mode
-// 0600, else the daemon refuses to start.
-func startHA(ctx context.Context, self string, cfg *HAConfig, log *slog.Logger) (*haNode, error) {
+// 0600, else the daemon refuses to start. setActive, if not nil, is told
+// false at once and then, at each change, whether this node holds the
+// addresses: true before it adds them, false once it has removed them.
+func startHA(ctx context.Context, self string, cfg *HAConfig, log *slog.Logger, setActive func(bool)) (*haNode, error) {
 	auth, err := heartbeat.LoadAuthKeys(cfg.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
@@ -56,7 +58,12 @@ func startHA(ctx context.Context, self string, cfg *HAConfig, log *slog.Logger) 
 	}
 	hcfg := heartbeat.Config{Node: self, Nodes: cfg.Nodes, Owner: cfg.Owner, AutoFailback: cfg.AutoFailback,
 		Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead}
-	node, err := heartbeat.NewNode(hcfg, auth, tr, group, log.With("component", "ha"))
+	var res heartbeat.Resources = group
+	if setActive != nil {
+		setActive(false)
+		res = roleResources{group, setActive}
+	}
+	node, err := heartbeat.NewNode(hcfg, auth, tr, res, log.With("component", "ha"))
 	if err != nil {
 		tr.Close()
 		return nil, fmt.Errorf("ha: %w", err)
@@ -104,4 +111,22 @@ func (h *haNode) status() *HAStatus {
 		out.Addresses = append(out.Addresses, HAAddressHeld{Address: a.Prefix, Interface: a.Interface, Held: s.Held})
 	}
 	return out
+}
+
+// roleResources tells the data plane when this node becomes the active or
+// the standby one, around the address group's own work.
+type roleResources struct {
+	*heartbeat.AddressGroup
+	setActive func(bool)
+}
+
+func (r roleResources) Acquire(ctx context.Context) error {
+	r.setActive(true)
+	return r.AddressGroup.Acquire(ctx)
+}
+
+func (r roleResources) Release(ctx context.Context) error {
+	err := r.AddressGroup.Release(ctx)
+	r.setActive(false)
+	return err
 }
