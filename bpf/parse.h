@@ -65,7 +65,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt *p,
 {
 	struct ethhdr *eth = data;
 	struct iphdr *iph;
-	__u32 ihl;
+	__u32 ihl, tot_len;
 
 	if ((void *)(eth + 1) > data_end) {
 		*why = PATH_L3_MALFORMED;
@@ -86,9 +86,14 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt *p,
 		return -1;
 	}
 	/* tot_len must cover the header and fit in the frame (trailing
-	 * Ethernet padding is allowed). */
-	if (bpf_ntohs(iph->tot_len) < ihl * 4 ||
-	    (void *)iph + bpf_ntohs(iph->tot_len) > data_end) {
+	 * Ethernet padding is allowed). The verifier before 6.3 does not know
+	 * that a byte swap to 16 bits stays below 65536 and refuses to add
+	 * the result to a packet pointer: the empty asm hides the bound from
+	 * the compiler, so the mask that tells the verifier stays. */
+	tot_len = bpf_ntohs(iph->tot_len);
+	asm volatile("" : "+r"(tot_len));
+	tot_len &= 0xffff;
+	if (tot_len < ihl * 4 || (void *)iph + tot_len > data_end) {
 		*why = PATH_L3_MALFORMED;
 		return -1;
 	}

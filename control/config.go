@@ -59,11 +59,15 @@ package control
 //     digits, '-' or '_', not starting with '_'`; interfaces.*,
 //     ha.transport.interface, ha.resources.addresses.interface: `an
 //     interface name (1-15 bytes, no '/', ':' or whitespace, not "." or
-//     "..")`; dataplane: `auto, xdp or xdp-generic`;
+//     "..")`; dataplane: `auto, xdp, xdp-generic or ipvs`;
 //     control_socket: `an absolute path` and `a path of at most 107 bytes
 //     (a unix socket's limit)`; flow_table.size: `an integer
 //     1024-67108864`; timeouts.*: `a duration ("900s", "15m", "1h") or a
-//     number of seconds`; protocol: `tcp or udp`; scheduler: `rr or wrr`;
+//     number of seconds`; protocol: `tcp or udp`; scheduler: `rr or wrr`
+//     (with dataplane ipvs: `rr, wrr, lc, wlc, sh, dh, sed, nq, lblc,
+//     lblcr, mh, fo, ovf or twos`); ipvs.sync_interface: an interface
+//     name; ipvs.sync_id: `an integer 0-255`; ipvs.conntrack: `true or
+//     false`;
 //     vip, address: `an IPv4 address`; port: `an integer 1-65535`; weight:
 //     `an integer 0-65535`; metrics.listen: `IP:port or :port (port
 //     1-65535)`; ha.transport: `a mapping or a list of mappings`;
@@ -92,11 +96,14 @@ package control
 //     outside 10ms..1h` (sub-second values allowed), `ha.arp.interval: <v>
 //     is outside 10ms..10s`; `ha.resources.addresses.address: prefix
 //     length <n> is outside 1..32`.
-//   - data planes not built yet (tc, ipvs): `data plane %q is not available
-//     in this version (use auto, xdp or xdp-generic)`; IPVS schedulers not
-//     implemented (lc, wlc, sh, dh, sed, nq, lblc, lblcr, mh, fo, ovf,
-//     twos): `scheduler %q is not implemented (rr, wrr)`; sctp: `protocol
-//     "sctp" is not implemented (tcp, udp)`.
+//   - data planes not built yet (tc): `data plane %q is not available
+//     in this version (use auto, xdp, xdp-generic or ipvs)`; IPVS
+//     schedulers (lc, wlc, sh, dh, sed, nq, lblc, lblcr, mh, fo, ovf,
+//     twos) on another data plane than ipvs: `scheduler %q needs
+//     dataplane: ipvs (the BPF data planes implement rr and wrr)`; sctp:
+//     `protocol "sctp" is not implemented (tcp, udp)`; an ipvs section
+//     with dataplane xdp or xdp-generic: `ipvs: only for dataplane ipvs or
+//     auto, got dataplane <d>`, at the key.
 //   - addresses (vip, address): `<key>: invalid IPv4 address %q`, `<key>:
 //     IPv6 address %q is not supported yet`, `<key>: unspecified address
 //     %q is not allowed` (0.0.0.0), and likewise "loopback address",
@@ -187,7 +194,8 @@ package control
 // are YAML's true and false only. ha.auth.key_file is not read here (the
 // daemon checks the file and its mode at start).
 //
-// Defaults: dataplane auto, control_socket /run/director/<node>.sock,
+// Defaults: dataplane auto, ipvs.sync_interface the internal interface,
+// ipvs.sync_id 0, ipvs.conntrack false, control_socket /run/director/<node>.sock,
 // flow_table.size 262144, timeouts DefaultTimeouts, protocol tcp, scheduler
 // wrr, real server port the service's, weight 1; no metrics section (or no
 // listen) means no metrics endpoint; services and real_servers may be
@@ -241,8 +249,11 @@ type Config struct {
 	// Public and Internal are the interfaces facing clients and real
 	// servers; they are the same interface on a one-armed director.
 	Public, Internal string
-	// Dataplane is "auto", "xdp" or "xdp-generic".
+	// Dataplane is "auto", "xdp", "xdp-generic" or "ipvs".
 	Dataplane string
+	// IPVS configures the kernel IPVS data plane (dataplane ipvs, or
+	// auto when BPF cannot load); every default applied.
+	IPVS IPVSConfig
 	// ControlSocket is the absolute path of the control API's unix socket.
 	ControlSocket string
 	// FlowTableSize is the number of flow-table entries (two per
@@ -260,6 +271,21 @@ type Config struct {
 	// HA configures the active/standby pair; nil when there is no ha
 	// section.
 	HA *HAConfig
+}
+
+// IPVSConfig is the ipvs section: what the kernel IPVS data plane needs
+// beyond the services.
+type IPVSConfig struct {
+	// SyncInterface is the interface of the connection sync daemon
+	// (ipvsadm --mcast-interface); the internal interface by default.
+	SyncInterface string
+	// SyncID is the sync daemon's id (ipvsadm --syncid), 0-255, 0 by
+	// default; both directors of a pair must use the same.
+	SyncID uint8
+	// Conntrack sets net.ipv4.vs.conntrack=1, which keeps netfilter
+	// connection tracking for IPVS connections (needed when netfilter
+	// rules on the director match them); false by default.
+	Conntrack bool
 }
 
 // HealthCheck is how a real server is checked (health_check): every
@@ -561,14 +587,18 @@ const (
 	configWantPath       = `a path starting with "/" ("/health")`
 	configWantHost       = `a host name or address, with an optional port ("www.example.com")`
 	configWantCommand    = "a list of strings (the program's absolute path, then its arguments)"
+
+	configWantIPVSSched = "rr, wrr, lc, wlc, sh, dh, sed, nq, lblc, lblcr, mh, fo, ovf or twos"
 )
 
 // Values named by IPVS or by the design that this version does not
 // implement, refused with their own reason.
 var (
-	configLaterDataplanes = []string{"tc", "ipvs"}
-	configIPVSSchedulers  = []string{"lc", "wlc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "mh", "fo", "ovf", "twos"}
-	configIPVSProtocols   = []string{"sctp"}
+	configLaterDataplanes = []string{"tc"}
+	// configIPVSSchedulers are IPVS's schedulers that only the ipvs data
+	// plane has.
+	configIPVSSchedulers = []string{"lc", "wlc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "mh", "fo", "ovf", "twos"}
+	configIPVSProtocols  = []string{"sctp"}
 )
 
 // Values of the ha section.
@@ -723,6 +753,9 @@ type configParser struct {
 	// that real servers share through an alias is checked once (nil:
 	// invalid).
 	commands map[*yaml.Node][]string
+	// dataplane is the file's data plane as far as it is valid ("auto"
+	// if not written or invalid), which decides the schedulers allowed.
+	dataplane string
 }
 
 func (p *configParser) add(line int, format string, args ...any) {
@@ -1034,7 +1067,7 @@ func (p *configParser) config(root *yaml.Node) *Config {
 		p.add(root.Line, "want a mapping at top level, got %s", configDescribe(root))
 		return cfg
 	}
-	f := p.fields(root, "at top level", "node", "interfaces", "dataplane", "control_socket", "flow_table",
+	f := p.fields(root, "at top level", "node", "interfaces", "dataplane", "ipvs", "control_socket", "flow_table",
 		"timeouts", "services", "metrics", "ha")
 
 	nodeOK := false
@@ -1051,10 +1084,15 @@ func (p *configParser) config(root *yaml.Node) *Config {
 	}
 
 	if v, ok := f["dataplane"]; ok {
-		if s, ok := p.choice(v.value, "dataplane", "auto, xdp or xdp-generic", []string{"auto", "xdp", "xdp-generic"},
-			configLaterDataplanes, "data plane %q is not available in this version (use auto, xdp or xdp-generic)"); ok {
+		if s, ok := p.choice(v.value, "dataplane", "auto, xdp, xdp-generic or ipvs", []string{"auto", "xdp", "xdp-generic", "ipvs"},
+			configLaterDataplanes, "data plane %q is not available in this version (use auto, xdp, xdp-generic or ipvs)"); ok {
 			cfg.Dataplane = s
 		}
+	}
+	p.dataplane = cfg.Dataplane
+	cfg.IPVS.SyncInterface = cfg.Internal
+	if v, ok := f["ipvs"]; ok {
+		p.ipvs(cfg, v)
 	}
 
 	if v, ok := f["control_socket"]; ok {
@@ -1156,6 +1194,35 @@ func (p *configParser) interfaces(cfg *Config, field configField) {
 	}
 }
 
+// ipvs checks the ipvs section, whose key is field.key; cfg.Internal is
+// the sync interface's default.
+func (p *configParser) ipvs(cfg *Config, field configField) {
+	m, ok := p.mapping(field.value, "ipvs", field.key.Line)
+	if !ok {
+		return
+	}
+	if p.dataplane != "ipvs" && p.dataplane != "auto" {
+		p.add(field.key.Line, "ipvs: only for dataplane ipvs or auto, got dataplane %s", p.dataplane)
+	}
+	f := p.fields(m, "in ipvs", "sync_interface", "sync_id", "conntrack")
+	if v, ok := f["sync_interface"]; ok {
+		if s, ok := p.ifname(v.value, "ipvs.sync_interface"); ok {
+			cfg.IPVS.SyncInterface = s
+		}
+	}
+	if v, ok := f["sync_id"]; ok {
+		if n, ok := p.integer(v.value, "ipvs.sync_id", 0, 255); ok {
+			cfg.IPVS.SyncID = uint8(n)
+		}
+	}
+	if v, ok := f["conntrack"]; ok {
+		b := configResolve(v.value)
+		if b.Kind != yaml.ScalarNode || b.ShortTag() != "!!bool" || b.Decode(&cfg.IPVS.Conntrack) != nil {
+			p.add(b.Line, "ipvs.conntrack: want true or false, got %s", configDescribe(b))
+		}
+	}
+}
+
 // services checks the services list. It returns the services and their
 // health checking, index for index.
 func (p *configParser) services(v *yaml.Node) ([]Service, []ServiceHealth) {
@@ -1220,8 +1287,13 @@ func (p *configParser) service(item *yaml.Node) (Service, ServiceHealth, bool) {
 		keyOK = keyOK && ok
 	}
 	if v, ok := f["scheduler"]; ok {
-		if sched, ok := p.choice(v.value, "scheduler", "rr or wrr", []string{SchedRR, SchedWRR},
-			configIPVSSchedulers, "scheduler %q is not implemented (rr, wrr)"); ok {
+		if p.dataplane == "ipvs" {
+			valid := append([]string{SchedRR, SchedWRR}, configIPVSSchedulers...)
+			if sched, ok := p.choice(v.value, "scheduler", configWantIPVSSched, valid, nil, ""); ok {
+				s.Scheduler = sched
+			}
+		} else if sched, ok := p.choice(v.value, "scheduler", "rr or wrr", []string{SchedRR, SchedWRR},
+			configIPVSSchedulers, "scheduler %q needs dataplane: ipvs (the BPF data planes implement rr and wrr)"); ok {
 			s.Scheduler = sched
 		}
 	}

@@ -52,6 +52,7 @@ func TestConfigREADMEExample(t *testing.T) {
 				{netip.MustParseAddr("192.168.200.12"), 80}: configDefaultTCPCheck,
 			},
 		}},
+		IPVS:          IPVSConfig{SyncInterface: "enp0s8"},
 		MetricsListen: "127.0.0.1:9917",
 		HA: &HAConfig{
 			Nodes:        []string{"lb1", "lb2"},
@@ -129,6 +130,7 @@ func TestConfigEveryKey(t *testing.T) {
 				Sorry:   &RealServer{Addr: netip.MustParseAddr("10.1.0.9"), Port: 8443, Weight: 1},
 			},
 		},
+		IPVS:          IPVSConfig{SyncInterface: "eth0"},
 		MetricsListen: "[::1]:9917",
 		HA: &HAConfig{
 			Nodes:        []string{"lb-1", "lb-2_a"},
@@ -447,7 +449,7 @@ services: {vip: 192.168.56.10}
 `, []string{
 			"1: " + nodeName + "a list",
 			`2: interfaces: want a mapping, got "enp0s3"`,
-			`3: dataplane: want auto, xdp or xdp-generic, got a mapping`,
+			`3: dataplane: want auto, xdp, xdp-generic or ipvs, got a mapping`,
 			`4: control_socket: want an absolute path, got "5"`,
 			`5: flow_table: want a mapping, got "1024"`,
 			`6: timeouts: want a mapping, got a list`,
@@ -598,15 +600,31 @@ services:
     scheduler: WRR
     protocol: http
 `, []string{
-			`3: data plane "tc" is not available in this version (use auto, xdp or xdp-generic)`,
-			`7: scheduler "wlc" is not implemented (rr, wrr)`,
+			`3: data plane "tc" is not available in this version (use auto, xdp, xdp-generic or ipvs)`,
+			`7: scheduler "wlc" needs dataplane: ipvs (the BPF data planes implement rr and wrr)`,
 			`10: scheduler: want rr or wrr, got "WRR"`,
 			`11: protocol: want tcp or udp, got "http"`,
 		}},
-		{"data plane ipvs", configHead + "dataplane: ipvs\n",
-			[]string{`3: data plane "ipvs" is not available in this version (use auto, xdp or xdp-generic)`}},
+		{"ipvs schedulers", configHead + `dataplane: ipvs
+services:
+  - {vip: 192.168.56.10, port: 80, scheduler: wlc}
+  - {vip: 192.168.56.10, port: 81, scheduler: maglev}
+`, []string{`6: scheduler: want ` + configWantIPVSSched + `, got "maglev"`}},
+		{"ipvs section", configHead + `dataplane: xdp
+ipvs:
+  sync_interface: "a/b"
+  sync_id: 256
+  conntrack: yes
+  syncid: 1
+`, []string{
+			`4: ipvs: only for dataplane ipvs or auto, got dataplane xdp`,
+			`5: ipvs.sync_interface: ` + ifname + `"a/b"`,
+			`6: ipvs.sync_id: 256 is outside 0..255`,
+			`7: ipvs.conntrack: want true or false, got "yes"`,
+			`8: unknown key "syncid" in ipvs`,
+		}},
 		{"data plane unknown", configHead + "dataplane: native\n",
-			[]string{`3: dataplane: want auto, xdp or xdp-generic, got "native"`}},
+			[]string{`3: dataplane: want auto, xdp, xdp-generic or ipvs, got "native"`}},
 		{"node with a dot", "node: lb.1\ninterfaces: {public: a, internal: b}\n", []string{"1: " + nodeName + `"lb.1"`}},
 		{"node with an underscore first", "node: _lb1\ninterfaces: {public: a, internal: b}\n", []string{"1: " + nodeName + `"_lb1"`}},
 		{"node too long", "node: " + strings.Repeat("n", 65) + "\ninterfaces: {public: a, internal: b}\n",
@@ -650,7 +668,7 @@ timeouts: {tcp: 0}
 frobnicate: true
 `, []string{
 			`2: vip: invalid IPv4 address "192.168.56.300"`,
-			`4: scheduler "lc" is not implemented (rr, wrr)`,
+			`4: scheduler "lc" needs dataplane: ipvs (the BPF data planes implement rr and wrr)`,
 			`6: unknown key "weigth" in real server`,
 			`7: interfaces: missing key "internal"`,
 			`9: ` + nodeName + `"lb.1"`,
@@ -1667,4 +1685,27 @@ func configHealthInvalid(cfg *Config) string {
 		}
 	}
 	return ""
+}
+
+func TestConfigIPVS(t *testing.T) {
+	cfg, err := ParseConfig("ipvs.yaml", []byte(configHead+`dataplane: ipvs
+services:
+  - {vip: 192.168.56.10, port: 80, scheduler: wlc}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (IPVSConfig{SyncInterface: "enp0s8"}); cfg.IPVS != want {
+		t.Errorf("ipvs defaults: got %+v, want %+v", cfg.IPVS, want)
+	}
+	if cfg.Dataplane != "ipvs" || cfg.Services[0].Scheduler != "wlc" {
+		t.Errorf("got dataplane %q, scheduler %q", cfg.Dataplane, cfg.Services[0].Scheduler)
+	}
+	cfg, err = ParseConfig("ipvs.yaml", []byte(configHead+"ipvs: {sync_interface: enp0s9, sync_id: 7, conntrack: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (IPVSConfig{SyncInterface: "enp0s9", SyncID: 7, Conntrack: true}); cfg.IPVS != want {
+		t.Errorf("ipvs: got %+v, want %+v", cfg.IPVS, want)
+	}
 }

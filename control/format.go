@@ -69,6 +69,19 @@ func WriteStatus(w io.Writer, s Status) error {
 		fmt.Fprintf(&b, " (%s)", strings.Join(ifs, ", "))
 	}
 	fmt.Fprintf(&b, ", up %s\n", s.Uptime.Round(time.Second))
+	if s.DataplaneReason != "" {
+		fmt.Fprintf(&b, "  fallback: %s\n", s.DataplaneReason)
+	}
+	if len(s.Stats.Sysctls) > 0 {
+		kv := make([]string, len(s.Stats.Sysctls))
+		for i, sc := range s.Stats.Sysctls {
+			kv[i] = sc.Name + "=" + sc.Value
+		}
+		fmt.Fprintf(&b, "sysctls: %s\n", strings.Join(kv, " "))
+	}
+	for _, d := range s.Stats.Sync {
+		fmt.Fprintf(&b, "sync daemon: %s on %s, syncid %d\n", d.State, d.Interface, d.SyncID)
+	}
 
 	fmt.Fprintf(&b, "flows: %d entries", s.Stats.FlowEntries)
 	if s.Stats.FlowCapacity > 0 {

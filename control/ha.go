@@ -32,9 +32,12 @@ type haNode struct {
 
 // startHA builds and starts the heartbeat node, and the conntrack sync
 // over plane's maps when the configuration has it (plane is nil on data
-// planes without a flow table of their own). The key file must be mode
-// 0600, else the daemon refuses to start.
-func startHA(ctx context.Context, self string, cfg *HAConfig, plane *BPFDataplane, log *slog.Logger) (*haNode, error) {
+// planes without a flow table of their own, IPVS has its sync daemon). The
+// key file must be mode 0600, else the daemon refuses to start. setActive,
+// if not nil, is told false at once and then, at each change, whether
+// this node holds the addresses: true before it adds them, false once it
+// has removed them.
+func startHA(ctx context.Context, self string, cfg *HAConfig, plane *BPFDataplane, log *slog.Logger, setActive func(bool)) (*haNode, error) {
 	var maps *bpf.Maps
 	if plane != nil {
 		maps = plane.maps
@@ -75,11 +78,17 @@ func startHA(ctx context.Context, self string, cfg *HAConfig, plane *BPFDataplan
 			tr.Close()
 			return nil, err
 		}
-		res = syncedGroup{group, h.sync}
+		res = syncedGroup{group, h.sync, setActive}
 	} else if maps != nil {
 		if err := maps.SetSyncEvents(false); err != nil {
 			tr.Close()
 			return nil, fmt.Errorf("ha: %w", err)
+		}
+	}
+	if setActive != nil {
+		setActive(false)
+		if h.sync == nil {
+			res = roleResources{group, setActive}
 		}
 	}
 	node, err := heartbeat.NewNode(hcfg, auth, tr, res, log.With("component", "ha"))
@@ -191,7 +200,8 @@ func (g *failbackGate) ready(ready bool) {
 // whole table to the peer, which takes over).
 type syncedGroup struct {
 	*heartbeat.AddressGroup
-	sync *heartbeat.Syncer
+	sync      *heartbeat.Syncer
+	setActive func(bool) // the data plane's role, if not nil (see startHA)
 }
 
 // settleTimeout bounds the installation of pending sync messages before a
@@ -203,12 +213,18 @@ func (g syncedGroup) Acquire(ctx context.Context) error {
 	g.sync.Settle(sctx)
 	cancel()
 	g.sync.SetActive(true)
+	if g.setActive != nil {
+		g.setActive(true)
+	}
 	return g.AddressGroup.Acquire(ctx)
 }
 
 func (g syncedGroup) Release(ctx context.Context) error {
 	err := g.AddressGroup.Release(ctx)
 	g.sync.SetActive(false)
+	if g.setActive != nil {
+		g.setActive(false)
+	}
 	return err
 }
 
@@ -274,4 +290,22 @@ func (h *haNode) status() *HAStatus {
 			Malformed: c.Malformed, SendErrors: c.SendErrors}
 	}
 	return out
+}
+
+// roleResources tells the data plane when this node becomes the active or
+// the standby one, around the address group's own work.
+type roleResources struct {
+	*heartbeat.AddressGroup
+	setActive func(bool)
+}
+
+func (r roleResources) Acquire(ctx context.Context) error {
+	r.setActive(true)
+	return r.AddressGroup.Acquire(ctx)
+}
+
+func (r roleResources) Release(ctx context.Context) error {
+	err := r.AddressGroup.Release(ctx)
+	r.setActive(false)
+	return err
 }

@@ -1,7 +1,7 @@
 // Package control is the director's control plane: the desired state
 // (services and their real servers), and the Dataplane port through which
 // that state reaches packets, with a BPF adapter (this package's
-// bpfdataplane.go) and, later, an IPVS one.
+// bpfdataplane.go) and an IPVS one (ipvs.go).
 package control
 
 import (
@@ -177,6 +177,11 @@ type DataplaneStats struct {
 	// connection), FlowCapacity the table's size.
 	FlowEntries  int `json:"flow_entries"`
 	FlowCapacity int `json:"flow_capacity"`
+	// Sysctls are the kernel settings the data plane set at start, with
+	// their values read back (IPVS).
+	Sysctls []Sysctl `json:"sysctls,omitempty"`
+	// Sync are the IPVS connection sync daemons running (IPVS).
+	Sync []SyncDaemon `json:"sync_daemons,omitempty"`
 }
 
 // Observer is the read side of a data plane, for status and metrics.
@@ -199,12 +204,15 @@ type InterfaceStatus struct {
 // Status is what `director status` shows: the node, its data plane and its
 // services, as `ipvsadm -Ln` plus the director's own facts.
 type Status struct {
-	Node       string            `json:"node"`
-	Config     string            `json:"config"`
-	Dataplane  string            `json:"dataplane"`
-	Interfaces []InterfaceStatus `json:"interfaces"`
-	Version    string            `json:"version"`
-	Started    time.Time         `json:"started"`
+	Node      string `json:"node"`
+	Config    string `json:"config"`
+	Dataplane string `json:"dataplane"`
+	// DataplaneReason says why dataplane auto runs a fallback ("" when
+	// it runs what was asked for).
+	DataplaneReason string            `json:"dataplane_reason,omitempty"`
+	Interfaces      []InterfaceStatus `json:"interfaces"`
+	Version         string            `json:"version"`
+	Started         time.Time         `json:"started"`
 	// Uptime is how long this control plane has run.
 	Uptime   time.Duration   `json:"uptime_ns"`
 	Services []ServiceStatus `json:"services"`
