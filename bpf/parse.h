@@ -86,9 +86,14 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt *p,
 		return -1;
 	}
 	/* tot_len must cover the header and fit in the frame (trailing
-	 * Ethernet padding is allowed). */
-	if (bpf_ntohs(iph->tot_len) < ihl * 4 ||
-	    (void *)iph + bpf_ntohs(iph->tot_len) > data_end) {
+	 * Ethernet padding is allowed). The verifier of kernels before 6.3
+	 * or so knows no bounds of a byte swap's result and refuses it in
+	 * pointer arithmetic: bound it by a mask that the empty asm keeps
+	 * clang from folding away. */
+	__u32 tot_len = bpf_ntohs(iph->tot_len);
+	asm volatile("" : "+r"(tot_len));
+	tot_len &= 0xffff;
+	if (tot_len < ihl * 4 || (void *)iph + tot_len > data_end) {
 		*why = PATH_L3_MALFORMED;
 		return -1;
 	}
