@@ -65,7 +65,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt *p,
 {
 	struct ethhdr *eth = data;
 	struct iphdr *iph;
-	__u32 ihl;
+	__u32 ihl, tot_len;
 
 	if ((void *)(eth + 1) > data_end) {
 		*why = PATH_L3_MALFORMED;
@@ -86,11 +86,11 @@ static __always_inline int parse_ipv4(void *data, void *data_end, struct pkt *p,
 		return -1;
 	}
 	/* tot_len must cover the header and fit in the frame (trailing
-	 * Ethernet padding is allowed). The verifier of kernels before 6.3
-	 * or so knows no bounds of a byte swap's result and refuses it in
-	 * pointer arithmetic: bound it by a mask that the empty asm keeps
-	 * clang from folding away. */
-	__u32 tot_len = bpf_ntohs(iph->tot_len);
+	 * Ethernet padding is allowed). The verifier before 6.3 does not know
+	 * that a byte swap to 16 bits stays below 65536 and refuses to add
+	 * the result to a packet pointer: the empty asm hides the bound from
+	 * the compiler, so the mask that tells the verifier stays. */
+	tot_len = bpf_ntohs(iph->tot_len);
 	asm volatile("" : "+r"(tot_len));
 	tot_len &= 0xffff;
 	if (tot_len < ihl * 4 || (void *)iph + tot_len > data_end) {
