@@ -173,6 +173,13 @@ func FetchKernel(ctx context.Context, cacheDir string, progress io.Writer) (*Ker
 	if err := os.Rename(root, k.Root); err != nil {
 		return nil, err
 	}
+	// A newer kernel replaces the older ones (400 MB each extracted).
+	old, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*"))
+	for _, o := range old {
+		if o != k.Root && !strings.Contains(filepath.Base(o), ".tmp-") {
+			os.RemoveAll(o)
+		}
+	}
 	return k, nil
 }
 

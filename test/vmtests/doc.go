@@ -15,8 +15,8 @@
 // Conventions for a test here: it is an ordinary Go test; it needs no
 // skip of its own (TestMain does that); it builds what it needs in network
 // namespaces of its own (test/lab or netns.New), as on the host; it must
-// not depend on the network (the VM has no network device); and the VM is
-// slow (software emulation, about 10 to 50 times slower than the host), so
-// deadlines need slack and loops few iterations. Run one test with
+// not depend on the network (the VM has no network device); and the VM
+// emulates its CPUs in software, so deadlines need slack and loops few
+// iterations. Run one test with
 // `make test-vm VMRUN='-run TestName'`.
 package vmtests

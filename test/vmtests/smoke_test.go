@@ -206,3 +206,30 @@ func TestLabBuilds(t *testing.T) {
 		t.Fatalf("lb1 -> web1 answered %q", body)
 	}
 }
+
+// TestModuleAutoload: a module the kernel asks for on demand is loaded by
+// the host's modprobe from the 6.1 tree (the guest init points
+// /proc/sys/kernel/modprobe at it). IPVS loads a persistence engine that
+// way; the sip one is not in the preloaded set.
+func TestModuleAutoload(t *testing.T) {
+	if _, err := os.Stat("/sys/module/ip_vs_pe_sip"); err == nil {
+		t.Fatal("ip_vs_pe_sip already loaded: the test would prove nothing")
+	}
+	h, err := ipvs.New(namedNetns(t, fmt.Sprintf("vmt-pe-%d", os.Getpid())))
+	if err != nil {
+		t.Fatalf("ipvs handle: %v", err)
+	}
+	defer h.Close()
+	svc := &ipvs.Service{
+		Address: net.ParseIP("192.168.56.10").To4(), Port: 5060, Protocol: syscall.IPPROTO_UDP,
+		AddressFamily: syscall.AF_INET, SchedName: ipvs.RoundRobin, Netmask: 0xffffffff,
+		Flags: 0x1 /* IP_VS_SVC_F_PERSISTENT */, Timeout: 60, PEName: "sip",
+	}
+	if err := h.NewService(svc); err != nil {
+		t.Fatalf("new service with persistence engine sip: %v", err)
+	}
+	defer h.DelService(svc)
+	if _, err := os.Stat("/sys/module/ip_vs_pe_sip"); err != nil {
+		t.Fatalf("ip_vs_pe_sip not loaded on demand: %v", err)
+	}
+}
