@@ -38,6 +38,10 @@ type GuestConfig struct {
 	// ModulesDir is the host path of the extracted kernel's lib/modules,
 	// bound over /usr/lib/modules inside the guest.
 	ModulesDir string `json:"modules_dir"`
+	// Keep lists host directories that must stay visible in the guest
+	// although they lie under one of its own temporary filesystems (a
+	// checkout under /tmp): they are bound back over them.
+	Keep []string `json:"keep"`
 	// Probe lists the modules loaded with modprobe once the guest runs
 	// in the host's root (dependencies and softdeps resolved by kmod).
 	Probe []string `json:"probe"`

@@ -27,6 +27,9 @@ import (
 
 const newRoot = "/host"
 
+// rawRoot is the host's root again, without the guest's mounts on top.
+const rawRoot = "/hostraw"
+
 func marker(kind string, args ...any) {
 	fmt.Println(vm.FormatMarker(kind, args...))
 }
@@ -128,9 +131,14 @@ func insmod(path string) error {
 func mountHost(cfg *vm.GuestConfig) error {
 	// msize: the largest a virtio queue carries, for fewer round trips;
 	// cache=loose: the host's files do not change under a test run.
-	if err := unix.Mount(cfg.HostTag, newRoot, "9p", unix.MS_RDONLY,
-		"trans=virtio,version=9p2000.L,msize=512000,cache=loose"); err != nil {
-		return fmt.Errorf("mount the host's root (9p tag %s): %w", cfg.HostTag, err)
+	// Twice: at newRoot, where the guest's own filesystems go on top, and
+	// at rawRoot, untouched, the source of the bind mounts.
+	for _, at := range []string{newRoot, rawRoot} {
+		os.Mkdir(at, 0o755)
+		if err := unix.Mount(cfg.HostTag, at, "9p", unix.MS_RDONLY,
+			"trans=virtio,version=9p2000.L,msize=512000,cache=loose"); err != nil {
+			return fmt.Errorf("mount the host's root (9p tag %s) on %s: %w", cfg.HostTag, at, err)
+		}
 	}
 	type mnt struct {
 		src, dst, fstype string
@@ -156,13 +164,23 @@ func mountHost(cfg *vm.GuestConfig) error {
 		dst := filepath.Join(newRoot, m.dst)
 		src := m.src
 		if m.flags&unix.MS_BIND != 0 {
-			src = filepath.Join(newRoot, m.src)
+			src = filepath.Join(rawRoot, m.src)
 		}
 		// Mount points inside the guest's own filesystems (dev/pts)
 		// may need creating; those on the host's root exist.
 		os.Mkdir(dst, 0o755)
 		if err := unix.Mount(src, dst, m.fstype, m.flags, m.data); err != nil && !m.optional {
 			return fmt.Errorf("mount %s on %s: %w", m.src, m.dst, err)
+		}
+	}
+	// Host directories hidden by the guest's temporary filesystems.
+	for _, dir := range cfg.Keep {
+		dst := filepath.Join(newRoot, dir)
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return fmt.Errorf("keep %s: %w", dir, err)
+		}
+		if err := unix.Mount(filepath.Join(rawRoot, dir), dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("keep %s: %w", dir, err)
 		}
 	}
 	return nil

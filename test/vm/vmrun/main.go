@@ -117,7 +117,7 @@ func run() int {
 	res, err := vm.Boot(ctx, vm.Config{
 		Kernel:  k,
 		Init:    initBin,
-		Guest:   vm.GuestConfig{Probe: mods, Jobs: jobs},
+		Guest:   vm.GuestConfig{Probe: mods, Jobs: jobs, Keep: keepDirs(cacheDir)},
 		WorkDir: work,
 		CPUs:    *cpus,
 		Memory:  *mem,
@@ -194,4 +194,16 @@ func removeStale(cacheDir string) {
 			}
 		}
 	}
+}
+
+// keepDirs are the host directories the guest needs whatever their path:
+// the checkout (test packages) and the cache (kernel, test binaries).
+func keepDirs(cacheDir string) []string {
+	var out []string
+	for _, d := range []string{".", cacheDir} {
+		if abs, err := filepath.Abs(d); err == nil {
+			out = append(out, abs)
+		}
+	}
+	return out
 }
