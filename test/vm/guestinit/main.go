@@ -131,14 +131,16 @@ func insmod(path string) error {
 func mountHost(cfg *vm.GuestConfig) error {
 	// msize: the largest a virtio queue carries, for fewer round trips;
 	// cache=loose: the host's files do not change under a test run.
-	// Twice: at newRoot, where the guest's own filesystems go on top, and
-	// at rawRoot, untouched, the source of the bind mounts.
-	for _, at := range []string{newRoot, rawRoot} {
-		os.Mkdir(at, 0o755)
-		if err := unix.Mount(cfg.HostTag, at, "9p", unix.MS_RDONLY,
-			"trans=virtio,version=9p2000.L,msize=512000,cache=loose"); err != nil {
-			return fmt.Errorf("mount the host's root (9p tag %s) on %s: %w", cfg.HostTag, at, err)
-		}
+	if err := unix.Mount(cfg.HostTag, newRoot, "9p", unix.MS_RDONLY,
+		"trans=virtio,version=9p2000.L,msize=512000,cache=loose"); err != nil {
+		return fmt.Errorf("mount the host's root (9p tag %s): %w", cfg.HostTag, err)
+	}
+	// The same, untouched by the guest's own filesystems that go on top
+	// of newRoot (a 9p channel mounts once; a bind is a second view): the
+	// source of the bind mounts below.
+	os.Mkdir(rawRoot, 0o755)
+	if err := unix.Mount(newRoot, rawRoot, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind the host's root on %s: %w", rawRoot, err)
 	}
 	type mnt struct {
 		src, dst, fstype string
