@@ -14,8 +14,14 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 # (namespaces, veth GRO switch, reference arms).
 GEN_PKGS  := clang-19 llvm-19 libbpf-dev linux-libc-dev
 TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
+# The throw-away VM of make test-vm: QEMU, and depmod for the downloaded
+# kernel's modules.dep.
+VM_PKGS   := qemu-system-x86 kmod
+# Arguments of the VM runner (go run ./test/vm/vmrun -h), e.g.
+# VMRUN='-run TestIPVSService'.
+VMRUN     ?=
 
-.PHONY: all build generate check-generated lab vagrant-validate test test-unit bench bench-heartbeat fuzz clean deps-generate deps-test
+.PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit bench bench-heartbeat fuzz clean deps-generate deps-test
 
 all: build
 
@@ -61,9 +67,17 @@ vagrant-validate:
 
 # Unit and privileged tests (namespaces, real kernel XDP). Run as root;
 # DIRECTOR_PRIVILEGED_TESTS=1 makes privileged tests fail instead of skip.
-test: deps-test build vagrant-validate
+test: deps-test build vagrant-validate test-vm
 	$(GO) vet ./...
 	$(GO) test $(GOFLAGS_TEST) -p 1 ./...
+
+# The tests of ./test/vmtests/ inside Debian's 6.1 kernel under QEMU (software
+# emulation, no network device): kernel IPVS, which this machine's kernel
+# lacks, and an older kernel. The kernel package is downloaded once into
+# .cache/vm/ (outside git). See README "Testing in a VM".
+test-vm: build
+	$(call apt_install,$(VM_PKGS))
+	$(GO) run ./test/vm/vmrun $(VMRUN)
 
 test-unit:
 	$(GO) test $(GOFLAGS_TEST) ./control/...

@@ -121,6 +121,18 @@ static __always_inline __u8 tcp_next_state(__u8 state, __u8 dir, __u8 flags)
 	return state;
 }
 
+/* sync_notify reports the forward key of a connection that was created or
+ * changed state, for the conntrack sync of a pair (one ring-buffer write,
+ * only when sync is on; the default wake-up policy signals the reader only
+ * when it has caught up, so a burst costs one wake-up). */
+static __always_inline void sync_notify(const struct flow_key *fk)
+{
+	struct dp_config *c = dp_config();
+
+	if (c && c->sync_events)
+		bpf_ringbuf_output(&sync_events, (void *)fk, sizeof(*fk), 0);
+}
+
 /* flow_set_state moves both entries of a connection to state. */
 static __always_inline void flow_set_state(const struct flow_key *k, struct flow *f, __u8 state,
 					   __u64 now)
@@ -139,6 +151,7 @@ static __always_inline void flow_set_state(const struct flow_key *k, struct flow
 		twin->timeout = timeout;
 		twin->last_seen = now;
 	}
+	sync_notify(f->dir == FLOW_FORWARD ? k : &tk);
 }
 
 /* flow_forget deletes both entries of a connection. */
@@ -205,6 +218,7 @@ static __always_inline int flow_insert(const struct flow_key *k, const struct fl
 		bpf_map_delete_elem(&flows, &rk);
 		return PATH_FLOW_INSERT;
 	}
+	sync_notify(k);
 	return 0;
 }
 

@@ -27,6 +27,8 @@ type directorDpConfig struct {
 	TimeoutEst uint64
 	TimeoutFin uint64
 	TimeoutUdp uint64
+	SyncEvents uint32
+	Pad        uint32
 }
 
 type directorFlow struct {
@@ -161,6 +163,7 @@ const (
 	directorMapReals           = "reals"
 	directorMapSchedule        = "schedule"
 	directorMapServices        = "services"
+	directorMapSyncEvents      = "sync_events"
 	directorProgTcDirector     = "tc_director"
 	directorProgXdpDirector    = "xdp_director"
 	directorVarUnusedAddrFlags = "unused_addr_flags"
@@ -219,15 +222,16 @@ type directorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type directorMapSpecs struct {
-	Addrs     *ebpf.MapSpec `ebpf:"addrs"`
-	Config    *ebpf.MapSpec `ebpf:"config"`
-	Flows     *ebpf.MapSpec `ebpf:"flows"`
-	Meta      *ebpf.MapSpec `ebpf:"meta"`
-	PathStats *ebpf.MapSpec `ebpf:"path_stats"`
-	RealStats *ebpf.MapSpec `ebpf:"real_stats"`
-	Reals     *ebpf.MapSpec `ebpf:"reals"`
-	Schedule  *ebpf.MapSpec `ebpf:"schedule"`
-	Services  *ebpf.MapSpec `ebpf:"services"`
+	Addrs      *ebpf.MapSpec `ebpf:"addrs"`
+	Config     *ebpf.MapSpec `ebpf:"config"`
+	Flows      *ebpf.MapSpec `ebpf:"flows"`
+	Meta       *ebpf.MapSpec `ebpf:"meta"`
+	PathStats  *ebpf.MapSpec `ebpf:"path_stats"`
+	RealStats  *ebpf.MapSpec `ebpf:"real_stats"`
+	Reals      *ebpf.MapSpec `ebpf:"reals"`
+	Schedule   *ebpf.MapSpec `ebpf:"schedule"`
+	Services   *ebpf.MapSpec `ebpf:"services"`
+	SyncEvents *ebpf.MapSpec `ebpf:"sync_events"`
 }
 
 // directorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -260,15 +264,16 @@ func (o *directorObjects) Close() error {
 //
 // It can be passed to loadDirectorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type directorMaps struct {
-	Addrs     *ebpf.Map `ebpf:"addrs"`
-	Config    *ebpf.Map `ebpf:"config"`
-	Flows     *ebpf.Map `ebpf:"flows"`
-	Meta      *ebpf.Map `ebpf:"meta"`
-	PathStats *ebpf.Map `ebpf:"path_stats"`
-	RealStats *ebpf.Map `ebpf:"real_stats"`
-	Reals     *ebpf.Map `ebpf:"reals"`
-	Schedule  *ebpf.Map `ebpf:"schedule"`
-	Services  *ebpf.Map `ebpf:"services"`
+	Addrs      *ebpf.Map `ebpf:"addrs"`
+	Config     *ebpf.Map `ebpf:"config"`
+	Flows      *ebpf.Map `ebpf:"flows"`
+	Meta       *ebpf.Map `ebpf:"meta"`
+	PathStats  *ebpf.Map `ebpf:"path_stats"`
+	RealStats  *ebpf.Map `ebpf:"real_stats"`
+	Reals      *ebpf.Map `ebpf:"reals"`
+	Schedule   *ebpf.Map `ebpf:"schedule"`
+	Services   *ebpf.Map `ebpf:"services"`
+	SyncEvents *ebpf.Map `ebpf:"sync_events"`
 }
 
 func (m *directorMaps) Close() error {
@@ -282,6 +287,7 @@ func (m *directorMaps) Close() error {
 		m.Reals,
 		m.Schedule,
 		m.Services,
+		m.SyncEvents,
 	)
 }
 

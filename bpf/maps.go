@@ -37,7 +37,7 @@ type (
 )
 
 // ABI is DIRECTOR_ABI of types.h: the version of the maps' meaning.
-const ABI = 1
+const ABI = 2
 
 // Flow directions and states (enum flow_dir, enum flow_state).
 const (
@@ -106,6 +106,7 @@ func NewSvcKey(vip netip.Addr, port uint16, proto uint8) SvcKey {
 type Maps struct {
 	services, reals, schedule, flows, addrs *ebpf.Map
 	realStats, paths, config, meta          *ebpf.Map
+	syncEvents                              *ebpf.Map
 }
 
 // NewMaps wraps the maps of loaded objects.
@@ -113,6 +114,7 @@ func NewMaps(o *Objects) *Maps {
 	return &Maps{
 		services: o.Services, reals: o.Reals, schedule: o.Schedule, flows: o.Flows,
 		addrs: o.Addrs, realStats: o.RealStats, paths: o.PathStats, config: o.Config, meta: o.Meta,
+		syncEvents: o.SyncEvents,
 	}
 }
 

@@ -49,6 +49,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows SEC(".maps");
 
+/* Connection sync: the forward key (struct flow_key) of every connection
+ * created or changing state, when dp_config.sync_events is set. The
+ * control plane reads the current entry itself, so a lost or stale
+ * notification only delays what it sends to the peer; nothing else is
+ * written on the packet path. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sync_events SEC(".maps");
+
 /* VIP and real-server addresses (addr_flags), consulted for fragments only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -70,7 +70,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end, __u32 frame_le
 {
 	struct ethhdr *eth = data;
 	struct iphdr *iph;
-	__u32 ihl;
+	__u32 ihl, tot_len;
 
 	if ((void *)(eth + 1) > data_end) {
 		*why = PATH_L3_MALFORMED;
@@ -91,9 +91,12 @@ static __always_inline int parse_ipv4(void *data, void *data_end, __u32 frame_le
 		return -1;
 	}
 	/* tot_len must cover the header and fit in the frame (trailing
-	 * Ethernet padding is allowed). */
-	if (bpf_ntohs(iph->tot_len) < ihl * 4 ||
-	    sizeof(*eth) + bpf_ntohs(iph->tot_len) > frame_len) {
+	 * Ethernet padding is allowed). The comparison is of numbers, not
+	 * packet pointers: the verifier before 6.3 refuses to add a byte-swapped
+	 * value to a packet pointer, and an skb's payload may lie beyond
+	 * data_end. */
+	tot_len = bpf_ntohs(iph->tot_len);
+	if (tot_len < ihl * 4 || sizeof(*eth) + tot_len > frame_len) {
 		*why = PATH_L3_MALFORMED;
 		return -1;
 	}

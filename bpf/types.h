@@ -14,7 +14,7 @@
 /* ABI version of the pinned maps. Bump it whenever the meaning of a map
  * changes without its key or value size changing, so that a new binary never
  * adopts maps it would misread. */
-#define DIRECTOR_ABI 1
+#define DIRECTOR_ABI 2
 
 /* Key of the services map: one virtual service, as `ipvsadm -A -t|-u`. */
 struct svc_key {
@@ -121,6 +121,8 @@ struct dp_config {
 	__u64 timeout_est; /* jiffies; IPVS established default 900 s */
 	__u64 timeout_fin; /* jiffies; IPVS fin_wait default 120 s, also used after RST */
 	__u64 timeout_udp; /* jiffies; IPVS udp default 300 s */
+	__u32 sync_events; /* nonzero: report new flows and state changes in sync_events */
+	__u32 pad;         /* always zero */
 };
 
 /* One entry in the meta map (struct state_meta), written when the pinned state is created. */

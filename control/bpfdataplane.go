@@ -24,6 +24,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/director-lb/director/bpf"
 )
@@ -38,6 +39,9 @@ type BPFDataplane struct {
 	// the program counts per real server only, and a service's counters
 	// must not go backwards when one of its servers is removed.
 	retired map[bpf.SvcKey]Counters
+	// applied counts the calls of Apply that returned, for readers that
+	// cache the maps' indexes (conntrack sync).
+	applied atomic.Uint64
 }
 
 // NewBPFDataplane wraps maps; mode is reported by Mode.
@@ -169,6 +173,7 @@ func (s *slab) free(off, n uint32) {
 func (d *BPFDataplane) Apply(services []Service) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.applied.Add(1) // even a failed apply may have written
 	if err := validate(services); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}

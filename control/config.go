@@ -59,12 +59,16 @@ package control
 //     digits, '-' or '_', not starting with '_'`; interfaces.*,
 //     ha.transport.interface, ha.resources.addresses.interface: `an
 //     interface name (1-15 bytes, no '/', ':' or whitespace, not "." or
-//     "..")`; dataplane: `auto, xdp, xdp-generic or tc`; tc_attach:
+//     "..")`; dataplane: `auto, xdp, xdp-generic, tc or ipvs`; tc_attach:
 //     `auto, tcx or clsact`;
 //     control_socket: `an absolute path` and `a path of at most 107 bytes
 //     (a unix socket's limit)`; flow_table.size: `an integer
 //     1024-67108864`; timeouts.*: `a duration ("900s", "15m", "1h") or a
-//     number of seconds`; protocol: `tcp or udp`; scheduler: `rr or wrr`;
+//     number of seconds`; protocol: `tcp or udp`; scheduler: `rr or wrr`
+//     (with dataplane ipvs: `rr, wrr, lc, wlc, sh, dh, sed, nq, lblc,
+//     lblcr, mh, fo, ovf or twos`); ipvs.sync_interface: an interface
+//     name; ipvs.sync_id: `an integer 0-255`; ipvs.conntrack: `true or
+//     false`;
 //     vip, address: `an IPv4 address`; port: `an integer 1-65535`; weight:
 //     `an integer 0-65535`; metrics.listen: `IP:port or :port (port
 //     1-65535)`; ha.transport: `a mapping or a list of mappings`;
@@ -93,11 +97,12 @@ package control
 //     outside 10ms..1h` (sub-second values allowed), `ha.arp.interval: <v>
 //     is outside 10ms..10s`; `ha.resources.addresses.address: prefix
 //     length <n> is outside 1..32`.
-//   - data planes not built yet (ipvs): `data plane %q is not available
-//     in this version (use auto, xdp, xdp-generic or tc)`; IPVS schedulers not
-//     implemented (lc, wlc, sh, dh, sed, nq, lblc, lblcr, mh, fo, ovf,
-//     twos): `scheduler %q is not implemented (rr, wrr)`; sctp: `protocol
-//     "sctp" is not implemented (tcp, udp)`.
+//   - IPVS schedulers (lc, wlc, sh, dh, sed, nq, lblc, lblcr, mh, fo, ovf,
+//     twos) on another data plane than ipvs: `scheduler %q needs
+//     dataplane: ipvs (the BPF data planes implement rr and wrr)`; sctp:
+//     `protocol "sctp" is not implemented (tcp, udp)`; an ipvs section
+//     with dataplane xdp, xdp-generic or tc: `ipvs: only for dataplane ipvs or
+//     auto, got dataplane <d>`, at the key.
 //   - addresses (vip, address): `<key>: invalid IPv4 address %q`, `<key>:
 //     IPv6 address %q is not supported yet`, `<key>: unspecified address
 //     %q is not allowed` (0.0.0.0), and likewise "loopback address",
@@ -188,7 +193,8 @@ package control
 // are YAML's true and false only. ha.auth.key_file is not read here (the
 // daemon checks the file and its mode at start).
 //
-// Defaults: dataplane auto, control_socket /run/director/<node>.sock,
+// Defaults: dataplane auto, ipvs.sync_interface the internal interface,
+// ipvs.sync_id 0, ipvs.conntrack false, control_socket /run/director/<node>.sock,
 // flow_table.size 262144, timeouts DefaultTimeouts, protocol tcp, scheduler
 // wrr, real server port the service's, weight 1; no metrics section (or no
 // listen) means no metrics endpoint; services and real_servers may be
@@ -242,12 +248,15 @@ type Config struct {
 	// Public and Internal are the interfaces facing clients and real
 	// servers; they are the same interface on a one-armed director.
 	Public, Internal string
-	// Dataplane is "auto", "xdp", "xdp-generic" or "tc".
+	// Dataplane is "auto", "xdp", "xdp-generic", "tc" or "ipvs".
 	Dataplane string
 	// TCAttach is how the TC data plane attaches when it is used:
 	// "auto" (TCX where the kernel has it, else clsact), "tcx" or
 	// "clsact".
 	TCAttach string
+	// IPVS configures the kernel IPVS data plane (dataplane ipvs, or
+	// auto when BPF cannot load); every default applied.
+	IPVS IPVSConfig
 	// ControlSocket is the absolute path of the control API's unix socket.
 	ControlSocket string
 	// FlowTableSize is the number of flow-table entries (two per
@@ -265,6 +274,21 @@ type Config struct {
 	// HA configures the active/standby pair; nil when there is no ha
 	// section.
 	HA *HAConfig
+}
+
+// IPVSConfig is the ipvs section: what the kernel IPVS data plane needs
+// beyond the services.
+type IPVSConfig struct {
+	// SyncInterface is the interface of the connection sync daemon
+	// (ipvsadm --mcast-interface); the internal interface by default.
+	SyncInterface string
+	// SyncID is the sync daemon's id (ipvsadm --syncid), 0-255, 0 by
+	// default; both directors of a pair must use the same.
+	SyncID uint8
+	// Conntrack sets net.ipv4.vs.conntrack=1, which keeps netfilter
+	// connection tracking for IPVS connections (needed when netfilter
+	// rules on the director match them); false by default.
+	Conntrack bool
 }
 
 // HealthCheck is how a real server is checked (health_check): every
@@ -363,9 +387,25 @@ type HAConfig struct {
 	// Addresses are the floating addresses in file order (at least one,
 	// each address once).
 	Addresses []HAAddress
+	// Sync is the conntrack sync of the pair; nil when disabled
+	// (ha.sync.enabled: false).
+	Sync *HASync
 	// Line is the line of the ha key, for later messages about the
 	// section.
 	Line int
+}
+
+// HASync is the conntrack sync of an HAConfig (the IPVS sync daemon's
+// job in the seed): the active node streams its connections to the
+// standby.
+type HASync struct {
+	// Links carry the sync messages: by default the heartbeat's links,
+	// each on its port + 1 (695 for Heartbeat's 694).
+	Links []HALink
+	// FailbackWait bounds how long the owner, back after a failover,
+	// waits for the peer's full table before it lets auto_failback hand
+	// it the group.
+	FailbackWait time.Duration
 }
 
 // HALink is one heartbeat link of an HAConfig.
@@ -510,18 +550,20 @@ const (
 	configMaxReals = 1 << 16
 
 	// The ha section's.
-	configDefaultHAPort      = 694
-	configDefaultHATTL       = 1
-	configDefaultKeepalive   = time.Second
-	configDefaultDeadtime    = 5 * time.Second
-	configMinHATimer         = 10 * time.Millisecond
-	configMaxHATimer         = time.Hour
-	configDefaultAuthMethod  = "sha256"
-	configDefaultARPCount    = 5
-	configMaxARPCount        = 100
-	configDefaultARPInterval = 200 * time.Millisecond
-	configMinARPInterval     = 10 * time.Millisecond
-	configMaxARPInterval     = 10 * time.Second
+	configDefaultHAPort       = 694
+	configDefaultFailbackWait = 30 * time.Second
+	configMaxFailbackWait     = time.Hour
+	configDefaultHATTL        = 1
+	configDefaultKeepalive    = time.Second
+	configDefaultDeadtime     = 5 * time.Second
+	configMinHATimer          = 10 * time.Millisecond
+	configMaxHATimer          = time.Hour
+	configDefaultAuthMethod   = "sha256"
+	configDefaultARPCount     = 5
+	configMaxARPCount         = 100
+	configDefaultARPInterval  = 200 * time.Millisecond
+	configMinARPInterval      = 10 * time.Millisecond
+	configMaxARPInterval      = 10 * time.Second
 
 	// Health checks' (HAProxy's defaults).
 	configDefaultHealthInterval = 2 * time.Second
@@ -549,14 +591,18 @@ const (
 	configWantPath       = `a path starting with "/" ("/health")`
 	configWantHost       = `a host name or address, with an optional port ("www.example.com")`
 	configWantCommand    = "a list of strings (the program's absolute path, then its arguments)"
+
+	configWantIPVSSched = "rr, wrr, lc, wlc, sh, dh, sed, nq, lblc, lblcr, mh, fo, ovf or twos"
 )
 
 // Values named by IPVS or by the design that this version does not
 // implement, refused with their own reason.
 var (
-	configLaterDataplanes = []string{"ipvs"}
-	configIPVSSchedulers  = []string{"lc", "wlc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "mh", "fo", "ovf", "twos"}
-	configIPVSProtocols   = []string{"sctp"}
+	configLaterDataplanes []string
+	// configIPVSSchedulers are IPVS's schedulers that only the ipvs data
+	// plane has.
+	configIPVSSchedulers = []string{"lc", "wlc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "mh", "fo", "ovf", "twos"}
+	configIPVSProtocols  = []string{"sctp"}
 )
 
 // Values of the ha section.
@@ -711,6 +757,9 @@ type configParser struct {
 	// that real servers share through an alias is checked once (nil:
 	// invalid).
 	commands map[*yaml.Node][]string
+	// dataplane is the file's data plane as far as it is valid ("auto"
+	// if not written or invalid), which decides the schedulers allowed.
+	dataplane string
 }
 
 func (p *configParser) add(line int, format string, args ...any) {
@@ -1023,7 +1072,7 @@ func (p *configParser) config(root *yaml.Node) *Config {
 		p.add(root.Line, "want a mapping at top level, got %s", configDescribe(root))
 		return cfg
 	}
-	f := p.fields(root, "at top level", "node", "interfaces", "dataplane", "tc_attach", "control_socket", "flow_table",
+	f := p.fields(root, "at top level", "node", "interfaces", "dataplane", "tc_attach", "ipvs", "control_socket", "flow_table",
 		"timeouts", "services", "metrics", "ha")
 
 	nodeOK := false
@@ -1040,8 +1089,9 @@ func (p *configParser) config(root *yaml.Node) *Config {
 	}
 
 	if v, ok := f["dataplane"]; ok {
-		if s, ok := p.choice(v.value, "dataplane", "auto, xdp, xdp-generic or tc", []string{"auto", "xdp", "xdp-generic", "tc"},
-			configLaterDataplanes, "data plane %q is not available in this version (use auto, xdp, xdp-generic or tc)"); ok {
+		if s, ok := p.choice(v.value, "dataplane", "auto, xdp, xdp-generic, tc or ipvs",
+			[]string{"auto", "xdp", "xdp-generic", "tc", "ipvs"}, configLaterDataplanes,
+			"data plane %q is not available in this version (use auto, xdp, xdp-generic, tc or ipvs)"); ok {
 			cfg.Dataplane = s
 		}
 	}
@@ -1049,6 +1099,11 @@ func (p *configParser) config(root *yaml.Node) *Config {
 		if s, ok := p.choice(v.value, "tc_attach", "auto, tcx or clsact", []string{"auto", "tcx", "clsact"}, nil, ""); ok {
 			cfg.TCAttach = s
 		}
+	}
+	p.dataplane = cfg.Dataplane
+	cfg.IPVS.SyncInterface = cfg.Internal
+	if v, ok := f["ipvs"]; ok {
+		p.ipvs(cfg, v)
 	}
 
 	if v, ok := f["control_socket"]; ok {
@@ -1150,6 +1205,35 @@ func (p *configParser) interfaces(cfg *Config, field configField) {
 	}
 }
 
+// ipvs checks the ipvs section, whose key is field.key; cfg.Internal is
+// the sync interface's default.
+func (p *configParser) ipvs(cfg *Config, field configField) {
+	m, ok := p.mapping(field.value, "ipvs", field.key.Line)
+	if !ok {
+		return
+	}
+	if p.dataplane != "ipvs" && p.dataplane != "auto" {
+		p.add(field.key.Line, "ipvs: only for dataplane ipvs or auto, got dataplane %s", p.dataplane)
+	}
+	f := p.fields(m, "in ipvs", "sync_interface", "sync_id", "conntrack")
+	if v, ok := f["sync_interface"]; ok {
+		if s, ok := p.ifname(v.value, "ipvs.sync_interface"); ok {
+			cfg.IPVS.SyncInterface = s
+		}
+	}
+	if v, ok := f["sync_id"]; ok {
+		if n, ok := p.integer(v.value, "ipvs.sync_id", 0, 255); ok {
+			cfg.IPVS.SyncID = uint8(n)
+		}
+	}
+	if v, ok := f["conntrack"]; ok {
+		b := configResolve(v.value)
+		if b.Kind != yaml.ScalarNode || b.ShortTag() != "!!bool" || b.Decode(&cfg.IPVS.Conntrack) != nil {
+			p.add(b.Line, "ipvs.conntrack: want true or false, got %s", configDescribe(b))
+		}
+	}
+}
+
 // services checks the services list. It returns the services and their
 // health checking, index for index.
 func (p *configParser) services(v *yaml.Node) ([]Service, []ServiceHealth) {
@@ -1214,8 +1298,13 @@ func (p *configParser) service(item *yaml.Node) (Service, ServiceHealth, bool) {
 		keyOK = keyOK && ok
 	}
 	if v, ok := f["scheduler"]; ok {
-		if sched, ok := p.choice(v.value, "scheduler", "rr or wrr", []string{SchedRR, SchedWRR},
-			configIPVSSchedulers, "scheduler %q is not implemented (rr, wrr)"); ok {
+		if p.dataplane == "ipvs" {
+			valid := append([]string{SchedRR, SchedWRR}, configIPVSSchedulers...)
+			if sched, ok := p.choice(v.value, "scheduler", configWantIPVSSched, valid, nil, ""); ok {
+				s.Scheduler = sched
+			}
+		} else if sched, ok := p.choice(v.value, "scheduler", "rr or wrr", []string{SchedRR, SchedWRR},
+			configIPVSSchedulers, "scheduler %q needs dataplane: ipvs (the BPF data planes implement rr and wrr)"); ok {
 			s.Scheduler = sched
 		}
 	}
@@ -1673,7 +1762,7 @@ func (p *configParser) ha(field configField, node string) *HAConfig {
 		return h
 	}
 	f := p.fields(m, "in ha", "nodes", "transport", "keepalive", "deadtime", "warntime", "initdead", "auth",
-		"auto_failback", "arp", "resources")
+		"auto_failback", "arp", "resources", "sync")
 
 	nodesOK := false
 	if v, ok := f["nodes"]; ok {
@@ -1683,7 +1772,7 @@ func (p *configParser) ha(field configField, node string) *HAConfig {
 	}
 
 	if v, ok := f["transport"]; ok {
-		h.Links = p.haTransport(v)
+		h.Links = p.haTransport(v, "ha.transport", configDefaultHAPort)
 	} else {
 		p.add(line, `ha: missing key "transport"`)
 	}
@@ -1724,7 +1813,50 @@ func (p *configParser) ha(field configField, node string) *HAConfig {
 	} else {
 		p.add(line, `ha: missing key "resources"`)
 	}
+	h.Sync = p.haSync(f, h.Links)
 	return h
+}
+
+// haSync checks ha.sync (fields f of ha; links are the heartbeat's): on by
+// default, over the heartbeat links on their port + 1.
+func (p *configParser) haSync(f map[string]configField, links []HALink) *HASync {
+	s := &HASync{FailbackWait: configDefaultFailbackWait}
+	var own []HALink
+	if v, ok := f["sync"]; ok {
+		m, ok := p.mapping(v.value, "ha.sync", v.key.Line)
+		if !ok {
+			return s
+		}
+		sf := p.fields(m, "in ha.sync", "enabled", "transport", "failback_wait")
+		if v, ok := sf["enabled"]; ok {
+			b := configResolve(v.value)
+			on := true
+			if b.Kind != yaml.ScalarNode || b.ShortTag() != "!!bool" || b.Decode(&on) != nil {
+				p.add(b.Line, "ha.sync.enabled: want true or false, got %s", configDescribe(b))
+			} else if !on {
+				return nil
+			}
+		}
+		if v, ok := sf["transport"]; ok {
+			own = p.haTransport(v, "ha.sync.transport", configDefaultHAPort+1)
+		}
+		if v, ok := sf["failback_wait"]; ok {
+			if d, _, ok := p.duration(v.value, "ha.sync.failback_wait", 0, configMaxFailbackWait); ok {
+				s.FailbackWait = d
+			}
+		}
+	}
+	if own != nil {
+		s.Links = own
+		return s
+	}
+	for _, l := range links {
+		if l.Port < 65535 {
+			l.Port++
+		}
+		s.Links = append(s.Links, l)
+	}
+	return s
 }
 
 // haNodes checks ha.nodes; node is the top-level node ("" if invalid). It
@@ -1766,29 +1898,30 @@ func (p *configParser) haNodes(field configField, node string) ([]string, bool) 
 	return names, true
 }
 
-// haTransport checks ha.transport: one link or a list of links.
-func (p *configParser) haTransport(field configField) []HALink {
+// haTransport checks a transport (where: ha.transport or ha.sync.transport):
+// one link or a list of links; port is the default port.
+func (p *configParser) haTransport(field configField, where string, port int) []HALink {
 	v := configResolve(field.value)
 	switch {
 	case configIsNull(v):
 		v = &yaml.Node{Kind: yaml.MappingNode, Line: field.key.Line}
 		fallthrough
 	case v.Kind == yaml.MappingNode:
-		if l, ok := p.haLink(v, field.key.Line); ok {
+		if l, ok := p.haLink(v, field.key.Line, where, port); ok {
 			return []HALink{l}
 		}
 		return nil
 	case v.Kind != yaml.SequenceNode:
-		p.add(v.Line, "ha.transport: want a mapping or a list of mappings, got %s", configDescribe(v))
+		p.add(v.Line, "%s: want a mapping or a list of mappings, got %s", where, configDescribe(v))
 		return nil
 	}
 	if len(v.Content) == 0 {
-		p.add(field.key.Line, "ha.transport: want at least one link")
+		p.add(field.key.Line, "%s: want at least one link", where)
 	}
 	var links []HALink
 	first := map[HALink]int{}
 	for _, item := range v.Content {
-		l, ok := p.haLink(item, item.Line)
+		l, ok := p.haLink(item, item.Line, where, port)
 		if !ok {
 			continue
 		}
@@ -1820,30 +1953,30 @@ func configLinkString(l HALink) string {
 // haLink checks one link of ha.transport; line is the line of the
 // mapping (the transport key's or the list item's). It returns false if
 // any part of the link is not valid.
-func (p *configParser) haLink(item *yaml.Node, line int) (HALink, bool) {
+func (p *configParser) haLink(item *yaml.Node, line int, where string, port int) (HALink, bool) {
 	m := configResolve(item)
 	if m.Kind != yaml.MappingNode {
-		p.add(m.Line, "ha.transport: want a mapping, got %s", configDescribe(m))
+		p.add(m.Line, "%s: want a mapping, got %s", where, configDescribe(m))
 		return HALink{}, false
 	}
-	f := p.fields(m, "in ha.transport", "mode", "interface", "port", "group", "ttl", "peer")
-	l := HALink{Port: configDefaultHAPort}
+	f := p.fields(m, "in "+where, "mode", "interface", "port", "group", "ttl", "peer")
+	l := HALink{Port: port}
 	modeOK := false
 	if v, ok := f["mode"]; ok {
-		l.Mode, modeOK = p.choice(v.value, "ha.transport.mode", "bcast, mcast or ucast", configHAModes, nil, "")
+		l.Mode, modeOK = p.choice(v.value, where+".mode", "bcast, mcast or ucast", configHAModes, nil, "")
 	} else {
-		p.add(line, `ha.transport: missing key "mode"`)
+		p.add(line, `%s: missing key "mode"`, where)
 	}
 	valid := modeOK
 	if v, ok := f["interface"]; ok {
-		l.Interface, ok = p.ifname(v.value, "ha.transport.interface")
+		l.Interface, ok = p.ifname(v.value, where+".interface")
 		valid = valid && ok
 	} else {
-		p.add(line, `ha.transport: missing key "interface"`)
+		p.add(line, `%s: missing key "interface"`, where)
 		valid = false
 	}
 	if v, ok := f["port"]; ok {
-		n, ok := p.integer(v.value, "ha.transport.port", 1, 65535)
+		n, ok := p.integer(v.value, where+".port", 1, 65535)
 		l.Port = int(n)
 		valid = valid && ok
 	}
@@ -1859,17 +1992,17 @@ func (p *configParser) haLink(item *yaml.Node, line int) (HALink, bool) {
 		v, ok := f[k.key]
 		switch {
 		case !ok && modeOK && l.Mode == k.mode && k.required:
-			p.add(line, "ha.transport: missing key %q (mode %s)", k.key, k.mode)
+			p.add(line, "%s: missing key %q (mode %s)", where, k.key, k.mode)
 			valid = false
 			continue
 		case !ok:
 			continue
 		case modeOK && l.Mode != k.mode:
-			p.add(v.key.Line, "ha.transport.%s: only for mode %s", k.key, k.mode)
+			p.add(v.key.Line, "%s.%s: only for mode %s", where, k.key, k.mode)
 			valid = false
 			continue
 		}
-		name := "ha.transport." + k.key
+		name := where + "." + k.key
 		switch k.key {
 		case "group":
 			const want = "an IPv4 multicast address"

@@ -53,6 +53,7 @@ func TestConfigREADMEExample(t *testing.T) {
 				{netip.MustParseAddr("192.168.200.12"), 80}: configDefaultTCPCheck,
 			},
 		}},
+		IPVS:          IPVSConfig{SyncInterface: "enp0s8"},
 		MetricsListen: "127.0.0.1:9917",
 		HA: &HAConfig{
 			Nodes:        []string{"lb1", "lb2"},
@@ -71,6 +72,8 @@ func TestConfigREADMEExample(t *testing.T) {
 				{Prefix: netip.MustParsePrefix("192.168.56.10/24"), Interface: "enp0s3"},
 				{Prefix: netip.MustParsePrefix("192.168.200.250/24"), Interface: "enp0s8"},
 			},
+			// Sync by default, on the heartbeat's links, port + 1.
+			Sync: &HASync{Links: []HALink{{Mode: "bcast", Interface: "enp0s3", Port: 695}}, FailbackWait: 30 * time.Second},
 			Line: 15,
 		},
 	}
@@ -129,6 +132,7 @@ func TestConfigEveryKey(t *testing.T) {
 				Sorry:   &RealServer{Addr: netip.MustParseAddr("10.1.0.9"), Port: 8443, Weight: 1},
 			},
 		},
+		IPVS:          IPVSConfig{SyncInterface: "eth0"},
 		MetricsListen: "[::1]:9917",
 		HA: &HAConfig{
 			Nodes:        []string{"lb-1", "lb-2_a"},
@@ -153,6 +157,8 @@ func TestConfigEveryKey(t *testing.T) {
 				{Prefix: netip.MustParsePrefix("10.0.0.2/32"), Interface: "eth0"},
 				{Prefix: netip.MustParsePrefix("10.9.0.2/31"), Interface: "eth1"},
 			},
+			Sync: &HASync{Links: []HALink{{Mode: "ucast", Interface: "eth1", Port: 700, Peer: netip.MustParseAddr("10.9.0.1")}},
+				FailbackWait: 10 * time.Second},
 			Line: 56,
 		},
 	}
@@ -184,6 +190,12 @@ func TestConfigAccepted(t *testing.T) {
 		name, yaml string
 		check      func(*Config) string // "" if cfg is as expected
 	}{
+		{"sync disabled", configHA + "  sync: {enabled: false}\n", func(c *Config) string {
+			if c.HA == nil || c.HA.Sync != nil {
+				return fmt.Sprintf("ha.sync: got %+v, want disabled (nil)", c.HA)
+			}
+			return ""
+		}},
 		{"empty sections", configHead + "dataplane: xdp\nservices:\nflow_table:\ntimeouts:\nmetrics:\n", func(c *Config) string {
 			if c.Services != nil || c.FlowTableSize != 262144 || c.Timeouts != DefaultTimeouts || c.MetricsListen != "" || c.Dataplane != "xdp" ||
 				c.HA != nil {
@@ -238,7 +250,11 @@ func TestConfigAccepted(t *testing.T) {
 				},
 				AuthMethod: "sha256", KeyFile: "/etc/director/authkey", ARPCount: 5, ARPInterval: 200 * time.Millisecond,
 				Addresses: []HAAddress{{Prefix: netip.MustParsePrefix("192.168.56.10/24"), Interface: "enp0s3"}},
-				Line:      3,
+				Sync: &HASync{Links: []HALink{
+					{Mode: "bcast", Interface: "enp0s3", Port: 695},
+					{Mode: "ucast", Interface: "enp0s8", Port: 695, Peer: netip.MustParseAddr("192.168.200.252")},
+				}, FailbackWait: 30 * time.Second},
+				Line: 3,
 			}
 			if !reflect.DeepEqual(c.HA, want) {
 				return fmt.Sprintf("got  %+v\nwant %+v", c.HA, want)
@@ -435,7 +451,7 @@ services: {vip: 192.168.56.10}
 `, []string{
 			"1: " + nodeName + "a list",
 			`2: interfaces: want a mapping, got "enp0s3"`,
-			`3: dataplane: want auto, xdp, xdp-generic or tc, got a mapping`,
+			`3: dataplane: want auto, xdp, xdp-generic, tc or ipvs, got a mapping`,
 			`4: control_socket: want an absolute path, got "5"`,
 			`5: flow_table: want a mapping, got "1024"`,
 			`6: timeouts: want a mapping, got a list`,
@@ -587,14 +603,30 @@ services:
     scheduler: WRR
     protocol: http
 `, []string{
-			`8: scheduler "wlc" is not implemented (rr, wrr)`,
+			`8: scheduler "wlc" needs dataplane: ipvs (the BPF data planes implement rr and wrr)`,
 			`11: scheduler: want rr or wrr, got "WRR"`,
 			`12: protocol: want tcp or udp, got "http"`,
 		}},
-		{"data plane ipvs", configHead + "dataplane: ipvs\n",
-			[]string{`3: data plane "ipvs" is not available in this version (use auto, xdp, xdp-generic or tc)`}},
+		{"ipvs schedulers", configHead + `dataplane: ipvs
+services:
+  - {vip: 192.168.56.10, port: 80, scheduler: wlc}
+  - {vip: 192.168.56.10, port: 81, scheduler: maglev}
+`, []string{`6: scheduler: want ` + configWantIPVSSched + `, got "maglev"`}},
+		{"ipvs section", configHead + `dataplane: xdp
+ipvs:
+  sync_interface: "a/b"
+  sync_id: 256
+  conntrack: yes
+  syncid: 1
+`, []string{
+			`4: ipvs: only for dataplane ipvs or auto, got dataplane xdp`,
+			`5: ipvs.sync_interface: ` + ifname + `"a/b"`,
+			`6: ipvs.sync_id: 256 is outside 0..255`,
+			`7: ipvs.conntrack: want true or false, got "yes"`,
+			`8: unknown key "syncid" in ipvs`,
+		}},
 		{"data plane unknown", configHead + "dataplane: native\n",
-			[]string{`3: dataplane: want auto, xdp, xdp-generic or tc, got "native"`}},
+			[]string{`3: dataplane: want auto, xdp, xdp-generic, tc or ipvs, got "native"`}},
 		{"tc attach unknown", configHead + "dataplane: tc\ntc_attach: legacy\n",
 			[]string{`4: tc_attach: want auto, tcx or clsact, got "legacy"`}},
 		{"node with a dot", "node: lb.1\ninterfaces: {public: a, internal: b}\n", []string{"1: " + nodeName + `"lb.1"`}},
@@ -640,7 +672,7 @@ timeouts: {tcp: 0}
 frobnicate: true
 `, []string{
 			`2: vip: invalid IPv4 address "192.168.56.300"`,
-			`4: scheduler "lc" is not implemented (rr, wrr)`,
+			`4: scheduler "lc" needs dataplane: ipvs (the BPF data planes implement rr and wrr)`,
 			`6: unknown key "weigth" in real server`,
 			`7: interfaces: missing key "internal"`,
 			`9: ` + nodeName + `"lb.1"`,
@@ -724,6 +756,17 @@ func TestConfigHAProblems(t *testing.T) {
 			`9: ha.resources: want a mapping, got a list`,
 		}},
 		{"auto_failback null", configHA + "  auto_failback:\n", []string{`8: ha.auto_failback: want true or false, got nothing`}},
+
+		// Conntrack sync.
+		{"sync not a mapping", configHA + "  sync: yes\n", []string{`8: ha.sync: want a mapping, got "yes"`}},
+		{"sync keys", configHA + "  sync:\n    enabled: 1\n    failback_wait: 2h\n    peer: x\n", []string{
+			`9: ha.sync.enabled: want true or false, got "1"`,
+			`10: ha.sync.failback_wait: 2h is outside 0s..1h`,
+			`11: unknown key "peer" in ha.sync`,
+		}},
+		{"sync transport", configHA + "  sync:\n    transport: {mode: ucast, interface: enp0s8}\n", []string{
+			`9: ha.sync.transport: missing key "peer" (mode ucast)`,
+		}},
 		{"auto_failback quoted", configHA + "  auto_failback: \"true\"\n", []string{`8: ha.auto_failback: want true or false, got "true"`}},
 
 		// Unknown and duplicate keys in each mapping.
@@ -1646,4 +1689,27 @@ func configHealthInvalid(cfg *Config) string {
 		}
 	}
 	return ""
+}
+
+func TestConfigIPVS(t *testing.T) {
+	cfg, err := ParseConfig("ipvs.yaml", []byte(configHead+`dataplane: ipvs
+services:
+  - {vip: 192.168.56.10, port: 80, scheduler: wlc}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (IPVSConfig{SyncInterface: "enp0s8"}); cfg.IPVS != want {
+		t.Errorf("ipvs defaults: got %+v, want %+v", cfg.IPVS, want)
+	}
+	if cfg.Dataplane != "ipvs" || cfg.Services[0].Scheduler != "wlc" {
+		t.Errorf("got dataplane %q, scheduler %q", cfg.Dataplane, cfg.Services[0].Scheduler)
+	}
+	cfg, err = ParseConfig("ipvs.yaml", []byte(configHead+"ipvs: {sync_interface: enp0s9, sync_id: 7, conntrack: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (IPVSConfig{SyncInterface: "enp0s9", SyncID: 7, Conntrack: true}); cfg.IPVS != want {
+		t.Errorf("ipvs: got %+v, want %+v", cfg.IPVS, want)
+	}
 }

@@ -1,8 +1,8 @@
 package control
 
 // The daemon behind `director run`: it loads the configuration, opens the
-// data plane (adopting pinned state left by an earlier run), reconciles it
-// to the configured services, and then serves the command line on a unix
+// data plane (plane.go: the BPF program, adopting pinned state left by an
+// earlier run, or kernel IPVS), reconciles it to the configured services, and then serves the command line on a unix
 // socket that only root may use, Prometheus metrics if configured, and
 // reloads on SIGHUP or `director reload`.
 //
@@ -52,9 +52,10 @@ type Daemon struct {
 
 	mu    sync.Mutex // guards cfg and reloads
 	cfg   *Config
-	dp    *loader.Dataplane
-	plane *BPFDataplane
-	ha    *haNode // nil without an ha section
+	plane runningPlane
+	// fallback says why auto runs IPVS ("" otherwise).
+	fallback string
+	ha       *haNode // nil without an ha section
 
 	health     *HealthChecker
 	healthKick chan struct{} // a health verdict changed: re-apply
@@ -107,18 +108,16 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 		}
 	}
 
-	d.dp, err = loader.Open(loader.Options{Node: cfg.Node, PinRoot: opts.PinRoot, Interfaces: interfaces(cfg),
-		Mode: loaderMode(cfg.Dataplane), TCAttach: cfg.TCAttach, FlowTableSize: cfg.FlowTableSize})
+	d.plane, d.fallback, err = openPlane(cfg, opts.PinRoot, d.log)
 	if err != nil {
-		return fmt.Errorf("open data plane: %w", err)
+		return err
 	}
 	removed := false
 	defer func() {
 		if !removed {
-			d.dp.Close()
+			d.plane.Close()
 		}
 	}()
-	d.plane = NewBPFDataplane(d.dp.Maps, d.dp.Mode())
 	if err := d.plane.SetTimeouts(cfg.Timeouts); err != nil {
 		return err
 	}
@@ -130,17 +129,21 @@ func Run(ctx context.Context, opts DaemonOptions) error {
 	if err := d.plane.Apply(d.effective(cfg)); err != nil {
 		return err
 	}
-	for _, f := range d.dp.Fallbacks {
+	for _, f := range d.plane.Fallbacks() {
 		d.log.Warn("data plane not used", "interface", f.Interface, "mode", f.Mode, "reason", f.Reason)
 	}
-	d.log.Info("data plane ready", "node", cfg.Node, "mode", d.dp.Mode(), "adopted", d.dp.Adopted,
-		"pinned", d.dp.Dir(), "services", len(cfg.Services))
+	d.log.Info("data plane ready", append([]any{"node", cfg.Node, "mode", d.plane.Mode(),
+		"services", len(cfg.Services)}, d.plane.Describe()...)...)
 
 	if cfg.HA != nil {
 		// The heartbeat stops with the daemon: on SIGTERM it hands the
 		// addresses over (release, then "leaving") before Run returns.
 		haCtx, haCancel := context.WithCancel(context.Background())
-		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, d.log)
+		var bp *BPFDataplane // conntrack sync needs the BPF flow table
+		if b, ok := d.plane.(*bpfPlane); ok {
+			bp = b.BPFDataplane
+		}
+		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, bp, d.log, d.plane.SetActive)
 		if err != nil {
 			haCancel()
 			return err
@@ -274,16 +277,8 @@ func (d *Daemon) Reload() error {
 func (d *Daemon) facts() Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return Status{Node: d.cfg.Node, Dataplane: d.dp.Mode(), DataplaneFallbacks: d.fallbacks(), Version: d.opts.Version}
-}
-
-// fallbacks reports the loader's fallbacks.
-func (d *Daemon) fallbacks() []DataplaneFallback {
-	var out []DataplaneFallback
-	for _, f := range d.dp.Fallbacks {
-		out = append(out, DataplaneFallback{Interface: f.Interface, Mode: f.Mode, Reason: f.Reason})
-	}
-	return out
+	return Status{Node: d.cfg.Node, Dataplane: d.plane.Mode(), DataplaneFallbacks: d.plane.Fallbacks(),
+		Version: d.opts.Version}
 }
 
 // Status gathers what `director status` shows.
@@ -291,17 +286,18 @@ func (d *Daemon) Status() Status {
 	d.mu.Lock()
 	cfg := d.cfg
 	d.mu.Unlock()
-	st := Status{Node: cfg.Node, Config: d.opts.ConfigPath, Dataplane: d.dp.Mode(), Version: d.opts.Version,
-		Started: d.started, Uptime: time.Since(d.started).Round(time.Second), DataplaneFallbacks: d.fallbacks()}
-	for _, a := range d.dp.Attachments {
-		role := "internal"
+	st := Status{Node: cfg.Node, Config: d.opts.ConfigPath, Dataplane: d.plane.Mode(), DataplaneReason: d.fallback,
+		DataplaneFallbacks: d.plane.Fallbacks(), Version: d.opts.Version, Started: d.started,
+		Uptime: time.Since(d.started).Round(time.Second)}
+	for _, a := range d.plane.Attachments() {
+		a.Role = "internal"
 		switch {
-		case a.Interface == cfg.Public && a.Interface == cfg.Internal:
-			role = "public+internal"
-		case a.Interface == cfg.Public:
-			role = "public"
+		case a.Name == cfg.Public && a.Name == cfg.Internal:
+			a.Role = "public+internal"
+		case a.Name == cfg.Public:
+			a.Role = "public"
 		}
-		st.Interfaces = append(st.Interfaces, InterfaceStatus{Name: a.Interface, Role: role, Mode: a.Mode})
+		st.Interfaces = append(st.Interfaces, a)
 	}
 	if d.ha != nil {
 		st.HA = d.ha.status()
@@ -316,8 +312,9 @@ func (d *Daemon) Status() Status {
 	return st
 }
 
-// removeDataplane detaches the program and deletes the pinned state; the
-// API handler then closes d.stop, which makes Run return.
+// removeDataplane removes the data plane (the BPF program is detached and
+// its pinned state deleted; IPVS services are deleted); the API handler
+// then closes d.stop, which makes Run return.
 func (d *Daemon) removeDataplane() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -330,7 +327,7 @@ func (d *Daemon) removeDataplane() error {
 			d.log.Error("ha: hand over", "error", err)
 		}
 	}
-	if err := d.dp.Remove(); err != nil {
+	if err := d.plane.Remove(); err != nil {
 		return err
 	}
 	d.removed = true

@@ -70,8 +70,21 @@ func WriteStatus(w io.Writer, s Status) error {
 		fmt.Fprintf(&b, " (%s)", strings.Join(ifs, ", "))
 	}
 	fmt.Fprintf(&b, ", up %s\n", s.Uptime.Round(time.Second))
+	if s.DataplaneReason != "" {
+		fmt.Fprintf(&b, "  fallback: %s\n", s.DataplaneReason)
+	}
 	for _, f := range s.DataplaneFallbacks {
 		fmt.Fprintf(&b, "  %s: %s not used: %s\n", f.Interface, f.Mode, f.Reason)
+	}
+	if len(s.Stats.Sysctls) > 0 {
+		kv := make([]string, len(s.Stats.Sysctls))
+		for i, sc := range s.Stats.Sysctls {
+			kv[i] = sc.Name + "=" + sc.Value
+		}
+		fmt.Fprintf(&b, "sysctls: %s\n", strings.Join(kv, " "))
+	}
+	for _, d := range s.Stats.Sync {
+		fmt.Fprintf(&b, "sync daemon: %s on %s, syncid %d\n", d.State, d.Interface, d.SyncID)
 	}
 
 	fmt.Fprintf(&b, "flows: %d entries", s.Stats.FlowEntries)
@@ -130,6 +143,19 @@ func writeHA(b *bytes.Buffer, h *HAStatus) {
 			held = "held"
 		}
 		fmt.Fprintf(b, "  address %s on %s: %s\n", a.Address, a.Interface, held)
+	}
+	if y := h.Sync; y != nil {
+		ready := "not ready (waiting for the peer's full table)"
+		switch {
+		case y.Role == "sending":
+			ready = fmt.Sprintf("%d connections told, lag %v (max %v)", y.Told,
+				y.Lag.Round(time.Microsecond), y.MaxLag.Round(time.Microsecond))
+		case y.Ready:
+			ready = "ready"
+		}
+		fmt.Fprintf(b, "  sync: %s, %s; records sent %d, received %d (installed %d, unknown %d, conflicts %d); full tables sent %d, received %d; gaps %d; rejected %d\n",
+			y.Role, ready, y.RecordsSent, y.RecordsReceived, y.Installed, y.Unknown, y.Conflicts,
+			y.FullSent, y.FullReceived, y.Gaps, y.AuthFailures+y.Replays+y.Malformed)
 	}
 }
 

@@ -10,8 +10,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/heartbeat"
 )
 
@@ -22,11 +24,24 @@ type haNode struct {
 	group *heartbeat.AddressGroup
 	done  chan struct{} // closed when the node's Run has returned
 	err   error         // what Run returned, once done is closed
+
+	sync      *heartbeat.Syncer // nil without conntrack sync
+	syncTable *bpfSyncTable
+	syncDone  chan struct{}
 }
 
-// startHA builds and starts the heartbeat node. The key file must be mode
-// 0600, else the daemon refuses to start.
-func startHA(ctx context.Context, self string, cfg *HAConfig, log *slog.Logger) (*haNode, error) {
+// startHA builds and starts the heartbeat node, and the conntrack sync
+// over plane's maps when the configuration has it (plane is nil on data
+// planes without a flow table of their own, IPVS has its sync daemon). The
+// key file must be mode 0600, else the daemon refuses to start. setActive,
+// if not nil, is told false at once and then, at each change, whether
+// this node holds the addresses: true before it adds them, false once it
+// has removed them.
+func startHA(ctx context.Context, self string, cfg *HAConfig, plane *BPFDataplane, log *slog.Logger, setActive func(bool)) (*haNode, error) {
+	var maps *bpf.Maps
+	if plane != nil {
+		maps = plane.maps
+	}
 	auth, err := heartbeat.LoadAuthKeys(cfg.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
@@ -56,17 +71,174 @@ func startHA(ctx context.Context, self string, cfg *HAConfig, log *slog.Logger) 
 	}
 	hcfg := heartbeat.Config{Node: self, Nodes: cfg.Nodes, Owner: cfg.Owner, AutoFailback: cfg.AutoFailback,
 		Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead}
-	node, err := heartbeat.NewNode(hcfg, auth, tr, group, log.With("component", "ha"))
+	h := &haNode{cfg: cfg, group: group, done: make(chan struct{})}
+	var res heartbeat.Resources = group
+	if cfg.Sync != nil && maps != nil {
+		if err := h.openSync(self, cfg, auth, plane, log.With("component", "sync")); err != nil {
+			tr.Close()
+			return nil, err
+		}
+		res = syncedGroup{group, h.sync, setActive}
+	} else if maps != nil {
+		if err := maps.SetSyncEvents(false); err != nil {
+			tr.Close()
+			return nil, fmt.Errorf("ha: %w", err)
+		}
+	}
+	if setActive != nil {
+		setActive(false)
+		if h.sync == nil {
+			res = roleResources{group, setActive}
+		}
+	}
+	node, err := heartbeat.NewNode(hcfg, auth, tr, res, log.With("component", "ha"))
 	if err != nil {
 		tr.Close()
+		h.closeSync()
 		return nil, fmt.Errorf("ha: %w", err)
 	}
-	h := &haNode{cfg: cfg, node: node, group: group, done: make(chan struct{})}
+	h.node = node
+	if h.sync != nil {
+		h.syncDone = make(chan struct{})
+		go func() {
+			h.sync.Run(ctx)
+			h.syncTable.Close()
+			close(h.syncDone)
+		}()
+	}
 	go func() {
 		h.err = node.Run(ctx)
 		close(h.done)
 	}()
 	return h, nil
+}
+
+// openSync builds the conntrack sync: the program's notifications on, a
+// transport on the sync links, the syncer; its readiness gates the
+// owner's failback for at most FailbackWait.
+func (h *haNode) openSync(self string, cfg *HAConfig, auth heartbeat.Auth, plane *BPFDataplane, log *slog.Logger) error {
+	maps := plane.maps
+	var links []heartbeat.LinkConfig
+	for _, l := range cfg.Sync.Links {
+		links = append(links, heartbeat.LinkConfig{Mode: l.Mode, Interface: l.Interface, Port: l.Port,
+			Group: l.Group, TTL: l.TTL, Peer: l.Peer})
+	}
+	table, err := newBPFSyncTable(maps, plane.applied.Load)
+	if err != nil {
+		return fmt.Errorf("ha: sync: %w", err)
+	}
+	tr, err := heartbeat.NewUDPTransport(links)
+	if err != nil {
+		table.Close()
+		return fmt.Errorf("ha: sync: %w", err)
+	}
+	gate := &failbackGate{wait: cfg.Sync.FailbackWait, log: log, h: h}
+	syncer, err := heartbeat.NewSyncer(heartbeat.SyncConfig{Node: self, Peer: cfg.Peer(self)}, auth, tr, table,
+		gate.ready, log)
+	if err != nil {
+		tr.Close()
+		table.Close()
+		return fmt.Errorf("ha: sync: %w", err)
+	}
+	if err := maps.SetSyncEvents(true); err != nil {
+		tr.Close()
+		table.Close()
+		return fmt.Errorf("ha: sync: %w", err)
+	}
+	h.sync, h.syncTable = syncer, table
+	return nil
+}
+
+func (h *haNode) closeSync() {
+	if h.syncTable != nil {
+		h.syncTable.Close()
+	}
+}
+
+// failbackGate turns the syncer's readiness into the heartbeat's "syncing"
+// flag: set while the table is incomplete, but for at most wait, after
+// which a failback proceeds without it (and says so).
+type failbackGate struct {
+	wait time.Duration
+	log  *slog.Logger
+	h    *haNode
+
+	mu    sync.Mutex
+	timer *time.Timer
+}
+
+func (g *failbackGate) ready(ready bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.timer != nil {
+		g.timer.Stop()
+		g.timer = nil
+	}
+	node := g.h.node
+	if node == nil {
+		return // not started yet: the syncer reports again from Run
+	}
+	node.SetSyncPending(!ready)
+	if ready {
+		return
+	}
+	g.timer = time.AfterFunc(g.wait, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.timer == nil {
+			return
+		}
+		g.timer = nil
+		g.log.Warn("sync: no full table from the peer within failback_wait: a failback may now break connections", "failback_wait", g.wait)
+		node.SetSyncPending(false)
+	})
+}
+
+// syncedGroup is the address group in the order conntrack sync needs:
+// before the addresses move here, whatever the peer sent is installed,
+// and this node starts sending; after they leave, it stops (and sends its
+// whole table to the peer, which takes over).
+type syncedGroup struct {
+	*heartbeat.AddressGroup
+	sync      *heartbeat.Syncer
+	setActive func(bool) // the data plane's role, if not nil (see startHA)
+}
+
+// settleTimeout bounds the installation of pending sync messages before a
+// takeover.
+const settleTimeout = time.Second
+
+func (g syncedGroup) Acquire(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	g.sync.Settle(sctx)
+	cancel()
+	g.sync.SetActive(true)
+	if g.setActive != nil {
+		g.setActive(true)
+	}
+	return g.AddressGroup.Acquire(ctx)
+}
+
+func (g syncedGroup) Release(ctx context.Context) error {
+	err := g.AddressGroup.Release(ctx)
+	g.sync.SetActive(false)
+	if g.setActive != nil {
+		g.setActive(false)
+	}
+	return err
+}
+
+func (g syncedGroup) Announce(ctx context.Context) error {
+	g.sync.SetActive(true)
+	return g.AddressGroup.Announce(ctx)
+}
+
+func (g syncedGroup) Held() (bool, error) {
+	held, err := g.AddressGroup.Held()
+	if held {
+		g.sync.SetActive(true)
+	}
+	return held, err
 }
 
 // handOver releases the addresses and tells the peer to take them now,
@@ -103,5 +275,37 @@ func (h *haNode) status() *HAStatus {
 	for _, a := range h.cfg.Addresses {
 		out.Addresses = append(out.Addresses, HAAddressHeld{Address: a.Prefix, Interface: a.Interface, Held: s.Held})
 	}
+	if h.sync != nil {
+		y := h.sync.Status()
+		c := y.Counters
+		role := "receiving"
+		if y.Active {
+			role = "sending"
+		}
+		out.Sync = &SyncStatus{Role: role, Ready: y.Ready, LastFullTable: y.LastFull, Lag: y.Lag, MaxLag: y.MaxLag,
+			Told: y.Tracked, RecordsSent: c.RecordsSent, BytesSent: c.BytesSent, MessagesSent: c.MessagesSent,
+			RecordsReceived: c.RecordsReceived, BytesReceived: c.BytesReceived, Installed: c.Installed,
+			Unknown: c.Unknown, Conflicts: c.Conflicts, FullSent: c.FullSent, FullReceived: c.FullReceived,
+			Requests: c.Requests, Gaps: c.Gaps, AuthFailures: c.AuthFailures, Replays: c.Replays,
+			Malformed: c.Malformed, SendErrors: c.SendErrors}
+	}
 	return out
+}
+
+// roleResources tells the data plane when this node becomes the active or
+// the standby one, around the address group's own work.
+type roleResources struct {
+	*heartbeat.AddressGroup
+	setActive func(bool)
+}
+
+func (r roleResources) Acquire(ctx context.Context) error {
+	r.setActive(true)
+	return r.AddressGroup.Acquire(ctx)
+}
+
+func (r roleResources) Release(ctx context.Context) error {
+	err := r.AddressGroup.Release(ctx)
+	r.setActive(false)
+	return err
 }

@@ -55,6 +55,7 @@ type collector struct {
 	flowEntries, flowCapacity *prometheus.Desc
 	dataplaneInfo             *prometheus.Desc
 	dataplaneFallback         *prometheus.Desc
+	sysctl, syncDaemon        *prometheus.Desc
 }
 
 // NewCollector returns a collector that reads obs at every scrape (no
@@ -130,6 +131,12 @@ func NewCollector(obs Observer, info func() Status) prometheus.Collector {
 		dataplaneFallback: prometheus.NewDesc("director_dataplane_fallback",
 			"Always 1, one per better data plane that could not be used on an interface, with the reason.",
 			[]string{"node", "interface", "mode", "reason"}, nil),
+		sysctl: prometheus.NewDesc("director_sysctl",
+			"Value of a kernel setting the data plane set at start (IPVS: net.ipv4.ip_forward, net.ipv4.vs.*), read back.",
+			[]string{"name"}, nil),
+		syncDaemon: prometheus.NewDesc("director_ipvs_sync_daemon",
+			"Always 1 for each running IPVS connection sync daemon; the labels say its state (master, backup), interface and sync id.",
+			[]string{"state", "interface", "sync_id"}, nil),
 	}
 }
 
@@ -141,6 +148,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.backendUp, c.backendChecks, c.backendCheckSeconds,
 		c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
 		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.dataplaneInfo, c.dataplaneFallback,
+		c.sysctl, c.syncDaemon,
 	} {
 		ch <- d
 	}
@@ -222,6 +230,14 @@ func (c *collector) collectStats(ch chan<- prometheus.Metric, s DataplaneStats) 
 	}
 	constMetric(ch, c.flowEntries, prometheus.GaugeValue, float64(s.FlowEntries))
 	constMetric(ch, c.flowCapacity, prometheus.GaugeValue, float64(s.FlowCapacity))
+	for _, sc := range s.Sysctls {
+		if v, err := strconv.ParseFloat(sc.Value, 64); err == nil {
+			constMetric(ch, c.sysctl, prometheus.GaugeValue, v, sc.Name)
+		}
+	}
+	for _, d := range s.Sync {
+		constMetric(ch, c.syncDaemon, prometheus.GaugeValue, 1, d.State, d.Interface, strconv.Itoa(int(d.SyncID)))
+	}
 }
 
 // constMetric sends one value; a label value the client library refuses

@@ -1,7 +1,7 @@
 // Package control is the director's control plane: the desired state
 // (services and their real servers), and the Dataplane port through which
 // that state reaches packets, with a BPF adapter (this package's
-// bpfdataplane.go) and, later, an IPVS one.
+// bpfdataplane.go) and an IPVS one (ipvs.go).
 package control
 
 import (
@@ -177,6 +177,11 @@ type DataplaneStats struct {
 	// connection), FlowCapacity the table's size.
 	FlowEntries  int `json:"flow_entries"`
 	FlowCapacity int `json:"flow_capacity"`
+	// Sysctls are the kernel settings the data plane set at start, with
+	// their values read back (IPVS).
+	Sysctls []Sysctl `json:"sysctls,omitempty"`
+	// Sync are the IPVS connection sync daemons running (IPVS).
+	Sync []SyncDaemon `json:"sync_daemons,omitempty"`
 }
 
 // Observer is the read side of a data plane, for status and metrics.
@@ -199,12 +204,15 @@ type InterfaceStatus struct {
 // Status is what `director status` shows: the node, its data plane and its
 // services, as `ipvsadm -Ln` plus the director's own facts.
 type Status struct {
-	Node       string            `json:"node"`
-	Config     string            `json:"config"`
-	Dataplane  string            `json:"dataplane"`
-	Interfaces []InterfaceStatus `json:"interfaces"`
-	// DataplaneFallbacks says, per interface, which better data planes
-	// were tried before the one in use and why each failed.
+	Node      string `json:"node"`
+	Config    string `json:"config"`
+	Dataplane string `json:"dataplane"`
+	// DataplaneReason says why dataplane auto runs a fallback ("" when
+	// it runs what was asked for).
+	DataplaneReason string            `json:"dataplane_reason,omitempty"`
+	Interfaces      []InterfaceStatus `json:"interfaces"`
+	// DataplaneFallbacks says, per interface, which better BPF hooks were
+	// tried before the one in use and why each failed.
 	DataplaneFallbacks []DataplaneFallback `json:"dataplane_fallbacks,omitempty"`
 	Version            string              `json:"version"`
 	Started            time.Time           `json:"started"`
@@ -240,6 +248,48 @@ type HAStatus struct {
 	AuthFailures       uint64 `json:"auth_failures"`
 	Replays            uint64 `json:"replays"`
 	Malformed          uint64 `json:"malformed"`
+	// Sync is the conntrack sync (nil when disabled).
+	Sync *SyncStatus `json:"sync,omitempty"`
+}
+
+// SyncStatus is the conntrack sync of the pair, as this node sees it.
+type SyncStatus struct {
+	// Role is "sending" (this node holds the group) or "receiving".
+	Role string `json:"role"`
+	// Ready says the standby holds a complete copy of the active's table
+	// (always true while sending).
+	Ready bool `json:"ready"`
+	// LastFullTable is when the last complete full table was received.
+	LastFullTable time.Time `json:"last_full_table"`
+	// Lag is the delay between the data plane reporting the last batch
+	// of changes and its sending; MaxLag the largest since start.
+	Lag    time.Duration `json:"lag_ns"`
+	MaxLag time.Duration `json:"max_lag_ns"`
+	// Told is how many connections the peer was told about.
+	Told int `json:"told"`
+	// Records and bytes, sent and received.
+	RecordsSent     uint64 `json:"records_sent"`
+	BytesSent       uint64 `json:"bytes_sent"`
+	MessagesSent    uint64 `json:"messages_sent"`
+	RecordsReceived uint64 `json:"records_received"`
+	BytesReceived   uint64 `json:"bytes_received"`
+	// Installed, Unknown (service or real server not configured here) and
+	// Conflicts (a live local connection to another real server) count
+	// what became of received records.
+	Installed uint64 `json:"installed"`
+	Unknown   uint64 `json:"unknown"`
+	Conflicts uint64 `json:"conflicts"`
+	// FullSent and FullReceived count full tables; Requests the requests
+	// sent; Gaps the lost messages noticed.
+	FullSent     uint64 `json:"full_tables_sent"`
+	FullReceived uint64 `json:"full_tables_received"`
+	Requests     uint64 `json:"requests"`
+	Gaps         uint64 `json:"gaps"`
+	// Rejected messages: bad MAC, replayed, malformed.
+	AuthFailures uint64 `json:"auth_failures"`
+	Replays      uint64 `json:"replays"`
+	Malformed    uint64 `json:"malformed"`
+	SendErrors   uint64 `json:"send_errors"`
 }
 
 // HAPeer is the other node of the pair.

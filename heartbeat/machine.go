@@ -227,11 +227,21 @@ type Released struct {
 // peer, stop.
 type Shutdown struct{ Now time.Time }
 
-func (Tick) isEvent()     {}
-func (Received) isEvent() {}
-func (Acquired) isEvent() {}
-func (Released) isEvent() {}
-func (Shutdown) isEvent() {}
+// SyncPending says whether this node is still receiving its peer's
+// connection table. While it is, its heartbeats say so and the peer does
+// not hand it the group back (auto_failback); a takeover of a dead peer's
+// group does not wait.
+type SyncPending struct {
+	Now     time.Time
+	Pending bool
+}
+
+func (Tick) isEvent()        {}
+func (Received) isEvent()    {}
+func (Acquired) isEvent()    {}
+func (Released) isEvent()    {}
+func (Shutdown) isEvent()    {}
+func (SyncPending) isEvent() {}
 
 // Action is something Step asks the runner to do, in the order given: Send,
 // Acquire, Release, Announce, Warn, PeerDead, PeerAlive, Transition,
@@ -393,6 +403,8 @@ type Machine struct {
 	stopping    bool      // Shutdown came; stop once the addresses are released
 	releaseWhy  string    // why the current release started
 
+	syncing bool // the connection table is not complete yet (SyncPending)
+
 	failures    int       // consecutive failed acquisitions
 	failedUntil time.Time // no acquisition while the peer is alive before this
 
@@ -500,6 +512,12 @@ func (m *Machine) Step(ev Event) []Action {
 	case Shutdown:
 		m.advance(e.Now)
 		m.shutdown(&out)
+	case SyncPending:
+		m.advance(e.Now)
+		if m.syncing != e.Pending {
+			m.syncing = e.Pending
+			m.transitioned = true // tell the peer now
+		}
 	default:
 		return nil
 	}
@@ -728,7 +746,7 @@ func (m *Machine) decideActive(out *[]Action) {
 		*out = append(*out, Announce{Reason: fmt.Sprintf("%s no longer holds the group: re-announcing it from here", p.name)})
 	}
 	if m.cfg.AutoFailback && m.cfg.Owner != m.cfg.Node && p.alive && p.name == m.cfg.Owner &&
-		p.msg.State == Standby && !p.msg.Holding && !p.msg.Failed && p.msg.Owner == m.cfg.Owner {
+		p.msg.State == Standby && !p.msg.Holding && !p.msg.Failed && !p.msg.Syncing && p.msg.Owner == m.cfg.Owner {
 		m.release(out, fmt.Sprintf("auto_failback: the owner %s is back", p.name))
 	}
 }
@@ -940,6 +958,7 @@ func (m *Machine) message(kind Kind) Message {
 		Failed:       m.failed(),
 		Owner:        m.cfg.Owner,
 		AutoFailback: m.cfg.AutoFailback,
+		Syncing:      m.syncing,
 		ActiveSince:  m.activeSince,
 	}
 	if kind == KindLeaving {

@@ -45,6 +45,9 @@ func summary(acts []Action, beats bool) []string {
 				if a.Msg.Failed {
 					hb += "+failed"
 				}
+				if a.Msg.Syncing {
+					hb += "+syncing"
+				}
 				s = append(s, hb)
 			}
 		case Acquire:
@@ -85,7 +88,11 @@ type hb struct {
 	failed  bool
 	owner   string // "" means lb1
 	af      bool
+	syncing bool
 }
+
+// pending is this node's SyncPending event.
+type pending struct{ on bool }
 
 // leave is the peer's leaving message.
 type leave struct{}
@@ -135,6 +142,8 @@ func (h *harness) event(at time.Duration, ev any) Event {
 		return Released{Now: now, Err: e.Err}
 	case Shutdown:
 		return Shutdown{Now: now}
+	case pending:
+		return SyncPending{Now: now, Pending: e.on}
 	case hb:
 		h.seq++
 		owner := e.owner
@@ -142,7 +151,7 @@ func (h *harness) event(at time.Duration, ev any) Event {
 			owner = "lb1"
 		}
 		msg := Message{Kind: KindHeartbeat, From: peerOf(h.cfg.Node), State: e.state, Holding: e.holding,
-			Failed: e.failed, Owner: owner, AutoFailback: e.af, Generation: 7, Seq: h.seq}
+			Failed: e.failed, Owner: owner, AutoFailback: e.af, Syncing: e.syncing, Generation: 7, Seq: h.seq}
 		if e.holding && (e.state == Active || e.state == Init) {
 			msg.ActiveSince = t0.Add(e.since)
 		}
@@ -353,6 +362,19 @@ func TestMachineFailback(t *testing.T) {
 				mstep{at: 30150 * ms, ev: rel, want: []string{"releasing->standby", "hb standby"}, state: Standby, beats: true},
 				mstep{at: 30300 * ms, ev: hb{state: Acquiring, holding: true, af: true}, state: Standby},
 			)},
+		{name: "auto_failback waits for the owner's connection table (conntrack sync)", cfg: pairCfg("lb2", true),
+			steps: append(slices.Clone(lb2Active),
+				mstep{at: 30 * sec, ev: hb{state: Init, af: true, syncing: true}, want: []string{"alive"}, state: Active},
+				mstep{at: 30100 * ms, ev: hb{state: Standby, af: true, syncing: true}, state: Active},
+				mstep{at: 31 * sec, ev: hb{state: Standby, af: true, syncing: true}, state: Active},
+				mstep{at: 31100 * ms, ev: hb{state: Standby, af: true}, want: []string{"active->releasing", "release"}, state: Releasing},
+			)},
+		{name: "a node still syncing says so at once, and when done", cfg: pairCfg("lb1", true),
+			steps: []mstep{
+				{at: 0, ev: hb{state: Active, holding: true, af: true, owner: "lb1"}, want: []string{"alive", "init->standby"}, state: Standby},
+				{at: 10 * ms, ev: pending{true}, want: []string{"hb standby+syncing"}, state: Standby, beats: true},
+				{at: 20 * ms, ev: pending{false}, want: []string{"hb standby"}, state: Standby, beats: true},
+			}},
 		{name: "no auto_failback: the non-owner keeps the group", cfg: pairCfg("lb2", false),
 			steps: append(slices.Clone(lb2Active),
 				mstep{at: 30 * sec, ev: hb{state: Init}, want: []string{"alive"}, state: Active},

@@ -16,7 +16,7 @@ package heartbeat
 //	  5   1  MAC method: 1 hmac-sha256, 2 hmac-sha1, 3 hmac-md5
 //	  6   1  kind: 1 heartbeat, 2 leaving
 //	  7   1  sender's state (State's values: 0 init ... 5 stopped)
-//	  8   1  flags: 1 holding, 2 failed, 4 auto_failback
+//	  8   1  flags: 1 holding, 2 failed, 4 auto_failback, 8 syncing
 //	  9   1  length F of the sender's name, 1-64
 //	 10   1  length O of the owner's name (as the sender is configured), 0-64
 //	 11   1  reserved, 0
@@ -81,7 +81,8 @@ const (
 	flagHolding      = 1 << 0
 	flagFailed       = 1 << 1
 	flagAutoFailback = 1 << 2
-	knownFlags       = flagHolding | flagFailed | flagAutoFailback
+	flagSyncing      = 1 << 3
+	knownFlags       = flagHolding | flagFailed | flagAutoFailback | flagSyncing
 
 	// replayWindow is how many sequence numbers below the highest one are
 	// remembered per sender.
@@ -157,6 +158,9 @@ type Message struct {
 	// sides' views to agree.
 	Owner        string
 	AutoFailback bool
+	// Syncing says the sender is still receiving its peer's connection
+	// table (conntrack sync): the peer must not hand it the group yet.
+	Syncing bool
 	// ActiveSince is when the sender became the group's holder, wall
 	// clock; zero if it holds nothing.
 	ActiveSince time.Time
@@ -250,8 +254,15 @@ type Codec struct {
 	gen     uint64
 	warn    []string
 
+	mu     sync.Mutex // guards seq
+	seq    uint64
+	replay replayGuard
+}
+
+// replayGuard is the replay state of every sender of one message stream
+// (heartbeats, or conntrack sync: each has its own sequence numbers).
+type replayGuard struct {
 	mu    sync.Mutex
-	seq   uint64
 	peers map[string]*replayState
 }
 
@@ -267,7 +278,7 @@ type replayState struct {
 // runner uses its start time in ns). With an invalid auth, Encode fails and
 // Decode refuses everything with ErrAuth; check Auth.Validate first.
 func NewCodec(auth Auth, generation uint64) *Codec {
-	c := &Codec{gen: generation, key: append([]byte(nil), auth.Key...), peers: map[string]*replayState{}}
+	c := &Codec{gen: generation, key: append([]byte(nil), auth.Key...)}
 	if err := auth.Validate(); err != nil {
 		c.authErr = err
 		return c
@@ -330,6 +341,9 @@ func (c *Codec) Encode(m Message) ([]byte, error) {
 	if m.AutoFailback {
 		flags |= flagAutoFailback
 	}
+	if m.Syncing {
+		flags |= flagSyncing
+	}
 	b[8] = flags
 	b[9] = byte(len(m.From))
 	b[10] = byte(len(m.Owner))
@@ -385,6 +399,7 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 		Holding:      b[8]&flagHolding != 0,
 		Failed:       b[8]&flagFailed != 0,
 		AutoFailback: b[8]&flagAutoFailback != 0,
+		Syncing:      b[8]&flagSyncing != 0,
 		Generation:   binary.BigEndian.Uint64(b[12:]),
 		Seq:          binary.BigEndian.Uint64(b[20:]),
 		From:         string(b[headerSize : headerSize+fromLen]),
@@ -413,7 +428,7 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 			return Message{}, fmt.Errorf("%w: owner %v", ErrMalformed, err)
 		}
 	}
-	if err := c.fresh(m.From, m.Generation, m.Seq); err != nil {
+	if err := c.replay.fresh(m.From, m.Generation, m.Seq); err != nil {
 		return Message{}, err
 	}
 	return m, nil
@@ -421,16 +436,19 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 
 // fresh checks a sender's (generation, seq) against what was seen and
 // records it if it is new.
-func (c *Codec) fresh(from string, gen, seq uint64) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st, ok := c.peers[from]
+func (g *replayGuard) fresh(from string, gen, seq uint64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, ok := g.peers[from]
 	switch {
 	case !ok:
-		if len(c.peers) >= maxSenders {
+		if len(g.peers) >= maxSenders {
 			return fmt.Errorf("%w: more than %d senders with this key; %q ignored", ErrMalformed, maxSenders, from)
 		}
-		c.peers[from] = &replayState{gen: gen, top: seq, seen: 1}
+		if g.peers == nil {
+			g.peers = map[string]*replayState{}
+		}
+		g.peers[from] = &replayState{gen: gen, top: seq, seen: 1}
 		return nil
 	case gen < st.gen:
 		return fmt.Errorf("%w: %s generation %d, older than %d (or %s restarted with its clock set back)", ErrReplay, from, gen, st.gen, from)

@@ -137,6 +137,7 @@ type Node struct {
 	runErr   error         // Run's result, read after done
 
 	results chan Event     // Acquired and Released from the resource goroutines
+	syncCh  chan bool      // SetSyncPending's latest value
 	workers sync.WaitGroup // resource goroutines
 
 	// Run's loop only.
@@ -190,6 +191,7 @@ func NewNode(cfg Config, auth Auth, tr Transport, res Resources, log *slog.Logge
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		results: make(chan Event, 4),
+		syncCh:  make(chan bool, 1),
 		limits:  map[string]*logLimit{},
 	}
 	for _, w := range n.codec.Warnings() {
@@ -263,6 +265,8 @@ func (n *Node) Run(ctx context.Context) (err error) {
 			}
 			ev = Received{Msg: msg, Now: time.Now()}
 		case ev = <-n.results:
+		case p := <-n.syncCh:
+			ev = SyncPending{Now: time.Now(), Pending: p}
 		case <-timer.C:
 			ev = Tick{Now: time.Now()}
 		}
@@ -290,6 +294,23 @@ func (n *Node) shutdown(why string) Event {
 		n.acquireCancel()
 	}
 	return Shutdown{Now: time.Now()}
+}
+
+// SetSyncPending says whether this node still waits for its peer's
+// connection table (see SyncPending). The latest value wins; it may be
+// called before Run.
+func (n *Node) SetSyncPending(pending bool) {
+	for {
+		select {
+		case n.syncCh <- pending:
+			return
+		default:
+		}
+		select {
+		case <-n.syncCh: // replace a value not read yet
+		default:
+		}
+	}
 }
 
 // Stop hands over now, as Run does when its context is done, and waits for

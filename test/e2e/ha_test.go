@@ -44,12 +44,18 @@ type haPair struct {
 	keyFile  string
 	timers   haTimers
 	failback bool
+	noSync   bool // conntrack sync disabled
 }
 
 func startPair(t *testing.T, tm haTimers, autoFailback bool) *haPair {
+	return startPairSync(t, tm, autoFailback, true)
+}
+
+// startPairSync is startPair with the conntrack sync on or off.
+func startPairSync(t *testing.T, tm haTimers, autoFailback, sync bool) *haPair {
 	t.Helper()
 	l := newLab(t, lab.Options{})
-	p := &haPair{t: t, l: l, dirs: map[string]*runningDirector{}, timers: tm, failback: autoFailback,
+	p := &haPair{t: t, l: l, dirs: map[string]*runningDirector{}, timers: tm, failback: autoFailback, noSync: !sync,
 		names: map[string]string{lab.LB1: l.Prefix() + "-lb1", lab.LB2: l.Prefix() + "-lb2"}}
 	dir := t.TempDir()
 	p.keyFile = filepath.Join(dir, "authkey")
@@ -73,7 +79,10 @@ func (p *haPair) other(n string) string {
 func (p *haPair) start(n string) *runningDirector {
 	p.t.Helper()
 	socket := filepath.Join(p.t.TempDir(), "director.sock")
-	cfg := haConfig(p.names[n], p.names[p.other(n)], p.names[lab.LB1], socket, p.keyFile, p.timers, p.failback)
+	c := lab.PairConfig{Node: p.names[n], Peer: p.names[p.other(n)], Owner: p.names[lab.LB1], Socket: socket,
+		KeyFile: p.keyFile, Keepalive: p.timers.keepalive, Deadtime: p.timers.deadtime, AutoFailback: p.failback,
+		ARPCount: 3, ARPInterval: 50 * time.Millisecond, MetricsListen: "127.0.0.1:9917", NoSync: p.noSync}
+	cfg := c.YAML()
 	d := startDirectorIn(p.t, p.l, n, cfg, socket)
 	p.dirs[n] = d
 	return d

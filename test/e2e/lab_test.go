@@ -48,10 +48,10 @@ func TestLabUpFailoverDown(t *testing.T) {
 	if err != nil || b <= 0 || b > 500*time.Millisecond+time.Second+500*time.Millisecond {
 		t.Errorf("lab failover blackout %s, want within deadtime (500ms) + 1s (+0.5s margin)\n%s", m[1], out)
 	}
-	// Without connection sync (not built yet) no established connection
-	// survives: the count must say so, not report the reconnections.
-	if !strings.Contains(out, "established connections that survived the failover: 0 of 20") {
-		t.Errorf("lab failover: want 0 of 20 established connections surviving (no sync yet):\n%s", out)
+	// With conntrack sync every established connection survives (the
+	// count checks the same connection answers, not a reconnection).
+	if !strings.Contains(out, "established connections that survived the failover: 20 of 20") {
+		t.Errorf("lab failover: want 20 of 20 established connections surviving (conntrack sync):\n%s", out)
 	}
 	run("down")
 

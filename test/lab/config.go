@@ -24,6 +24,8 @@ type PairConfig struct {
 	ARPInterval time.Duration
 	// MetricsListen, if set, enables the metrics endpoint.
 	MetricsListen string
+	// NoSync disables the conntrack sync (on by default).
+	NoSync bool
 }
 
 // YAML renders the configuration file.
@@ -61,6 +63,9 @@ ha:
       - {address: %s/%d, interface: %s}
       - {address: %s/%d, interface: %s}
 `, c.Owner, VIP, PrefixLen, PubIf, Gateway, PrefixLen, IntIf)
+	if c.NoSync {
+		b.WriteString("  sync: {enabled: false}\n")
+	}
 	if c.MetricsListen != "" {
 		fmt.Fprintf(&b, "metrics:\n  listen: %s\n", c.MetricsListen)
 	}
