@@ -18,8 +18,10 @@ TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
 # kernel's modules.dep.
 VM_PKGS   := qemu-system-x86 kmod
 # Arguments of the VM runner (go run ./test/vm/vmrun -h), e.g.
-# VMRUN='-run TestIPVSService'.
-VMRUN     ?=
+# VMRUN='-run TestIPVSService'. By default the VM also runs the packet
+# tables of both programs (6.1's verifier) and the loader's tests (TC
+# without TCX: clsact).
+VMRUN     ?= ./test/vmtests/ ./bpf/ ./loader/
 
 .PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit bench bench-heartbeat fuzz clean deps-generate deps-test
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -263,12 +264,21 @@ func tcState(t *testing.T, ifname string) TCState {
 	return s
 }
 
+// haveTCX says whether the kernel has TCX (6.6 and later): a TCX query is
+// refused with EINVAL before.
+func haveTCX(t *testing.T) bool {
+	_, err := link.QueryPrograms(link.QueryOptions{Target: 1, Attach: ebpf.AttachTCXIngress})
+	return err == nil
+}
+
 // TestOpenTCModes walks one node through every mode change an operator
 // can make with a restart: TCX, XDP, clsact, TCX again, then removal. At
 // each step exactly one hook carries the program, and what the director
-// added is gone afterwards.
+// added is gone afterwards. Without TCX (kernels before 6.6) the TCX steps
+// are left out and tc_attach auto must land on clsact.
 func TestOpenTCModes(t *testing.T) {
 	testenv.RequirePrivileged(t)
+	tcx := haveTCX(t)
 	node := testNode(t)
 	t.Cleanup(func() { Remove("", node) })
 	inNetns(t, func() {
@@ -295,26 +305,35 @@ func TestOpenTCModes(t *testing.T) {
 			}
 		}
 
-		d := open(ModeTC, TCAttachTCX)
-		if d.Mode() != ModeNameTCX || len(d.Fallbacks) != 0 {
-			t.Errorf("mode %q, fallbacks %+v; want tc (tcx), none", d.Mode(), d.Fallbacks)
-		}
-		expect("tcx", ModeNameTCX, false, 1, false)
 		k := bpf.FlowKey{Saddr: 1, Daddr: 2, Sport: 3, Dport: 4, Proto: bpf.ProtoTCP}
+		if tcx {
+			d := open(ModeTC, TCAttachTCX)
+			if d.Mode() != ModeNameTCX || len(d.Fallbacks) != 0 {
+				t.Errorf("mode %q, fallbacks %+v; want tc (tcx), none", d.Mode(), d.Fallbacks)
+			}
+			expect("tcx", ModeNameTCX, false, 1, false)
+			if err := d.Maps.PutFlow(k, bpf.Flow{Dir: bpf.DirForward, Timeout: 1 << 40}); err != nil {
+				t.Error(err)
+			}
+			d.Close()
+			expect("tcx after close", ModeNameTCX, false, 1, false)
+
+			d = open(ModeTC, TCAttachTCX) // adopts: the link is updated, not doubled
+			if !d.Adopted {
+				t.Error("tcx reopen did not adopt")
+			}
+			expect("tcx adopted", ModeNameTCX, false, 1, false)
+			d.Close()
+		} else if _, err := Open(Options{Node: node, Interfaces: []string{"a0"}, Mode: ModeTC, TCAttach: TCAttachTCX,
+			FlowTableSize: 1024}); err == nil || !strings.Contains(err.Error(), "tc (tcx): ") {
+			t.Errorf("forced tcx without TCX: %v, want an error naming tc (tcx)", err)
+		}
+
+		d := open(ModeNative, "")
 		if err := d.Maps.PutFlow(k, bpf.Flow{Dir: bpf.DirForward, Timeout: 1 << 40}); err != nil {
 			t.Error(err)
 		}
-		d.Close()
-		expect("tcx after close", ModeNameTCX, false, 1, false)
 
-		d = open(ModeTC, TCAttachTCX) // adopts: the link is updated, not doubled
-		if !d.Adopted {
-			t.Error("tcx reopen did not adopt")
-		}
-		expect("tcx adopted", ModeNameTCX, false, 1, false)
-		d.Close()
-
-		d = open(ModeNative, "")
 		expect("xdp", ModeNameNative, true, 0, false)
 		d.Close()
 
@@ -334,10 +353,17 @@ func TestOpenTCModes(t *testing.T) {
 		}
 		d.Close()
 
-		d = open(ModeTC, TCAttachAuto) // TCX is preferred: the clsact filter goes
-		expect("tc auto", ModeNameTCX, false, 1, false)
-		if s := tcState(t, "a0"); s.ClsactQdisc {
-			t.Error("clsact qdisc added by the director left behind")
+		d = open(ModeTC, TCAttachAuto)
+		if tcx { // TCX is preferred: the clsact filter goes
+			expect("tc auto", ModeNameTCX, false, 1, false)
+			if s := tcState(t, "a0"); s.ClsactQdisc {
+				t.Error("clsact qdisc added by the director left behind")
+			}
+		} else {
+			expect("tc auto", ModeNameClsact, false, 0, true)
+			if len(d.Fallbacks) != 1 || d.Fallbacks[0].Mode != ModeNameTCX {
+				t.Errorf("fallbacks %+v, want tc (tcx) refused", d.Fallbacks)
+			}
 		}
 		d.Close()
 
@@ -391,10 +417,14 @@ func TestAutoFallsBackToTC(t *testing.T) {
 		}
 		got := fmt.Sprintf("%s %v", d.Mode(), d.Fallbacks)
 		want := "tc (tcx) [{a0 xdp native attach XDP to a0: injected: no XDP} {a0 xdp generic attach XDP to a0: injected: no XDP}]"
+		if !haveTCX(t) {
+			want = "tc (clsact) [{a0 xdp native attach XDP to a0: injected: no XDP} {a0 xdp generic attach XDP to a0: injected: no XDP} " +
+				"{a0 tc (tcx) attach TCX ingress to a0: tcx not supported (requires >= v6.6)}]"
+		}
 		if got != want {
 			t.Errorf("got  %s\nwant %s", got, want)
 		}
-		if attached(t, "a0") || tcState(t, "a0").TCXPrograms != 1 {
+		if s := tcState(t, "a0"); attached(t, "a0") || s.TCXPrograms+map[bool]int{true: 1}[s.ClsactFilter] != 1 {
 			t.Error("want the TC program alone on a0")
 		}
 		d.Close()

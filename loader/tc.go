@@ -244,9 +244,12 @@ type TCState struct {
 func ReadTCState(ifindex int) (TCState, error) {
 	var s TCState
 	res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: ebpf.AttachTCXIngress})
-	if err == nil {
+	switch {
+	case err == nil:
 		s.TCXPrograms = len(res.Programs)
-	} else if !errors.Is(err, ebpf.ErrNotSupported) {
+	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EINVAL):
+		// No TCX in this kernel (before 6.6 the query is refused).
+	default:
 		return s, err
 	}
 	if s.ClsactQdisc, err = hasClsact(ifindex); err != nil || !s.ClsactQdisc {
