@@ -386,10 +386,8 @@ func (d *BPFDataplane) Status() ([]ServiceStatus, error) {
 		st.Scheduler = want.Scheduler
 		st.Counters = d.retired[key]
 		weights := map[RealKey]uint32{}
-		order := map[RealKey]int{}
-		for i, r := range want.Reals {
+		for _, r := range want.Reals {
 			weights[RealKey{r.Addr, r.Port}] = r.Weight
-			order[RealKey{r.Addr, r.Port}] = i
 		}
 		for id, r := range cur.reals {
 			if r.SvcId != v.Id {
@@ -408,27 +406,9 @@ func (d *BPFDataplane) Status() ([]ServiceStatus, error) {
 			}
 			st.Reals = append(st.Reals, rs)
 		}
-		sort.Slice(st.Reals, func(i, j int) bool {
-			a, b := st.Reals[i], st.Reals[j]
-			oa, oka := order[RealKey{a.Addr, a.Port}]
-			ob, okb := order[RealKey{b.Addr, b.Port}]
-			if oka && okb {
-				return oa < ob
-			}
-			return a.Addr.Less(b.Addr)
-		})
 		out = append(out, st)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].ServiceKey, out[j].ServiceKey
-		if a.VIP != b.VIP {
-			return a.VIP.Less(b.VIP)
-		}
-		if a.Port != b.Port {
-			return a.Port < b.Port
-		}
-		return a.Proto < b.Proto
-	})
+	sortStatus(out, d.desired)
 	return out, nil
 }
 

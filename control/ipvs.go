@@ -319,10 +319,6 @@ func (d *IPVSDataplane) Status() ([]ServiceStatus, error) {
 	var out []ServiceStatus
 	for k, c := range cur {
 		st := ServiceStatus{ServiceKey: k, Scheduler: c.svc.SchedName, Counters: ipvsCounters(ipvs.SvcStats(c.svc.Stats))}
-		order := map[RealKey]int{}
-		for i, r := range d.desired[k].Reals {
-			order[RealKey{r.Addr, r.Port}] = i
-		}
 		for rk, dst := range c.dests {
 			st.Reals = append(st.Reals, RealStatus{
 				RealServer:    RealServer{Addr: rk.Addr, Port: rk.Port, Weight: uint32(max(dst.Weight, 0))},
@@ -331,30 +327,9 @@ func (d *IPVSDataplane) Status() ([]ServiceStatus, error) {
 				InactiveConns: uint64(max(dst.InactiveConnections, 0)),
 			})
 		}
-		sort.Slice(st.Reals, func(i, j int) bool {
-			a, b := RealKey{st.Reals[i].Addr, st.Reals[i].Port}, RealKey{st.Reals[j].Addr, st.Reals[j].Port}
-			oa, oka := order[a]
-			ob, okb := order[b]
-			if oka && okb {
-				return oa < ob
-			}
-			if oka != okb {
-				return oka
-			}
-			return a.Addr.Less(b.Addr) || a.Addr == b.Addr && a.Port < b.Port
-		})
 		out = append(out, st)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].ServiceKey, out[j].ServiceKey
-		if a.VIP != b.VIP {
-			return a.VIP.Less(b.VIP)
-		}
-		if a.Port != b.Port {
-			return a.Port < b.Port
-		}
-		return a.Proto < b.Proto
-	})
+	sortStatus(out, d.desired)
 	return out, nil
 }
 

@@ -5,8 +5,10 @@
 package control
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -306,4 +308,29 @@ type HAAddressHeld struct {
 	Address   netip.Prefix `json:"address"`
 	Interface string       `json:"interface"`
 	Held      bool         `json:"held"`
+}
+
+// sortStatus orders what a data plane reads back as the configuration
+// lists it: services by VIP, port and protocol; each service's real
+// servers in desired's order, then any it does not list (being removed) by
+// address and port.
+func sortStatus(out []ServiceStatus, desired map[ServiceKey]Service) {
+	slices.SortFunc(out, func(a, b ServiceStatus) int {
+		return cmp.Or(a.VIP.Compare(b.VIP), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto))
+	})
+	for _, st := range out {
+		order := map[RealKey]int{}
+		for i, r := range desired[st.ServiceKey].Reals {
+			order[RealKey{r.Addr, r.Port}] = i
+		}
+		rank := func(r RealStatus) int {
+			if i, ok := order[RealKey{r.Addr, r.Port}]; ok {
+				return i
+			}
+			return len(order)
+		}
+		slices.SortFunc(st.Reals, func(a, b RealStatus) int {
+			return cmp.Or(cmp.Compare(rank(a), rank(b)), a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port))
+		})
+	}
 }
