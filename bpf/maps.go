@@ -303,7 +303,9 @@ func (m *Maps) HZ() (uint64, error) {
 	return c.Hz, err
 }
 
-func toJiffies(d time.Duration, hz uint64) uint64 {
+// ToJiffies converts a duration to jiffies at hz (at least one for a
+// positive duration).
+func ToJiffies(d time.Duration, hz uint64) uint64 {
 	j := uint64(d) * hz / uint64(time.Second)
 	if d > 0 && j == 0 {
 		j = 1
@@ -329,10 +331,10 @@ func (m *Maps) SetTimeouts(t Timeouts) error {
 	if c.Hz == 0 {
 		return errors.New("set timeouts: clock not initialised (InitClock)")
 	}
-	c.TimeoutSyn = toJiffies(t.SYN, c.Hz)
-	c.TimeoutEst = toJiffies(t.Established, c.Hz)
-	c.TimeoutFin = toJiffies(t.FIN, c.Hz)
-	c.TimeoutUdp = toJiffies(t.UDP, c.Hz)
+	c.TimeoutSyn = ToJiffies(t.SYN, c.Hz)
+	c.TimeoutEst = ToJiffies(t.Established, c.Hz)
+	c.TimeoutFin = ToJiffies(t.FIN, c.Hz)
+	c.TimeoutUdp = ToJiffies(t.UDP, c.Hz)
 	if err := m.config.Put(uint32(0), c); err != nil {
 		return fmt.Errorf("put config: %w", err)
 	}

@@ -97,9 +97,3 @@ func (c *Clock) Now() (uint64, error) { return runJiffies(c.p) }
 
 // Close unloads the probe.
 func (c *Clock) Close() error { return c.p.Close() }
-
-// FromJiffies converts a jiffies count to a duration at hz.
-func FromJiffies(j, hz uint64) time.Duration { return fromJiffies(j, hz) }
-
-// ToJiffies converts a duration to jiffies at hz.
-func ToJiffies(d time.Duration, hz uint64) uint64 { return toJiffies(d, hz) }

@@ -412,6 +412,12 @@ func (d *BPFDataplane) Status() ([]ServiceStatus, error) {
 	return out, nil
 }
 
+// addrPort converts an address and port in network order, as the maps
+// hold them.
+func addrPort(a uint32, p uint16) netip.AddrPort {
+	return netip.AddrPortFrom(bpf.AddrFromBe32(a), bpf.PortFromBe16(p))
+}
+
 func counters(t bpf.TrafficStats) Counters {
 	return Counters{PacketsIn: t.PktsIn, BytesIn: t.BytesIn, PacketsOut: t.PktsOut,
 		BytesOut: t.BytesOut, Connections: t.Conns}
@@ -441,9 +447,9 @@ func (d *BPFDataplane) Flows() ([]Flow, error) {
 		k, v := e.Key, e.Value
 		out = append(out, Flow{
 			Proto:   Proto(k.Proto),
-			Client:  netip.AddrPortFrom(bpf.AddrFromBe32(k.Saddr), bpf.PortFromBe16(k.Sport)),
-			VIP:     netip.AddrPortFrom(bpf.AddrFromBe32(k.Daddr), bpf.PortFromBe16(k.Dport)),
-			Real:    netip.AddrPortFrom(bpf.AddrFromBe32(v.NatAddr), bpf.PortFromBe16(v.NatPort)),
+			Client:  addrPort(k.Saddr, k.Sport),
+			VIP:     addrPort(k.Daddr, k.Dport),
+			Real:    addrPort(v.NatAddr, v.NatPort),
 			State:   stateNames[v.State],
 			Expires: bpf.Expiry(v, now, hz),
 		})

@@ -22,12 +22,12 @@ type haNode struct {
 	cfg   *HAConfig
 	node  *heartbeat.Node
 	group *heartbeat.AddressGroup
-	done  chan struct{} // closed when the node's Run has returned
-	err   error         // what Run returned, once done is closed
+	done  chan struct{} // closed when the node's Run, then the sync's, have returned
+	err   error         // what the node's Run returned, once done is closed
 
 	sync      *heartbeat.Syncer // nil without conntrack sync
 	syncTable *bpfSyncTable
-	syncDone  chan struct{}
+	syncTr    heartbeat.Transport
 }
 
 // startHA builds and starts the heartbeat node, and the conntrack sync
@@ -98,16 +98,23 @@ func startHA(ctx context.Context, self string, cfg *HAConfig, plane *BPFDataplan
 		return nil, fmt.Errorf("ha: %w", err)
 	}
 	h.node = node
+	// The sync outlives the heartbeat: releasing the group at a clean
+	// stop pushes this node's table to the peer, which takes over.
+	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
+	syncDone := make(chan struct{})
 	if h.sync != nil {
-		h.syncDone = make(chan struct{})
 		go func() {
-			h.sync.Run(ctx)
+			h.sync.Run(syncCtx)
 			h.syncTable.Close()
-			close(h.syncDone)
+			close(syncDone)
 		}()
+	} else {
+		close(syncDone)
 	}
 	go func() {
 		h.err = node.Run(ctx)
+		stopSync()
+		<-syncDone
 		close(h.done)
 	}()
 	return h, nil
@@ -145,12 +152,14 @@ func (h *haNode) openSync(self string, cfg *HAConfig, auth heartbeat.Auth, plane
 		table.Close()
 		return fmt.Errorf("ha: sync: %w", err)
 	}
-	h.sync, h.syncTable = syncer, table
+	h.sync, h.syncTable, h.syncTr = syncer, table, tr
 	return nil
 }
 
+// closeSync releases what openSync opened, when the sync never ran.
 func (h *haNode) closeSync() {
-	if h.syncTable != nil {
+	if h.sync != nil {
+		h.syncTr.Close()
 		h.syncTable.Close()
 	}
 }
@@ -277,17 +286,12 @@ func (h *haNode) status() *HAStatus {
 	}
 	if h.sync != nil {
 		y := h.sync.Status()
-		c := y.Counters
 		role := "receiving"
 		if y.Active {
 			role = "sending"
 		}
 		out.Sync = &SyncStatus{Role: role, Ready: y.Ready, LastFullTable: y.LastFull, Lag: y.Lag, MaxLag: y.MaxLag,
-			Told: y.Tracked, RecordsSent: c.RecordsSent, BytesSent: c.BytesSent, MessagesSent: c.MessagesSent,
-			RecordsReceived: c.RecordsReceived, BytesReceived: c.BytesReceived, Installed: c.Installed,
-			Unknown: c.Unknown, Conflicts: c.Conflicts, FullSent: c.FullSent, FullReceived: c.FullReceived,
-			Requests: c.Requests, Gaps: c.Gaps, AuthFailures: c.AuthFailures, Replays: c.Replays,
-			Malformed: c.Malformed, SendErrors: c.SendErrors}
+			Told: y.Tracked, SyncCounters: y.Counters}
 	}
 	return out
 }

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/director-lb/director/heartbeat"
 )
 
 // Service is one virtual service, as `ipvsadm -A` plus its `ipvsadm -a`
@@ -269,29 +271,8 @@ type SyncStatus struct {
 	MaxLag time.Duration `json:"max_lag_ns"`
 	// Told is how many connections the peer was told about.
 	Told int `json:"told"`
-	// Records and bytes, sent and received.
-	RecordsSent     uint64 `json:"records_sent"`
-	BytesSent       uint64 `json:"bytes_sent"`
-	MessagesSent    uint64 `json:"messages_sent"`
-	RecordsReceived uint64 `json:"records_received"`
-	BytesReceived   uint64 `json:"bytes_received"`
-	// Installed, Unknown (service or real server not configured here) and
-	// Conflicts (a live local connection to another real server) count
-	// what became of received records.
-	Installed uint64 `json:"installed"`
-	Unknown   uint64 `json:"unknown"`
-	Conflicts uint64 `json:"conflicts"`
-	// FullSent and FullReceived count full tables; Requests the requests
-	// sent; Gaps the lost messages noticed.
-	FullSent     uint64 `json:"full_tables_sent"`
-	FullReceived uint64 `json:"full_tables_received"`
-	Requests     uint64 `json:"requests"`
-	Gaps         uint64 `json:"gaps"`
-	// Rejected messages: bad MAC, replayed, malformed.
-	AuthFailures uint64 `json:"auth_failures"`
-	Replays      uint64 `json:"replays"`
-	Malformed    uint64 `json:"malformed"`
-	SendErrors   uint64 `json:"send_errors"`
+	// What the syncer sent, received and refused.
+	heartbeat.SyncCounters
 }
 
 // HAPeer is the other node of the pair.

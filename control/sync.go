@@ -10,7 +10,6 @@ package control
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -104,10 +103,6 @@ func (t *bpfSyncTable) lookupIndex() (*syncIndex, error) {
 	}
 	t.index = ix
 	return ix, nil
-}
-
-func addrPort(a uint32, p uint16) netip.AddrPort {
-	return netip.AddrPortFrom(bpf.AddrFromBe32(a), bpf.PortFromBe16(p))
 }
 
 // left is the lifetime left of an entry at now.

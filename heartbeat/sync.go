@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -100,22 +101,37 @@ func (c *SyncConfig) defaults() {
 	}
 }
 
-// SyncCounters count what a Syncer did.
+// SyncCounters count what a Syncer did (the JSON names are those of
+// `director status --json`).
 type SyncCounters struct {
 	// RecordsSent and RecordsReceived count connection records; Messages
 	// and Bytes the datagrams (one per send, whatever the number of links).
-	RecordsSent, MessagesSent, BytesSent             uint64
-	RecordsReceived, MessagesReceived, BytesReceived uint64
-	// Installed, Unknown and Conflicts sum Install's results.
-	Installed, Unknown, Conflicts uint64
+	RecordsSent      uint64 `json:"records_sent"`
+	MessagesSent     uint64 `json:"messages_sent"`
+	BytesSent        uint64 `json:"bytes_sent"`
+	RecordsReceived  uint64 `json:"records_received"`
+	MessagesReceived uint64 `json:"messages_received"`
+	BytesReceived    uint64 `json:"bytes_received"`
+	// Installed, Unknown (service or real server not configured here) and
+	// Conflicts (a live local connection to another real server, kept)
+	// sum Install's results.
+	Installed uint64 `json:"installed"`
+	Unknown   uint64 `json:"unknown"`
+	Conflicts uint64 `json:"conflicts"`
 	// FullSent counts full tables sent (asked or not), FullReceived the
 	// complete ones received, Requests the requests this node sent.
-	FullSent, FullReceived, Requests uint64
+	FullSent     uint64 `json:"full_tables_sent"`
+	FullReceived uint64 `json:"full_tables_received"`
+	Requests     uint64 `json:"requests"`
 	// Gaps counts lost messages noticed (each starts a resync).
-	Gaps uint64
+	Gaps uint64 `json:"gaps"`
 	// AuthFailures, Replays, Malformed count refused packets (Duplicates
 	// are other links' copies); SendErrors failed sends.
-	AuthFailures, Replays, Malformed, Duplicates, SendErrors uint64
+	AuthFailures uint64 `json:"auth_failures"`
+	Replays      uint64 `json:"replays"`
+	Malformed    uint64 `json:"malformed"`
+	Duplicates   uint64 `json:"duplicates"`
+	SendErrors   uint64 `json:"send_errors"`
 }
 
 // SyncStatus is a snapshot of a Syncer.
@@ -146,6 +162,8 @@ type Syncer struct {
 	active  atomic.Bool
 	roleCh  chan bool          // SetActive's changes, to the receive loop
 	settle  chan chan struct{} // Settle's requests
+	stopped chan struct{}      // closed when Run has returned
+	pushes  sync.WaitGroup     // full tables being sent, waited for by Run
 	onReady func(bool)
 
 	sendMu sync.Mutex // one sender of messages at a time
@@ -165,6 +183,8 @@ type syncKey struct {
 	proto       uint8
 	client, vip netip.AddrPort
 }
+
+func (r SyncRecord) key() syncKey { return syncKey{r.Proto, r.Client, r.VIP} }
 
 // toldRec is what the peer was last told of a connection.
 type toldRec struct {
@@ -190,14 +210,17 @@ func NewSyncer(cfg SyncConfig, auth Auth, tr Transport, table SyncTable, onReady
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Syncer{cfg: cfg, codec: NewSyncCodec(auth, uint64(time.Now().UnixNano())), tr: tr, table: table,
-		log: log, roleCh: make(chan bool, 8), settle: make(chan chan struct{}), onReady: onReady,
-		told: map[syncKey]toldRec{}}, nil
+		log: log, roleCh: make(chan bool, 8), settle: make(chan chan struct{}), stopped: make(chan struct{}),
+		onReady: onReady, told: map[syncKey]toldRec{}}, nil
 }
 
 // SetActive tells the syncer whether this node holds the group.
 func (s *Syncer) SetActive(active bool) {
 	if s.active.Swap(active) != active {
-		s.roleCh <- active
+		select {
+		case s.roleCh <- active:
+		case <-s.stopped:
+		}
 	}
 }
 
@@ -207,6 +230,8 @@ func (s *Syncer) Settle(ctx context.Context) error {
 	done := make(chan struct{})
 	select {
 	case s.settle <- done:
+	case <-s.stopped:
+		return nil // nothing more will be installed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -233,9 +258,12 @@ func (s *Syncer) count(f func(c *SyncCounters)) {
 	s.mu.Unlock()
 }
 
-// Run runs the syncer until ctx is done; it closes the transport.
+// Run runs the syncer until ctx is done; it closes the transport once the
+// full tables under way are sent.
 func (s *Syncer) Run(ctx context.Context) error {
+	defer close(s.stopped)
 	defer s.tr.Close()
+	defer s.pushes.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -279,7 +307,7 @@ func (s *Syncer) sendRecords(recs []SyncRecord, epoch uint32, pace bool) {
 		s.send(SyncMessage{Kind: SyncRecords, Epoch: epoch, Records: recs[i:min(i+SyncMaxRecords, len(recs))]})
 	}
 	for _, r := range recs {
-		k := syncKey{r.Proto, r.Client, r.VIP}
+		k := r.key()
 		if r.Op == SyncDelete {
 			delete(s.told, k)
 		} else {
@@ -344,7 +372,7 @@ func (s *Syncer) refresh() {
 	var out []SyncRecord
 	seen := make(map[syncKey]bool, len(s.told))
 	err := s.table.Dump(func(r SyncRecord) bool {
-		k := syncKey{r.Proto, r.Client, r.VIP}
+		k := r.key()
 		seen[k] = true
 		t, ok := s.told[k]
 		if !ok || t.state != r.State || t.real != r.Real || now.Add(r.Left).Sub(t.expiry) > s.cfg.RefreshSlack {
@@ -362,6 +390,15 @@ func (s *Syncer) refresh() {
 		}
 	}
 	s.sendRecords(out, 0, true)
+}
+
+// pushFull sends the full table in the background (Run waits for it).
+func (s *Syncer) pushFull(epoch uint32) {
+	s.pushes.Add(1)
+	go func() {
+		defer s.pushes.Done()
+		s.sendFull(epoch)
+	}()
 }
 
 // sendFull sends the whole table as epoch's records, then (epoch != 0)
@@ -410,9 +447,8 @@ func (s *Syncer) receive(ctx context.Context) {
 	tick := time.NewTicker(min(s.cfg.RequestRetry, s.cfg.GapGrace) / 2)
 	defer tick.Stop()
 	packets := s.tr.Packets()
-	s.setReady(false)
 	if s.onReady != nil {
-		s.onReady(false)
+		s.onReady(false) // not ready until a full table came
 	}
 	s.maybeRequest(st, time.Now())
 	for {
@@ -427,7 +463,7 @@ func (s *Syncer) receive(ctx context.Context) {
 		case active := <-s.roleCh:
 			if !active {
 				// Released: the peer takes over with our table.
-				go s.sendFull(0)
+				s.pushFull(0)
 				st.epoch = 0
 				s.setReady(false)
 			}
@@ -455,7 +491,10 @@ func (s *Syncer) receive(ctx context.Context) {
 // maybeRequest asks for a full table if standby, not ready, and the last
 // request is RequestRetry old.
 func (s *Syncer) maybeRequest(st *receiver, now time.Time) {
-	if s.active.Load() || s.Status().Ready && st.epoch == 0 {
+	s.mu.Lock()
+	ready := s.ready
+	s.mu.Unlock()
+	if s.active.Load() || ready && st.epoch == 0 {
 		return
 	}
 	if !st.asked.IsZero() && now.Sub(st.asked) < s.cfg.RequestRetry {
@@ -477,6 +516,12 @@ func (s *Syncer) checkGaps(st *receiver, now time.Time) {
 			lost++
 		}
 	}
+	s.lost(st, lost)
+}
+
+// lost counts lost messages of the peer and, on the standby, starts a
+// resync: not ready, ask again at the next tick.
+func (s *Syncer) lost(st *receiver, lost int) {
 	if lost == 0 {
 		return
 	}
@@ -492,17 +537,19 @@ func (s *Syncer) checkGaps(st *receiver, now time.Time) {
 // maxMissing bounds the missing-sequence set; beyond, the gap is lost at once.
 const maxMissing = 4096
 
-// track records the peer's sequence number seq of generation gen.
-func (st *receiver) track(gen, seq uint64, now time.Time) (lost bool) {
+// track records the peer's sequence number seq of generation gen and
+// returns how many messages it knows lost at once (a gap too wide to
+// await); narrower gaps wait in missing for GapGrace.
+func (st *receiver) track(gen, seq uint64, now time.Time) (lost int) {
 	switch {
 	case gen != st.gen:
 		st.gen, st.top = gen, seq
 		clear(st.missing)
-		return false
+		return 0
 	case seq > st.top:
-		if seq-st.top-1 > maxMissing-uint64(len(st.missing)) {
+		if gap := seq - st.top - 1; gap > maxMissing-uint64(len(st.missing)) {
 			st.top = seq
-			return true
+			return int(min(gap, math.MaxInt32))
 		}
 		for m := st.top + 1; m < seq; m++ {
 			st.missing[m] = now
@@ -511,7 +558,7 @@ func (st *receiver) track(gen, seq uint64, now time.Time) (lost bool) {
 	default:
 		delete(st.missing, seq)
 	}
-	return false
+	return 0
 }
 
 func (s *Syncer) handle(st *receiver, p Packet) {
@@ -537,10 +584,7 @@ func (s *Syncer) handle(st *receiver, p Packet) {
 	if m.From != s.cfg.Peer {
 		return
 	}
-	now := time.Now()
-	if st.track(m.Generation, m.Seq, now) {
-		st.missing[0] = now.Add(-s.cfg.GapGrace) // lost at the next tick
-	}
+	s.lost(st, st.track(m.Generation, m.Seq, time.Now()))
 	s.count(func(c *SyncCounters) {
 		c.MessagesReceived++
 		c.BytesReceived += uint64(len(p.Data))
@@ -549,7 +593,7 @@ func (s *Syncer) handle(st *receiver, p Packet) {
 	switch m.Kind {
 	case SyncRequest:
 		if s.active.Load() {
-			go s.sendFull(m.Epoch)
+			s.pushFull(m.Epoch)
 		}
 	case SyncRecords:
 		res, err := s.table.Install(m.Records)

@@ -165,7 +165,7 @@ func newMemTable(n int) *memTable {
 
 func (t *memTable) put(r SyncRecord) {
 	t.mu.Lock()
-	t.flows[syncKey{r.Proto, r.Client, r.VIP}] = r
+	t.flows[r.key()] = r
 	t.mu.Unlock()
 }
 
@@ -178,7 +178,7 @@ func (t *memTable) len() int {
 func (t *memTable) has(r SyncRecord) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, ok := t.flows[syncKey{r.Proto, r.Client, r.VIP}]
+	_, ok := t.flows[r.key()]
 	return ok
 }
 
@@ -216,7 +216,7 @@ func (t *memTable) Install(recs []SyncRecord) (SyncInstalled, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, r := range recs {
-		k := syncKey{r.Proto, r.Client, r.VIP}
+		k := r.key()
 		if r.Op == SyncDelete {
 			delete(t.flows, k)
 		} else {
@@ -279,17 +279,6 @@ func (p *syncPair) waitReady(t *testing.T, n string, want bool) {
 	}
 }
 
-func waitSync(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not after 5s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
-	}
-}
-
 // The standby asks for the full table at start and is ready once it has
 // all of it; live changes follow.
 func TestSyncerFullTableThenLive(t *testing.T) {
@@ -308,7 +297,7 @@ func TestSyncerFullTableThenLive(t *testing.T) {
 	}
 	r := syncRec(n + 1)
 	p.tables["lb1"].change(r)
-	waitSync(t, "the live change reaches lb2", func() bool { return p.tables["lb2"].has(r) })
+	waitFor(t, 5*time.Second, "the live change reaches lb2", func() bool { return p.tables["lb2"].has(r) })
 	if st := p.s["lb1"].Status(); st.MaxLag <= 0 {
 		t.Errorf("no sync lag measured: %+v", st)
 	}
@@ -322,7 +311,7 @@ func TestSyncerGapResyncs(t *testing.T) {
 	lost := syncRec(100)
 	p.net.setCut("lb2", true)
 	p.tables["lb1"].change(lost)
-	waitSync(t, "lb1 sent the change", func() bool { return p.s["lb1"].Status().Counters.RecordsSent >= 11 })
+	waitFor(t, 5*time.Second, "lb1 sent the change", func() bool { return p.s["lb1"].Status().Counters.RecordsSent >= 11 })
 	p.net.setCut("lb2", false)
 	p.tables["lb1"].change(syncRec(101)) // its sequence number shows the gap
 	p.waitReady(t, "lb2", false)
@@ -344,7 +333,7 @@ func TestSyncerRejectsForgeries(t *testing.T) {
 	ep := p.net.eps["lb2"]
 	ep.ch <- Packet{Data: forged, Link: "link-a"}
 	ep.ch <- Packet{Data: []byte("DRSY garbage"), Link: "link-a"}
-	waitSync(t, "both counted", func() bool {
+	waitFor(t, 5*time.Second, "both counted", func() bool {
 		c := p.s["lb2"].Status().Counters
 		return c.AuthFailures == 1 && c.Malformed == 1
 	})
@@ -368,11 +357,16 @@ func TestSyncerReleasePushesTable(t *testing.T) {
 		p.tables["lb2"].put(syncRec(i))
 	}
 	p.s["lb2"].SetActive(false)
-	waitSync(t, "lb1 has lb2's table", func() bool { return p.tables["lb1"].len() == 60 })
+	waitFor(t, 5*time.Second, "lb1 has lb2's table", func() bool { return p.tables["lb1"].len() == 60 })
 	if err := p.s["lb1"].Settle(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := p.s["lb2"].Status(); st.Counters.FullSent == 0 {
-		t.Errorf("lb2 released without pushing its table: %+v", st)
+	// Pushed, not asked for: lb1 never received a complete full table
+	// (a push has no end message), and lb2 sent one table.
+	if st := p.s["lb1"].Status(); st.Counters.FullReceived != 0 {
+		t.Errorf("lb1 got lb2's table by asking, not by lb2's push: %+v", st)
+	}
+	if st := p.s["lb2"].Status(); st.Counters.FullSent != 1 {
+		t.Errorf("lb2 sent %d full tables, want the one pushed on release: %+v", st.Counters.FullSent, st)
 	}
 }

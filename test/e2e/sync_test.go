@@ -245,7 +245,13 @@ func syncScenario(t *testing.T, sync bool) (survived, total int) {
 	p.waitState(lab.LB1, "active", 5*time.Second)
 	st = p.dirs[lab.LB1].mustStatus()
 	if st.HA.Sync == nil || st.HA.Sync.FullReceived < 1 || st.HA.Sync.Installed < conns {
-		t.Errorf("lb1 took the group back without lb2's full table: %+v", st.HA.Sync)
+		t.Fatalf("lb1 took the group back without lb2's full table: %+v", st.HA.Sync)
+	}
+	// In that order: the whole table first, then the group (the last
+	// transition is lb1's to active).
+	if !st.HA.Sync.LastFullTable.Before(st.HA.LastTransition) {
+		t.Errorf("lb1's full table came at %v, after it became active at %v",
+			st.HA.Sync.LastFullTable, st.HA.LastTransition)
 	}
 	back, problems := surviving(kept)
 	t.Logf("%d of %d connections survived the failback", back, conns)
