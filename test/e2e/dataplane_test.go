@@ -425,34 +425,7 @@ func TestKillDuringDownloadAndAdopt(t *testing.T) {
 
 		// 3 MB at 1 MB/s through the VIP, started before the kill.
 		const size = 3 << 20
-		type result struct {
-			n   int64
-			sum string
-			err error
-		}
-		res := make(chan result, 1)
-		started := make(chan struct{})
-		go func() {
-			c := l.HTTPClient(lab.Client, false)
-			c.Timeout = 60 * time.Second
-			resp, err := c.Get(fmt.Sprintf("http://192.168.56.10/bytes?n=%d&rate=%d", size, 1<<20))
-			if err != nil {
-				res <- result{err: err}
-				close(started)
-				return
-			}
-			defer resp.Body.Close()
-			h := sha256.New()
-			n, err := io.CopyN(h, resp.Body, 64<<10)
-			close(started)
-			if err == nil {
-				var m int64
-				m, err = io.Copy(h, resp.Body)
-				n += m
-			}
-			res <- result{n: n, sum: hex.EncodeToString(h.Sum(nil)), err: err}
-		}()
-		<-started
+		dl := startDownload(t, l, size, 1<<20)
 
 		flowsBefore := countFlows(t, dir)
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -470,7 +443,7 @@ func TestKillDuringDownloadAndAdopt(t *testing.T) {
 			t.Errorf("restart forgot flows: %d before, %d after", flowsBefore, got)
 		}
 
-		r := <-res
+		r := <-dl.done
 		if r.err != nil {
 			t.Fatalf("download across kill -9 and restart: %v (path counters since the kill: %v)",
 				r.err, movedPaths(pathsBeforeRestart, pinnedPaths(t, dir)))
@@ -497,22 +470,67 @@ func TestKillDuringDownloadAndAdopt(t *testing.T) {
 
 func countFlows(t *testing.T, dir string) int {
 	t.Helper()
-	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "flows"), &ebpf.LoadPinOptions{ReadOnly: true})
+	flows, err := pinnedFlows(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return len(flows)
+}
+
+// pinnedFlows reads the flow table pinned in dir.
+func pinnedFlows(dir string) (map[bpf.FlowKey]bpf.Flow, error) {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "flows"), &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
 	}
 	defer m.Close()
 	var k bpf.FlowKey
 	var v bpf.Flow
-	n := 0
+	out := map[bpf.FlowKey]bpf.Flow{}
 	it := m.Iterate()
 	for it.Next(&k, &v) {
-		n++
+		out[k] = v
 	}
-	if err := it.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return out, it.Err()
+}
+
+// download is a rate-limited download through the VIP (startDownload).
+type download struct{ done chan downloadResult }
+
+type downloadResult struct {
+	n   int64
+	sum string
+	err error
+}
+
+// startDownload starts downloading size bytes at rate bytes/s from the
+// client and returns once the first 64 KiB arrived.
+func startDownload(t *testing.T, l *lab.Lab, size, rate int) *download {
+	t.Helper()
+	d := &download{done: make(chan downloadResult, 1)}
+	started := make(chan struct{})
+	go func() {
+		c := l.HTTPClient(lab.Client, false)
+		c.Timeout = 60 * time.Second
+		resp, err := c.Get(fmt.Sprintf("http://%s/bytes?n=%d&rate=%d", lab.VIP, size, rate))
+		if err != nil {
+			close(started)
+			d.done <- downloadResult{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		h := sha256.New()
+		n, err := io.CopyN(h, resp.Body, 64<<10)
+		close(started)
+		if err == nil {
+			var m int64
+			m, err = io.Copy(h, resp.Body)
+			n += m
+		}
+		d.done <- downloadResult{n: n, sum: hex.EncodeToString(h.Sum(nil)), err: err}
+	}()
+	<-started
+	return d
 }
 
 // expectedSum is the sha256 of lab's /bytes?n=size body.

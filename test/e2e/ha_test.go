@@ -15,12 +15,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/test/lab"
+	"github.com/director-lb/director/test/labrun"
 )
 
 // haTimers are keepalive and deadtime.
@@ -160,7 +160,7 @@ func (p *haPair) waitState(n, want string, within time.Duration) {
 
 // haState reads director n's HA state.
 func (p *haPair) haState(n string) string {
-	st, err := p.dirs[n].status()
+	st, err := p.dirs[n].Status()
 	if err != nil || st.HA == nil {
 		return fmt.Sprintf("unreadable (%v)", err)
 	}
@@ -215,7 +215,7 @@ func failoverScenario(t *testing.T, tm haTimers) time.Duration {
 // heartbeat is dropped and counted.
 func checkHAReporting(t *testing.T, p *haPair) {
 	t.Helper()
-	out, err := p.dirs[lab.LB1].cli("status")
+	out, err := p.dirs[lab.LB1].CLI("status")
 	if err != nil || !strings.Contains(out, "ha: active") || !strings.Contains(out, "peer "+p.names[lab.LB2]+": alive, standby") ||
 		!strings.Contains(out, "address 192.168.56.10/24 on enp0s3: held") {
 		t.Errorf("lb1 status does not show the pair: %v\n%s", err, out)
@@ -307,7 +307,7 @@ func TestHACleanStopHandsOver(t *testing.T) {
 	p.waitState(lab.LB1, "active", 10*time.Second)
 	p.waitState(lab.LB2, "standby", 10*time.Second)
 	t0 := time.Now()
-	if out, err := p.dirs[lab.LB1].cli("stop"); err != nil {
+	if out, err := p.dirs[lab.LB1].CLI("stop"); err != nil {
 		t.Fatalf("stop: %v %s", err, out)
 	}
 	took := p.waitHolders([]string{lab.LB2}, tm.deadtime)
@@ -338,55 +338,10 @@ func TestHAKeyFileMode(t *testing.T) {
 	}
 }
 
-// startDirectorIn runs director run with cfg on lab node n (a helper shared
-// with run_test.go's single director).
+// startDirectorIn runs director run with cfg on lab node n.
 func startDirectorIn(t *testing.T, l *lab.Lab, n, cfg, socket string) *runningDirector {
 	t.Helper()
-	dir := t.TempDir()
-	d := &runningDirector{t: t, l: l, bin: directorBin(t), config: filepath.Join(dir, "director.yaml"),
-		socket: socket, log: &syncBuffer{}, done: make(chan error, 1)}
-	d.writeConfig(cfg)
-	d.cmd = exec.Command("nsenter", "--net="+l.NetnsPath(n), d.bin, "run", "--config", d.config)
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Signal(syscall.SIGINT)
-			select {
-			case <-d.done:
-			case <-time.After(10 * time.Second):
-				d.cmd.Process.Kill()
-			}
-		}
-		exec.Command(d.bin, "stop", "--node", nodeOf(cfg)).Run()
-		if t.Failed() {
-			t.Logf("director run log (%s):\n%s", n, d.log.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := d.status(); err == nil {
-			return d
-		}
-		select {
-		case err := <-d.done:
-			t.Fatalf("director run on %s exited: %v\n%s", n, err, d.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("director run on %s not ready after 30s\n%s", n, d.log.String())
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
-}
-
-// nodeOf extracts the node name of a configuration text.
-func nodeOf(cfg string) string {
-	line, _, _ := strings.Cut(cfg, "\n")
-	return strings.TrimSpace(strings.TrimPrefix(line, "node:"))
+	return &runningDirector{labrun.Start(t, l, n, cfg, labrun.Options{Bin: directorBin(t), Socket: socket})}
 }
 
 // medianDuration is used by the blackout measurement.

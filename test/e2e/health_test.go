@@ -112,7 +112,7 @@ func TestHealthChecksTakeServersOutAndBack(t *testing.T) {
 			t.Errorf("open connection to web1 moved to %s", who)
 		}
 	}
-	st := d.mustStatus()
+	st := d.MustStatus()
 	if r := reals(st, 80)["192.168.200.11"]; r.Weight != 0 || r.ConfiguredWeight != 3 || r.Checks.Failure < hcFall {
 		t.Errorf("status of web1 while down: weight %d (configured %d), checks %+v", r.Weight, r.ConfiguredWeight, r.Checks)
 	}
@@ -120,7 +120,7 @@ func TestHealthChecksTakeServersOutAndBack(t *testing.T) {
 	if v := metricValue(t, m, "director_backend_up", map[string]string{"remote_address": "192.168.200.11"}); v != 0 {
 		t.Errorf("director_backend_up for web1 = %v while down", v)
 	}
-	if out, _ := d.cli("status"); !strings.Contains(out, "down") {
+	if out, _ := d.CLI("status"); !strings.Contains(out, "down") {
 		t.Errorf("status does not show web1 down:\n%s", out)
 	}
 
@@ -135,12 +135,12 @@ func TestHealthChecksTakeServersOutAndBack(t *testing.T) {
 	}
 
 	// An HTTP check expecting 204 marks web2 down although TCP connects.
-	d.writeConfig(healthConfig(node, socket, 204))
-	if out, err := d.cli("reload"); err != nil {
+	d.WriteConfig(healthConfig(node, socket, 204))
+	if out, err := d.CLI("reload"); err != nil {
 		t.Fatalf("reload: %v\n%s", err, out)
 	}
 	waitHealth(t, d, "192.168.200.12", "down", hcFall*hcInterval+2*time.Second)
-	r := reals(d.mustStatus(), 80)["192.168.200.12"]
+	r := reals(d.MustStatus(), 80)["192.168.200.12"]
 	if !strings.Contains(r.HealthResult, "200") {
 		t.Errorf("web2's check result %q does not name the status it got", r.HealthResult)
 	}
@@ -155,7 +155,7 @@ func waitHealth(t *testing.T, d *runningDirector, addr, want string, within time
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		st, err := d.status()
+		st, err := d.Status()
 		if err == nil && reals(st, 80)[addr].Health == want {
 			return
 		}

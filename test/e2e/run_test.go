@@ -8,9 +8,7 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"github.com/director-lb/director/test/testenv"
 	"io"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/test/lab"
+	"github.com/director-lb/director/test/labrun"
 )
 
 var (
@@ -110,34 +109,9 @@ func (c runConfig) tail() string {
 	return s
 }
 
-// runningDirector is `director run` on lb1.
-type runningDirector struct {
-	t      *testing.T
-	l      *lab.Lab
-	bin    string
-	config string
-	socket string
-	cmd    *exec.Cmd
-	log    *syncBuffer
-	done   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// runningDirector is `director run` in a lab node, with the e2e tests'
+// metrics scrape.
+type runningDirector struct{ *labrun.Director }
 
 func startRun(t *testing.T, l *lab.Lab, cfg runConfig) *runningDirector {
 	t.Helper()
@@ -146,38 +120,6 @@ func startRun(t *testing.T, l *lab.Lab, cfg runConfig) *runningDirector {
 		cfg.Node = "run-" + l.Prefix()
 	}
 	return startDirectorIn(t, l, lab.LB1, cfg.yaml(), cfg.Socket)
-}
-
-func (d *runningDirector) writeConfig(text string) {
-	if err := os.WriteFile(d.config, []byte(text), 0o644); err != nil {
-		d.t.Fatal(err)
-	}
-}
-
-// cli runs a director command against this daemon.
-func (d *runningDirector) cli(args ...string) (string, error) {
-	args = append(args, "--socket", d.socket)
-	out, err := exec.Command(d.bin, args...).CombinedOutput()
-	return string(out), err
-}
-
-func (d *runningDirector) status() (control.Status, error) {
-	var st control.Status
-	out, err := d.cli("status", "--json")
-	if err != nil {
-		return st, fmt.Errorf("%v: %s", err, out)
-	}
-	err = json.Unmarshal([]byte(out), &st)
-	return st, err
-}
-
-func (d *runningDirector) mustStatus() control.Status {
-	d.t.Helper()
-	st, err := d.status()
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	return st
 }
 
 // reals returns the real servers of service VIP:port by address.
@@ -195,18 +137,18 @@ func reals(st control.Status, port uint16) map[string]control.RealStatus {
 
 // metrics scrapes the daemon's /metrics inside lb1.
 func (d *runningDirector) metrics() string {
-	d.t.Helper()
+	d.T().Helper()
 	return d.metricsIn(lab.LB1)
 }
 
 // metricsIn scrapes the daemon's /metrics inside lab node n.
 func (d *runningDirector) metricsIn(n string) string {
-	d.t.Helper()
-	c := d.l.HTTPClient(n, false)
+	d.T().Helper()
+	c := d.Lab.HTTPClient(n, false)
 	c.Timeout = 5 * time.Second
 	resp, err := c.Get("http://127.0.0.1:9917/metrics")
 	if err != nil {
-		d.t.Fatal(err)
+		d.T().Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -263,14 +205,14 @@ func TestRunSplitsStatusMetricsReloadDrainStop(t *testing.T) {
 		l := seedLabFor(t, pl)
 		d := startRun(t, l, runConfig{W1: 3, W2: 1, Dataplane: pl.dataplane, TCAttach: pl.tcAttachKey})
 
-		st := d.mustStatus()
+		st := d.MustStatus()
 		if st.Dataplane != pl.want || len(st.Interfaces) != 2 || st.Interfaces[0].Role != "public" ||
 			len(st.DataplaneFallbacks) != 0 {
 			t.Errorf("status: data plane %q, interfaces %+v, fallbacks %+v", st.Dataplane, st.Interfaces,
 				st.DataplaneFallbacks)
 		}
 		expectPlane(t, l, pl)
-		if out, err := d.cli("status"); err != nil || !strings.Contains(out, "data plane: "+pl.want+" (enp0s3 public, enp0s8 internal)") {
+		if out, err := d.CLI("status"); err != nil || !strings.Contains(out, "data plane: "+pl.want+" (enp0s3 public, enp0s8 internal)") {
 			t.Errorf("status text: %v\n%s", err, out)
 		}
 		if got := metricValue(t, d.metrics(), "director_dataplane_info", map[string]string{"mode": pl.want}); got != 1 {
@@ -294,7 +236,7 @@ func TestRunSplitsStatusMetricsReloadDrainStop(t *testing.T) {
 		other := map[string]string{"web1": "web2", "web2": "web1"}[kaServer]
 
 		// status --json and /metrics count the connections made.
-		st = d.mustStatus()
+		st = d.MustStatus()
 		r80, r8080 := reals(st, 80), reals(st, 8080)
 		want80 := map[string]uint64{"192.168.200.11": 30, "192.168.200.12": 10}
 		want80[kaAddr]++
@@ -328,15 +270,15 @@ func TestRunSplitsStatusMetricsReloadDrainStop(t *testing.T) {
 		}
 
 		// conntrack lists the keep-alive connection as established.
-		out, err := d.cli("conntrack")
+		out, err := d.CLI("conntrack")
 		if err != nil || !strings.Contains(out, "ESTABLISHED") || !strings.Contains(out, kaAddr+":80") {
 			t.Errorf("conntrack: %v\n%s", err, out)
 		}
 
 		// Reload with weights 1:3: new connections follow, the keep-alive
 		// connection stays on its server.
-		d.writeConfig(runConfig{Dataplane: pl.dataplane, TCAttach: pl.tcAttachKey, Node: st.Node, Socket: d.socket, W1: 1, W2: 3}.yaml())
-		if out, err := d.cli("reload"); err != nil {
+		d.WriteConfig(runConfig{Dataplane: pl.dataplane, TCAttach: pl.tcAttachKey, Node: st.Node, Socket: d.Socket, W1: 1, W2: 3}.yaml())
+		if out, err := d.CLI("reload"); err != nil {
 			t.Fatalf("reload: %v\n%s", err, out)
 		}
 		// The new schedule restarts at its beginning, so 40 new connections
@@ -352,17 +294,17 @@ func TestRunSplitsStatusMetricsReloadDrainStop(t *testing.T) {
 		}
 
 		// An invalid file is refused with file:line: reason; nothing changes.
-		before := d.mustStatus()
-		d.writeConfig(strings.Replace(runConfig{Dataplane: pl.dataplane, TCAttach: pl.tcAttachKey, Node: st.Node, Socket: d.socket, W1: 1, W2: 3}.yaml(),
+		before := d.MustStatus()
+		d.WriteConfig(strings.Replace(runConfig{Dataplane: pl.dataplane, TCAttach: pl.tcAttachKey, Node: st.Node, Socket: d.Socket, W1: 1, W2: 3}.yaml(),
 			"weight: 3}", "weight: 70000}", 1))
-		out, err = d.cli("reload")
+		out, err = d.CLI("reload")
 		if err == nil {
 			t.Error("invalid reload accepted")
 		}
-		if !strings.Contains(out, d.config+":15: ") || !strings.Contains(out, "70000") {
+		if !strings.Contains(out, d.Config+":15: ") || !strings.Contains(out, "70000") {
 			t.Errorf("invalid reload: output does not name file:line and the bad weight:\n%s", out)
 		}
-		after := d.mustStatus()
+		after := d.MustStatus()
 		if fmt.Sprint(weights(before)) != fmt.Sprint(weights(after)) {
 			t.Errorf("invalid reload changed the services: %v -> %v", weights(before), weights(after))
 		}
@@ -373,18 +315,18 @@ func TestRunSplitsStatusMetricsReloadDrainStop(t *testing.T) {
 
 		// Drain the keep-alive connection's server (weight 0) by SIGHUP: every
 		// new connection goes to the other, the open one stays.
-		w := runConfig{Dataplane: pl.dataplane, TCAttach: pl.tcAttachKey, Node: st.Node, Socket: d.socket, W1: 1, W2: 1}
+		w := runConfig{Dataplane: pl.dataplane, TCAttach: pl.tcAttachKey, Node: st.Node, Socket: d.Socket, W1: 1, W2: 1}
 		if kaServer == "web1" {
 			w.W1 = 0
 		} else {
 			w.W2 = 0
 		}
-		d.writeConfig(w.yaml())
-		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		d.WriteConfig(w.yaml())
+		if err := d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(10 * time.Second)
-		for weights(d.mustStatus())[kaAddr] != 0 {
+		for weights(d.MustStatus())[kaAddr] != 0 {
 			if time.Now().After(deadline) {
 				t.Fatal("SIGHUP reload not applied within 10s")
 			}
@@ -402,20 +344,20 @@ func TestRunSplitsStatusMetricsReloadDrainStop(t *testing.T) {
 
 		// Removing the drained server: like IPVS, its open connection's
 		// packets are dropped from then on, and counted.
-		cfgText := runConfig{Dataplane: pl.dataplane, TCAttach: pl.tcAttachKey, Node: st.Node, Socket: d.socket, W1: 1, W2: 1}.yaml()
+		cfgText := runConfig{Dataplane: pl.dataplane, TCAttach: pl.tcAttachKey, Node: st.Node, Socket: d.Socket, W1: 1, W2: 1}.yaml()
 		cfgText = strings.Replace(cfgText, "      - {address: "+kaAddr+", port: 80, weight: 1}\n", "", 1)
-		d.writeConfig(cfgText)
-		if out, err := d.cli("reload"); err != nil {
+		d.WriteConfig(cfgText)
+		if out, err := d.CLI("reload"); err != nil {
 			t.Fatalf("reload without %s: %v\n%s", kaAddr, err, out)
 		}
-		if got := reals(d.mustStatus(), 80); len(got) != 1 {
+		if got := reals(d.MustStatus(), 80); len(got) != 1 {
 			t.Fatalf("after removing %s: real servers %v", kaAddr, got)
 		}
 		ka.c.Timeout = time.Second
 		if who, err := get(context.Background(), ka.c, "http://192.168.56.10/"); err == nil {
 			t.Errorf("the removed server's connection was still answered (by %s)", who)
 		}
-		if n := d.mustStatus().Stats.Drops["real_server_removed"]; n == 0 {
+		if n := d.MustStatus().Stats.Drops["real_server_removed"]; n == 0 {
 			t.Error("packets of the removed server's connection were not counted as dropped")
 		}
 		counts, _ = split(t, l, "http://192.168.56.10/", 4)
@@ -425,11 +367,11 @@ func TestRunSplitsStatusMetricsReloadDrainStop(t *testing.T) {
 
 		// director stop: data plane removed, daemon gone.
 		dir := filepath.Join("/sys/fs/bpf/director", st.Node)
-		if out, err := d.cli("stop"); err != nil {
+		if out, err := d.CLI("stop"); err != nil {
 			t.Fatalf("stop: %v\n%s", err, out)
 		}
 		select {
-		case err := <-d.done:
+		case err := <-d.Done:
 			if err != nil {
 				t.Errorf("director run exited with %v after stop", err)
 			}

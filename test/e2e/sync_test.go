@@ -11,21 +11,17 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/loader"
 	"github.com/director-lb/director/test/lab"
@@ -92,64 +88,17 @@ func surviving(kept []*keptConn) (int, []string) {
 }
 
 // download is a rate-limited download through the VIP, started now.
-type download struct {
-	size int
-	done chan downloadResult
-}
-
-type downloadResult struct {
-	n   int64
-	sum string
-	err error
-}
-
-func startDownload(t *testing.T, l *lab.Lab, size, rate int) *download {
-	t.Helper()
-	d := &download{size: size, done: make(chan downloadResult, 1)}
-	started := make(chan struct{})
-	go func() {
-		c := l.HTTPClient(lab.Client, false)
-		c.Timeout = 60 * time.Second
-		resp, err := c.Get(fmt.Sprintf("http://%s/bytes?n=%d&rate=%d", lab.VIP, size, rate))
-		if err != nil {
-			close(started)
-			d.done <- downloadResult{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		h := sha256.New()
-		n, err := io.CopyN(h, resp.Body, 64<<10)
-		close(started)
-		if err == nil {
-			var m int64
-			m, err = io.Copy(h, resp.Body)
-			n += m
-		}
-		d.done <- downloadResult{n: n, sum: hex.EncodeToString(h.Sum(nil)), err: err}
-	}()
-	<-started
-	return d
-}
-
 // pinnedFlowClients gives the state of node's forward flow entries by
-// client port (read from its pinned flows map).
+// client port.
 func pinnedFlowClients(node string) (map[uint16]uint8, error) {
-	m, err := ebpf.LoadPinnedMap(filepath.Join(loader.PinDir(loader.DefaultPinRoot, node), "flows"),
-		&ebpf.LoadPinOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer m.Close()
-	var k bpf.FlowKey
-	var v bpf.Flow
+	flows, err := pinnedFlows(loader.PinDir(loader.DefaultPinRoot, node))
 	out := map[uint16]uint8{}
-	it := m.Iterate()
-	for it.Next(&k, &v) {
+	for k, v := range flows {
 		if v.Dir == bpf.DirForward {
 			out[bpf.PortFromBe16(k.Sport)] = v.State
 		}
 	}
-	return out, it.Err()
+	return out, err
 }
 
 // waitSynced polls until lb2's flow table has at least n connections.
@@ -173,11 +122,11 @@ func waitSynced(t *testing.T, node string, n int, within time.Duration) {
 func (p *haPair) crash(n string) {
 	p.t.Helper()
 	d := p.dirs[n]
-	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := d.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		p.t.Fatal(err)
 	}
-	<-d.done
-	if out, err := exec.Command(d.bin, "stop", "--node", p.names[n]).CombinedOutput(); err != nil {
+	<-d.Done
+	if out, err := exec.Command(d.Bin, "stop", "--node", p.names[n]).CombinedOutput(); err != nil {
 		p.t.Fatalf("remove %s's data plane: %v %s", n, err, out)
 	}
 	if err := p.l.RemoveFloating(n); err != nil {
@@ -230,7 +179,7 @@ func syncScenario(t *testing.T, sync bool) (survived, total int) {
 		t.Errorf("download across the failover: %d bytes sha256 %s err %v, want %d bytes %s",
 			r.n, r.sum, r.err, size, expectedSum(size))
 	}
-	st := p.dirs[lab.LB2].mustStatus()
+	st := p.dirs[lab.LB2].MustStatus()
 	if st.HA == nil || st.HA.Sync == nil || st.HA.Sync.Role != "sending" || st.HA.Sync.Installed < conns {
 		t.Errorf("lb2's sync status after the takeover: %+v", st.HA)
 	}
@@ -243,7 +192,7 @@ func syncScenario(t *testing.T, sync bool) (survived, total int) {
 	p.start(lab.LB1)
 	p.waitHolders([]string{lab.LB1}, 10*time.Second)
 	p.waitState(lab.LB1, "active", 5*time.Second)
-	st = p.dirs[lab.LB1].mustStatus()
+	st = p.dirs[lab.LB1].MustStatus()
 	if st.HA.Sync == nil || st.HA.Sync.FullReceived < 1 || st.HA.Sync.Installed < conns {
 		t.Fatalf("lb1 took the group back without lb2's full table: %+v", st.HA.Sync)
 	}
@@ -280,7 +229,7 @@ func TestSyncLag(t *testing.T) {
 	p.waitState(lab.LB2, "standby", 10*time.Second)
 	waitReady(t, p, lab.LB2, 10*time.Second)
 
-	before := p.dirs[lab.LB1].mustStatus().HA.Sync
+	before := p.dirs[lab.LB1].MustStatus().HA.Sync
 	const n, every = 100, 20 * time.Millisecond // 50 new connections a second
 	dial := p.l.Dialer(lab.Client)
 	opened := map[uint16]time.Time{}
@@ -349,7 +298,7 @@ func TestSyncLag(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 	}
-	after := p.dirs[lab.LB1].mustStatus().HA.Sync
+	after := p.dirs[lab.LB1].MustStatus().HA.Sync
 	bytes := after.BytesSent - before.BytesSent
 	t.Logf("sync lag (handshake to lb2's table, sampled every 2 ms) at 50 new connections/s: median %v, p90 %v, max %v; "+
 		"%d bytes in %d messages for %d connections (%.0f bytes per connection, %d records); sender lag max %v",
@@ -365,7 +314,7 @@ func waitReady(t *testing.T, p *haPair, n string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		st, err := p.dirs[n].status()
+		st, err := p.dirs[n].Status()
 		if err == nil && st.HA != nil && st.HA.Sync != nil && st.HA.Sync.Ready {
 			return
 		}

@@ -14,19 +14,15 @@ package vmtests
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,6 +31,7 @@ import (
 
 	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/test/lab"
+	"github.com/director-lb/director/test/labrun"
 	"github.com/director-lb/director/test/testenv"
 )
 
@@ -64,125 +61,17 @@ func directorBinary(t *testing.T) string {
 	return p
 }
 
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// vmDirector is `director run` in a lab node.
-type vmDirector struct {
-	t      *testing.T
-	bin    string
-	config string
-	socket string
-	cmd    *exec.Cmd
-	log    *lockedBuffer
-	done   chan error
-}
-
-// startVMDirector writes cfg (with %[1]s standing for the control socket)
-// and runs director run with it in node's namespace, until the test ends.
-func startVMDirector(t *testing.T, l *lab.Lab, node, cfg string) *vmDirector {
+// startVMDirector runs director run in node's namespace with cfg, whose
+// %[1]s stands for the control socket, until the test ends.
+func startVMDirector(t *testing.T, l *lab.Lab, node, cfg string) *labrun.Director {
 	t.Helper()
-	dir := t.TempDir()
-	d := &vmDirector{t: t, bin: directorBinary(t), config: filepath.Join(dir, "director.yaml"),
-		socket: filepath.Join(dir, "d.sock"), log: &lockedBuffer{}, done: make(chan error, 1)}
-	d.write(cfg)
-	d.cmd = exec.Command("nsenter", "--net="+l.NetnsPath(node), d.bin, "run", "--config", d.config)
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait() }()
-	t.Cleanup(func() {
-		d.kill()
-		if t.Failed() {
-			t.Logf("director run log (%s):\n%s", node, d.log.String())
-		}
-	})
-	deadline := time.Now().Add(120 * time.Second) // the VM is slow
-	for {
-		if _, err := d.status(); err == nil {
-			return d
-		}
-		select {
-		case err := <-d.done:
-			t.Fatalf("director run on %s exited: %v\n%s", node, err, d.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("director run on %s not ready after 120s\n%s", node, d.log.String())
-		}
-		time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
-	}
+	socket := filepath.Join(t.TempDir(), "d.sock")
+	return labrun.Start(t, l, node, fmt.Sprintf(cfg, socket), labrun.Options{Bin: directorBinary(t), Socket: socket,
+		Ready: 120 * time.Second, Grace: 30 * time.Second}) // the VM is slow
 }
 
-func (d *vmDirector) write(cfg string) {
-	d.t.Helper()
-	if err := os.WriteFile(d.config, []byte(fmt.Sprintf(cfg, d.socket)), 0o600); err != nil {
-		d.t.Fatal(err)
-	}
-}
-
-func (d *vmDirector) cli(args ...string) (string, error) {
-	args = append(args[:1:1], append([]string{"--socket", d.socket}, args[1:]...)...)
-	out, err := exec.Command(d.bin, args...).CombinedOutput()
-	return string(out), err
-}
-
-func (d *vmDirector) status() (control.Status, error) {
-	var s control.Status
-	out, err := d.cli("status", "--json")
-	if err != nil {
-		return s, fmt.Errorf("%v: %s", err, out)
-	}
-	return s, json.Unmarshal([]byte(out), &s)
-}
-
-// stop runs `director stop` and waits for the daemon to exit.
-func (d *vmDirector) stop() {
-	d.t.Helper()
-	if out, err := d.cli("stop"); err != nil {
-		d.t.Fatalf("director stop: %v\n%s", err, out)
-	}
-	select {
-	case <-d.done:
-	case <-time.After(60 * time.Second):
-		d.t.Fatalf("director did not exit after stop\n%s", d.log.String())
-	}
-}
-
-// kill stops the daemon if it still runs (SIGINT, then SIGKILL).
-func (d *vmDirector) kill() {
-	if d.cmd.ProcessState != nil {
-		return
-	}
-	select {
-	case <-d.done:
-		return
-	default:
-	}
-	d.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-d.done:
-	case <-time.After(30 * time.Second):
-		d.cmd.Process.Kill()
-		<-d.done
-	}
-}
+// vmStopWithin bounds `director stop` in the VM.
+const vmStopWithin = 60 * time.Second
 
 // vmLab builds a lab with HTTP servers on web1 and web2 answering with
 // their name.
@@ -288,7 +177,7 @@ func TestIPVSDirector(t *testing.T) {
 	node := "vm-ipvs-" + l.Prefix()
 	d := startVMDirector(t, l, lab.LB1, fmt.Sprintf(ipvsSeedConfig, node, 3, 1))
 
-	st, err := d.status()
+	st, err := d.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,19 +208,19 @@ func TestIPVSDirector(t *testing.T) {
 	// The kernel folds its per-CPU counters every 2 s (its rate
 	// estimator): poll.
 	waitFor(t, "status counts 40 connections", 20*time.Second, func() (bool, string) {
-		st, err := d.status()
+		st, err := d.Status()
 		if err != nil || len(st.Services) != 1 {
 			return false, fmt.Sprint(err, st.Services)
 		}
 		return st.Services[0].Connections == 40, fmt.Sprintf("%+v", st.Services[0])
 	})
-	if out, err := d.cli("conntrack"); err != nil || !strings.Contains(out, "192.168.56.10:80") {
+	if out, err := d.CLI("conntrack"); err != nil || !strings.Contains(out, "192.168.56.10:80") {
 		t.Errorf("conntrack: %v\n%s", err, out)
 	}
 
 	// Weights 1:3 by reload.
-	d.write(fmt.Sprintf(ipvsSeedConfig, node, 1, 3))
-	if out, err := d.cli("reload"); err != nil {
+	d.WriteConfig(fmt.Sprintf(fmt.Sprintf(ipvsSeedConfig, node, 1, 3), d.Socket))
+	if out, err := d.CLI("reload"); err != nil {
 		t.Fatalf("reload: %v\n%s", err, out)
 	}
 	want = map[string][]string{"tcp 192.168.56.10:80 wrr": {"192.168.200.11:80 masq w1", "192.168.200.12:80 masq w3"}}
@@ -353,10 +242,10 @@ func TestIPVSDirector(t *testing.T) {
 	if err := h.NewService(foreign); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := d.cli("reload"); err != nil {
+	if out, err := d.CLI("reload"); err != nil {
 		t.Fatalf("reload: %v\n%s", err, out)
 	}
-	d.stop()
+	d.Stop(vmStopWithin)
 	want = map[string][]string{"tcp 10.9.9.9:80 rr": {}}
 	if got := ipvsTable(t, l, lab.LB1); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("IPVS table after director stop %v, want only the foreign service %v", got, want)
@@ -403,7 +292,7 @@ func TestIPVSSyncDaemon(t *testing.T) {
 	if err := os.WriteFile(key, []byte("vm-sync-test-key\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dirs := map[string]*vmDirector{}
+	dirs := map[string]*labrun.Director{}
 	for _, n := range []string{lab.LB1, lab.LB2} {
 		peer := map[string]string{lab.LB1: lab.LB2, lab.LB2: lab.LB1}[n]
 		cfg := lab.PairConfig{Node: "vms-" + n + "-" + l.Prefix(), Peer: "vms-" + peer + "-" + l.Prefix(),
@@ -413,8 +302,8 @@ func TestIPVSSyncDaemon(t *testing.T) {
 		dirs[n] = startVMDirector(t, l, n, cfg)
 	}
 	waitFor(t, "lb1 active, lb2 standby", 60*time.Second, func() (bool, string) {
-		s1, err1 := dirs[lab.LB1].status()
-		s2, err2 := dirs[lab.LB2].status()
+		s1, err1 := dirs[lab.LB1].Status()
+		s2, err2 := dirs[lab.LB2].Status()
 		if err1 != nil || err2 != nil || s1.HA == nil || s2.HA == nil {
 			return false, fmt.Sprint(err1, err2)
 		}
@@ -427,7 +316,7 @@ func TestIPVSSyncDaemon(t *testing.T) {
 			return len(ds) == 1 && ds[0] == control.SyncDaemon{State: state, Interface: lab.IntIf, SyncID: 0}, fmt.Sprint(ds)
 		})
 	}
-	if st, _ := dirs[lab.LB1].status(); len(st.Stats.Sync) != 1 || st.Stats.Sync[0].State != "master" {
+	if st, _ := dirs[lab.LB1].Status(); len(st.Stats.Sync) != 1 || st.Stats.Sync[0].State != "master" {
 		t.Errorf("lb1 status sync daemons: %+v", st.Stats.Sync)
 	}
 
@@ -454,7 +343,7 @@ func TestIPVSSyncDaemon(t *testing.T) {
 	}
 	local := conn.LocalAddr().String()
 	waitFor(t, "lb2 learns "+local+" by connection sync", 60*time.Second, func() (bool, string) {
-		out, err := dirs[lab.LB2].cli("conntrack")
+		out, err := dirs[lab.LB2].CLI("conntrack")
 		return err == nil && strings.Contains(out, local), out
 	})
 }
@@ -489,22 +378,16 @@ func TestDataplaneParity(t *testing.T) {
 	seqs := map[string]string{}
 	for _, dp := range planes {
 		cfg := fmt.Sprintf(parityConfig, "vm-par-"+dp+"-"+l.Prefix(), dp)
-		if _, err := control.ParseConfig("parity.yaml", []byte(fmt.Sprintf(cfg, "/run/x.sock"))); err != nil {
-			// Only until the TC data plane is merged: the arm runs as
-			// soon as the configuration accepts it.
-			t.Logf("data plane %s: not in this build, arm left out: %v", dp, err)
-			continue
-		}
 		d := startVMDirector(t, l, lab.LB1, cfg)
 		wrr := newConnections(t, l, "http://192.168.56.10/", 8)
 		rr := newConnections(t, l, "http://192.168.56.10:8080/", 4)
 		seqs[dp] = "wrr " + strings.Join(wrr, " ") + "; rr " + strings.Join(rr, " ")
 		t.Logf("%-4s %s", dp, seqs[dp])
-		d.stop()
+		d.Stop(vmStopWithin)
 	}
 	want := "wrr web2 web1 web1 web1 web2 web1 web1 web1; rr web2 web1 web2 web1"
 	for _, dp := range planes {
-		if s, ok := seqs[dp]; ok && s != want {
+		if s := seqs[dp]; s != want {
 			t.Errorf("%s: %s, want %s", dp, s, want)
 		}
 	}
