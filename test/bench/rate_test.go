@@ -60,6 +60,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/netip"
@@ -70,7 +71,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -215,44 +215,6 @@ func disableIPv6() {
 	sysctl("net/ipv6/conf/default/disable_ipv6", "1")
 }
 
-// ethtool ioctl (linux/ethtool.h): ETHTOOL_SGRO.
-const ethtoolSGRO = 0x2c
-
-type ethtoolValue struct {
-	cmd, data uint32
-}
-
-// ifreqData is struct ifreq with ifr_data, padded past the kernel's size.
-type ifreqData struct {
-	name [unix.IFNAMSIZ]byte
-	data unsafe.Pointer
-	_    [24]byte
-}
-
-// setGRO is `ethtool -K ifname gro on|off` in the calling thread's
-// namespace. On a veth, GRO gives the device NAPI, which it needs to
-// receive XDP frames redirected into its peer when it has no XDP program.
-func setGRO(ifname string, on bool) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	v := &ethtoolValue{cmd: ethtoolSGRO}
-	if on {
-		v.data = 1
-	}
-	var ifr ifreqData
-	copy(ifr.name[:], ifname)
-	ifr.data = unsafe.Pointer(v)
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
-	runtime.KeepAlive(v)
-	if errno != 0 {
-		return fmt.Errorf("set gro of %s: %w", ifname, errno)
-	}
-	return nil
-}
-
 // addVeth creates, in the calling thread's namespace, the veth name with
 // its peer created directly in the namespace peerNS.
 func addVeth(name string, mac net.HardwareAddr, peer string, peerMAC net.HardwareAddr, peerNS netns.NsHandle) error {
@@ -336,7 +298,7 @@ func newRateLab(b *testing.B) *rateLab {
 			return err
 		}
 		// NAPI on pub for every arm, with or without an XDP program.
-		if err := setGRO("pub", true); err != nil {
+		if err := lab.SetGRO("pub", true); err != nil {
 			return err
 		}
 		return sysctl("net/ipv4/conf/all/forwarding", "1")

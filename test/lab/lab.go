@@ -365,7 +365,7 @@ func (l *Lab) buildNode(node string) error {
 		if err != nil {
 			return fmt.Errorf("find %s in %s: %w", ifc.Name, l.NetnsName(node), err)
 		}
-		if err := l.Do(node, func() error { return setGRO(ifc.Name, true) }); err != nil {
+		if err := l.Do(node, func() error { return SetGRO(ifc.Name, true) }); err != nil {
 			return fmt.Errorf("enable gro on %s in %s: %w", ifc.Name, l.NetnsName(node), err)
 		}
 		if err := l.Do(node, func() error { return setTxChecksum(ifc.Name, l.txCsum) }); err != nil {
@@ -414,7 +414,7 @@ func (l *Lab) addVeth(node string, ifc Interface, nodeNs netns.NsHandle) error {
 	if err := h.LinkAdd(veth); err != nil {
 		return fmt.Errorf("add veth %s/%s for %s: %w", ifc.Port, ifc.Name, l.NetnsName(node), err)
 	}
-	if err := l.Do(ifc.Switch, func() error { return setGRO(ifc.Port, true) }); err != nil {
+	if err := l.Do(ifc.Switch, func() error { return SetGRO(ifc.Port, true) }); err != nil {
 		return fmt.Errorf("enable gro on %s in %s: %w", ifc.Port, l.NetnsName(ifc.Switch), err)
 	}
 	if err := l.Do(ifc.Switch, func() error { return setTxChecksum(ifc.Port, l.txCsum) }); err != nil {

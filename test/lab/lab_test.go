@@ -466,7 +466,7 @@ func TestXDPRedirectIntoVeth(t *testing.T) {
 	if !seen("with-gro", 3) {
 		t.Fatal("redirected frame did not reach the int switch with GRO on")
 	}
-	if err := l.Do(Int, func() error { return setGRO("lb1-e8", false) }); err != nil {
+	if err := l.Do(Int, func() error { return SetGRO("lb1-e8", false) }); err != nil {
 		t.Fatal(err)
 	}
 	if seen("without-gro", 1) {

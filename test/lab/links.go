@@ -262,9 +262,11 @@ func ethtool(ifname string, v *ethtoolValue) error {
 	return nil
 }
 
-// setGRO switches GRO on or off for ifname in the calling thread's
-// namespace (ethtool -K ifname gro on|off).
-func setGRO(ifname string, on bool) error {
+// SetGRO switches GRO on or off for ifname in the calling thread's
+// namespace (ethtool -K ifname gro on|off). On a veth, GRO gives the
+// device NAPI, which it needs to receive XDP frames redirected into its
+// peer when it has no XDP program itself.
+func SetGRO(ifname string, on bool) error {
 	v := &ethtoolValue{cmd: ethtoolSGRO}
 	if on {
 		v.data = 1
