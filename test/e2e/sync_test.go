@@ -117,10 +117,16 @@ func waitSynced(t *testing.T, node string, n int, within time.Duration) {
 	}
 }
 
-// crash fails lab node n as a reboot would: the daemon killed, its data
-// plane and addresses gone, its links down.
+// crash fails lab node n as a power failure and reboot would: first its
+// links go down (nothing more leaves it), then its daemon is killed and
+// its data plane and addresses removed. In the other order, the instant
+// between removing the program and cutting the links lets its stack
+// answer the clients' packets to the VIP with resets.
 func (p *haPair) crash(n string) {
 	p.t.Helper()
+	if err := p.l.SetLinks(n, false); err != nil {
+		p.t.Fatal(err)
+	}
 	d := p.dirs[n]
 	if err := d.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		p.t.Fatal(err)
@@ -130,9 +136,6 @@ func (p *haPair) crash(n string) {
 		p.t.Fatalf("remove %s's data plane: %v %s", n, err, out)
 	}
 	if err := p.l.RemoveFloating(n); err != nil {
-		p.t.Fatal(err)
-	}
-	if err := p.l.SetLinks(n, false); err != nil {
 		p.t.Fatal(err)
 	}
 }
