@@ -167,9 +167,11 @@ func TestSeedSplitsAndKeepAlive(t *testing.T) {
 		l := seedLabFor(t, pl)
 		p := startDirectorOn(t, l, pl, uniqueNode(t, l)) // checks the mode and the hooks
 
+		paths := pinnedPaths(t, p.ready.Dir) // a wrong split reports the paths taken
 		counts, seq := split(t, l, "http://192.168.56.10/", 40)
 		if counts["web1"] != 30 || counts["web2"] != 10 {
-			t.Errorf("wrr 3:1 over 40 connections: %v, want web1 30, web2 10", counts)
+			t.Errorf("wrr 3:1 over 40 connections: %v, want web1 30, web2 10 (packet paths: %v)",
+				counts, movedPaths(paths, pinnedPaths(t, p.ready.Dir)))
 		}
 		// IPVS's order for the seed (control/schedule.go): ipvsadm added web1
 		// (3) then web2 (1), so the list is [web2, web1], and a service filled
@@ -178,9 +180,11 @@ func TestSeedSplitsAndKeepAlive(t *testing.T) {
 			t.Errorf("wrr order %q, want IPVS's web2 web1 web1 web1, twice", got)
 		}
 
+		paths = pinnedPaths(t, p.ready.Dir)
 		counts, _ = split(t, l, "http://192.168.56.10:8080/", 40)
 		if counts["web1"] != 20 || counts["web2"] != 20 {
-			t.Errorf("rr over 40 connections: %v, want 20/20", counts)
+			t.Errorf("rr over 40 connections: %v, want 20/20 (packet paths: %v)",
+				counts, movedPaths(paths, pinnedPaths(t, p.ready.Dir)))
 		}
 
 		// One keep-alive connection, 100 requests: one TCP connection, one
