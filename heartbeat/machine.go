@@ -25,22 +25,6 @@ import (
 	"time"
 )
 
-// Defaults of Config's durations, as Heartbeat's ha.cf ones.
-const (
-	// DefaultKeepalive is the heartbeat interval (ha.cf keepalive).
-	DefaultKeepalive = time.Second
-	// DefaultDeadtime is how long a peer may stay silent before it is
-	// declared dead (ha.cf deadtime).
-	DefaultDeadtime = 5 * time.Second
-)
-
-// minDuration is the smallest accepted duration: a shorter keepalive would
-// only burn CPU, and timer granularity makes shorter deadtimes meaningless.
-const minDuration = time.Millisecond
-
-// maxNameLen bounds a node name, as it travels in every message.
-const maxNameLen = 64
-
 // maxBackoff caps the wait before this node tries again to acquire after
 // failing to (see Machine); Initdead is used instead when it is longer.
 const maxBackoff = 5 * time.Minute
@@ -119,8 +103,8 @@ func (c *Config) Validate() error {
 	}{{"keepalive", c.Keepalive}, {"deadtime", c.Deadtime}, {"warntime", c.Warntime}, {"initdead", c.Initdead}}
 	ok := true
 	for _, d := range durs {
-		if d.d < minDuration {
-			bad("%s: %v is below %v", d.name, d.d, minDuration)
+		if d.d < MinTimer || d.d > MaxTimer {
+			bad("%s: %v is outside %v..%v", d.name, d.d, MinTimer, MaxTimer)
 			ok = false
 		}
 	}
@@ -146,21 +130,6 @@ func (c *Config) peerName() string {
 		}
 	}
 	return ""
-}
-
-// checkName accepts 1-64 letters, digits, '-', '_' or '.': host names and
-// the control configuration's node names, and nothing that could confuse a
-// log line.
-func checkName(n string) error {
-	if n == "" || len(n) > maxNameLen {
-		return fmt.Errorf("%q: want 1-%d bytes", n, maxNameLen)
-	}
-	for _, r := range n {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return fmt.Errorf("%q: want letters, digits, '-', '_' or '.'", n)
-		}
-	}
-	return nil
 }
 
 // State is a node's state in the protocol. Its values travel on the wire:

@@ -663,11 +663,11 @@ func TestConfigValidate(t *testing.T) {
 		{name: "twice the same", cfg: Config{Node: "lb1", Nodes: []string{"lb1", "lb1"}, Owner: "lb1"}, err: "two distinct names"},
 		{name: "node not in nodes", cfg: Config{Node: "lb3", Nodes: []string{"lb1", "lb2"}, Owner: "lb1"}, err: `node: "lb3" is not one of nodes`},
 		{name: "owner missing", cfg: Config{Node: "lb1", Nodes: []string{"lb1", "lb2"}}, err: "owner: missing"},
-		{name: "bad name", cfg: Config{Node: "lb 1", Nodes: []string{"lb 1", "lb2"}, Owner: "lb2"}, err: "want letters, digits"},
+		{name: "bad name", cfg: Config{Node: "lb 1", Nodes: []string{"lb 1", "lb2"}, Owner: "lb2"}, err: "want 1-64 letters, digits, '-' or '_', not starting with '_'"},
 		{name: "keepalive not below deadtime", cfg: Config{Node: "lb1", Nodes: []string{"lb1", "lb2"}, Owner: "lb1", Keepalive: 5 * sec}, err: "keepalive 5s must be below deadtime 5s"},
 		{name: "warntime not below deadtime", cfg: Config{Node: "lb1", Nodes: []string{"lb1", "lb2"}, Owner: "lb1", Warntime: 6 * sec}, err: "warntime 6s must be below deadtime 5s"},
 		{name: "initdead below deadtime", cfg: Config{Node: "lb1", Nodes: []string{"lb1", "lb2"}, Owner: "lb1", Initdead: 2 * sec}, err: "initdead 2s must be at least deadtime 5s"},
-		{name: "negative", cfg: Config{Node: "lb1", Nodes: []string{"lb1", "lb2"}, Owner: "lb1", Keepalive: -sec}, err: "keepalive: -1s is below 1ms"},
+		{name: "negative", cfg: Config{Node: "lb1", Nodes: []string{"lb1", "lb2"}, Owner: "lb1", Keepalive: -sec}, err: "keepalive: -1s is outside 10ms..1h0m0s"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -39,7 +39,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	msgs := []Message{
 		sampleMessage(),
 		{Kind: KindHeartbeat, From: "lb2", State: Standby, Owner: "lb1", Failed: true},
-		{Kind: KindLeaving, From: "director-b.example", State: Stopped},
+		{Kind: KindLeaving, From: "director-b", State: Stopped},
 		{Kind: KindHeartbeat, From: strings.Repeat("n", 64), State: Init, Holding: true, Owner: strings.Repeat("o", 64), ActiveSince: time.Unix(0, 1)},
 	}
 	for _, c := range cases {

@@ -28,10 +28,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultPort is the UDP port of a link whose Port is 0: Heartbeat's
-// udpport default.
-const DefaultPort = 694
-
 // Link modes, Heartbeat's media names.
 const (
 	ModeBroadcast = "bcast" // to the interface's IPv4 broadcast address

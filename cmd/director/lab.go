@@ -24,7 +24,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/control/api"
 	"github.com/director-lb/director/loader"
 	"github.com/director-lb/director/test/lab"
 )
@@ -85,7 +85,7 @@ func holder(l *lab.Lab) string {
 
 // haState reads director n's heartbeat state through its socket.
 func haState(ctx context.Context, prefix, n string) string {
-	st, err := control.NewClient(labSocket(prefix, n)).Status(ctx)
+	st, err := api.NewClient(labSocket(prefix, n)).Status(ctx)
 	if err != nil || st.HA == nil {
 		return "unreachable"
 	}
@@ -231,13 +231,13 @@ func labStatus(c *cli.Context) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "lab %s: floating addresses on %s\n", prefix, orNobody(holder(l)))
 	for _, n := range []string{lab.LB1, lab.LB2} {
-		st, err := control.NewClient(labSocket(prefix, n)).Status(c.Context)
+		st, err := api.NewClient(labSocket(prefix, n)).Status(c.Context)
 		if err != nil {
 			fmt.Fprintf(w, "\n%s: %v\n", n, err)
 			continue
 		}
 		fmt.Fprintln(w)
-		control.WriteStatus(w, st)
+		api.WriteStatus(w, st)
 	}
 	return nil
 }

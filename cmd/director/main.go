@@ -17,7 +17,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/control/api"
+	"github.com/director-lb/director/control/config"
+	"github.com/director-lb/director/control/daemon"
+	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/loader"
 )
 
@@ -30,17 +33,17 @@ const (
 	exitBusy          = 3 // another director holds the node's data plane
 )
 
-var socketFlag = &cli.StringFlag{Name: "socket", Usage: "control socket of the director (default: the only one in " + control.DefaultSocketDir + ")", EnvVars: []string{"DIRECTOR_SOCKET"}}
+var socketFlag = &cli.StringFlag{Name: "socket", Usage: "control socket of the director (default: the only one in " + model.DefaultSocketDir + ")", EnvVars: []string{"DIRECTOR_SOCKET"}}
 
-func client(c *cli.Context) (*control.Client, error) {
+func client(c *cli.Context) (*api.Client, error) {
 	s := c.String("socket")
 	if s == "" {
 		var err error
-		if s, err = control.FindSocket(""); err != nil {
+		if s, err = api.FindSocket(""); err != nil {
 			return nil, err
 		}
 	}
-	return control.NewClient(s), nil
+	return api.NewClient(s), nil
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -68,9 +71,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					ctx, cancel := signal.NotifyContext(c.Context, syscall.SIGQUIT)
 					defer cancel()
 					log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
-					return control.Run(ctx, control.DaemonOptions{ConfigPath: c.String("config"), Version: version,
+					return daemon.Run(ctx, daemon.Options{ConfigPath: c.String("config"), Version: version,
 						PinRoot: c.String("pin-root"), Log: log,
-						Ready: func(s control.Status) {
+						Ready: func(s model.Status) {
 							log.Info("serving", "node", s.Node, "dataplane", s.Dataplane, "services", len(s.Services))
 						}})
 				},
@@ -80,7 +83,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Usage: "check a configuration file; print every problem as file:line: reason",
 				Flags: []cli.Flag{configFlag},
 				Action: func(c *cli.Context) error {
-					cfg, err := control.LoadConfig(c.String("config"))
+					cfg, err := config.Load(c.String("config"))
 					if err != nil {
 						return err
 					}
@@ -124,7 +127,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					if c.Bool("json") {
 						return printJSON(c.App.Writer, st)
 					}
-					return control.WriteStatus(c.App.Writer, st)
+					return api.WriteStatus(c.App.Writer, st)
 				},
 			},
 			{
@@ -143,7 +146,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					if c.Bool("json") {
 						return printJSON(c.App.Writer, flows)
 					}
-					return control.WriteFlows(c.App.Writer, flows)
+					return api.WriteFlows(c.App.Writer, flows)
 				},
 			},
 			{
@@ -189,7 +192,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 
 // exitCode maps errors to the documented exit codes.
 func exitCode(err error) int {
-	var ce *control.ConfigError
+	var ce *config.Error
 	switch {
 	case errors.As(err, &ce):
 		return exitInvalidConfig

@@ -62,7 +62,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -75,6 +74,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/director-lb/director/test/testenv"
 
 	"golang.org/x/sys/unix"
 

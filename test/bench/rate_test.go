@@ -60,8 +60,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/lab"
-	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/netip"
 	"os"
@@ -71,6 +69,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/director-lb/director/test/lab"
+	"github.com/director-lb/director/test/testenv"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"

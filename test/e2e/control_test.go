@@ -24,7 +24,8 @@ import (
 
 	"github.com/vishvananda/netns"
 
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/control/dataplane/bpfplane"
+	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/loader"
 )
 
@@ -36,8 +37,8 @@ type controlSpec struct {
 	Mode       loader.Mode
 	TCAttach   string
 	Flows      int
-	Services   []control.Service
-	Timeouts   *control.Timeouts
+	Services   []model.Service
+	Timeouts   *model.Timeouts
 }
 
 // controlReady is the first line the control process prints.
@@ -81,7 +82,7 @@ func controlMain() int {
 	if err != nil {
 		return fail(err)
 	}
-	plane := control.NewBPFDataplane(dp.Maps, dp.Mode())
+	plane := bpfplane.New(dp.Maps, dp.Mode())
 	if spec.Timeouts != nil {
 		if err := plane.SetTimeouts(*spec.Timeouts); err != nil {
 			return fail(err)

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -24,11 +23,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/test/testenv"
+
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 
 	"github.com/director-lb/director/bpf"
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/loader"
 	"github.com/director-lb/director/test/lab"
 )
@@ -41,13 +42,13 @@ var (
 
 // seedServices: the seed's wrr 3:1 on :80, the same servers by rr on
 // :8080, and a UDP echo service :53 -> :5353 by rr.
-func seedServices() []control.Service {
-	return []control.Service{
-		{VIP: vip, Port: 80, Proto: control.TCP, Scheduler: "wrr", Reals: []control.RealServer{
+func seedServices() []model.Service {
+	return []model.Service{
+		{VIP: vip, Port: 80, Proto: model.TCP, Scheduler: "wrr", Reals: []model.RealServer{
 			{Addr: web1, Port: 80, Weight: 3}, {Addr: web2, Port: 80, Weight: 1}}},
-		{VIP: vip, Port: 8080, Proto: control.TCP, Scheduler: "rr", Reals: []control.RealServer{
+		{VIP: vip, Port: 8080, Proto: model.TCP, Scheduler: "rr", Reals: []model.RealServer{
 			{Addr: web1, Port: 80, Weight: 1}, {Addr: web2, Port: 80, Weight: 1}}},
-		{VIP: vip, Port: 53, Proto: control.UDP, Scheduler: "rr", Reals: []control.RealServer{
+		{VIP: vip, Port: 53, Proto: model.UDP, Scheduler: "rr", Reals: []model.RealServer{
 			{Addr: web1, Port: 5353, Weight: 1}, {Addr: web2, Port: 5353, Weight: 1}}},
 	}
 }

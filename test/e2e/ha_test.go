@@ -9,7 +9,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/test/testenv"
+
+	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/labrun"
 )
@@ -351,4 +352,4 @@ func medianDuration(d []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-var _ = control.Status{}
+var _ = model.Status{}

@@ -7,13 +7,14 @@ package e2e
 
 import (
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/director-lb/director/test/testenv"
 
 	"github.com/director-lb/director/test/lab"
 )

@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -24,7 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/test/testenv"
+
+	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/loader"
 	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/labrun"
@@ -124,8 +125,8 @@ func startRun(t *testing.T, l *lab.Lab, cfg runConfig) *runningDirector {
 }
 
 // reals returns the real servers of service VIP:port by address.
-func reals(st control.Status, port uint16) map[string]control.RealStatus {
-	out := map[string]control.RealStatus{}
+func reals(st model.Status, port uint16) map[string]model.RealStatus {
+	out := map[string]model.RealStatus{}
 	for _, s := range st.Services {
 		if s.Port == port {
 			for _, r := range s.Reals {
@@ -387,7 +388,7 @@ func TestRunSplitsStatusMetricsReloadDrainStop(t *testing.T) {
 }
 
 // weights maps real-server address to weight on :80.
-func weights(st control.Status) map[string]uint32 {
+func weights(st model.Status) map[string]uint32 {
 	out := map[string]uint32{}
 	for addr, r := range reals(st, 80) {
 		out[addr] = r.Weight

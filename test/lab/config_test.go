@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/control/config"
 )
 
 // The rendered pair configuration is valid and says what was asked.
@@ -16,7 +16,7 @@ func TestPairConfigValid(t *testing.T) {
 			Keepalive: 100 * time.Millisecond, Deadtime: 500 * time.Millisecond, ARPCount: 3,
 			ARPInterval: 50 * time.Millisecond, MetricsListen: "127.0.0.1:9917"},
 	} {
-		cfg, err := control.ParseConfig("pair.yaml", []byte(c.YAML()))
+		cfg, err := config.Parse("pair.yaml", []byte(c.YAML()))
 		if err != nil {
 			t.Fatalf("%s:\n%s", err, c.YAML())
 		}

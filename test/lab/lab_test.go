@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"github.com/director-lb/director/test/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/director-lb/director/test/testenv"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"

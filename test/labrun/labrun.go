@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/test/lab"
 )
 
@@ -132,8 +132,8 @@ func (d *Director) CLI(args ...string) (string, error) {
 }
 
 // Status reads `director status --json`.
-func (d *Director) Status() (control.Status, error) {
-	var st control.Status
+func (d *Director) Status() (model.Status, error) {
+	var st model.Status
 	out, err := d.CLI("status", "--json")
 	if err != nil {
 		return st, fmt.Errorf("%v: %s", err, out)
@@ -143,7 +143,7 @@ func (d *Director) Status() (control.Status, error) {
 }
 
 // MustStatus is Status, failing the test on an error.
-func (d *Director) MustStatus() control.Status {
+func (d *Director) MustStatus() model.Status {
 	d.t.Helper()
 	st, err := d.Status()
 	if err != nil {

@@ -29,7 +29,8 @@ import (
 
 	"github.com/moby/ipvs"
 
-	"github.com/director-lb/director/control"
+	"github.com/director-lb/director/control/dataplane/ipvsplane"
+	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/labrun"
 	"github.com/director-lb/director/test/testenv"
@@ -253,11 +254,11 @@ func TestIPVSDirector(t *testing.T) {
 }
 
 // syncDaemonsIn reads node's IPVS sync daemons.
-func syncDaemonsIn(t *testing.T, l *lab.Lab, node string) []control.SyncDaemon {
+func syncDaemonsIn(t *testing.T, l *lab.Lab, node string) []model.SyncDaemon {
 	t.Helper()
-	var ds []control.SyncDaemon
+	var ds []model.SyncDaemon
 	err := l.Do(node, func() (err error) {
-		ds, err = control.GetSyncDaemons()
+		ds, err = ipvsplane.GetSyncDaemons()
 		return err
 	})
 	if err != nil {
@@ -313,7 +314,7 @@ func TestIPVSSyncDaemon(t *testing.T) {
 	for n, state := range want {
 		waitFor(t, n+" sync daemon "+state, 30*time.Second, func() (bool, string) {
 			ds := syncDaemonsIn(t, l, n)
-			return len(ds) == 1 && ds[0] == control.SyncDaemon{State: state, Interface: lab.IntIf, SyncID: 0}, fmt.Sprint(ds)
+			return len(ds) == 1 && ds[0] == model.SyncDaemon{State: state, Interface: lab.IntIf, SyncID: 0}, fmt.Sprint(ds)
 		})
 	}
 	if st, _ := dirs[lab.LB1].Status(); len(st.Stats.Sync) != 1 || st.Stats.Sync[0].State != "master" {

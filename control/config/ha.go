@@ -1,0 +1,459 @@
+package config
+
+// The ha section: the pair, its heartbeat links, timers, key, gratuitous
+// ARPs, resources and connection sync.
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/director-lb/director/control/model"
+	"github.com/director-lb/director/heartbeat"
+	"gopkg.in/yaml.v3"
+)
+
+// configHATimer is one of the ha section's timers while it is checked.
+type configHATimer struct {
+	name string
+	d    time.Duration
+	// text is the value as written ("<v>s" for a number of seconds), or
+	// "<d>, the default".
+	text string
+	// key is the timer's key; nil for a default.
+	key *yaml.Node
+	ok  bool
+}
+
+// ha checks the ha section, whose key is field.key; node is the top-level
+// node, "" if it is not valid.
+func (p *parser) ha(field configField, node string) *model.HAConfig {
+	h := &model.HAConfig{
+		AutoFailback: true,
+		AuthMethod:   configDefaultAuthMethod,
+		ARPCount:     configDefaultARPCount,
+		ARPInterval:  configDefaultARPInterval,
+		Line:         field.key.Line,
+	}
+	line := field.key.Line
+	m, ok := p.mapping(field.value, "ha", line)
+	if !ok {
+		return h
+	}
+	f := p.fields(m, "in ha", "nodes", "transport", "keepalive", "deadtime", "warntime", "initdead", "auth",
+		"auto_failback", "arp", "resources", "sync")
+
+	nodesOK := false
+	if v, ok := f["nodes"]; ok {
+		h.Nodes, nodesOK = p.haNodes(v, node)
+	} else {
+		p.add(line, `ha: missing key "nodes"`)
+	}
+
+	if v, ok := f["transport"]; ok {
+		h.Links = p.haTransport(v, "ha.transport", heartbeat.DefaultPort)
+	} else {
+		p.add(line, `ha: missing key "transport"`)
+	}
+
+	p.haTimers(h, f)
+
+	if v, ok := f["auth"]; ok {
+		p.haAuth(h, v)
+	} else {
+		p.add(line, `ha: missing key "auth"`)
+	}
+
+	if v, ok := f["auto_failback"]; ok {
+		b := configResolve(v.value)
+		if b.Kind != yaml.ScalarNode || b.ShortTag() != "!!bool" || b.Decode(&h.AutoFailback) != nil {
+			p.add(b.Line, "ha.auto_failback: want true or false, got %s", configDescribe(b))
+		}
+	}
+
+	if v, ok := f["arp"]; ok {
+		if m, ok := p.mapping(v.value, "ha.arp", v.key.Line); ok {
+			af := p.fields(m, "in ha.arp", "count", "interval")
+			if v, ok := af["count"]; ok {
+				if n, ok := p.integer(v.value, "ha.arp.count", 1, configMaxARPCount); ok {
+					h.ARPCount = int(n)
+				}
+			}
+			if v, ok := af["interval"]; ok {
+				if d, _, ok := p.duration(v.value, "ha.arp.interval", configMinARPInterval, configMaxARPInterval); ok {
+					h.ARPInterval = d
+				}
+			}
+		}
+	}
+
+	if v, ok := f["resources"]; ok {
+		p.haResources(h, v, nodesOK)
+	} else {
+		p.add(line, `ha: missing key "resources"`)
+	}
+	h.Sync = p.haSync(f, h.Links)
+	return h
+}
+
+// haSync checks ha.sync (fields f of ha; links are the heartbeat's): on by
+// default, over the heartbeat links on their port + 1.
+func (p *parser) haSync(f map[string]configField, links []model.HALink) *model.HASync {
+	s := &model.HASync{FailbackWait: configDefaultFailbackWait}
+	var own []model.HALink
+	if v, ok := f["sync"]; ok {
+		m, ok := p.mapping(v.value, "ha.sync", v.key.Line)
+		if !ok {
+			return s
+		}
+		sf := p.fields(m, "in ha.sync", "enabled", "transport", "failback_wait")
+		if v, ok := sf["enabled"]; ok {
+			b := configResolve(v.value)
+			on := true
+			if b.Kind != yaml.ScalarNode || b.ShortTag() != "!!bool" || b.Decode(&on) != nil {
+				p.add(b.Line, "ha.sync.enabled: want true or false, got %s", configDescribe(b))
+			} else if !on {
+				return nil
+			}
+		}
+		if v, ok := sf["transport"]; ok {
+			own = p.haTransport(v, "ha.sync.transport", heartbeat.DefaultPort+1)
+		}
+		if v, ok := sf["failback_wait"]; ok {
+			if d, _, ok := p.duration(v.value, "ha.sync.failback_wait", 0, configMaxFailbackWait); ok {
+				s.FailbackWait = d
+			}
+		}
+	}
+	if own != nil {
+		s.Links = own
+		return s
+	}
+	for _, l := range links {
+		if l.Port < 65535 {
+			l.Port++
+		}
+		s.Links = append(s.Links, l)
+	}
+	return s
+}
+
+// haNodes checks ha.nodes; node is the top-level node ("" if invalid). It
+// returns false unless the list is two valid distinct names, node one of
+// them.
+func (p *parser) haNodes(field configField, node string) ([]string, bool) {
+	items, ok := p.list(field.value, "ha.nodes")
+	if !ok {
+		return nil, false
+	}
+	var names []string
+	first := map[string]int{}
+	valid := true
+	for _, item := range items {
+		s, ok := p.nodeName(item, "ha.nodes")
+		if !ok {
+			valid = false
+			continue
+		}
+		if at, dup := first[s]; dup {
+			p.add(item.Line, "duplicate ha node %q (first at line %d)", s, at)
+			valid = false
+			continue
+		}
+		first[s] = item.Line
+		names = append(names, s)
+	}
+	if len(items) != 2 {
+		p.add(field.key.Line, "ha.nodes: want 2 node names, got %d", len(items))
+		return names, false
+	}
+	if !valid {
+		return names, false
+	}
+	if node != "" && !slices.Contains(names, node) {
+		p.add(field.key.Line, "ha.nodes: this node %q is not in %v", node, names)
+		return names, false
+	}
+	return names, true
+}
+
+// haTransport checks a transport (where: ha.transport or ha.sync.transport):
+// one link or a list of links; port is the default port.
+func (p *parser) haTransport(field configField, where string, port int) []model.HALink {
+	v := configResolve(field.value)
+	switch {
+	case configIsNull(v):
+		v = &yaml.Node{Kind: yaml.MappingNode, Line: field.key.Line}
+		fallthrough
+	case v.Kind == yaml.MappingNode:
+		if l, ok := p.haLink(v, field.key.Line, where, port); ok {
+			return []model.HALink{l}
+		}
+		return nil
+	case v.Kind != yaml.SequenceNode:
+		p.add(v.Line, "%s: want a mapping or a list of mappings, got %s", where, configDescribe(v))
+		return nil
+	}
+	if len(v.Content) == 0 {
+		p.add(field.key.Line, "%s: want at least one link", where)
+	}
+	var links []model.HALink
+	first := map[model.HALink]int{}
+	for _, item := range v.Content {
+		l, ok := p.haLink(item, item.Line, where, port)
+		if !ok {
+			continue
+		}
+		k := l
+		k.TTL = 0
+		if at, dup := first[k]; dup {
+			p.add(item.Line, "duplicate ha link %s (first at line %d)", configLinkString(l), at)
+			continue
+		}
+		first[k] = item.Line
+		links = append(links, l)
+	}
+	return links
+}
+
+// configLinkString describes a link in duplicate link reasons, Heartbeat's
+// way ("bcast enp0s3 port 694", "mcast enp0s3 239.0.0.1 port 694",
+// "ucast enp0s8 192.168.200.252 port 694").
+func configLinkString(l model.HALink) string {
+	switch l.Mode {
+	case "mcast":
+		return fmt.Sprintf("mcast %s %s port %d", l.Interface, l.Group, l.Port)
+	case "ucast":
+		return fmt.Sprintf("ucast %s %s port %d", l.Interface, l.Peer, l.Port)
+	}
+	return fmt.Sprintf("%s %s port %d", l.Mode, l.Interface, l.Port)
+}
+
+// haLink checks one link of ha.transport; line is the line of the
+// mapping (the transport key's or the list item's). It returns false if
+// any part of the link is not valid.
+func (p *parser) haLink(item *yaml.Node, line int, where string, port int) (model.HALink, bool) {
+	m := configResolve(item)
+	if m.Kind != yaml.MappingNode {
+		p.add(m.Line, "%s: want a mapping, got %s", where, configDescribe(m))
+		return model.HALink{}, false
+	}
+	f := p.fields(m, "in "+where, "mode", "interface", "port", "group", "ttl", "peer")
+	l := model.HALink{Port: port}
+	modeOK := false
+	if v, ok := f["mode"]; ok {
+		l.Mode, modeOK = p.choice(v.value, where+".mode", "bcast, mcast or ucast", configHAModes, nil, "")
+	} else {
+		p.add(line, `%s: missing key "mode"`, where)
+	}
+	valid := modeOK
+	if v, ok := f["interface"]; ok {
+		l.Interface, ok = p.ifname(v.value, where+".interface")
+		valid = valid && ok
+	} else {
+		p.add(line, `%s: missing key "interface"`, where)
+		valid = false
+	}
+	if v, ok := f["port"]; ok {
+		n, ok := p.integer(v.value, where+".port", 1, 65535)
+		l.Port = int(n)
+		valid = valid && ok
+	}
+	if l.Mode == "mcast" {
+		l.TTL = configDefaultHATTL
+	}
+	// Keys of one mode only: refused on the others, required where
+	// marked, checked whatever the mode if the mode is not valid.
+	for _, k := range []struct {
+		key, mode string
+		required  bool
+	}{{"group", "mcast", true}, {"ttl", "mcast", false}, {"peer", "ucast", true}} {
+		v, ok := f[k.key]
+		switch {
+		case !ok && modeOK && l.Mode == k.mode && k.required:
+			p.add(line, "%s: missing key %q (mode %s)", where, k.key, k.mode)
+			valid = false
+			continue
+		case !ok:
+			continue
+		case modeOK && l.Mode != k.mode:
+			p.add(v.key.Line, "%s.%s: only for mode %s", where, k.key, k.mode)
+			valid = false
+			continue
+		}
+		name := where + "." + k.key
+		switch k.key {
+		case "group":
+			const want = "an IPv4 multicast address"
+			if s, line, ok := p.scalar(v.value, name, want); ok {
+				if a, err := netip.ParseAddr(s); err == nil && a.Is4() && a.IsMulticast() {
+					l.Group = a
+				} else {
+					p.add(line, "%s: want %s, got %q", name, want, s)
+					valid = false
+				}
+			} else {
+				valid = false
+			}
+		case "ttl":
+			n, ok := p.integer(v.value, name, 1, 255)
+			l.TTL = int(n)
+			valid = valid && ok
+		case "peer":
+			l.Peer, ok = p.ipv4(v.value, name)
+			valid = valid && ok
+		}
+	}
+	return l, valid
+}
+
+// haTimers checks the timers of the ha section (fields f) and their
+// order.
+func (p *parser) haTimers(h *model.HAConfig, f map[string]configField) {
+	timer := func(key string) *configHATimer {
+		t := &configHATimer{name: "ha." + key, ok: true}
+		if v, ok := f[key]; ok {
+			t.key = v.key
+			t.d, t.text, t.ok = p.duration(v.value, t.name, heartbeat.MinTimer, heartbeat.MaxTimer)
+		}
+		return t
+	}
+	keepalive, deadtime, warntime, initdead := timer("keepalive"), timer("deadtime"), timer("warntime"), timer("initdead")
+	deflt := func(t *configHATimer, d time.Duration) {
+		if t.key == nil {
+			t.d, t.text = d, configFormatDuration(d)+", the default"
+		}
+	}
+	deflt(keepalive, heartbeat.DefaultKeepalive)
+	deflt(deadtime, heartbeat.DefaultDeadtime)
+	if deadtime.ok {
+		deflt(warntime, deadtime.d/2)
+		deflt(initdead, 2*deadtime.d)
+	} else {
+		warntime.ok, initdead.ok = warntime.ok && warntime.key != nil, initdead.ok && initdead.key != nil
+	}
+	p.haOrder(h.Line, keepalive, deadtime, false)
+	p.haOrder(h.Line, warntime, deadtime, false)
+	p.haOrder(h.Line, deadtime, initdead, true)
+	h.Keepalive, h.Deadtime, h.Warntime, h.Initdead = keepalive.d, deadtime.d, warntime.d, initdead.d
+}
+
+// haOrder reports unless a is shorter than b (orEqual: at most b), at the
+// line of the later key, or at line (the ha key's) if one is a default.
+// The reason's subject is the later key, or the one written.
+func (p *parser) haOrder(line int, a, b *configHATimer, orEqual bool) {
+	if !a.ok || !b.ok || a.d < b.d || orEqual && a.d == b.d {
+		return
+	}
+	aLater := b.key == nil ||
+		a.key != nil && (a.key.Line > b.key.Line || a.key.Line == b.key.Line && a.key.Column > b.key.Column)
+	if a.key != nil && b.key != nil {
+		line = max(a.key.Line, b.key.Line)
+	}
+	switch {
+	case aLater && orEqual:
+		p.add(line, "%s: %s must be at most %s (%s)", a.name, a.text, b.name, b.text)
+	case aLater:
+		p.add(line, "%s: %s must be shorter than %s (%s)", a.name, a.text, b.name, b.text)
+	case orEqual:
+		p.add(line, "%s: %s must be at least %s (%s)", b.name, b.text, a.name, a.text)
+	default:
+		p.add(line, "%s: %s must be longer than %s (%s)", b.name, b.text, a.name, a.text)
+	}
+}
+
+// haAuth checks ha.auth.
+func (p *parser) haAuth(h *model.HAConfig, field configField) {
+	m, ok := p.mapping(field.value, "ha.auth", field.key.Line)
+	if !ok {
+		return
+	}
+	f := p.fields(m, "in ha.auth", "method", "key_file")
+	if v, ok := f["method"]; ok {
+		if s, ok := p.choice(v.value, "ha.auth.method", "sha256, sha1 or md5", configHAAuthMethods, nil, ""); ok {
+			h.AuthMethod = s
+		}
+	}
+	if v, ok := f["key_file"]; ok {
+		if s, line, ok := p.scalar(v.value, "ha.auth.key_file", "an absolute path"); ok {
+			if filepath.IsAbs(s) {
+				h.KeyFile = s
+			} else {
+				p.add(line, "ha.auth.key_file: want an absolute path, got %q", s)
+			}
+		}
+	} else {
+		p.add(field.key.Line, `ha.auth: missing key "key_file"`)
+	}
+}
+
+// haResources checks ha.resources; nodesOK says whether h.Nodes is valid
+// to check the owner against.
+func (p *parser) haResources(h *model.HAConfig, field configField, nodesOK bool) {
+	m, ok := p.mapping(field.value, "ha.resources", field.key.Line)
+	if !ok {
+		return
+	}
+	f := p.fields(m, "in ha.resources", "owner", "addresses")
+	if v, ok := f["owner"]; ok {
+		if s, ok := p.nodeName(v.value, "ha.resources.owner"); ok {
+			if nodesOK && !slices.Contains(h.Nodes, s) {
+				p.add(configResolve(v.value).Line, "ha.resources.owner: %q is not in ha.nodes %v", s, h.Nodes)
+			} else {
+				h.Owner = s
+			}
+		}
+	} else {
+		p.add(field.key.Line, `ha.resources: missing key "owner"`)
+	}
+	v, ok := f["addresses"]
+	if !ok {
+		p.add(field.key.Line, `ha.resources: missing key "addresses"`)
+		return
+	}
+	items, ok := p.list(v.value, "ha.resources.addresses")
+	if ok && len(items) == 0 {
+		p.add(v.key.Line, "ha.resources.addresses: want at least one address")
+	}
+	first := map[netip.Addr]int{}
+	for _, item := range items {
+		a, ok := p.haAddress(item)
+		if !ok {
+			continue
+		}
+		if at, dup := first[a.Prefix.Addr()]; dup {
+			p.add(item.Line, "duplicate ha address %s (first at line %d)", a.Prefix.Addr(), at)
+			continue
+		}
+		first[a.Prefix.Addr()] = item.Line
+		h.Addresses = append(h.Addresses, a)
+	}
+}
+
+// haAddress checks one item of ha.resources.addresses. It returns false if
+// the address is not valid (a problem of its interface alone leaves it
+// comparable with the others).
+func (p *parser) haAddress(item *yaml.Node) (model.HAAddress, bool) {
+	line := item.Line
+	m := configResolve(item)
+	if m.Kind != yaml.MappingNode {
+		p.add(m.Line, "ha.resources.addresses: want a mapping, got %s", configDescribe(m))
+		return model.HAAddress{}, false
+	}
+	f := p.fields(m, "in ha.resources.addresses", "address", "interface")
+	var a model.HAAddress
+	addrOK := false
+	if v, ok := f["address"]; ok {
+		a.Prefix, addrOK = p.hostPrefix(v.value, "ha.resources.addresses.address")
+	} else {
+		p.add(line, `ha.resources.addresses: missing key "address"`)
+	}
+	if v, ok := f["interface"]; ok {
+		a.Interface, _ = p.ifname(v.value, "ha.resources.addresses.interface")
+	} else {
+		p.add(line, `ha.resources.addresses: missing key "interface"`)
+	}
+	return a, addrOK
+}

@@ -1,0 +1,196 @@
+package config
+
+// The services list: services, their real servers and sorry server.
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/director-lb/director/control/model"
+	"gopkg.in/yaml.v3"
+)
+
+// services checks the services list. It returns the services and their
+// health checking, index for index.
+func (p *parser) services(v *yaml.Node) ([]model.Service, []model.ServiceHealth) {
+	items, ok := p.list(v, "services")
+	if !ok {
+		return nil, nil
+	}
+	var out []model.Service
+	var health []model.ServiceHealth
+	first := map[model.ServiceKey]int{}
+	for _, item := range items {
+		s, h, ok := p.service(item)
+		if !ok {
+			continue
+		}
+		if line, dup := first[s.Key()]; dup {
+			p.add(item.Line, "duplicate service %s (first at line %d)", s.Key(), line)
+		} else {
+			first[s.Key()] = item.Line
+		}
+		out = append(out, s)
+		health = append(health, h)
+	}
+	return out, health
+}
+
+// service checks one item of the services list, and returns it with its
+// health checking. It returns false if the service's key (vip, port,
+// protocol) is not valid; other problems are reported but leave it
+// comparable with the others.
+func (p *parser) service(item *yaml.Node) (model.Service, model.ServiceHealth, bool) {
+	line := item.Line // the item's, even when it is an alias
+	m := configResolve(item)
+	if m.Kind != yaml.MappingNode {
+		p.add(m.Line, "service: want a mapping, got %s", configDescribe(m))
+		return model.Service{}, model.ServiceHealth{}, false
+	}
+	f := p.fields(m, "in service", "vip", "port", "protocol", "scheduler", "health_check", "sorry_server", "real_servers")
+	s := model.Service{Proto: model.TCP, Scheduler: model.SchedWRR}
+	keyOK := true
+	if v, ok := f["vip"]; ok {
+		s.VIP, ok = p.ipv4(v.value, "vip")
+		keyOK = keyOK && ok
+	} else {
+		p.add(line, `service: missing key "vip"`)
+		keyOK = false
+	}
+	if v, ok := f["port"]; ok {
+		n, ok := p.integer(v.value, "port", 1, 65535)
+		s.Port = uint16(n)
+		keyOK = keyOK && ok
+	} else {
+		p.add(line, `service: missing key "port"`)
+		keyOK = false
+	}
+	if v, ok := f["protocol"]; ok {
+		proto, ok := p.choice(v.value, "protocol", "tcp or udp", []string{"tcp", "udp"},
+			configIPVSProtocols, "protocol %q is not implemented (tcp, udp)")
+		if ok {
+			s.Proto.UnmarshalText([]byte(proto))
+		}
+		keyOK = keyOK && ok
+	}
+	if v, ok := f["scheduler"]; ok {
+		if sched, ok := p.scheduler(v.value); ok {
+			s.Scheduler = sched
+		}
+	}
+	health := configHealthDefault(s.Proto)
+	if v, ok := f["health_check"]; ok {
+		health = p.health(v, health)
+	}
+	sh := model.ServiceHealth{Default: health.check, PerReal: map[model.RealKey]model.HealthCheck{}}
+	first := map[model.RealKey]int{}
+	if v, ok := f["real_servers"]; ok {
+		items, _ := p.list(v.value, "real_servers")
+		for _, item := range items {
+			if p.reals++; p.reals > configMaxReals {
+				if p.reals == configMaxReals+1 {
+					p.add(item.Line, "more than %d real servers in all", configMaxReals)
+				}
+				break
+			}
+			r, check, ok := p.real(item, s.Port, health)
+			if !ok {
+				continue
+			}
+			k := r.Key()
+			if at, dup := first[k]; dup && keyOK {
+				p.add(item.Line, "duplicate real server %s in service %s (first at line %d)",
+					netip.AddrPortFrom(r.Addr, r.Port), s.Key(), at)
+			} else if !dup {
+				first[k] = item.Line
+				sh.PerReal[k] = check
+			}
+			s.Reals = append(s.Reals, r)
+		}
+	}
+	if v, ok := f["sorry_server"]; ok {
+		sh.Sorry = p.sorry(v, s.Port, first)
+	}
+	return s, sh, keyOK
+}
+
+// scheduler checks a service's scheduler against the registry
+// (model.Schedulers): any name with dataplane ipvs, else only those the
+// BPF data planes run; the others need dataplane: ipvs.
+func (p *parser) scheduler(v *yaml.Node) (string, bool) {
+	all := model.SchedulerNames(false)
+	if p.dataplane == "ipvs" {
+		return p.choice(v, "scheduler", model.JoinNames(all, "or"), all, nil, "")
+	}
+	bpf := model.SchedulerNames(true)
+	ipvsOnly := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return slices.Contains(bpf, n) })
+	return p.choice(v, "scheduler", model.JoinNames(bpf, "or"), bpf, ipvsOnly,
+		"scheduler %q needs dataplane: ipvs (the BPF data planes implement "+model.JoinNames(bpf, "and")+")")
+}
+
+// real checks one item of a real_servers list; port is the service's (0
+// if invalid), health its health check. It returns the server and its
+// effective check, or false if the server's address or port is not valid.
+func (p *parser) real(item *yaml.Node, port uint16, health *configHealth) (model.RealServer, model.HealthCheck, bool) {
+	line := item.Line
+	m := configResolve(item)
+	if m.Kind != yaml.MappingNode {
+		p.add(m.Line, "real server: want a mapping, got %s", configDescribe(m))
+		return model.RealServer{}, model.HealthCheck{}, false
+	}
+	f := p.fields(m, "in real server", "address", "port", "weight", "health_check")
+	r := model.RealServer{Port: port, Weight: 1}
+	addrOK, portOK := false, port != 0
+	if v, ok := f["address"]; ok {
+		r.Addr, addrOK = p.ipv4(v.value, "address")
+	} else {
+		p.add(line, `real server: missing key "address"`)
+	}
+	if v, ok := f["port"]; ok {
+		var n int64
+		n, portOK = p.integer(v.value, "port", 1, 65535)
+		r.Port = uint16(n)
+	}
+	if v, ok := f["weight"]; ok {
+		if n, ok := p.integer(v.value, "weight", 0, 65535); ok {
+			r.Weight = uint32(n)
+		}
+	}
+	check := health.check
+	if v, ok := f["health_check"]; ok {
+		check = p.health(v, health).check
+	}
+	return r, check, addrOK && portOK
+}
+
+// sorry checks sorry_server, whose key is field.key; port is the
+// service's (0 if invalid), reals the lines of the service's valid real
+// servers. It returns nil if the sorry server is not valid.
+func (p *parser) sorry(field configField, port uint16, reals map[model.RealKey]int) *model.RealServer {
+	line := field.key.Line
+	m, ok := p.mapping(field.value, "sorry_server", line)
+	if !ok {
+		return nil
+	}
+	f := p.fields(m, "in sorry_server", "address", "port")
+	r := model.RealServer{Port: port, Weight: 1}
+	addrOK, portOK := false, port != 0
+	if v, ok := f["address"]; ok {
+		r.Addr, addrOK = p.ipv4(v.value, "sorry_server.address")
+	} else {
+		p.add(line, `sorry_server: missing key "address"`)
+	}
+	if v, ok := f["port"]; ok {
+		var n int64
+		n, portOK = p.integer(v.value, "sorry_server.port", 1, 65535)
+		r.Port = uint16(n)
+	}
+	if !addrOK || !portOK {
+		return nil
+	}
+	if at, ok := reals[r.Key()]; ok {
+		p.add(line, "sorry_server: %s is also a real server of the service (line %d)", netip.AddrPortFrom(r.Addr, r.Port), at)
+		return nil
+	}
+	return &r
+}

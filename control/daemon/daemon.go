@@ -1,0 +1,206 @@
+// Package daemon is `director run`: it wires the configuration, the data
+// plane, health checks, the HA pair, the control API and the metrics
+// together, and reloads.
+package daemon
+
+// The daemon behind `director run`: it loads the configuration, opens the
+// data plane (plane.go: the BPF program, adopting pinned state left by an
+// earlier run, or kernel IPVS), reconciles it to the configured services, and then serves the command line on a unix
+// socket that only root may use, Prometheus metrics if configured, and
+// reloads on SIGHUP or `director reload`.
+//
+// Stopping the daemon (SIGTERM, SIGINT, a crash) leaves the data plane
+// pinned and forwarding: a restart adopts it without losing a flow. Only
+// `director stop` removes it.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/director-lb/director/control/api"
+	"github.com/director-lb/director/control/config"
+	"github.com/director-lb/director/control/dataplane"
+	"github.com/director-lb/director/control/health"
+	"github.com/director-lb/director/control/metrics"
+	"github.com/director-lb/director/control/model"
+	"github.com/director-lb/director/heartbeat"
+)
+
+// Options configure Run.
+type Options struct {
+	// ConfigPath is the configuration file, read at start and reload.
+	ConfigPath string
+	// Version is reported by status and metrics.
+	Version string
+	// PinRoot overrides loader.DefaultPinRoot (tests).
+	PinRoot string
+	// Log receives the daemon's log lines.
+	Log *slog.Logger
+	// Ready, if set, is called once the daemon serves its socket.
+	Ready func(model.Status)
+}
+
+// Daemon is a running control plane.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	started time.Time
+
+	mu    sync.Mutex // guards cfg and reloads
+	cfg   *model.Config
+	plane dataplane.Dataplane
+	// fallback says why auto runs IPVS ("" otherwise).
+	fallback string
+	ha       *haNode // nil without an ha section
+
+	health     *health.Monitor
+	healthKick chan struct{} // a health verdict changed: re-apply
+
+	stop     chan struct{} // closed by `director stop`
+	stopOnce sync.Once
+	removed  bool // the data plane was removed (guarded by mu)
+}
+
+// ErrRestartNeeded says a reload changed something that only a restart
+// can apply.
+var ErrRestartNeeded = errors.New("needs a restart")
+
+// Run runs the daemon until ctx ends, a signal stops it, or `director stop`
+// removes the data plane.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	cfg, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	d := &Daemon{opts: opts, log: opts.Log, started: time.Now(), cfg: cfg, stop: make(chan struct{}),
+		healthKick: make(chan struct{}, 1)}
+	if cfg.HA != nil {
+		// Refuse a bad key file before touching anything.
+		if _, err := heartbeat.LoadAuthKeys(cfg.HA.KeyFile); err != nil {
+			return fmt.Errorf("ha: %w", err)
+		}
+	}
+
+	d.plane, d.fallback, err = openPlane(cfg, opts.PinRoot, d.log)
+	if err != nil {
+		return err
+	}
+	removed := false
+	defer func() {
+		if !removed {
+			d.plane.Close()
+		}
+	}()
+	if err := d.plane.SetTimeouts(cfg.Timeouts); err != nil {
+		return err
+	}
+	// Real servers start up (a start must not drop traffic); checks take
+	// them out after fall failures.
+	d.health = health.NewMonitor(d.log.With("component", "health"), d.kickHealth)
+	defer d.health.Close()
+	d.health.Set(health.Targets(cfg.Services, cfg.Health))
+	if err := d.plane.Apply(d.effective(cfg)); err != nil {
+		return err
+	}
+	for _, f := range fallbacks(d.plane) {
+		d.log.Warn("data plane not used", "interface", f.Interface, "mode", f.Mode, "reason", f.Reason)
+	}
+	d.log.Info("data plane ready", append([]any{"node", cfg.Node, "mode", d.plane.Mode(),
+		"services", len(cfg.Services)}, d.plane.Describe()...)...)
+
+	if cfg.HA != nil {
+		// The heartbeat stops with the daemon: on SIGTERM it hands the
+		// addresses over (release, then "leaving") before Run returns.
+		haCtx, haCancel := context.WithCancel(context.Background())
+		// Conntrack sync needs a flow table of the data plane's own
+		// (IPVS has its sync daemon, driven through Roles).
+		tables, _ := d.plane.(dataplane.SyncTables)
+		var setActive func(bool)
+		if r, ok := d.plane.(dataplane.Roles); ok {
+			setActive = r.SetActive
+		}
+		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, tables, d.log, setActive)
+		if err != nil {
+			haCancel()
+			return err
+		}
+		defer func() {
+			haCancel()
+			select {
+			case <-d.ha.done:
+				if d.ha.err != nil {
+					d.log.Error("ha: stop", "error", d.ha.err)
+				}
+			case <-time.After(30 * time.Second):
+				d.log.Error("ha: did not stop within 30s")
+			}
+		}()
+	}
+
+	ln, err := api.Listen(cfg.ControlSocket)
+	if err != nil {
+		return err
+	}
+	apiServer := &http.Server{Handler: api.Handler(backend{d}), ReadHeaderTimeout: 10 * time.Second}
+	go apiServer.Serve(ln)
+	defer func() {
+		// Let an answer in flight (director stop's) reach its client.
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		apiServer.Shutdown(sctx)
+		os.Remove(cfg.ControlSocket)
+	}()
+
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics: listen on %s: %w", cfg.MetricsListen, err)
+		}
+		reg := metrics.NewRegistry(observer{d}, d.facts, opts.Version)
+		if d.ha != nil {
+			reg.MustRegister(metrics.NewHACollector(d.ha.status))
+		}
+		metricsServer := &http.Server{Handler: metrics.Handler(reg, slog.NewLogLogger(d.log.Handler(), slog.LevelError)),
+			ReadHeaderTimeout: 10 * time.Second}
+		go metricsServer.Serve(mln)
+		defer metricsServer.Close()
+	}
+	if opts.Ready != nil {
+		opts.Ready(d.Status())
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.stop:
+			removed = true
+			return nil
+		case <-d.healthKick:
+			d.applyHealth()
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				d.log.Info("stopping; the data plane stays pinned and forwarding", "signal", sig.String())
+				return nil
+			}
+			if err := d.Reload(); err != nil {
+				d.log.Error("reload rejected; the running configuration stays", "error", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,311 @@
+package daemon
+
+// The heartbeat pair inside the daemon: builds a heartbeat.Node from the
+// configuration's ha section (key file, UDP links, address group), runs it
+// next to the data plane, and reports its state for status and metrics.
+// The data plane is loaded on both nodes; only the floating addresses move,
+// so the standby is ready the moment it takes them.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/director-lb/director/control/dataplane"
+	"github.com/director-lb/director/control/model"
+	"github.com/director-lb/director/heartbeat"
+)
+
+// haNode is the running heartbeat of this node.
+type haNode struct {
+	cfg   *model.HAConfig
+	node  *heartbeat.Node
+	group *heartbeat.AddressGroup
+	done  chan struct{} // closed when the node's Run, then the sync's, have returned
+	err   error         // what the node's Run returned, once done is closed
+
+	sync      *heartbeat.Syncer // nil without conntrack sync
+	syncTable dataplane.SyncTable
+	syncTr    heartbeat.Transport
+}
+
+// startHA builds and starts the heartbeat node, and the conntrack sync
+// over tables when the configuration has it (tables is nil on data planes
+// without a flow table of their own: IPVS has its sync daemon). The
+// key file must be mode 0600, else the daemon refuses to start. setActive,
+// if not nil, is told false at once and then, at each change, whether
+// this node holds the addresses: true before it adds them, false once it
+// has removed them.
+func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables dataplane.SyncTables, log *slog.Logger, setActive func(bool)) (*haNode, error) {
+	auth, err := heartbeat.LoadAuthKeys(cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("ha: %w", err)
+	}
+	if !auth.FromAuthkeys {
+		auth.Method = cfg.AuthMethod
+	}
+	if auth.Method != "sha256" {
+		log.Warn("ha: messages authenticated with a deprecated method; use sha256", "method", auth.Method)
+	}
+	var links []heartbeat.LinkConfig
+	for _, l := range cfg.Links {
+		links = append(links, heartbeat.LinkConfig{Mode: l.Mode, Interface: l.Interface, Port: l.Port,
+			Group: l.Group, TTL: l.TTL, Peer: l.Peer})
+	}
+	var addrs []heartbeat.Address
+	for _, a := range cfg.Addresses {
+		addrs = append(addrs, heartbeat.Address{Prefix: a.Prefix, Interface: a.Interface})
+	}
+	group, err := heartbeat.NewAddressGroup(addrs, heartbeat.ARPConfig{Count: cfg.ARPCount, Interval: cfg.ARPInterval})
+	if err != nil {
+		return nil, fmt.Errorf("ha: %w", err)
+	}
+	tr, err := heartbeat.NewUDPTransport(links)
+	if err != nil {
+		return nil, fmt.Errorf("ha: %w", err)
+	}
+	hcfg := heartbeat.Config{Node: self, Nodes: cfg.Nodes, Owner: cfg.Owner, AutoFailback: cfg.AutoFailback,
+		Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead}
+	h := &haNode{cfg: cfg, group: group, done: make(chan struct{})}
+	var res heartbeat.Resources = group
+	if cfg.Sync != nil && tables != nil {
+		if err := h.openSync(self, cfg, auth, tables, log.With("component", "sync")); err != nil {
+			tr.Close()
+			return nil, err
+		}
+		res = syncedGroup{group, h.sync, setActive}
+	} else if tables != nil {
+		if err := tables.SetSyncEvents(false); err != nil {
+			tr.Close()
+			return nil, fmt.Errorf("ha: %w", err)
+		}
+	}
+	if setActive != nil {
+		setActive(false)
+		if h.sync == nil {
+			res = roleResources{group, setActive}
+		}
+	}
+	node, err := heartbeat.NewNode(hcfg, auth, tr, res, log.With("component", "ha"))
+	if err != nil {
+		tr.Close()
+		h.closeSync()
+		return nil, fmt.Errorf("ha: %w", err)
+	}
+	h.node = node
+	// The sync outlives the heartbeat: releasing the group at a clean
+	// stop pushes this node's table to the peer, which takes over.
+	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
+	syncDone := make(chan struct{})
+	if h.sync != nil {
+		go func() {
+			h.sync.Run(syncCtx)
+			h.syncTable.Close()
+			close(syncDone)
+		}()
+	} else {
+		close(syncDone)
+	}
+	go func() {
+		h.err = node.Run(ctx)
+		stopSync()
+		<-syncDone
+		close(h.done)
+	}()
+	return h, nil
+}
+
+// openSync builds the conntrack sync: the program's notifications on, a
+// transport on the sync links, the syncer; its readiness gates the
+// owner's failback for at most FailbackWait.
+func (h *haNode) openSync(self string, cfg *model.HAConfig, auth heartbeat.Auth, tables dataplane.SyncTables, log *slog.Logger) error {
+	var links []heartbeat.LinkConfig
+	for _, l := range cfg.Sync.Links {
+		links = append(links, heartbeat.LinkConfig{Mode: l.Mode, Interface: l.Interface, Port: l.Port,
+			Group: l.Group, TTL: l.TTL, Peer: l.Peer})
+	}
+	table, err := tables.OpenSyncTable()
+	if err != nil {
+		return fmt.Errorf("ha: sync: %w", err)
+	}
+	tr, err := heartbeat.NewUDPTransport(links)
+	if err != nil {
+		table.Close()
+		return fmt.Errorf("ha: sync: %w", err)
+	}
+	gate := &failbackGate{wait: cfg.Sync.FailbackWait, log: log, h: h}
+	syncer, err := heartbeat.NewSyncer(heartbeat.SyncConfig{Node: self, Peer: cfg.Peer(self)}, auth, tr, table,
+		gate.ready, log)
+	if err != nil {
+		tr.Close()
+		table.Close()
+		return fmt.Errorf("ha: sync: %w", err)
+	}
+	if err := tables.SetSyncEvents(true); err != nil {
+		tr.Close()
+		table.Close()
+		return fmt.Errorf("ha: sync: %w", err)
+	}
+	h.sync, h.syncTable, h.syncTr = syncer, table, tr
+	return nil
+}
+
+// closeSync releases what openSync opened, when the sync never ran.
+func (h *haNode) closeSync() {
+	if h.sync != nil {
+		h.syncTr.Close()
+		h.syncTable.Close()
+	}
+}
+
+// failbackGate turns the syncer's readiness into the heartbeat's "syncing"
+// flag: set while the table is incomplete, but for at most wait, after
+// which a failback proceeds without it (and says so).
+type failbackGate struct {
+	wait time.Duration
+	log  *slog.Logger
+	h    *haNode
+
+	mu    sync.Mutex
+	timer *time.Timer
+}
+
+func (g *failbackGate) ready(ready bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.timer != nil {
+		g.timer.Stop()
+		g.timer = nil
+	}
+	node := g.h.node
+	if node == nil {
+		return // not started yet: the syncer reports again from Run
+	}
+	node.SetSyncPending(!ready)
+	if ready {
+		return
+	}
+	g.timer = time.AfterFunc(g.wait, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.timer == nil {
+			return
+		}
+		g.timer = nil
+		g.log.Warn("sync: no full table from the peer within failback_wait: a failback may now break connections", "failback_wait", g.wait)
+		node.SetSyncPending(false)
+	})
+}
+
+// syncedGroup is the address group in the order conntrack sync needs:
+// before the addresses move here, whatever the peer sent is installed,
+// and this node starts sending; after they leave, it stops (and sends its
+// whole table to the peer, which takes over).
+type syncedGroup struct {
+	*heartbeat.AddressGroup
+	sync      *heartbeat.Syncer
+	setActive func(bool) // the data plane's role, if not nil (see startHA)
+}
+
+// settleTimeout bounds the installation of pending sync messages before a
+// takeover.
+const settleTimeout = time.Second
+
+func (g syncedGroup) Acquire(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	g.sync.Settle(sctx)
+	cancel()
+	g.sync.SetActive(true)
+	if g.setActive != nil {
+		g.setActive(true)
+	}
+	return g.AddressGroup.Acquire(ctx)
+}
+
+func (g syncedGroup) Release(ctx context.Context) error {
+	err := g.AddressGroup.Release(ctx)
+	g.sync.SetActive(false)
+	if g.setActive != nil {
+		g.setActive(false)
+	}
+	return err
+}
+
+func (g syncedGroup) Announce(ctx context.Context) error {
+	g.sync.SetActive(true)
+	return g.AddressGroup.Announce(ctx)
+}
+
+func (g syncedGroup) Held() (bool, error) {
+	held, err := g.AddressGroup.Held()
+	if held {
+		g.sync.SetActive(true)
+	}
+	return held, err
+}
+
+// handOver releases the addresses and tells the peer to take them now,
+// then waits for the node to stop (bounded).
+func (h *haNode) handOver() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.node.Stop(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-h.done:
+		return h.err
+	case <-ctx.Done():
+		return fmt.Errorf("ha: hand over: %w", ctx.Err())
+	}
+}
+
+// status converts the node's status for director status and metrics.
+func (h *haNode) status() *model.HAStatus {
+	s := h.node.Status()
+	c := s.Counters
+	out := &model.HAStatus{State: s.State.String(), Owner: s.Owner, Transitions: c.Transitions,
+		LastTransition: s.LastTransition, LastReason: s.LastReason,
+		HeartbeatsSent: c.HeartbeatsSent, HeartbeatsReceived: c.HeartbeatsReceived,
+		AuthFailures: c.AuthFailures, Replays: c.Replays, Malformed: c.Malformed}
+	for _, p := range s.Peers {
+		heard := time.Duration(-1)
+		if !p.LastHeard.IsZero() {
+			heard = time.Since(p.LastHeard)
+		}
+		out.Peers = append(out.Peers, model.HAPeer{Name: p.Name, Alive: p.Alive, State: p.State.String(), LastHeard: heard})
+	}
+	for _, a := range h.cfg.Addresses {
+		out.Addresses = append(out.Addresses, model.HAAddressHeld{Address: a.Prefix, Interface: a.Interface, Held: s.Held})
+	}
+	if h.sync != nil {
+		y := h.sync.Status()
+		role := "receiving"
+		if y.Active {
+			role = "sending"
+		}
+		out.Sync = &model.SyncStatus{Role: role, Ready: y.Ready, LastFullTable: y.LastFull, Lag: y.Lag, MaxLag: y.MaxLag,
+			Told: y.Tracked, SyncCounters: model.SyncCounters(y.Counters)}
+	}
+	return out
+}
+
+// roleResources tells the data plane when this node becomes the active or
+// the standby one, around the address group's own work.
+type roleResources struct {
+	*heartbeat.AddressGroup
+	setActive func(bool)
+}
+
+func (r roleResources) Acquire(ctx context.Context) error {
+	r.setActive(true)
+	return r.AddressGroup.Acquire(ctx)
+}
+
+func (r roleResources) Release(ctx context.Context) error {
+	err := r.AddressGroup.Release(ctx)
+	r.setActive(false)
+	return err
+}

@@ -1,0 +1,161 @@
+package bpfplane
+
+// The read side of the BPF plane: services, real servers and counters from
+// the maps, connection counts and the connection list from the flow table,
+// and the program's own counters.
+
+import (
+	"net/netip"
+	"sort"
+
+	"github.com/director-lb/director/bpf"
+	"github.com/director-lb/director/control/dataplane"
+	"github.com/director-lb/director/control/model"
+)
+
+// Status implements dataplane.Dataplane: services from the maps, with counters and
+// connection counts from the flow table.
+func (d *Plane) Status() ([]model.ServiceStatus, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cur, err := d.read()
+	if err != nil {
+		return nil, err
+	}
+	type conns struct{ active, inactive uint64 }
+	byReal := map[uint32]*conns{}
+	err = d.maps.Flows(func(e bpf.FlowEntry) bool {
+		if e.Value.Dir != bpf.DirForward {
+			return true
+		}
+		r, ok := cur.reals[e.Value.RealId]
+		if !ok || r.Gen != e.Value.RealGen {
+			return true
+		}
+		c := byReal[e.Value.RealId]
+		if c == nil {
+			c = &conns{}
+			byReal[e.Value.RealId] = c
+		}
+		if e.Value.State == bpf.StateEstablished {
+			c.active++
+		} else {
+			c.inactive++
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []model.ServiceStatus
+	for key, v := range cur.services {
+		st := model.ServiceStatus{ServiceKey: model.ServiceKey{VIP: bpf.AddrFromBe32(key.Vip), Port: bpf.PortFromBe16(key.Port), Proto: model.Proto(key.Proto)}}
+		want := d.desired[st.ServiceKey]
+		st.Scheduler = want.Scheduler
+		st.Counters = d.retired[key]
+		weights := map[model.RealKey]uint32{}
+		for _, r := range want.Reals {
+			weights[r.Key()] = r.Weight
+		}
+		for id, r := range cur.reals {
+			if r.SvcId != v.Id {
+				continue
+			}
+			rs := model.RealStatus{RealServer: model.RealServer{Addr: bpf.AddrFromBe32(r.Addr), Port: bpf.PortFromBe16(r.Port)}}
+			rs.Weight = weights[rs.RealServer.Key()]
+			ts, err := d.maps.RealStats(id)
+			if err != nil {
+				return nil, err
+			}
+			rs.Counters = counters(ts)
+			st.Counters = addCounters(st.Counters, rs.Counters)
+			if c := byReal[id]; c != nil {
+				rs.ActiveConns, rs.InactiveConns = c.active, c.inactive
+			}
+			st.Reals = append(st.Reals, rs)
+		}
+		out = append(out, st)
+	}
+	dataplane.SortStatus(out, d.desired)
+	return out, nil
+}
+
+// addrPort converts an address and port in network order, as the maps
+// hold them.
+func addrPort(a uint32, p uint16) netip.AddrPort {
+	return netip.AddrPortFrom(bpf.AddrFromBe32(a), bpf.PortFromBe16(p))
+}
+
+func counters(t bpf.TrafficStats) model.Counters {
+	return model.Counters{PacketsIn: t.PktsIn, BytesIn: t.BytesIn, PacketsOut: t.PktsOut,
+		BytesOut: t.BytesOut, Connections: t.Conns}
+}
+
+var stateNames = map[uint8]string{bpf.StateSYN: "SYN", bpf.StateEstablished: "ESTABLISHED",
+	bpf.StateFIN: "FIN", bpf.StateUDP: "UDP"}
+
+// Flows implements Observer: one line per connection (forward entries),
+// with the time left before it expires if idle.
+func (d *Plane) Flows() ([]model.Flow, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now, err := bpf.Jiffies()
+	if err != nil {
+		return nil, err
+	}
+	hz, err := d.maps.HZ()
+	if err != nil {
+		return nil, err
+	}
+	var out []model.Flow
+	err = d.maps.Flows(func(e bpf.FlowEntry) bool {
+		if e.Value.Dir != bpf.DirForward {
+			return true
+		}
+		k, v := e.Key, e.Value
+		out = append(out, model.Flow{
+			Proto:   model.Proto(k.Proto),
+			Client:  addrPort(k.Saddr, k.Sport),
+			VIP:     addrPort(k.Daddr, k.Dport),
+			Real:    addrPort(v.NatAddr, v.NatPort),
+			State:   stateNames[v.State],
+			Expires: bpf.Expiry(v, now, hz),
+		})
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.VIP != b.VIP {
+			return a.VIP.Compare(b.VIP) < 0
+		}
+		return a.Client.Compare(b.Client) < 0
+	})
+	return out, nil
+}
+
+// Stats implements Observer.
+func (d *Plane) Stats() (model.DataplaneStats, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := model.DataplaneStats{Mode: d.mode, Packets: map[string]uint64{}, Drops: map[string]uint64{},
+		FlowCapacity: d.maps.Capacity().Flows}
+	paths, err := d.maps.Paths()
+	if err != nil {
+		return st, err
+	}
+	for i, n := range paths {
+		info := bpf.Paths[bpf.PktPath(i)]
+		st.Packets[info.Name] = n
+		if info.Verdict == "drop" {
+			st.Drops[info.Name] = n
+		}
+	}
+	if st.Verdicts, err = d.maps.Verdicts(); err != nil {
+		return st, err
+	}
+	err = d.maps.Flows(func(bpf.FlowEntry) bool { st.FlowEntries++; return true })
+	return st, err
+}

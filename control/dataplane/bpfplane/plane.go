@@ -1,0 +1,125 @@
+// Package bpfplane is the BPF data plane: the XDP or TC program and its
+// maps, behind the dataplane port. It reconciles the program's maps to the
+// desired services (reconcile.go), reads them back for status, flows and
+// counters (observe.go), and is the flow table that conntrack sync reads
+// and fills (synctable.go). The program itself is loaded, attached and
+// pinned by package loader; this package only writes and reads maps.
+package bpfplane
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/director-lb/director/bpf"
+	"github.com/director-lb/director/control/dataplane"
+	"github.com/director-lb/director/control/model"
+	"github.com/director-lb/director/loader"
+)
+
+// Plane implements dataplane.Dataplane over the maps of a loaded program.
+type Plane struct {
+	mu   sync.Mutex // one reconcile or read at a time
+	maps *bpf.Maps
+	mode string
+	// dp is the loaded program, nil when the plane was made over bare
+	// maps (New).
+	dp      *loader.Dataplane
+	desired map[model.ServiceKey]model.Service
+	// retired holds the counters of removed real servers, by service:
+	// the program counts per real server only, and a service's counters
+	// must not go backwards when one of its servers is removed.
+	retired map[bpf.SvcKey]model.Counters
+	// applied counts the calls of Apply that returned, for readers that
+	// cache the maps' indexes (conntrack sync).
+	applied atomic.Uint64
+}
+
+// New makes a plane over maps, of a program loaded elsewhere (tests);
+// mode is reported by Mode. It has no attachments, and Remove and Close do
+// nothing.
+func New(maps *bpf.Maps, mode string) *Plane {
+	return &Plane{maps: maps, mode: mode, desired: map[model.ServiceKey]model.Service{},
+		retired: map[bpf.SvcKey]model.Counters{}}
+}
+
+// Wrap makes the plane of a program the loader opened.
+func Wrap(dp *loader.Dataplane) *Plane {
+	p := New(dp.Maps, dp.Mode())
+	p.dp = dp
+	return p
+}
+
+// The capabilities of the BPF plane.
+var (
+	_ dataplane.Dataplane  = (*Plane)(nil)
+	_ dataplane.Hooks      = (*Plane)(nil)
+	_ dataplane.SyncTables = (*Plane)(nil)
+)
+
+// Mode implements dataplane.Dataplane.
+func (d *Plane) Mode() string { return d.mode }
+
+// SetTimeouts implements dataplane.Dataplane.
+func (d *Plane) SetTimeouts(t model.Timeouts) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.maps.SetTimeouts(bpf.Timeouts(t))
+}
+
+// Attachments implements dataplane.Hooks.
+func (p *Plane) Attachments() []model.InterfaceStatus {
+	if p.dp == nil {
+		return nil
+	}
+	var out []model.InterfaceStatus
+	for _, a := range p.dp.Attachments {
+		out = append(out, model.InterfaceStatus{Name: a.Interface, Mode: a.Mode})
+	}
+	return out
+}
+
+// Fallbacks implements dataplane.Hooks.
+func (p *Plane) Fallbacks() []model.DataplaneFallback {
+	if p.dp == nil {
+		return nil
+	}
+	var out []model.DataplaneFallback
+	for _, f := range p.dp.Fallbacks {
+		out = append(out, model.DataplaneFallback{Interface: f.Interface, Mode: f.Mode, Reason: f.Reason})
+	}
+	return out
+}
+
+// Describe implements dataplane.Dataplane.
+func (p *Plane) Describe() []any {
+	if p.dp == nil {
+		return nil
+	}
+	return []any{"adopted", p.dp.Adopted, "pinned", p.dp.Dir()}
+}
+
+// Remove implements dataplane.Dataplane: the program is detached and its
+// pinned state deleted.
+func (p *Plane) Remove() error {
+	if p.dp == nil {
+		return nil
+	}
+	return p.dp.Remove()
+}
+
+// Close implements dataplane.Dataplane: the program stays attached and
+// pinned.
+func (p *Plane) Close() error {
+	if p.dp == nil {
+		return nil
+	}
+	return p.dp.Close()
+}
+
+// SetSyncEvents implements dataplane.SyncTables.
+func (p *Plane) SetSyncEvents(on bool) error { return p.maps.SetSyncEvents(on) }
+
+// OpenSyncTable implements dataplane.SyncTables.
+func (p *Plane) OpenSyncTable() (dataplane.SyncTable, error) {
+	return newSyncTable(p.maps, p.applied.Load)
+}

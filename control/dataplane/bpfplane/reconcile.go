@@ -1,0 +1,312 @@
+package bpfplane
+
+// The BPF adapter of Dataplane: it reconciles the services, reals,
+// schedule and addrs maps to the desired services.
+//
+// Reconcile reads what the maps hold (so it works the same on a fresh
+// program and on pinned state adopted after a restart), diffs it with the
+// desired state, and writes in this order, so that no packet is ever
+// scheduled to something that is not there yet or no longer there:
+//  1. new real-server slots;
+//  2. each changed schedule into a free region of the schedule slab;
+//  3. the service value, switching to the new region in one map update
+//     (which also restarts the cursor, as IPVS restarts wrr on a change);
+//  4. only then the removal of real servers and services that went away
+//     (their flows are dropped from then on, as IPVS does), and the
+//     address flags used for fragments.
+// A schedule that would come out identical is not rewritten, so weight
+// changes that keep the expansion and re-applying the same state are free.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+
+	"github.com/director-lb/director/bpf"
+	"github.com/director-lb/director/control/model"
+)
+
+func protoOK(p model.Proto) bool { return p == model.TCP || p == model.UDP }
+
+// validate checks what the maps cannot represent.
+func validate(services []model.Service) error {
+	seen := map[model.ServiceKey]bool{}
+	for _, s := range services {
+		if !s.VIP.Is4() || !protoOK(s.Proto) || s.Port == 0 {
+			return fmt.Errorf("service %s: need an IPv4 address, a port and tcp or udp", s.Key())
+		}
+		if seen[s.Key()] {
+			return fmt.Errorf("service %s: duplicate", s.Key())
+		}
+		if sched, ok := model.LookupScheduler(s.Scheduler); !ok || !sched.BPF() {
+			return fmt.Errorf("service %s: unknown scheduler %q", s.Key(), s.Scheduler)
+		}
+		seen[s.Key()] = true
+		reals := map[model.RealKey]bool{}
+		for _, r := range s.Reals {
+			if !r.Addr.Is4() || r.Port == 0 {
+				return fmt.Errorf("service %s: real server %s: need an IPv4 address and a port",
+					s.Key(), netip.AddrPortFrom(r.Addr, r.Port))
+			}
+			k := r.Key()
+			if reals[k] {
+				return fmt.Errorf("service %s: real server %s: duplicate", s.Key(), netip.AddrPortFrom(r.Addr, r.Port))
+			}
+			reals[k] = true
+		}
+	}
+	return nil
+}
+
+// current is what the maps hold.
+type current struct {
+	services map[bpf.SvcKey]bpf.SvcValue
+	reals    map[uint32]bpf.Real
+	maxGen   uint32
+}
+
+func (d *Plane) read() (*current, error) {
+	svcs, err := d.maps.Services()
+	if err != nil {
+		return nil, err
+	}
+	reals, err := d.maps.Reals()
+	if err != nil {
+		return nil, err
+	}
+	c := &current{services: svcs, reals: reals}
+	for _, r := range reals {
+		c.maxGen = max(c.maxGen, r.Gen)
+	}
+	return c, nil
+}
+
+// realService finds the key of the service with index id.
+func realService(cur *current, id uint32) bpf.SvcKey {
+	for k, v := range cur.services {
+		if v.Id == id {
+			return k
+		}
+	}
+	return bpf.SvcKey{}
+}
+
+func addCounters(a, b model.Counters) model.Counters {
+	return model.Counters{PacketsIn: a.PacketsIn + b.PacketsIn, BytesIn: a.BytesIn + b.BytesIn,
+		PacketsOut: a.PacketsOut + b.PacketsOut, BytesOut: a.BytesOut + b.BytesOut,
+		Connections: a.Connections + b.Connections}
+}
+
+// freeID returns the smallest id below limit not in used.
+func freeID(used map[uint32]bool, limit int) (uint32, error) {
+	for i := 0; i < limit; i++ {
+		if !used[uint32(i)] {
+			return uint32(i), nil
+		}
+	}
+	return 0, fmt.Errorf("all %d slots in use", limit)
+}
+
+// slab finds free regions of the schedule map.
+type slab struct {
+	size int
+	used [][2]uint32 // [off, off+len)
+}
+
+func (s *slab) alloc(n int) (uint32, error) {
+	sort.Slice(s.used, func(i, j int) bool { return s.used[i][0] < s.used[j][0] })
+	var at uint32
+	for _, u := range s.used {
+		if int(u[0])-int(at) >= n {
+			break
+		}
+		at = max(at, u[1])
+	}
+	if int(at)+n > s.size {
+		return 0, fmt.Errorf("schedule map full: %d slots needed, %d in the map; raise its size", n, s.size)
+	}
+	s.used = append(s.used, [2]uint32{at, at + uint32(n)})
+	return at, nil
+}
+
+func (s *slab) free(off, n uint32) {
+	s.used = slices.DeleteFunc(s.used, func(u [2]uint32) bool { return u[0] == off && u[1] == off+n })
+}
+
+// Apply implements dataplane.Dataplane.
+func (d *Plane) Apply(services []model.Service) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	defer d.applied.Add(1) // even a failed apply may have written
+	if err := validate(services); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	cur, err := d.read()
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	capa := d.maps.Capacity()
+	sl := &slab{size: capa.ScheduleSlots}
+	usedSvc := map[uint32]bool{}
+	for _, v := range cur.services {
+		usedSvc[v.Id] = true
+		if v.SchedLen > 0 {
+			sl.used = append(sl.used, [2]uint32{v.SchedOff, v.SchedOff + v.SchedLen})
+		}
+	}
+	usedReal := map[uint32]bool{}
+	for id := range cur.reals {
+		usedReal[id] = true
+	}
+	gen := cur.maxGen
+
+	keep := map[bpf.SvcKey]bool{}
+	keepReal := map[uint32]bool{}
+	for _, s := range services {
+		key := bpf.NewSvcKey(s.VIP, s.Port, uint8(s.Proto))
+		keep[key] = true
+		old, exists := cur.services[key]
+		svcID := old.Id
+		if !exists {
+			if svcID, err = freeID(usedSvc, capa.Services); err != nil {
+				return fmt.Errorf("apply: service %s: %w", s.Key(), err)
+			}
+			usedSvc[svcID] = true
+		}
+		// 1. real-server slots, reusing those the service already has.
+		ids := make([]uint32, len(s.Reals))
+		for i, r := range s.Reals {
+			found := false
+			for id, cr := range cur.reals {
+				if exists && cr.SvcId == svcID && cr.Addr == bpf.Be32(r.Addr) && cr.Port == bpf.Be16(r.Port) {
+					ids[i], found = id, true
+					break
+				}
+			}
+			if !found {
+				id, err := freeID(usedReal, capa.Reals)
+				if err != nil {
+					return fmt.Errorf("apply: service %s: real server %s: %w", s.Key(), r.Addr, err)
+				}
+				usedReal[id] = true
+				gen++
+				if err := d.maps.ResetRealStats(id); err != nil {
+					return err
+				}
+				nr := bpf.Real{Addr: bpf.Be32(r.Addr), Port: bpf.Be16(r.Port), Gen: gen, SvcId: svcID}
+				if err := d.maps.PutReal(id, nr); err != nil {
+					return err
+				}
+				cur.reals[id] = nr
+				ids[i] = id
+			}
+			keepReal[ids[i]] = true
+		}
+		// 2. the schedule, in IPVS list order.
+		order := model.ListOrder(len(s.Reals))
+		weights := make([]uint32, len(order))
+		for i, ci := range order {
+			weights[i] = s.Reals[ci].Weight
+		}
+		idx, err := model.ExpandSchedule(s.Scheduler, weights, capa.ScheduleSlots)
+		if err != nil {
+			return fmt.Errorf("apply: service %s: %w", s.Key(), err)
+		}
+		sched := make([]uint32, len(idx))
+		for i, li := range idx {
+			sched[i] = ids[order[li]]
+		}
+		if exists && old.SchedLen == uint32(len(sched)) {
+			have, err := d.maps.ReadSchedule(old.SchedOff, old.SchedLen)
+			if err != nil {
+				return err
+			}
+			if slices.Equal(have, sched) {
+				continue
+			}
+		}
+		var off uint32
+		if len(sched) > 0 {
+			if off, err = sl.alloc(len(sched)); err != nil {
+				return fmt.Errorf("apply: service %s: %w", s.Key(), err)
+			}
+			if err := d.maps.WriteSchedule(off, sched); err != nil {
+				return err
+			}
+		}
+		// 3. switch the service to it.
+		if err := d.maps.PutService(key, bpf.SvcValue{Id: svcID, SchedOff: off, SchedLen: uint32(len(sched))}); err != nil {
+			return err
+		}
+		if exists && old.SchedLen > 0 {
+			sl.free(old.SchedOff, old.SchedLen)
+		}
+	}
+
+	// 4. removals, after every service points only at live slots.
+	var errs []error
+	for key := range cur.services {
+		if !keep[key] {
+			errs = append(errs, d.maps.DeleteService(key))
+		}
+	}
+	for id, r := range cur.reals {
+		if keepReal[id] {
+			continue
+		}
+		// Keep its counters in its service's totals.
+		if ts, err := d.maps.RealStats(id); err == nil {
+			key := realService(cur, r.SvcId)
+			if keep[key] {
+				d.retired[key] = addCounters(d.retired[key], counters(ts))
+			}
+		}
+		errs = append(errs, d.maps.DeleteReal(id))
+	}
+	for key := range d.retired {
+		if !keep[key] {
+			delete(d.retired, key)
+		}
+	}
+	errs = append(errs, d.applyAddrs(services))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	d.desired = map[model.ServiceKey]model.Service{}
+	for _, s := range services {
+		d.desired[s.Key()] = s
+	}
+	return nil
+}
+
+// applyAddrs writes the VIP / real-server address flags.
+func (d *Plane) applyAddrs(services []model.Service) error {
+	want := map[netip.Addr]uint32{}
+	for _, s := range services {
+		want[s.VIP] |= bpf.AddrVIP
+		for _, r := range s.Reals {
+			want[r.Addr] |= bpf.AddrReal
+		}
+	}
+	have, err := d.maps.Addrs()
+	if err != nil {
+		return err
+	}
+	for a, f := range want {
+		if have[a] != f {
+			if err := d.maps.SetAddr(a, f); err != nil {
+				return err
+			}
+		}
+	}
+	for a := range have {
+		if _, ok := want[a]; !ok {
+			if err := d.maps.SetAddr(a, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

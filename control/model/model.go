@@ -1,0 +1,120 @@
+// Package model is the director's desired state: virtual services and
+// their real servers, the whole validated configuration (Config: data
+// plane, timeouts, health checks, the HA pair and its resources), the
+// registry of schedulers, and the status types that the data planes, the
+// control API and the metrics report.
+//
+// It imports no other package of the project, so that every other
+// package can depend on it and it on none of them.
+package model
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Service is one virtual service, as `ipvsadm -A` plus its `ipvsadm -a`
+// lines.
+type Service struct {
+	VIP   netip.Addr `json:"vip"`
+	Port  uint16     `json:"port"`
+	Proto Proto      `json:"protocol"`
+	// Scheduler names one of Schedulers (ipvsadm's -s).
+	Scheduler string `json:"scheduler"`
+	// Reals in configuration order (the order of `ipvsadm -a`).
+	Reals []RealServer `json:"real_servers"`
+}
+
+// RealServer is one real server of a service (masquerading forward).
+type RealServer struct {
+	Addr   netip.Addr `json:"address"`
+	Port   uint16     `json:"port"`
+	Weight uint32     `json:"weight"` // 0 = quiesced: no new connections, existing ones continue
+}
+
+// Proto is a service's transport protocol.
+type Proto uint8
+
+// Protocols, by IP protocol number.
+const (
+	TCP Proto = 6
+	UDP Proto = 17
+)
+
+// MarshalText writes "tcp" or "udp".
+func (p Proto) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads "tcp" or "udp".
+func (p *Proto) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "tcp":
+		*p = TCP
+	case "udp":
+		*p = UDP
+	default:
+		return fmt.Errorf("unknown protocol %q", b)
+	}
+	return nil
+}
+
+func (p Proto) String() string {
+	switch p {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	}
+	return fmt.Sprintf("proto-%d", uint8(p))
+}
+
+// Upper is the protocol as ipvsadm and node_exporter's IPVS collector
+// write it: "TCP", "UDP".
+func (p Proto) Upper() string { return strings.ToUpper(p.String()) }
+
+// ServiceKey identifies a service.
+type ServiceKey struct {
+	VIP   netip.Addr `json:"vip"`
+	Port  uint16     `json:"port"`
+	Proto Proto      `json:"protocol"`
+}
+
+// Key returns the service's key.
+func (s Service) Key() ServiceKey { return ServiceKey{s.VIP, s.Port, s.Proto} }
+
+func (k ServiceKey) String() string {
+	return fmt.Sprintf("%s %s", k.Proto, netip.AddrPortFrom(k.VIP, k.Port))
+}
+
+// RealKey identifies a real server within its service.
+type RealKey struct {
+	Addr netip.Addr
+	Port uint16
+}
+
+// Key returns the real server's key.
+func (r RealServer) Key() RealKey { return RealKey{r.Addr, r.Port} }
+
+func (k RealKey) String() string { return netip.AddrPortFrom(k.Addr, k.Port).String() }
+
+// Timeouts are the idle timeouts of tracked connections by state, as
+// `ipvsadm --set tcp tcpfin udp` (plus the SYN state).
+type Timeouts struct {
+	SYN         time.Duration `json:"tcp_syn"`
+	Established time.Duration `json:"tcp"`
+	FIN         time.Duration `json:"tcp_fin"`
+	UDP         time.Duration `json:"udp"`
+}
+
+// DefaultTimeouts are IPVS's: tcp 900s, tcp_fin 120s, udp 300s, tcp_syn
+// 60s.
+var DefaultTimeouts = Timeouts{
+	SYN:         60 * time.Second,
+	Established: 900 * time.Second,
+	FIN:         120 * time.Second,
+	UDP:         300 * time.Second,
+}
+
+// DefaultSocketDir holds the daemons' control sockets, <node>.sock.
+const DefaultSocketDir = "/run/director"

@@ -1,0 +1,184 @@
+package model
+
+// The scheduler registry: every scheduler name a service may have
+// (ipvsadm's -s), which data planes can run it, and for the BPF data
+// planes how it expands into a schedule. Configuration validation derives
+// its lists of valid names from this table, the BPF adapter expands
+// through it, and the IPVS adapter hands the name to the kernel. Adding a
+// scheduler is one row here plus, for the BPF data planes, a file with its
+// expansion (sched_rr.go, sched_wrr.go) and its tests.
+//
+// A BPF schedule is static: the control plane computes, once per change,
+// the order in which consecutive new connections go to the real servers,
+// and the XDP program walks it with one cursor per service (connection n
+// goes to entry n mod len). A scheduler that looks at the servers' state
+// at each new connection (lc, wlc, sh, ...) cannot be written that way; it
+// has no expansion and needs dataplane: ipvs.
+// Schedule expansion: the order in which IPVS's rr and wrr schedulers hand
+// out consecutive new connections, computed once per change so that the XDP
+// program only has to walk it (connection n of a service goes to entry
+// n mod len of its schedule).
+//
+// List order. IPVS keeps a service's real servers (destinations) in a list
+// and walks that list, never the configuration. `ipvsadm -a` links a new
+// server in at the head of the list (ip_vs_ctl.c adds it with list_add_rcu),
+// so the list is the reverse of the order in which servers were added:
+// after `-a A`, `-a B`, `-a C` it reads C, B, A. Changing a weight with
+// `ipvsadm -e` keeps a server where it is. ListOrder gives that permutation
+// for servers given in configuration order; ExpandSchedule works on weights
+// already in list order.
+//
+// rr. A cursor starts at the list head; each new connection goes to the
+// next server after the cursor with a weight above zero, wrapping around.
+// On a fresh service the first connection therefore goes to the server
+// added last.
+//
+// wrr. The scheduler keeps a cursor and a current weight cw; di is the gcd
+// of the positive weights and mw = max(w) - (di - 1). Each new connection
+// goes to the next server after the cursor whose weight is at least cw;
+// each time the walk passes the end of the list cw drops by di, and once
+// it is zero or less it starts again at mw. In reduced weights r = w/di
+// (R = max r) one sweep visits the list R times, the pass at level k taking,
+// in list order, every server with r >= k, for k = R, R-1, ..., 1: one
+// period is sum(r) connections and each server gets exactly r of them
+// (weights 3:1 in a list [A, B] sweep as A, A, A B).
+//
+// Where the sweep starts. A service is made by `ipvsadm -A` with no server
+// and then filled by `ipvsadm -a`; the kernel recomputes di and mw on every
+// addition but keeps cw, and since the first addition leaves cw at 1 (with
+// a single positive weight, mw is 1) every later one keeps it there. So on
+// a service built that way, as the director's configuration describes one,
+// the first new connections take the last pass (level 1: every server with
+// a positive weight, in list order) and only then the sweep from the top.
+// ExpandSchedule returns exactly that: the level-1 pass, then levels R down
+// to 2. For the seed (A weight 3 added before B weight 1, so the list is
+// [B, A]) that is B A A A, repeating. (A scheduler bound to a service that
+// already has servers, e.g. `ipvsadm -E -s wrr`, starts at cw = mw instead,
+// which is the same cycle rotated: A A B A for the seed.)
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Scheduler is one scheduler of the registry.
+type Scheduler struct {
+	// Name is the scheduler's name, as ipvsadm's -s takes it.
+	Name string
+	// Summary says in a few words how it picks a real server.
+	Summary string
+	// Expand returns one full period of the scheduler's choices for
+	// consecutive new connections on a freshly configured service, as
+	// indexes into weights, which are given in IPVS list order (see
+	// ListOrder); it fails when the period would be longer than maxLen
+	// entries. Nil when only kernel IPVS runs the scheduler.
+	Expand func(weights []uint32, maxLen int) ([]uint32, error)
+}
+
+// BPF says whether the BPF data planes (XDP and TC) run the scheduler.
+func (s Scheduler) BPF() bool { return s.Expand != nil }
+
+// Scheduler names the rest of the code refers to.
+const (
+	// SchedRR is IPVS's round-robin scheduler.
+	SchedRR = "rr"
+	// SchedWRR is IPVS's weighted round-robin scheduler, the
+	// configuration's default.
+	SchedWRR = "wrr"
+)
+
+// schedulers is the registry, in the order ipvsadm's manual lists them
+// (reasons list the names in this order).
+var schedulers = []Scheduler{
+	{Name: SchedRR, Summary: "round robin", Expand: expandRR},
+	{Name: SchedWRR, Summary: "weighted round robin", Expand: expandWRR},
+	{Name: "lc", Summary: "least connection"},
+	{Name: "wlc", Summary: "weighted least connection"},
+	{Name: "sh", Summary: "source hashing"},
+	{Name: "dh", Summary: "destination hashing"},
+	{Name: "sed", Summary: "shortest expected delay"},
+	{Name: "nq", Summary: "never queue"},
+	{Name: "lblc", Summary: "locality-based least connection"},
+	{Name: "lblcr", Summary: "locality-based least connection with replication"},
+	{Name: "mh", Summary: "maglev hashing"},
+	{Name: "fo", Summary: "weighted failover"},
+	{Name: "ovf", Summary: "weighted overflow"},
+	{Name: "twos", Summary: "weighted random twos choice"},
+}
+
+// Schedulers returns the registry in its order.
+func Schedulers() []Scheduler { return slices.Clone(schedulers) }
+
+// LookupScheduler returns the scheduler called name.
+func LookupScheduler(name string) (Scheduler, bool) {
+	i := slices.IndexFunc(schedulers, func(s Scheduler) bool { return s.Name == name })
+	if i < 0 {
+		return Scheduler{}, false
+	}
+	return schedulers[i], true
+}
+
+// SchedulerNames lists the names of the registry in its order: all of
+// them, or with bpf only those the BPF data planes run.
+func SchedulerNames(bpf bool) []string {
+	var out []string
+	for _, s := range schedulers {
+		if !bpf || s.BPF() {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// JoinNames writes names as prose: "a", "a or b", "a, b or c" (conj
+// "or"), or with "and".
+func JoinNames(names []string, conj string) string {
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " " + conj + " " + names[len(names)-1]
+}
+
+// ListOrder maps configuration order (the order in which `ipvsadm -a` was
+// run, i.e. the order in which real servers appear in a configuration) to
+// IPVS list order, newest first: listOrder[i] is the configuration index of
+// the i-th server of the IPVS list. With weights in configuration order,
+// ExpandSchedule takes w[listOrder[i]] as its i-th weight, and its result
+// entry e stands for configuration index listOrder[e].
+func ListOrder(n int) []int {
+	order := make([]int, max(n, 0))
+	for i := range order {
+		order[i] = n - 1 - i
+	}
+	return order
+}
+
+// ExpandSchedule returns the expansion (see Scheduler.Expand) of the
+// scheduler called name. It fails for a scheduler the BPF data planes do
+// not run.
+func ExpandSchedule(name string, weights []uint32, maxLen int) ([]uint32, error) {
+	s, ok := LookupScheduler(name)
+	if !ok || !s.BPF() {
+		return nil, fmt.Errorf("unknown scheduler %q: the BPF data planes implement %s", name,
+			JoinNames(SchedulerNames(true), "and"))
+	}
+	return s.Expand(weights, maxLen)
+}
+
+// scheduleTooLong is ExpandSchedule's error for a period above maxLen.
+func scheduleTooLong(scheduler string, period uint64, maxLen int) error {
+	return fmt.Errorf("%s schedule of %d entries per period exceeds the limit of %d entries", scheduler, period, maxLen)
+}
+
+// positiveServers returns the list indexes of the servers that take new
+// connections, in list order.
+func positiveServers(weights []uint32) []uint32 {
+	var idx []uint32
+	for i, w := range weights {
+		if w > 0 {
+			idx = append(idx, uint32(i))
+		}
+	}
+	return idx
+}
