@@ -1,6 +1,6 @@
 package config
 
-// Tests of the configuration file: the README's example and a file with
+// Tests of the configuration file: the documented pair example and a file with
 // every key parse to the model.Config expected, and each rule of config.go gives
 // exactly the problems expected, file:line: reason, in line order (the ha
 // section's in TestConfigHAProblems).
@@ -22,9 +22,21 @@ import (
 // configHead is a valid first two lines; cases built on it start at line 3.
 const configHead = "node: lb1\ninterfaces: {public: enp0s3, internal: enp0s8}\n"
 
-func TestConfigREADMEExample(t *testing.T) {
-	path := filepath.Join("testdata", "config", "readme.yaml")
-	cfg, err := Load(path)
+// TestConfigPairExample parses the seed's whole lb1 as
+// docs/configuration.md shows it (its first example with an ha section).
+func TestConfigPairExample(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "configuration.md")
+	var example string
+	for _, ex := range docExamples(t, path) {
+		if strings.Contains(ex.text, "\nha:\n") {
+			example = ex.text
+			break
+		}
+	}
+	if example == "" {
+		t.Fatalf("%s: no example with an ha section", path)
+	}
+	cfg, err := Parse(path, []byte(example))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,12 +17,15 @@ import (
 // FuzzConfig checks that no input panics, that problems come in line
 // order, and that what is accepted is what the data plane can take.
 func FuzzConfig(f *testing.F) {
-	for _, name := range []string{"readme.yaml", "full.yaml"} {
-		data, err := os.ReadFile(filepath.Join("testdata", "config", name))
-		if err != nil {
-			f.Fatal(err)
+	data, err := os.ReadFile(filepath.Join("testdata", "config", "full.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	for _, file := range []string{"README.md", "docs/configuration.md", "docs/ha.md"} {
+		for _, ex := range docExamples(f, filepath.Join("..", "..", file)) {
+			f.Add([]byte(ex.text))
 		}
-		f.Add(data)
 	}
 	f.Add([]byte(configHead + "services:\n  - &s {vip: 192.168.56.10, port: 80, <<: *s}\n"))
 	f.Add([]byte(configHead + "services: &l\n  - {vip: 192.168.56.10, port: 80, real_servers: *l}\n"))
