@@ -42,6 +42,10 @@ func (d *Daemon) Reload() error {
 	if cfg.Dataplane != old.Dataplane || cfg.TCAttach != old.TCAttach {
 		fixed = append(fixed, "dataplane")
 	}
+	// The IPVS data plane sets its sysctls and sync daemon at start.
+	if cfg.IPVS != old.IPVS {
+		fixed = append(fixed, "ipvs")
+	}
 	if cfg.FlowTableSize != old.FlowTableSize {
 		fixed = append(fixed, "flow_table")
 	}
