@@ -29,13 +29,18 @@
 //     where <d> is "a mapping", "a list", "nothing" (null) or the quoted
 //     scalar.
 //   - unknown keys: `unknown key %q <where>`, where is "at top level",
-//     "in interfaces", "in flow_table", "in timeouts", "in metrics", "in
-//     service", "in real server", "in health_check" (a service's or a real
-//     server's), "in sorry_server", "in ha", "in ha.transport" (a link), "in
-//     ha.auth", "in ha.arp", "in ha.resources" or "in
-//     ha.resources.addresses" (an address); a key that is not a scalar: `want a key
-//     name <where>, got <d>`; a merge key whose value is not mappings:
+//     "in interfaces", "in ipvs", "in flow_table", "in timeouts", "in
+//     metrics", "in service", "in real server", "in health_check" (a
+//     service's or a real server's), "in sorry_server", "in ha", "in
+//     ha.transport" (a link), "in ha.auth", "in ha.arp", "in ha.resources",
+//     "in ha.resources.addresses" (an address), "in ha.sync" or "in
+//     ha.sync.transport" (a sync link); a key that is not a scalar: `want a
+//     key name <where>, got <d>`; a merge key whose value is not mappings:
 //     `<<: want a mapping or a list of mappings, got <d>`.
+//   - ha.sync: `ha.sync: want a mapping, got <d>`; enabled: `want true or
+//     false`; failback_wait: a duration as the ha timers, `is outside
+//     0s..1h`; transport: as ha.transport, named "ha.sync.transport" in
+//     reasons, its port 695 (the heartbeat's + 1) by default.
 //   - duplicate keys in one mapping: `duplicate key %q (first at line N)`;
 //     the first one counts.
 //   - missing required keys, at the line of the mapping that lacks them
