@@ -49,11 +49,7 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	if auth.Method != "sha256" {
 		log.Warn("ha: messages authenticated with a deprecated method; use sha256", "method", auth.Method)
 	}
-	var links []heartbeat.LinkConfig
-	for _, l := range cfg.Links {
-		links = append(links, heartbeat.LinkConfig{Mode: l.Mode, Interface: l.Interface, Port: l.Port,
-			Group: l.Group, TTL: l.TTL, Peer: l.Peer})
-	}
+	links := linkConfigs(cfg.Links)
 	var addrs []heartbeat.Address
 	for _, a := range cfg.Addresses {
 		addrs = append(addrs, heartbeat.Address{Prefix: a.Prefix, Interface: a.Interface})
@@ -117,15 +113,21 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	return h, nil
 }
 
+// linkConfigs converts the configuration's links for the UDP transport.
+func linkConfigs(links []model.HALink) []heartbeat.LinkConfig {
+	out := make([]heartbeat.LinkConfig, 0, len(links))
+	for _, l := range links {
+		out = append(out, heartbeat.LinkConfig{Mode: l.Mode, Interface: l.Interface, Port: l.Port,
+			Group: l.Group, TTL: l.TTL, Peer: l.Peer})
+	}
+	return out
+}
+
 // openSync builds the conntrack sync: the program's notifications on, a
 // transport on the sync links, the syncer; its readiness gates the
 // owner's failback for at most FailbackWait.
 func (h *haNode) openSync(self string, cfg *model.HAConfig, auth heartbeat.Auth, tables dataplane.SyncTables, log *slog.Logger) error {
-	var links []heartbeat.LinkConfig
-	for _, l := range cfg.Sync.Links {
-		links = append(links, heartbeat.LinkConfig{Mode: l.Mode, Interface: l.Interface, Port: l.Port,
-			Group: l.Group, TTL: l.TTL, Peer: l.Peer})
-	}
+	links := linkConfigs(cfg.Sync.Links)
 	table, err := tables.OpenSyncTable()
 	if err != nil {
 		return fmt.Errorf("ha: sync: %w", err)
