@@ -116,9 +116,7 @@ const (
 	configMaxFailbackWait     = time.Hour
 	configDefaultHATTL        = 1
 	configDefaultAuthMethod   = "sha256"
-	configDefaultARPCount     = 5
 	configMaxARPCount         = 100
-	configDefaultARPInterval  = 200 * time.Millisecond
 	configMinARPInterval      = 10 * time.Millisecond
 	configMaxARPInterval      = 10 * time.Second
 

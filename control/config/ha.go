@@ -33,8 +33,8 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 	h := &model.HAConfig{
 		AutoFailback: true,
 		AuthMethod:   configDefaultAuthMethod,
-		ARPCount:     configDefaultARPCount,
-		ARPInterval:  configDefaultARPInterval,
+		ARPCount:     heartbeat.DefaultARPCount,
+		ARPInterval:  heartbeat.DefaultARPInterval,
 		Line:         field.key.Line,
 	}
 	line := field.key.Line
