@@ -86,6 +86,23 @@ type SyncTable interface {
 	Close() error
 }
 
+// SortFlows orders connections as `ipvsadm -Lnc` users expect to scan
+// them: by virtual service, then by client.
+func SortFlows(flows []model.Flow) {
+	slices.SortFunc(flows, func(a, b model.Flow) int {
+		return cmp.Or(a.VIP.Compare(b.VIP), a.Client.Compare(b.Client))
+	})
+}
+
+// ByKey indexes services by their keys.
+func ByKey(services []model.Service) map[model.ServiceKey]model.Service {
+	out := make(map[model.ServiceKey]model.Service, len(services))
+	for _, s := range services {
+		out[s.Key()] = s
+	}
+	return out
+}
+
 // SortStatus orders what a data plane reads back as the configuration
 // lists it: services by VIP, port and protocol; each service's real
 // servers in desired's order, then any it does not list (being removed) by

@@ -6,7 +6,6 @@ package bpfplane
 
 import (
 	"net/netip"
-	"sort"
 
 	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/control/dataplane"
@@ -126,13 +125,7 @@ func (d *Plane) Flows() ([]model.Flow, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.VIP != b.VIP {
-			return a.VIP.Compare(b.VIP) < 0
-		}
-		return a.Client.Compare(b.Client) < 0
-	})
+	dataplane.SortFlows(out)
 	return out, nil
 }
 

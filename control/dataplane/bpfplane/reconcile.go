@@ -25,6 +25,7 @@ import (
 	"sort"
 
 	"github.com/director-lb/director/bpf"
+	"github.com/director-lb/director/control/dataplane"
 	"github.com/director-lb/director/control/model"
 )
 
@@ -274,10 +275,7 @@ func (d *Plane) Apply(services []model.Service) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	d.desired = map[model.ServiceKey]model.Service{}
-	for _, s := range services {
-		d.desired[s.Key()] = s
-	}
+	d.desired = dataplane.ByKey(services)
 	return nil
 }
 

@@ -41,7 +41,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -290,10 +289,7 @@ func (d *Plane) Apply(services []model.Service) error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	d.desired = map[model.ServiceKey]model.Service{}
-	for _, s := range services {
-		d.desired[s.Key()] = s
-	}
+	d.desired = dataplane.ByKey(services)
 	return nil
 }
 
@@ -360,13 +356,7 @@ func (d *Plane) Flows() ([]model.Flow, error) {
 		return nil, err
 	}
 	flows = slices.DeleteFunc(flows, func(fl model.Flow) bool { return !owned[fl.VIP.Addr()] })
-	sort.Slice(flows, func(i, j int) bool {
-		a, b := flows[i], flows[j]
-		if a.VIP != b.VIP {
-			return a.VIP.Compare(b.VIP) < 0
-		}
-		return a.Client.Compare(b.Client) < 0
-	})
+	dataplane.SortFlows(flows)
 	return flows, nil
 }
 
