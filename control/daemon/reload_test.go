@@ -25,12 +25,15 @@ type fakePlane struct {
 	timeouts []model.Timeouts
 }
 
-func (f *fakePlane) Apply(s []model.Service) error      { f.applied = append(f.applied, s); return nil }
-func (f *fakePlane) SetTimeouts(t model.Timeouts) error { f.timeouts = append(f.timeouts, t); return nil }
-func (f *fakePlane) Mode() string                       { return "fake" }
-func (f *fakePlane) Describe() []any                    { return nil }
-func (f *fakePlane) Remove() error                      { return nil }
-func (f *fakePlane) Close() error                       { return nil }
+func (f *fakePlane) Apply(s []model.Service) error { f.applied = append(f.applied, s); return nil }
+func (f *fakePlane) SetTimeouts(t model.Timeouts) error {
+	f.timeouts = append(f.timeouts, t)
+	return nil
+}
+func (f *fakePlane) Mode() string    { return "fake" }
+func (f *fakePlane) Describe() []any { return nil }
+func (f *fakePlane) Remove() error   { return nil }
+func (f *fakePlane) Close() error    { return nil }
 
 const reloadBase = `node: lb1
 interfaces: {public: enp0s3, internal: enp0s8}
@@ -82,7 +85,7 @@ func TestReloadAppliesWeights(t *testing.T) {
 func TestReloadRefuses(t *testing.T) {
 	for _, c := range []struct {
 		name, from, to, want string
-		restart          bool
+		restart              bool
 	}{
 		{"ipvs section", "ipvs: {sync_id: 1}", "ipvs: {sync_id: 2}", "changing [ipvs] needs a restart", true},
 		{"node", "node: lb1", "node: lb2", "changing [node control_socket] needs a restart", true},
