@@ -150,6 +150,13 @@ func Boot(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The guest binds the kernel's modules over the host root's
+	// /usr/lib/modules (where modprobe, also the kernel's on-demand one,
+	// looks); a host without modules of its own, a container, lacks that
+	// mount point, and the guest cannot create it on the host's root.
+	if err := os.MkdirAll("/usr/lib/modules", 0o755); err != nil {
+		return nil, fmt.Errorf("boot VM: mount point of the guest's modules: %w", err)
+	}
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		return nil, fmt.Errorf("boot VM: qemu-system-x86_64 not found (Debian package qemu-system-x86): %w", err)
