@@ -20,6 +20,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -182,26 +183,72 @@ func Probe() error {
 	return nil
 }
 
-// spec returns the program's spec with the map sizes of opts.
+// spec returns the program's spec with the map sizes of opts. A size
+// option resizes every map indexed by what it counts: services by
+// MaxServices (a service's counters are its real servers', so no other map
+// is per service), reals and real_stats (indexed by real id) by MaxReals.
+// addrs holds every VIP and real server address, so it is always their sum.
 func spec(opts Options) (*ebpf.CollectionSpec, error) {
 	s, err := bpf.LoadSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load spec: %w", err)
 	}
-	set := func(n int, names ...string) {
-		if n <= 0 {
-			return
+	sizes := []struct {
+		option string
+		n      int
+		maps   []string
+	}{
+		{"flow table size", opts.FlowTableSize, []string{"flows"}},
+		{"max services", opts.MaxServices, []string{"services"}},
+		{"max reals", opts.MaxReals, []string{"reals", "real_stats"}},
+		{"schedule slots", opts.ScheduleSlots, []string{"schedule"}},
+	}
+	for _, sz := range sizes {
+		if sz.n <= 0 {
+			continue
 		}
-		for _, name := range names {
-			s.Maps[name].MaxEntries = uint32(n)
+		for _, name := range sz.maps {
+			if err := setMaxEntries(s, name, uint64(sz.n)); err != nil {
+				return nil, fmt.Errorf("set %s %d: %w", sz.option, sz.n, err)
+			}
 		}
 	}
-	set(opts.FlowTableSize, "flows")
-	set(opts.MaxServices, "services", "svc_stats")
-	set(opts.MaxReals, "reals", "real_stats")
-	set(opts.ScheduleSlots, "schedule")
-	s.Maps["addrs"].MaxEntries = s.Maps["services"].MaxEntries + s.Maps["reals"].MaxEntries
+	services, err := mapSpec(s, "services")
+	if err != nil {
+		return nil, err
+	}
+	reals, err := mapSpec(s, "reals")
+	if err != nil {
+		return nil, err
+	}
+	if err := setMaxEntries(s, "addrs", uint64(services.MaxEntries)+uint64(reals.MaxEntries)); err != nil {
+		return nil, fmt.Errorf("size the address map: %w", err)
+	}
 	return s, nil
+}
+
+// mapSpec returns the spec of map name, or an error saying that the
+// program has no such map (a loader out of step with bpf/maps.h).
+func mapSpec(s *ebpf.CollectionSpec, name string) (*ebpf.MapSpec, error) {
+	m, ok := s.Maps[name]
+	if !ok || m == nil {
+		return nil, fmt.Errorf("size map %q: the program has no such map", name)
+	}
+	return m, nil
+}
+
+// setMaxEntries sets the size of map name, which must exist and fit the
+// kernel's 32-bit max_entries.
+func setMaxEntries(s *ebpf.CollectionSpec, name string, n uint64) error {
+	m, err := mapSpec(s, name)
+	if err != nil {
+		return err
+	}
+	if n > math.MaxUint32 {
+		return fmt.Errorf("size map %q: %d entries exceed the kernel's limit of %d", name, n, uint64(math.MaxUint32))
+	}
+	m.MaxEntries = uint32(n)
+	return nil
 }
 
 // Open loads the program, adopting the node's pinned state if there is
