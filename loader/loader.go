@@ -748,24 +748,3 @@ func removeStaleTemps(root, node string) {
 		os.RemoveAll(m)
 	}
 }
-
-// Nodes lists the node directories under root.
-func Nodes(root string) ([]string, error) {
-	if root == "" {
-		root = DefaultPinRoot
-	}
-	entries, err := os.ReadDir(root)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", root, err)
-	}
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), "_") {
-			out = append(out, e.Name())
-		}
-	}
-	return out, nil
-}
