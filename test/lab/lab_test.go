@@ -477,6 +477,7 @@ func TestXDPRedirectIntoVeth(t *testing.T) {
 // Every veth end, node and switch side, sends complete checksums: XDP
 // programs that rewrite and redirect frames depend on it.
 func TestTxChecksumOffloadOff(t *testing.T) {
+	testenv.RequirePrivileged(t)
 	l := newLab(t, Options{Nodes: []string{Client, LB1, Web1}})
 	for _, node := range []string{Client, LB1, Web1} {
 		for _, ifc := range Interfaces(node) {
