@@ -5,10 +5,11 @@ package bpf
 
 import (
 	"errors"
-	"github.com/director-lb/director/test/testenv"
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/director-lb/director/test/testenv"
 )
 
 // loadUnpinned loads the program with fresh, unpinned maps of the given

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"os"
 	"runtime"
 	"sync"
@@ -22,6 +21,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/director-lb/director/test/testenv"
 )
 
 // The test network: lb1's two interfaces, a client, two real servers with

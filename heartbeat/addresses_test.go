@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/netip"
 	"slices"
@@ -23,6 +22,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/director-lb/director/test/testenv"
 )
 
 var floating = []Address{

@@ -12,7 +12,6 @@ package heartbeat
 import (
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/netip"
 	"runtime"
@@ -23,6 +22,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/director-lb/director/test/testenv"
 )
 
 // netnsThread is a goroutine locked to an OS thread that lives in a new

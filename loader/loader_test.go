@@ -7,7 +7,6 @@ package loader
 import (
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/director-lb/director/bpf"
+	"github.com/director-lb/director/test/testenv"
 )
 
 // inNetns runs fn on a thread inside a new network namespace holding a

@@ -62,7 +62,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -79,6 +78,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/director-lb/director/test/lab"
+	"github.com/director-lb/director/test/testenv"
 )
 
 // hbRuns is how many runs each timer set gets per benchmark iteration.

@@ -60,8 +60,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/lab"
-	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/netip"
 	"os"
@@ -81,6 +79,8 @@ import (
 
 	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/loader"
+	"github.com/director-lb/director/test/lab"
+	"github.com/director-lb/director/test/testenv"
 )
 
 // Benchmark size: rounds of alternating arms, frames per timed run, and

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -31,6 +30,7 @@ import (
 	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/loader"
 	"github.com/director-lb/director/test/lab"
+	"github.com/director-lb/director/test/testenv"
 )
 
 var (

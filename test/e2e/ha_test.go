@@ -9,7 +9,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/labrun"
+	"github.com/director-lb/director/test/testenv"
 )
 
 // haTimers are keepalive and deadtime.

@@ -7,7 +7,6 @@ package e2e
 
 import (
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/test/lab"
+	"github.com/director-lb/director/test/testenv"
 )
 
 const (

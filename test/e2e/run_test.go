@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"io"
 	"net/http"
 	"os"
@@ -28,6 +27,7 @@ import (
 	"github.com/director-lb/director/loader"
 	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/labrun"
+	"github.com/director-lb/director/test/testenv"
 )
 
 var (

@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"github.com/director-lb/director/test/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -21,6 +20,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/director-lb/director/test/testenv"
 )
 
 func rootLinks(t *testing.T) []string {
