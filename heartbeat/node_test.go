@@ -167,13 +167,12 @@ type fakeRes struct {
 	log          *holdLog
 	acquireDelay time.Duration
 
-	mu         sync.Mutex
-	held       bool
-	failAcq    error
-	acquires   int
-	releases   int
-	announces  int
-	heldAtBoot bool
+	mu        sync.Mutex
+	held      bool
+	failAcq   error
+	acquires  int
+	releases  int
+	announces int
 }
 
 func (r *fakeRes) Acquire(ctx context.Context) error {

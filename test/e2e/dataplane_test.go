@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/vishvananda/netlink"
 
 	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/control"
@@ -52,14 +51,9 @@ func seedServices() []control.Service {
 	}
 }
 
-// seedLab builds client, lb1, web1, web2 with lb1 owning the floating
-// addresses, HTTP servers on :80 and UDP echo servers on :5353.
-func seedLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	return seedLabWith(t, lab.Options{})
-}
-
-// seedLabWith is seedLab with opts' other settings.
+// seedLabWith builds client, lb1, web1, web2 with lb1 owning the floating
+// addresses, HTTP servers on :80 and UDP echo servers on :5353, and opts'
+// other settings.
 func seedLabWith(t *testing.T, opts lab.Options) *lab.Lab {
 	t.Helper()
 	opts.Nodes = []string{lab.Client, lab.LB1, lab.Web1, lab.Web2}
@@ -98,13 +92,8 @@ func newLab(t *testing.T, opts lab.Options) *lab.Lab {
 	return l
 }
 
-// startDirector runs the control process on lb1 and registers removal.
-func startDirector(t *testing.T, l *lab.Lab, node string) *controlProc {
-	t.Helper()
-	return startDirectorSpec(t, l, node, loader.ModeAuto, "")
-}
-
-// startDirectorSpec is startDirector with a data plane mode.
+// startDirectorSpec runs the control process on lb1 with a data plane mode
+// and registers removal.
 func startDirectorSpec(t *testing.T, l *lab.Lab, node string, mode loader.Mode, tcAttach string) *controlProc {
 	t.Helper()
 	spec := controlSpec{Netns: l.NetnsPath(lab.LB1), Node: node, Mode: mode, TCAttach: tcAttach,
@@ -395,23 +384,6 @@ func drops(paths []uint64) map[string]uint64 {
 		}
 	}
 	return out
-}
-
-func xdpAttached(t *testing.T, l *lab.Lab, ifname string) bool {
-	t.Helper()
-	var attached bool
-	err := l.Do(lab.LB1, func() error {
-		lk, err := netlink.LinkByName(ifname)
-		if err != nil {
-			return err
-		}
-		attached = lk.Attrs().Xdp != nil && lk.Attrs().Xdp.Attached
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return attached
 }
 
 // TestKillDuringDownloadAndAdopt: a kill -9 of the control plane during a

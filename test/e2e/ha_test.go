@@ -12,12 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/labrun"
 	"github.com/director-lb/director/test/testenv"
@@ -343,12 +341,3 @@ func startDirectorIn(t *testing.T, l *lab.Lab, n, cfg, socket string) *runningDi
 	t.Helper()
 	return &runningDirector{labrun.Start(t, l, n, cfg, labrun.Options{Bin: directorBin(t), Socket: socket})}
 }
-
-// medianDuration is used by the blackout measurement.
-func medianDuration(d []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
-
-var _ = control.Status{}
