@@ -135,7 +135,7 @@ func (p *haPair) waitHolders(want []string, within time.Duration) time.Duration 
 func (p *haPair) waitHolds(n string, within time.Duration) time.Duration {
 	p.t.Helper()
 	start := time.Now()
-	for !(p.holds(n, lab.VIP, lab.PubIf) && p.holds(n, lab.Gateway, lab.IntIf)) {
+	for !p.holds(n, lab.VIP, lab.PubIf) || !p.holds(n, lab.Gateway, lab.IntIf) {
 		if time.Since(start) > within {
 			p.t.Fatalf("%s does not hold the group after %v", n, within)
 		}

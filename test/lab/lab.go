@@ -648,11 +648,16 @@ func checkPrefix(p string) error {
 		return fmt.Errorf("check prefix %q: want 1 to 32 characters", p)
 	}
 	for _, c := range p {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+		if !prefixChar(c) {
 			return fmt.Errorf("check prefix %q: only letters, digits and _ allowed", p)
 		}
 	}
 	return nil
+}
+
+// prefixChar reports whether c may appear in a prefix: [A-Za-z0-9_].
+func prefixChar(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
 // ipPath finds iproute2's ip binary, also when PATH lacks the sbin dirs.
