@@ -306,7 +306,7 @@ func (g *AddressGroup) announce(ctx context.Context, idx []int) error {
 	)
 	defer func() {
 		for _, s := range senders {
-			unix.Close(s.fd)
+			_ = unix.Close(s.fd) // sending is over; nothing was buffered
 		}
 	}()
 	byIface := make(map[string]*arpSender)
@@ -392,7 +392,7 @@ func openARPSender(iface string) (*arpSender, error) {
 	}
 	ifindex := link.Attrs().Index
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifindex}); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, fmt.Errorf("bind packet socket to %s: %w", iface, err)
 	}
 	to := &unix.SockaddrLinklayer{Ifindex: ifindex, Protocol: htons(unix.ETH_P_ARP), Halen: 6,

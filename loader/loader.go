@@ -283,11 +283,13 @@ func Open(opts Options) (_ *Dataplane, err error) {
 		if err == nil {
 			return
 		}
-		d.Close()
+		_ = d.Close() // the error of Open is the one to report
 		if d.created {
 			// Nothing forwarded through state made by this failed
 			// Open: leave nothing behind.
-			removeDir(root, d.dir)
+			if rerr := removeDir(root, d.dir); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("remove the state this open made: %w", rerr))
+			}
 		}
 	}()
 
@@ -339,9 +341,16 @@ func (d *Dataplane) loadOrCreate(root string, opts Options, s *ebpf.CollectionSp
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
+	renamed := false
+	defer func() {
+		if !renamed {
+			// A directory that stays goes at the next Open
+			// (removeStaleTemps).
+			_ = os.RemoveAll(tmp)
+		}
+	}()
 	err := s.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: tmp}})
 	if err != nil {
-		os.RemoveAll(tmp)
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return fmt.Errorf("load program: %+v", ve)
@@ -354,21 +363,18 @@ func (d *Dataplane) loadOrCreate(root string, opts Options, s *ebpf.CollectionSp
 		err = m.InitClock(hz)
 	}
 	if err != nil {
-		os.RemoveAll(tmp)
 		return err
 	}
 	if err := m.SetMeta(bpf.StateMeta{Abi: bpf.ABI}); err != nil {
-		os.RemoveAll(tmp)
 		return err
 	}
 	if err := m.SetTimeouts(bpf.DefaultTimeouts); err != nil {
-		os.RemoveAll(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, d.dir); err != nil {
-		os.RemoveAll(tmp)
 		return fmt.Errorf("rename %s to %s: %w", tmp, d.dir, err)
 	}
+	renamed = true
 	d.created = true
 	lock, err := lockDir(d.dir, true)
 	if err != nil {
@@ -385,7 +391,7 @@ func checkMeta(dir string) error {
 		return fmt.Errorf("%w: %s has no readable meta map (%v); remove it with `director stop`",
 			ErrIncompatible, dir, err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }() // read only
 	var v bpf.StateMeta
 	if err := m.Lookup(uint32(0), &v); err != nil {
 		return fmt.Errorf("read %s/meta: %w", dir, err)
@@ -547,15 +553,16 @@ func (d *Dataplane) attachXDP(iface *net.Interface, flags link.XDPAttachFlags) (
 		info, ierr := l.Info()
 		if ierr == nil && info.XDP() != nil && int(info.XDP().Ifindex) == iface.Index {
 			if err := l.Update(prog); err != nil {
-				l.Close()
+				_ = l.Close() // the link stays pinned, with the old program
 				return "", fmt.Errorf("replace program on %s: %w", iface.Name, err)
 			}
 			d.links = append(d.links, l)
 			return xdpMode(iface.Index)
 		}
-		// The interface was recreated: the old link is defunct.
-		l.Unpin()
-		l.Close()
+		// The interface was recreated: the old link is defunct. An
+		// unpin that fails shows as the Pin error below.
+		_ = l.Unpin()
+		_ = l.Close()
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("open pinned link %s: %w", path, err)
 	}
@@ -565,7 +572,7 @@ func (d *Dataplane) attachXDP(iface *net.Interface, flags link.XDPAttachFlags) (
 		return "", fmt.Errorf("attach XDP to %s: %w", iface.Name, err)
 	}
 	if err := l.Pin(path); err != nil {
-		l.Close()
+		_ = l.Close() // detaches the link just made
 		return "", fmt.Errorf("pin link of %s: %w", iface.Name, err)
 	}
 	d.links = append(d.links, l)
@@ -602,7 +609,7 @@ func linkIsLocal(path, ifname string) bool {
 	if err != nil {
 		return false
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }() // read only: it stays pinned
 	info, err := l.Info()
 	if err != nil {
 		return false
@@ -629,7 +636,9 @@ func detachPinned(path string) error {
 		}
 		return nil
 	}
-	defer l.Close()
+	// Closing the last reference detaches the link; close(2) has no
+	// failure that would leave it attached.
+	defer func() { _ = l.Close() }()
 	if err := l.Unpin(); err != nil {
 		return fmt.Errorf("unpin %s: %w", path, err)
 	}
@@ -652,24 +661,29 @@ func (d *Dataplane) Mode() string {
 // Close releases the control plane's handles. Pinned state stays: the
 // program keeps forwarding and the next Open adopts it.
 func (d *Dataplane) Close() error {
+	var errs []error
 	for _, l := range d.links {
-		l.Close()
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close link: %w", err))
+		}
 	}
 	d.links = nil
-	err := d.objs.Close()
+	if err := d.objs.Close(); err != nil {
+		errs = append(errs, err)
+	}
 	if d.lock != nil {
 		unlockDir(d.lock)
 		d.lock = nil
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 // Remove detaches the program and deletes the pinned state (see the
 // function Remove).
 func (d *Dataplane) Remove() error {
-	d.Close()
+	cerr := d.Close()
 	root := filepath.Dir(d.dir)
-	return removeDir(root, d.dir)
+	return errors.Join(cerr, removeDir(root, d.dir))
 }
 
 // Remove deletes node's pinned state without loading anything: detaches
@@ -726,7 +740,10 @@ func removeDir(root, dir string) error {
 				return err
 			}
 			if local {
-				os.WriteFile(sysctlPath(ifname, "accept_local"), []byte("0"), 0)
+				// Best effort: the state is gone either way, and a
+				// sysctl left on is what the interface had while
+				// the director ran.
+				_ = os.WriteFile(sysctlPath(ifname, "accept_local"), []byte("0"), 0)
 			}
 			continue
 		}
@@ -745,6 +762,8 @@ func removeDir(root, dir string) error {
 func removeStaleTemps(root, node string) {
 	matches, _ := filepath.Glob(filepath.Join(root, tmpPrefix+node+"_*"))
 	for _, m := range matches {
-		os.RemoveAll(m)
+		// One that stays is tried again at the next Open; its name,
+		// with the pid, never collides with a new one.
+		_ = os.RemoveAll(m)
 	}
 }
