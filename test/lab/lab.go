@@ -299,7 +299,7 @@ func (l *Lab) handle(node string) (*netlink.Handle, netns.NsHandle, error) {
 	}
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		ns.Close()
+		_ = ns.Close()
 		return nil, -1, fmt.Errorf("open netlink in %s: %w", l.NetnsName(node), err)
 	}
 	return h, ns, nil
@@ -310,7 +310,7 @@ func (l *Lab) buildSwitch(sw string) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	if err := loUp(h); err != nil {
 		return fmt.Errorf("set loopback up in %s: %w", l.NetnsName(sw), err)
@@ -352,7 +352,7 @@ func (l *Lab) buildNode(node string) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	if err := loUp(h); err != nil {
 		return fmt.Errorf("set loopback up in %s: %w", l.NetnsName(node), err)
@@ -399,7 +399,7 @@ func (l *Lab) addVeth(node string, ifc Interface, nodeNs netns.NsHandle) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	br, err := h.LinkByName(BridgeName)
 	if err != nil {

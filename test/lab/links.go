@@ -32,7 +32,7 @@ func (l *Lab) SetLinks(node string, up bool) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	for _, ifc := range topology[node].ifs {
 		link, err := h.LinkByName(ifc.Name)
@@ -98,7 +98,7 @@ func (l *Lab) addFloating(node string, announce bool) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	for _, f := range floating() {
 		link, err := h.LinkByName(f.ifname)
@@ -133,7 +133,7 @@ func (l *Lab) RemoveFloating(node string) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	for _, f := range floating() {
 		link, err := h.LinkByName(f.ifname)
@@ -157,7 +157,7 @@ func (l *Lab) HasFloating(node string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	link, err := h.LinkByName(PubIf)
 	if err != nil {
@@ -196,7 +196,7 @@ func (l *Lab) GratuitousARP(node, ifname string, ip netip.Addr) error {
 		if err != nil {
 			return err
 		}
-		defer unix.Close(fd)
+		defer func() { _ = unix.Close(fd) }()
 		frame := heartbeat.GratuitousARP(ifi.HardwareAddr, ip.As4(), heartbeat.ARPRequest)
 		sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi.Index, Halen: 6,
 			Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
@@ -242,7 +242,7 @@ func ethtool(ifname string, v *ethtoolValue) error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	var ifr ifreqData
 	copy(ifr.name[:], ifname)
 	ifr.data = unsafe.Pointer(v)
