@@ -35,7 +35,7 @@ func loadUnpinned(tb testing.TB, flows uint32) *Objects {
 		}
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { objs.Close() })
+	tb.Cleanup(func() { _ = objs.Close() })
 	return &objs
 }
 

@@ -200,7 +200,7 @@ func (c *arpCapture) stop() []arpFrame {
 	c.mu.Unlock()
 	c.wg.Wait()
 	for _, fd := range fds {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -84,7 +84,7 @@ func TestSpecSizeErrors(t *testing.T) {
 func TestOpenSizes(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	node := testNode(t)
-	t.Cleanup(func() { _ = Remove("", node) })
+	cleanupNode(t, node)
 	inNetns(t, func() {
 		opts := sizedOptions
 		opts.Node = node
@@ -106,7 +106,7 @@ func TestOpenSizes(t *testing.T) {
 					continue
 				}
 				info, err := m.Info()
-				m.Close()
+				_ = m.Close()
 				if err != nil {
 					t.Errorf("%s: info of pinned %s: %v", what, name, err)
 					continue

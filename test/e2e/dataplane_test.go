@@ -78,7 +78,11 @@ func newLab(t *testing.T, opts lab.Options) *lab.Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	for _, n := range []string{lab.Web1, lab.Web2} {
 		if !l.Has(n) {
 			continue
@@ -101,7 +105,9 @@ func startDirectorSpec(t *testing.T, l *lab.Lab, node string, mode loader.Mode, 
 	p := startControl(t, spec)
 	t.Cleanup(func() {
 		p.stop(t, syscall.SIGINT)
-		loader.Remove("", node) // if the process died first
+		if err := loader.Remove("", node); err != nil { // if the process died first
+			t.Error(err)
+		}
 	})
 	return p
 }
@@ -116,7 +122,7 @@ func get(ctx context.Context, c *http.Client, url string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return "", err
@@ -219,7 +225,7 @@ func TestUDPServiceRepliesFromVIP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer pc.Close()
+		defer func() { _ = pc.Close() }()
 		seen := map[string]int{}
 		buf := make([]byte, 1500)
 		for i := 0; i < 4; i++ {
@@ -227,7 +233,9 @@ func TestUDPServiceRepliesFromVIP(t *testing.T) {
 			if _, err := pc.WriteTo([]byte(msg), net.UDPAddrFromAddrPort(netip.AddrPortFrom(vip, 53))); err != nil {
 				t.Fatal(err)
 			}
-			pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+			if err := pc.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
 			n, from, err := pc.ReadFrom(buf)
 			if err != nil {
 				t.Fatalf("datagram %d: %v", i, err)
@@ -257,15 +265,15 @@ func TestDirectorOwnTrafficUnaffected(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ln.Close()
+		defer func() { _ = ln.Close() }()
 		go func() {
 			for {
 				c, err := ln.Accept()
 				if err != nil {
 					return
 				}
-				c.Write([]byte("lb1 itself\n"))
-				c.Close()
+				_, _ = c.Write([]byte("lb1 itself\n")) // the client checks what it got
+				_ = c.Close()
 			}
 		}()
 		for _, addr := range []string{"192.168.56.11:2222", "192.168.56.10:2222"} {
@@ -278,7 +286,7 @@ func TestDirectorOwnTrafficUnaffected(t *testing.T) {
 				// answers, here with a refusal (nothing listens there).
 				// A timeout would mean the program swallowed it.
 				if err == nil {
-					conn.Close()
+					_ = conn.Close()
 					t.Error("VIP:2222 accepted a connection; nothing listens there")
 				} else if !errors.Is(err, syscall.ECONNREFUSED) {
 					t.Errorf("VIP:2222: %v, want connection refused by the director's stack", err)
@@ -289,7 +297,7 @@ func TestDirectorOwnTrafficUnaffected(t *testing.T) {
 				t.Fatalf("tcp to the director's own address: %v", err)
 			}
 			b, _ := io.ReadAll(conn)
-			conn.Close()
+			_ = conn.Close()
 			if string(b) != "lb1 itself\n" {
 				t.Errorf("director's own service answered %q", b)
 			}
@@ -351,7 +359,7 @@ func pinnedPaths(t *testing.T, dir string) []uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	out := make([]uint64, bpf.NumPaths)
 	for i := range out {
 		var per []uint64
@@ -407,7 +415,7 @@ func TestKillDuringDownloadAndAdopt(t *testing.T) {
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-p.done
+		t.Logf("control plane killed: %v", <-p.done)
 		expectPlane(t, l, pl) // still attached after the control plane's death
 		pathsBeforeRestart := pinnedPaths(t, dir)
 
@@ -459,7 +467,7 @@ func pinnedFlows(dir string) (map[bpf.FlowKey]bpf.Flow, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	var k bpf.FlowKey
 	var v bpf.Flow
 	out := map[bpf.FlowKey]bpf.Flow{}
@@ -494,7 +502,7 @@ func startDownload(t *testing.T, l *lab.Lab, size, rate int) *download {
 			d.done <- downloadResult{err: err}
 			return
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		h := sha256.New()
 		n, err := io.CopyN(h, resp.Body, 64<<10)
 		close(started)
@@ -512,6 +520,6 @@ func startDownload(t *testing.T, l *lab.Lab, size, rate int) *download {
 // expectedSum is the sha256 of lab's /bytes?n=size body.
 func expectedSum(size int) string {
 	h := sha256.New()
-	io.CopyN(h, lab.DataReader(), int64(size))
+	_, _ = io.CopyN(h, lab.DataReader(), int64(size)) // an endless generator: it cannot fail
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -223,8 +223,10 @@ func checkHAReporting(t *testing.T, p *haPair) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.Write([]byte("DRHB\x01\x01forged heartbeat"))
-	conn.Close()
+	if _, err := conn.Write([]byte("DRHB\x01\x01forged heartbeat")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		m := p.dirs[lab.LB1].metricsIn(lab.LB1)
@@ -275,11 +277,13 @@ func TestHAPartitionHeals(t *testing.T) {
 	p.waitState(lab.LB1, "active", 10*time.Second)
 	p.waitState(lab.LB2, "standby", 10*time.Second)
 	rules := filepath.Join(t.TempDir(), "hbcut.nft")
-	os.WriteFile(rules, []byte(`table inet hbcut {
+	if err := os.WriteFile(rules, []byte(`table inet hbcut {
 	chain in { type filter hook input priority 0; udp dport 694 drop; }
 	chain out { type filter hook output priority 0; udp dport 694 drop; }
 }
-`), 0o644)
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := p.l.Run(lab.LB2, "nft", "-f", rules); err != nil {
 		t.Fatalf("nft: %v %s", err, out)
 	}
@@ -321,10 +325,14 @@ func TestHAKeyFileMode(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	dir := t.TempDir()
 	key := filepath.Join(dir, "authkey")
-	os.WriteFile(key, []byte("secret\n"), 0o644)
+	if err := os.WriteFile(key, []byte("secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg := filepath.Join(dir, "director.yaml")
-	os.WriteFile(cfg, []byte(haConfig("kf-lb1", "kf-lb2", "kf-lb1", filepath.Join(dir, "s.sock"), key,
-		haTimers{time.Second, 5 * time.Second}, true)), 0o644)
+	if err := os.WriteFile(cfg, []byte(haConfig("kf-lb1", "kf-lb2", "kf-lb1", filepath.Join(dir, "s.sock"), key,
+		haTimers{time.Second, 5 * time.Second}, true)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// In an empty network namespace of its own: nothing of the host's is in reach.
 	cmd := exec.Command("unshare", "--net", directorBin(t), "run", "--config", cfg)
 	out, err := cmd.CombinedOutput()
