@@ -75,10 +75,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/test/testenv"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/director-lb/director/test/lab"
-	"github.com/director-lb/director/test/testenv"
 )
 
 // hbRuns is how many runs each timer set gets per benchmark iteration.

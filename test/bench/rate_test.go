@@ -70,6 +70,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/test/lab"
+	"github.com/director-lb/director/test/testenv"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
@@ -79,8 +82,6 @@ import (
 
 	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/loader"
-	"github.com/director-lb/director/test/lab"
-	"github.com/director-lb/director/test/testenv"
 )
 
 // Benchmark size: rounds of alternating arms, frames per timed run, and

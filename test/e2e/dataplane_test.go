@@ -23,13 +23,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/test/testenv"
+
 	"github.com/cilium/ebpf"
 
 	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/loader"
 	"github.com/director-lb/director/test/lab"
-	"github.com/director-lb/director/test/testenv"
 )
 
 var (

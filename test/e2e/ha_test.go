@@ -16,9 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/test/testenv"
+
 	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/labrun"
-	"github.com/director-lb/director/test/testenv"
 )
 
 // haTimers are keepalive and deadtime.

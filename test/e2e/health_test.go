@@ -14,8 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/testenv"
+
+	"github.com/director-lb/director/test/lab"
 )
 
 const (

@@ -23,11 +23,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/test/testenv"
+
 	"github.com/director-lb/director/control"
 	"github.com/director-lb/director/loader"
 	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/labrun"
-	"github.com/director-lb/director/test/testenv"
 )
 
 var (

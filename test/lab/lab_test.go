@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/director-lb/director/test/testenv"
+
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
-
-	"github.com/director-lb/director/test/testenv"
 )
 
 func rootLinks(t *testing.T) []string {
