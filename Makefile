@@ -23,7 +23,7 @@ VM_PKGS   := qemu-system-x86 kmod
 # without TCX: clsact).
 VMRUN     ?= ./test/vmtests/ ./bpf/ ./loader/
 
-.PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit bench bench-heartbeat fuzz clean deps-generate deps-test
+.PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit lint bench bench-heartbeat fuzz clean deps-generate deps-test
 
 all: build
 
@@ -81,8 +81,17 @@ test-vm: build
 	$(call apt_install,$(VM_PKGS))
 	$(GO) run ./test/vm/vmrun $(VMRUN)
 
+# The unprivileged tier of every package: no root, no system packages, no
+# build; privileged tests skip even when run as root
+# (DIRECTOR_PRIVILEGED_TESTS=0, see test/testenv).
 test-unit:
-	$(GO) test $(GOFLAGS_TEST) ./control/...
+	DIRECTOR_PRIVILEGED_TESTS=0 $(GO) test $(GOFLAGS_TEST) ./...
+
+# Static checks: golangci-lint (pinned in go.mod as a tool; settings in
+# .golangci.yml), then the rule on which packages may import which.
+lint:
+	$(GO) tool golangci-lint run ./...
+	$(GO) test -count=1 -run TestImportDirection ./control/
 
 # Side-by-side measurements; see README "Performance".
 bench: deps-test build

@@ -23,7 +23,6 @@ package bpf
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"testing"
 	"time"
@@ -118,10 +117,15 @@ func replyChain(tb testing.TB, e *fibEnv) []byte {
 }
 
 func clearFlows(tb testing.TB, e *fibEnv) {
+	tb.Helper()
 	var keys []FlowKey
-	e.maps.Flows(func(f FlowEntry) bool { keys = append(keys, f.Key); return true })
+	if err := e.maps.Flows(func(f FlowEntry) bool { keys = append(keys, f.Key); return true }); err != nil {
+		tb.Fatal(err)
+	}
 	for _, k := range keys {
-		e.objs.Flows.Delete(k)
+		if err := e.objs.Flows.Delete(k); err != nil {
+			tb.Fatal(err)
+		}
 	}
 }
 
@@ -148,7 +152,7 @@ func trivialTX(tb testing.TB) *ebpf.Program {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { p.Close() })
+	tb.Cleanup(func() { _ = p.Close() })
 	return p
 }
 
@@ -238,13 +242,13 @@ func BenchmarkPacketCost(b *testing.B) {
 	}
 	b.StopTimer()
 	base := median(res["xdp_tx"])
-	fmt.Fprintf(os.Stdout, "\nper-packet cost, BPF_PROG_TEST_RUN, median of %d rounds x %d runs; ratios to xdp_tx (%d ns)\n",
+	fmt.Printf("\nper-packet cost, BPF_PROG_TEST_RUN, median of %d rounds x %d runs; ratios to xdp_tx (%d ns)\n",
 		rounds*b.N, chainLen, base.Nanoseconds())
-	fmt.Fprintf(os.Stdout, "%-16s %8s %8s %8s %8s %s\n", "path", "xdp ns", "ratio", "tc ns", "ratio", "target (xdp)")
+	fmt.Printf("%-16s %8s %8s %8s %8s %s\n", "path", "xdp ns", "ratio", "tc ns", "ratio", "target (xdp)")
 	targets := map[string]string{"established": "<= 3x", "new_flow": "<= 5x"}
 	for _, name := range []string{"established", "established_250", "new_flow", "new_flow_sync", "reply", "reply_250", "pass"} {
 		x, c := median(res["xdp "+name]), median(res["tc "+name])
-		fmt.Fprintf(os.Stdout, "%-16s %8d %7.2fx %8d %7.2fx %s\n", name, x.Nanoseconds(), float64(x)/float64(base),
+		fmt.Printf("%-16s %8d %7.2fx %8d %7.2fx %s\n", name, x.Nanoseconds(), float64(x)/float64(base),
 			c.Nanoseconds(), float64(c)/float64(base), targets[name])
 		b.ReportMetric(float64(x)/float64(base), name+"/xdp_tx")
 		b.ReportMetric(float64(c)/float64(base), "tc_"+name+"/xdp_tx")

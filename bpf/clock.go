@@ -53,7 +53,7 @@ func Jiffies() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer p.Close()
+	defer func() { _ = p.Close() }()
 	return runJiffies(p)
 }
 
@@ -64,7 +64,7 @@ func ProbeHZ() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer p.Close()
+	defer func() { _ = p.Close() }()
 	j0, err := runJiffies(p)
 	if err != nil {
 		return 0, err

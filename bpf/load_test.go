@@ -5,10 +5,11 @@ package bpf
 
 import (
 	"errors"
-	"github.com/director-lb/director/test/testenv"
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/director-lb/director/test/testenv"
 )
 
 // loadUnpinned loads the program with fresh, unpinned maps of the given
@@ -34,7 +35,7 @@ func loadUnpinned(tb testing.TB, flows uint32) *Objects {
 		}
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { objs.Close() })
+	tb.Cleanup(func() { _ = objs.Close() })
 	return &objs
 }
 

@@ -63,9 +63,6 @@ func LoadSpec() (*ebpf.CollectionSpec, error) {
 	return loadDirector()
 }
 
-// ProgramName is the name of the XDP program in the spec.
-const ProgramName = "xdp_director"
-
 // Objects are the loaded programs and maps (generated).
 type Objects = directorObjects
 

@@ -1,9 +1,6 @@
 package bpf
 
-import (
-	"reflect"
-	"testing"
-)
+import "testing"
 
 // Every value of enum pkt_path has a name and a verdict, and names are
 // unique (they become metric labels).
@@ -28,30 +25,4 @@ func TestEveryPathNamed(t *testing.T) {
 	if len(Paths) != NumPaths {
 		t.Errorf("%d named paths, the program has %d", len(Paths), NumPaths)
 	}
-}
-
-// The generated Go structs must have the sizes the map specs declare
-// (one definition of each struct, in types.h).
-func TestGeneratedSizesMatchSpec(t *testing.T) {
-	spec, err := LoadSpec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, want := range map[string][2]int{
-		"services":   {binarySize(SvcKey{}), binarySize(SvcValue{})},
-		"reals":      {4, binarySize(Real{})},
-		"flows":      {binarySize(FlowKey{}), binarySize(Flow{})},
-		"real_stats": {4, binarySize(TrafficStats{})},
-		"config":     {4, binarySize(DpConfig{})},
-		"meta":       {4, binarySize(StateMeta{})},
-	} {
-		m := spec.Maps[name]
-		if int(m.KeySize) != want[0] || int(m.ValueSize) != want[1] {
-			t.Errorf("map %s: key/value %d/%d bytes, Go types %d/%d", name, m.KeySize, m.ValueSize, want[0], want[1])
-		}
-	}
-}
-
-func binarySize(v any) int {
-	return int(reflect.TypeOf(v).Size())
 }

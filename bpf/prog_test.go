@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"os"
 	"runtime"
 	"sync"
@@ -22,6 +21,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/director-lb/director/test/testenv"
 )
 
 // The test network: lb1's two interfaces, a client, two real servers with
@@ -83,7 +84,7 @@ func (e *fibEnv) inNS(fn func() error) error {
 			errc <- err
 			return
 		}
-		defer orig.Close()
+		defer func() { _ = orig.Close() }()
 		if err := netns.Set(e.ns); err != nil {
 			errc <- err
 			return
@@ -115,7 +116,7 @@ func newFibEnv(t testing.TB, ent entry) *fibEnv {
 	if err := <-ready; err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.ns.Close() })
+	t.Cleanup(func() { _ = e.ns.Close() })
 	e.objs = loadUnpinned(t, 4096)
 	e.maps = NewMaps(e.objs)
 	hzOnce.Do(func() { hzProbed, hzErr = ProbeHZ() })
@@ -163,7 +164,9 @@ func setupFibNetns(e *fibEnv) error {
 	}
 	var err error
 	if lo, err := netlink.LinkByName("lo"); err == nil {
-		netlink.LinkSetUp(lo)
+		if err := netlink.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("set lo up: %w", err)
+		}
 	}
 	if e.pub, err = mk("pub0", "pub1", macPub, "192.168.56.11/24", "192.168.56.10/24"); err != nil {
 		return fmt.Errorf("make pub0: %w", err)

@@ -17,7 +17,7 @@ func TestSyncEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Close()
+		defer func() { _ = r.Close() }()
 		next := func() (FlowKey, bool) {
 			r.SetDeadline(time.Now().Add(50 * time.Millisecond))
 			k, err := r.Read()

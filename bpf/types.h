@@ -2,9 +2,9 @@
 /*
  * types.h: every structure shared between the BPF program and the Go control
  * plane. This file is the only definition: bpf2go's -type flag writes the Go
- * mirror (bpf/director_bpfel.go), and bpf/maps_test.go checks that the
- * generated sizes equal the map specs'. Byte order is stated per field:
- * "be" fields hold network byte order exactly as on the wire.
+ * mirror (bpf/director_bpfel.go), and TestGeneratedSizes (bpf/types_test.go)
+ * checks that the generated sizes equal the map specs'. Byte order is stated
+ * per field: "be" fields hold network byte order exactly as on the wire.
  */
 #ifndef DIRECTOR_TYPES_H
 #define DIRECTOR_TYPES_H

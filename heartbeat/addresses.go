@@ -306,7 +306,7 @@ func (g *AddressGroup) announce(ctx context.Context, idx []int) error {
 	)
 	defer func() {
 		for _, s := range senders {
-			unix.Close(s.fd)
+			_ = unix.Close(s.fd) // sending is over; nothing was buffered
 		}
 	}()
 	byIface := make(map[string]*arpSender)
@@ -329,10 +329,10 @@ func (g *AddressGroup) announce(ctx context.Context, idx []int) error {
 			continue
 		}
 		ip := a.Prefix.Addr().As4()
-		s.frames = append(s.frames, gratuitousARP(s.mac, ip, arpRequest))
+		s.frames = append(s.frames, GratuitousARP(s.mac, ip, ARPRequest))
 		s.addrs = append(s.addrs, i)
 		if g.arp.Replies {
-			s.frames = append(s.frames, gratuitousARP(s.mac, ip, arpReply))
+			s.frames = append(s.frames, GratuitousARP(s.mac, ip, ARPReply))
 			s.addrs = append(s.addrs, i)
 		}
 	}
@@ -392,7 +392,7 @@ func openARPSender(iface string) (*arpSender, error) {
 	}
 	ifindex := link.Attrs().Index
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifindex}); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return nil, fmt.Errorf("bind packet socket to %s: %w", iface, err)
 	}
 	to := &unix.SockaddrLinklayer{Ifindex: ifindex, Protocol: htons(unix.ETH_P_ARP), Halen: 6,
@@ -400,21 +400,28 @@ func openARPSender(iface string) (*arpSender, error) {
 	return &arpSender{fd: fd, to: to, mac: mac}, nil
 }
 
-// ARP frame layout (Ethernet, IPv4) and opcodes.
+// ARP opcodes of GratuitousARP.
 const (
-	arpRequest = 1
-	arpReply   = 2
+	ARPRequest = 1 // ARP request (RFC 5227's ARP announcement)
+	ARPReply   = 2 // unsolicited ARP reply
+)
 
+// ARP frame layout (Ethernet, IPv4).
+const (
 	arpFrameLen = 60 // minimum Ethernet frame without FCS: 14 + 28 + padding
 	arpOffset   = 14 // ARP payload after the Ethernet header
 )
 
-// gratuitousARP builds the Ethernet frame announcing that ip is at mac, to
-// ff:ff:ff:ff:ff:ff: for arpRequest an ARP request for ip itself with a
-// zero target MAC (RFC 5227's ARP announcement, arping -U), for arpReply
-// an unsolicited reply with the broadcast target MAC (Heartbeat's
-// send_arp). The frame is padded to Ethernet's 60-byte minimum.
-func gratuitousARP(mac net.HardwareAddr, ip [4]byte, op uint16) []byte {
+// GratuitousARP returns the Ethernet frame, addressed to
+// ff:ff:ff:ff:ff:ff, by which the host with Ethernet address mac announces
+// that it holds the IPv4 address ip, so that neighbours and switches update
+// at once. Sender and target protocol address are both ip. With op
+// ARPRequest it is an ARP request for ip itself with a zero target MAC
+// (RFC 5227's ARP announcement, `arping -U`); with ARPReply an unsolicited
+// reply with the broadcast target MAC (Heartbeat's send_arp sends both).
+// mac must be a 6-byte Ethernet address. The frame is padded to Ethernet's
+// 60-byte minimum, ready for an AF_PACKET SOCK_RAW socket (without FCS).
+func GratuitousARP(mac net.HardwareAddr, ip [4]byte, op uint16) []byte {
 	f := make([]byte, arpFrameLen)
 	bcast := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	copy(f[0:6], bcast)
@@ -427,7 +434,7 @@ func gratuitousARP(mac net.HardwareAddr, ip [4]byte, op uint16) []byte {
 	binary.BigEndian.PutUint16(p[6:8], op)
 	copy(p[8:14], mac)    // sender MAC
 	copy(p[14:18], ip[:]) // sender IP
-	if op == arpReply {
+	if op == ARPReply {
 		copy(p[18:24], bcast) // target MAC
 	}
 	copy(p[24:28], ip[:]) // target IP

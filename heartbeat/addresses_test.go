@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/netip"
 	"slices"
@@ -23,6 +22,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/director-lb/director/test/testenv"
 )
 
 var floating = []Address{
@@ -87,7 +88,7 @@ func TestAddressGroupSettings(t *testing.T) {
 
 func TestARPFrame(t *testing.T) {
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
-	req := gratuitousARP(mac, [4]byte{192, 168, 56, 10}, arpRequest)
+	req := GratuitousARP(mac, [4]byte{192, 168, 56, 10}, ARPRequest)
 	want := []byte{
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, // Ethernet
 		0, 1, 0x08, 0, 6, 4, 0, 1, // Ethernet/IPv4, request
@@ -98,7 +99,7 @@ func TestARPFrame(t *testing.T) {
 	if !bytes.Equal(req, want) {
 		t.Errorf("request\n%x, want\n%x", req, want)
 	}
-	rep := gratuitousARP(mac, [4]byte{192, 168, 56, 10}, arpReply)
+	rep := GratuitousARP(mac, [4]byte{192, 168, 56, 10}, ARPReply)
 	want[21] = 2
 	copy(want[32:38], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	if !bytes.Equal(rep, want) {
@@ -199,7 +200,7 @@ func (c *arpCapture) stop() []arpFrame {
 	c.mu.Unlock()
 	c.wg.Wait()
 	for _, fd := range fds {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -316,7 +317,7 @@ func TestAddressGroupAcquireRelease(t *testing.T) {
 	if min := time.Duration(arp.Count-1) * arp.Interval; took < min || took > min+time.Second {
 		t.Errorf("acquire took %v, want about %v", took, min)
 	}
-	checkAnnouncements(t, frames, floating, macs, arp, start, arpRequest)
+	checkAnnouncements(t, frames, floating, macs, arp, start, ARPRequest)
 
 	// Acquiring again changes nothing (and announces again).
 	w.must(t, func() error { return g.Acquire(context.Background()) })
@@ -375,7 +376,7 @@ func TestAddressGroupAcquireRelease(t *testing.T) {
 	})
 	time.Sleep(20 * time.Millisecond)
 	frames = capture.stop()
-	checkAnnouncements(t, frames, []Address{floating[0], floating[2]}, macs, arp, start, arpRequest)
+	checkAnnouncements(t, frames, []Address{floating[0], floating[2]}, macs, arp, start, ARPRequest)
 }
 
 // checkAnnouncements checks the captured frames: for each address, Count
@@ -398,7 +399,7 @@ func checkAnnouncements(t *testing.T, frames []arpFrame, addrs []Address, macs m
 				times = append(times, f.at)
 				mac := macs[a.Interface]
 				wantTHA := zero
-				if op == arpReply {
+				if op == ARPReply {
 					wantTHA = bcast
 				}
 				if f.port != port[a.Interface] || !bytes.Equal(f.dst, bcast) || !bytes.Equal(f.src, mac) ||
@@ -450,7 +451,7 @@ func TestARPReplies(t *testing.T) {
 		return g.Announce(context.Background())
 	})
 	time.Sleep(20 * time.Millisecond)
-	checkAnnouncements(t, capture.stop(), floating, macs, arp, start, arpRequest, arpReply)
+	checkAnnouncements(t, capture.stop(), floating, macs, arp, start, ARPRequest, ARPReply)
 }
 
 // TestAddressGroupCancel checks that Acquire returns when ctx ends, with

@@ -167,13 +167,12 @@ type fakeRes struct {
 	log          *holdLog
 	acquireDelay time.Duration
 
-	mu         sync.Mutex
-	held       bool
-	failAcq    error
-	acquires   int
-	releases   int
-	announces  int
-	heldAtBoot bool
+	mu        sync.Mutex
+	held      bool
+	failAcq   error
+	acquires  int
+	releases  int
+	announces int
 }
 
 func (r *fakeRes) Acquire(ctx context.Context) error {
@@ -254,7 +253,10 @@ func startNode(t *testing.T, fn *fakeNet, log *holdLog, name string, af bool, au
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-rn.done:
+		case err := <-rn.done:
+			if err != nil {
+				t.Logf("%s: Run: %v", name, err) // tests that expect no error check it themselves
+			}
 		case <-time.After(5 * time.Second):
 			t.Errorf("%s: Run did not return", name)
 		}

@@ -259,10 +259,14 @@ func (s *Syncer) count(f func(c *SyncCounters)) {
 }
 
 // Run runs the syncer until ctx is done; it closes the transport once the
-// full tables under way are sent.
-func (s *Syncer) Run(ctx context.Context) error {
+// full tables under way are sent. Its error is the transport's on closing.
+func (s *Syncer) Run(ctx context.Context) (err error) {
 	defer close(s.stopped)
-	defer s.tr.Close()
+	defer func() {
+		if cerr := s.tr.Close(); cerr != nil {
+			err = fmt.Errorf("sync: close transport: %w", cerr)
+		}
+	}()
 	defer s.pushes.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -273,7 +277,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 	s.receive(ctx)
 	cancel()
 	wg.Wait()
-	return nil
+	return nil // the deferred close of the transport may set err
 }
 
 // send encodes and sends one message.

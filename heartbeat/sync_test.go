@@ -99,8 +99,13 @@ func TestSyncCodecRejects(t *testing.T) {
 		t.Errorf("the same message again: %v, want a duplicate", err)
 	}
 	for range replayWindow + 1 {
-		b, _ := tx.Encode(SyncMessage{Kind: SyncRequest, From: "lb1", Epoch: 1})
-		rx.Decode(b)
+		b, err := tx.Encode(SyncMessage{Kind: SyncRequest, From: "lb1", Epoch: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rx.Decode(b); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := rx.Decode(valid); !errors.Is(err, ErrReplay) {
 		t.Errorf("an old message: %v, want a replay", err)
@@ -258,7 +263,12 @@ func startSyncPair(t *testing.T, active int) *syncPair {
 	p.s["lb1"].SetActive(true)
 	for _, s := range p.s {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.Run(ctx) }()
+		go func() {
+			defer wg.Done()
+			if err := s.Run(ctx); err != nil {
+				t.Errorf("syncer: %v", err)
+			}
+		}()
 	}
 	return p
 }

@@ -202,7 +202,7 @@ func NewUDPTransport(links []LinkConfig) (*UDPTransport, error) {
 		ul, err := openLink(h, l)
 		if err != nil {
 			for _, o := range t.links {
-				o.conn.Close()
+				_ = o.conn.Close() // the open error is the one to report
 			}
 			h.Close()
 			return nil, fmt.Errorf("open link %s: %w", l.Name(), err)
@@ -210,7 +210,7 @@ func NewUDPTransport(links []LinkConfig) (*UDPTransport, error) {
 		t.links = append(t.links, ul)
 	}
 	if err := t.local.refresh(); err != nil {
-		t.closeLinks()
+		_ = t.closeLinks() // the refresh error is the one to report
 		h.Close()
 		return nil, fmt.Errorf("open udp transport: %w", err)
 	}
@@ -347,7 +347,7 @@ func openLink(h *netlink.Handle, l LinkConfig) (*udpLink, error) {
 		return nil, fmt.Errorf("open socket: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), l.Name())
-	defer f.Close() // FilePacketConn holds its own duplicate
+	defer func() { _ = f.Close() }() // FilePacketConn holds its own duplicate
 	if err := setLinkOptions(fd, l, ifindex); err != nil {
 		return nil, err
 	}
@@ -360,7 +360,7 @@ func openLink(h *netlink.Handle, l LinkConfig) (*udpLink, error) {
 	}
 	conn, ok := pc.(*net.UDPConn)
 	if !ok {
-		pc.Close()
+		_ = pc.Close()
 		return nil, fmt.Errorf("wrap socket: got %T, not a UDP socket", pc)
 	}
 	return &udpLink{name: l.Name(), conn: conn, dst: dst}, nil
@@ -504,7 +504,7 @@ func (s *localAddrs) has(a netip.Addr) bool {
 	stale := time.Since(s.listed) > localAddrMaxAge
 	s.mu.Unlock()
 	if stale {
-		s.refresh()
+		_ = s.refresh() // on failure the last list stands
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

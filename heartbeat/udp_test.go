@@ -12,7 +12,6 @@ package heartbeat
 import (
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"net"
 	"net/netip"
 	"runtime"
@@ -23,6 +22,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/director-lb/director/test/testenv"
 )
 
 // netnsThread is a goroutine locked to an OS thread that lives in a new
@@ -58,14 +59,14 @@ func newNetnsThread(t *testing.T) *netnsThread {
 	if err := <-ready; err != nil {
 		<-w.done
 		if w.ns >= 0 {
-			w.ns.Close()
+			_ = w.ns.Close()
 		}
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		close(w.reqs)
 		<-w.done
-		w.ns.Close()
+		_ = w.ns.Close()
 	})
 	return w
 }
@@ -148,7 +149,7 @@ func openTransport(t *testing.T, w *netnsThread, links ...LinkConfig) *UDPTransp
 		tr, err = NewUDPTransport(links)
 		return err
 	})
-	t.Cleanup(func() { tr.Close() })
+	t.Cleanup(func() { _ = tr.Close() })
 	return tr
 }
 
@@ -449,7 +450,7 @@ func TestUDPOpenErrors(t *testing.T) {
 		err := a.run(func() error {
 			tr, err := NewUDPTransport([]LinkConfig{good, c.bad})
 			if err == nil {
-				tr.Close()
+				_ = tr.Close()
 			}
 			return err
 		})
@@ -465,7 +466,7 @@ func TestUDPOpenErrors(t *testing.T) {
 	a.must(t, func() error {
 		c, err := net.ListenPacket("udp4", ":694")
 		if err == nil {
-			c.Close()
+			_ = c.Close()
 		}
 		return err
 	})

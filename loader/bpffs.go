@@ -46,7 +46,7 @@ func lockDir(dir string, nonblock bool) (*os.File, error) {
 		how |= unix.LOCK_NB
 	}
 	if err := unix.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
+		_ = f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fmt.Errorf("%w: %s", ErrBusy, dir)
 		}
@@ -59,6 +59,8 @@ func unlockDir(f *os.File) {
 	if f == nil {
 		return
 	}
-	unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	f.Close()
+	// Closing the file releases the lock too; unlocking first only makes
+	// it prompt, so neither error can leave the lock held.
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	_ = f.Close()
 }

@@ -20,6 +20,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -182,26 +183,72 @@ func Probe() error {
 	return nil
 }
 
-// spec returns the program's spec with the map sizes of opts.
+// spec returns the program's spec with the map sizes of opts. A size
+// option resizes every map indexed by what it counts: services by
+// MaxServices (a service's counters are its real servers', so no other map
+// is per service), reals and real_stats (indexed by real id) by MaxReals.
+// addrs holds every VIP and real server address, so it is always their sum.
 func spec(opts Options) (*ebpf.CollectionSpec, error) {
 	s, err := bpf.LoadSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load spec: %w", err)
 	}
-	set := func(n int, names ...string) {
-		if n <= 0 {
-			return
+	sizes := []struct {
+		option string
+		n      int
+		maps   []string
+	}{
+		{"flow table size", opts.FlowTableSize, []string{"flows"}},
+		{"max services", opts.MaxServices, []string{"services"}},
+		{"max reals", opts.MaxReals, []string{"reals", "real_stats"}},
+		{"schedule slots", opts.ScheduleSlots, []string{"schedule"}},
+	}
+	for _, sz := range sizes {
+		if sz.n <= 0 {
+			continue
 		}
-		for _, name := range names {
-			s.Maps[name].MaxEntries = uint32(n)
+		for _, name := range sz.maps {
+			if err := setMaxEntries(s, name, uint64(sz.n)); err != nil {
+				return nil, fmt.Errorf("set %s %d: %w", sz.option, sz.n, err)
+			}
 		}
 	}
-	set(opts.FlowTableSize, "flows")
-	set(opts.MaxServices, "services", "svc_stats")
-	set(opts.MaxReals, "reals", "real_stats")
-	set(opts.ScheduleSlots, "schedule")
-	s.Maps["addrs"].MaxEntries = s.Maps["services"].MaxEntries + s.Maps["reals"].MaxEntries
+	services, err := mapSpec(s, "services")
+	if err != nil {
+		return nil, err
+	}
+	reals, err := mapSpec(s, "reals")
+	if err != nil {
+		return nil, err
+	}
+	if err := setMaxEntries(s, "addrs", uint64(services.MaxEntries)+uint64(reals.MaxEntries)); err != nil {
+		return nil, fmt.Errorf("size the address map: %w", err)
+	}
 	return s, nil
+}
+
+// mapSpec returns the spec of map name, or an error saying that the
+// program has no such map (a loader out of step with bpf/maps.h).
+func mapSpec(s *ebpf.CollectionSpec, name string) (*ebpf.MapSpec, error) {
+	m, ok := s.Maps[name]
+	if !ok || m == nil {
+		return nil, fmt.Errorf("size map %q: the program has no such map", name)
+	}
+	return m, nil
+}
+
+// setMaxEntries sets the size of map name, which must exist and fit the
+// kernel's 32-bit max_entries.
+func setMaxEntries(s *ebpf.CollectionSpec, name string, n uint64) error {
+	m, err := mapSpec(s, name)
+	if err != nil {
+		return err
+	}
+	if n > math.MaxUint32 {
+		return fmt.Errorf("size map %q: %d entries exceed the kernel's limit of %d", name, n, uint64(math.MaxUint32))
+	}
+	m.MaxEntries = uint32(n)
+	return nil
 }
 
 // Open loads the program, adopting the node's pinned state if there is
@@ -236,11 +283,13 @@ func Open(opts Options) (_ *Dataplane, err error) {
 		if err == nil {
 			return
 		}
-		d.Close()
+		_ = d.Close() // the error of Open is the one to report
 		if d.created {
 			// Nothing forwarded through state made by this failed
 			// Open: leave nothing behind.
-			removeDir(root, d.dir)
+			if rerr := removeDir(root, d.dir); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("remove the state this open made: %w", rerr))
+			}
 		}
 	}()
 
@@ -292,9 +341,16 @@ func (d *Dataplane) loadOrCreate(root string, opts Options, s *ebpf.CollectionSp
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
+	renamed := false
+	defer func() {
+		if !renamed {
+			// A directory that stays goes at the next Open
+			// (removeStaleTemps).
+			_ = os.RemoveAll(tmp)
+		}
+	}()
 	err := s.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: tmp}})
 	if err != nil {
-		os.RemoveAll(tmp)
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return fmt.Errorf("load program: %+v", ve)
@@ -307,21 +363,18 @@ func (d *Dataplane) loadOrCreate(root string, opts Options, s *ebpf.CollectionSp
 		err = m.InitClock(hz)
 	}
 	if err != nil {
-		os.RemoveAll(tmp)
 		return err
 	}
 	if err := m.SetMeta(bpf.StateMeta{Abi: bpf.ABI}); err != nil {
-		os.RemoveAll(tmp)
 		return err
 	}
 	if err := m.SetTimeouts(bpf.DefaultTimeouts); err != nil {
-		os.RemoveAll(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, d.dir); err != nil {
-		os.RemoveAll(tmp)
 		return fmt.Errorf("rename %s to %s: %w", tmp, d.dir, err)
 	}
+	renamed = true
 	d.created = true
 	lock, err := lockDir(d.dir, true)
 	if err != nil {
@@ -338,7 +391,7 @@ func checkMeta(dir string) error {
 		return fmt.Errorf("%w: %s has no readable meta map (%v); remove it with `director stop`",
 			ErrIncompatible, dir, err)
 	}
-	defer m.Close()
+	defer func() { _ = m.Close() }() // read only
 	var v bpf.StateMeta
 	if err := m.Lookup(uint32(0), &v); err != nil {
 		return fmt.Errorf("read %s/meta: %w", dir, err)
@@ -500,15 +553,16 @@ func (d *Dataplane) attachXDP(iface *net.Interface, flags link.XDPAttachFlags) (
 		info, ierr := l.Info()
 		if ierr == nil && info.XDP() != nil && int(info.XDP().Ifindex) == iface.Index {
 			if err := l.Update(prog); err != nil {
-				l.Close()
+				_ = l.Close() // the link stays pinned, with the old program
 				return "", fmt.Errorf("replace program on %s: %w", iface.Name, err)
 			}
 			d.links = append(d.links, l)
 			return xdpMode(iface.Index)
 		}
-		// The interface was recreated: the old link is defunct.
-		l.Unpin()
-		l.Close()
+		// The interface was recreated: the old link is defunct. An
+		// unpin that fails shows as the Pin error below.
+		_ = l.Unpin()
+		_ = l.Close()
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("open pinned link %s: %w", path, err)
 	}
@@ -518,7 +572,7 @@ func (d *Dataplane) attachXDP(iface *net.Interface, flags link.XDPAttachFlags) (
 		return "", fmt.Errorf("attach XDP to %s: %w", iface.Name, err)
 	}
 	if err := l.Pin(path); err != nil {
-		l.Close()
+		_ = l.Close() // detaches the link just made
 		return "", fmt.Errorf("pin link of %s: %w", iface.Name, err)
 	}
 	d.links = append(d.links, l)
@@ -555,7 +609,7 @@ func linkIsLocal(path, ifname string) bool {
 	if err != nil {
 		return false
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }() // read only: it stays pinned
 	info, err := l.Info()
 	if err != nil {
 		return false
@@ -582,7 +636,9 @@ func detachPinned(path string) error {
 		}
 		return nil
 	}
-	defer l.Close()
+	// Closing the last reference detaches the link; close(2) has no
+	// failure that would leave it attached.
+	defer func() { _ = l.Close() }()
 	if err := l.Unpin(); err != nil {
 		return fmt.Errorf("unpin %s: %w", path, err)
 	}
@@ -605,24 +661,29 @@ func (d *Dataplane) Mode() string {
 // Close releases the control plane's handles. Pinned state stays: the
 // program keeps forwarding and the next Open adopts it.
 func (d *Dataplane) Close() error {
+	var errs []error
 	for _, l := range d.links {
-		l.Close()
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close link: %w", err))
+		}
 	}
 	d.links = nil
-	err := d.objs.Close()
+	if err := d.objs.Close(); err != nil {
+		errs = append(errs, err)
+	}
 	if d.lock != nil {
 		unlockDir(d.lock)
 		d.lock = nil
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 // Remove detaches the program and deletes the pinned state (see the
 // function Remove).
 func (d *Dataplane) Remove() error {
-	d.Close()
+	cerr := d.Close()
 	root := filepath.Dir(d.dir)
-	return removeDir(root, d.dir)
+	return errors.Join(cerr, removeDir(root, d.dir))
 }
 
 // Remove deletes node's pinned state without loading anything: detaches
@@ -679,7 +740,10 @@ func removeDir(root, dir string) error {
 				return err
 			}
 			if local {
-				os.WriteFile(sysctlPath(ifname, "accept_local"), []byte("0"), 0)
+				// Best effort: the state is gone either way, and a
+				// sysctl left on is what the interface had while
+				// the director ran.
+				_ = os.WriteFile(sysctlPath(ifname, "accept_local"), []byte("0"), 0)
 			}
 			continue
 		}
@@ -698,27 +762,8 @@ func removeDir(root, dir string) error {
 func removeStaleTemps(root, node string) {
 	matches, _ := filepath.Glob(filepath.Join(root, tmpPrefix+node+"_*"))
 	for _, m := range matches {
-		os.RemoveAll(m)
+		// One that stays is tried again at the next Open; its name,
+		// with the pid, never collides with a new one.
+		_ = os.RemoveAll(m)
 	}
-}
-
-// Nodes lists the node directories under root.
-func Nodes(root string) ([]string, error) {
-	if root == "" {
-		root = DefaultPinRoot
-	}
-	entries, err := os.ReadDir(root)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", root, err)
-	}
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), "_") {
-			out = append(out, e.Name())
-		}
-	}
-	return out, nil
 }

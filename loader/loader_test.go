@@ -7,7 +7,6 @@ package loader
 import (
 	"errors"
 	"fmt"
-	"github.com/director-lb/director/test/testenv"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/director-lb/director/bpf"
+	"github.com/director-lb/director/test/testenv"
 )
 
 // inNetns runs fn on a thread inside a new network namespace holding a
@@ -37,7 +37,7 @@ func inNetns(t *testing.T, fn func()) {
 			setupErr = err
 			return
 		}
-		defer ns.Close()
+		defer func() { _ = ns.Close() }()
 		la := netlink.NewLinkAttrs()
 		la.Name = "a0"
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "a1"}); err != nil {
@@ -62,6 +62,15 @@ func inNetns(t *testing.T, fn func()) {
 	}
 }
 
+// cleanupNode removes node's pinned state at the test's end.
+func cleanupNode(t *testing.T, node string) {
+	t.Cleanup(func() {
+		if err := Remove("", node); err != nil {
+			t.Errorf("remove pinned state of %s: %v", node, err)
+		}
+	})
+}
+
 func testNode(t *testing.T) string {
 	return fmt.Sprintf("test-%s-%d", t.Name(), os.Getpid())
 }
@@ -80,7 +89,7 @@ func TestNodeNames(t *testing.T) {
 func TestOpenAdoptRemove(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	node := testNode(t)
-	t.Cleanup(func() { Remove("", node) })
+	cleanupNode(t, node)
 	inNetns(t, func() {
 		opts := Options{Node: node, Interfaces: []string{"a0"}, FlowTableSize: 1024}
 		d, err := Open(opts)
@@ -116,7 +125,9 @@ func TestOpenAdoptRemove(t *testing.T) {
 		if _, err := Open(opts); !errors.Is(err, ErrBusy) {
 			t.Errorf("second open: %v, want ErrBusy", err)
 		}
-		d.Close()
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
 
 		// Closing keeps forwarding: the program stays attached.
 		if !attached(t, "a0") {
@@ -135,7 +146,9 @@ func TestOpenAdoptRemove(t *testing.T) {
 		if _, ok, err := d2.Maps.LookupFlow(k); err != nil || !ok {
 			t.Errorf("flow lost across reopen (found %v, %v)", ok, err)
 		}
-		d2.Close()
+		if err := d2.Close(); err != nil {
+			t.Error(err)
+		}
 
 		// Other map sizes cannot adopt this state: a clear error.
 		bad := opts
@@ -150,12 +163,16 @@ func TestOpenAdoptRemove(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		m.Put(uint32(0), bpf.StateMeta{Abi: bpf.ABI + 1})
+		if err := m.Put(uint32(0), bpf.StateMeta{Abi: bpf.ABI + 1}); err != nil {
+			t.Error(err)
+		}
 		if _, err := Open(opts); !errors.Is(err, ErrIncompatible) {
 			t.Errorf("open over another ABI: %v, want ErrIncompatible", err)
 		}
-		m.Put(uint32(0), bpf.StateMeta{Abi: bpf.ABI})
-		m.Close()
+		if err := m.Put(uint32(0), bpf.StateMeta{Abi: bpf.ABI}); err != nil {
+			t.Error(err)
+		}
+		_ = m.Close()
 
 		// Removal: detached, nothing left.
 		if err := Remove("", node); err != nil {
@@ -173,7 +190,7 @@ func TestOpenAdoptRemove(t *testing.T) {
 func TestRemoveResetsAcceptLocal(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	node := testNode(t)
-	t.Cleanup(func() { Remove("", node) })
+	cleanupNode(t, node)
 	inNetns(t, func() {
 		d, err := Open(Options{Node: node, Interfaces: []string{"a0"}, FlowTableSize: 1024})
 		if err != nil {
@@ -192,7 +209,7 @@ func TestRemoveResetsAcceptLocal(t *testing.T) {
 func TestOpenForcedGenericAndStaleLinks(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	node := testNode(t)
-	t.Cleanup(func() { Remove("", node) })
+	cleanupNode(t, node)
 	inNetns(t, func() {
 		d, err := Open(Options{Node: node, Interfaces: []string{"a0", "a1"}, Mode: ModeGeneric, FlowTableSize: 1024})
 		if err != nil {
@@ -202,14 +219,20 @@ func TestOpenForcedGenericAndStaleLinks(t *testing.T) {
 		if d.Mode() != "xdp generic" {
 			t.Errorf("mode %q, want xdp generic", d.Mode())
 		}
-		d.Close()
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
 		// Reopen on a0 only: the link on a1 is removed.
 		d, err = Open(Options{Node: node, Interfaces: []string{"a0"}, Mode: ModeGeneric, FlowTableSize: 1024})
 		if err != nil {
 			t.Errorf("reopen: %v", err)
 			return
 		}
-		defer d.Remove()
+		defer func() {
+			if err := d.Remove(); err != nil {
+				t.Error(err)
+			}
+		}()
 		if attached(t, "a1") {
 			t.Error("a1 still has the program after it left the interface list")
 		}
@@ -228,7 +251,7 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("no interface accepted")
 	}
 	node := testNode(t)
-	t.Cleanup(func() { Remove("", node) })
+	cleanupNode(t, node)
 	inNetns(t, func() {
 		_, err := Open(Options{Node: node, Interfaces: []string{"nope0"}, FlowTableSize: 1024})
 		if err == nil {
@@ -280,7 +303,7 @@ func TestOpenTCModes(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	tcx := haveTCX(t)
 	node := testNode(t)
-	t.Cleanup(func() { Remove("", node) })
+	cleanupNode(t, node)
 	inNetns(t, func() {
 		open := func(mode Mode, how string) *Dataplane {
 			t.Helper()
@@ -315,7 +338,9 @@ func TestOpenTCModes(t *testing.T) {
 			if err := d.Maps.PutFlow(k, bpf.Flow{Dir: bpf.DirForward, Timeout: 1 << 40}); err != nil {
 				t.Error(err)
 			}
-			d.Close()
+			if err := d.Close(); err != nil {
+				t.Error(err)
+			}
 			expect("tcx after close", ModeNameTCX, false, 1, false)
 
 			d = open(ModeTC, TCAttachTCX) // adopts: the link is updated, not doubled
@@ -323,7 +348,9 @@ func TestOpenTCModes(t *testing.T) {
 				t.Error("tcx reopen did not adopt")
 			}
 			expect("tcx adopted", ModeNameTCX, false, 1, false)
-			d.Close()
+			if err := d.Close(); err != nil {
+				t.Error(err)
+			}
 		} else if _, err := Open(Options{Node: node, Interfaces: []string{"a0"}, Mode: ModeTC, TCAttach: TCAttachTCX,
 			FlowTableSize: 1024}); err == nil || !strings.Contains(err.Error(), "tc (tcx): ") {
 			t.Errorf("forced tcx without TCX: %v, want an error naming tc (tcx)", err)
@@ -335,7 +362,9 @@ func TestOpenTCModes(t *testing.T) {
 		}
 
 		expect("xdp", ModeNameNative, true, 0, false)
-		d.Close()
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
 
 		d = open(ModeTC, TCAttachClsact)
 		if d.Mode() != ModeNameClsact {
@@ -345,13 +374,17 @@ func TestOpenTCModes(t *testing.T) {
 		if s := tcState(t, "a0"); !s.ClsactQdisc {
 			t.Error("no clsact qdisc")
 		}
-		d.Close()
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
 		d = open(ModeTC, TCAttachClsact) // the filter is replaced in place
 		expect("clsact adopted", ModeNameClsact, false, 0, true)
 		if _, ok, err := d.Maps.LookupFlow(k); err != nil || !ok {
 			t.Errorf("flow lost across mode changes (found %v, %v)", ok, err)
 		}
-		d.Close()
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
 
 		d = open(ModeTC, TCAttachAuto)
 		if tcx { // TCX is preferred: the clsact filter goes
@@ -365,7 +398,9 @@ func TestOpenTCModes(t *testing.T) {
 				t.Errorf("fallbacks %+v, want tc (tcx) refused", d.Fallbacks)
 			}
 		}
-		d.Close()
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
 
 		if err := Remove("", node); err != nil {
 			t.Errorf("remove: %v", err)
@@ -379,7 +414,7 @@ func TestOpenTCModes(t *testing.T) {
 func TestClsactKeepsForeignQdisc(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	node := testNode(t)
-	t.Cleanup(func() { Remove("", node) })
+	cleanupNode(t, node)
 	inNetns(t, func() {
 		iface, _ := net.InterfaceByName("a0")
 		if err := netlink.QdiscAdd(clsactQdisc(iface.Index)); err != nil {
@@ -404,7 +439,7 @@ func TestClsactKeepsForeignQdisc(t *testing.T) {
 func TestAutoFallsBackToTC(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	node := testNode(t)
-	t.Cleanup(func() { Remove("", node) })
+	cleanupNode(t, node)
 	origXDP, origTCX := attachXDPLink, attachTCXLink
 	t.Cleanup(func() { attachXDPLink, attachTCXLink = origXDP, origTCX })
 	attachXDPLink = func(link.XDPOptions) (link.Link, error) {
@@ -427,7 +462,9 @@ func TestAutoFallsBackToTC(t *testing.T) {
 		if s := tcState(t, "a0"); attached(t, "a0") || s.TCXPrograms+map[bool]int{true: 1}[s.ClsactFilter] != 1 {
 			t.Error("want the TC program alone on a0")
 		}
-		d.Close()
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
 
 		attachTCXLink = func(link.TCXOptions) (link.Link, error) { return nil, errors.New("injected: no TCX") }
 		if err := Remove("", node); err != nil {
@@ -437,7 +474,11 @@ func TestAutoFallsBackToTC(t *testing.T) {
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}
-		defer d.Remove()
+		defer func() {
+			if err := d.Remove(); err != nil {
+				t.Error(err)
+			}
+		}()
 		if d.Mode() != ModeNameClsact || len(d.Fallbacks) != 3 || d.Fallbacks[2].Mode != ModeNameTCX {
 			t.Errorf("mode %q, fallbacks %+v; want tc (clsact) after three", d.Mode(), d.Fallbacks)
 		}

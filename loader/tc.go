@@ -77,15 +77,16 @@ func (d *Dataplane) attachTCX(iface *net.Interface) (string, error) {
 		info, ierr := l.Info()
 		if ierr == nil && info.TCX() != nil && int(info.TCX().Ifindex) == iface.Index {
 			if err := l.Update(prog); err != nil {
-				l.Close()
+				_ = l.Close() // the link stays pinned, with the old program
 				return "", fmt.Errorf("replace TCX program on %s: %w", iface.Name, err)
 			}
 			d.links = append(d.links, l)
 			return ModeNameTCX, nil
 		}
-		// The interface was recreated: the old link is defunct.
-		l.Unpin()
-		l.Close()
+		// The interface was recreated: the old link is defunct. An
+		// unpin that fails shows as the Pin error below.
+		_ = l.Unpin()
+		_ = l.Close()
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("open pinned link %s: %w", path, err)
 	}
@@ -94,7 +95,7 @@ func (d *Dataplane) attachTCX(iface *net.Interface) (string, error) {
 		return "", fmt.Errorf("attach TCX ingress to %s: %w", iface.Name, err)
 	}
 	if err := l.Pin(path); err != nil {
-		l.Close()
+		_ = l.Close() // detaches the link just made
 		return "", fmt.Errorf("pin TCX link of %s: %w", iface.Name, err)
 	}
 	d.links = append(d.links, l)
@@ -162,7 +163,9 @@ func (d *Dataplane) attachClsact(iface *net.Interface) (string, error) {
 	m := readClsactMarker(path)
 	if m.ifindex != iface.Index {
 		// No marker, or one of a defunct interface of that name.
-		os.RemoveAll(path)
+		if err := os.RemoveAll(path); err != nil {
+			return "", fmt.Errorf("remove stale clsact marker %s: %w", path, err)
+		}
 		m = clsactMarker{}
 	}
 	have, err := hasClsact(iface.Index)
@@ -180,13 +183,19 @@ func (d *Dataplane) attachClsact(iface *net.Interface) (string, error) {
 			return "", fmt.Errorf("record clsact qdisc of %s: %w", iface.Name, err)
 		}
 		if err := netlink.QdiscAdd(clsactQdisc(iface.Index)); err != nil {
-			os.RemoveAll(path)
-			return "", fmt.Errorf("add clsact qdisc to %s: %w", iface.Name, err)
+			err = fmt.Errorf("add clsact qdisc to %s: %w", iface.Name, err)
+			if rerr := os.RemoveAll(path); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("remove clsact marker %s: %w", path, rerr))
+			}
+			return "", err
 		}
 	}
 	if err := netlink.FilterReplace(clsactFilter(iface.Index, d.objs.TcDirector.FD())); err != nil {
-		removeClsact(path, iface.Name)
-		return "", fmt.Errorf("add BPF filter to the clsact ingress of %s: %w", iface.Name, err)
+		err = fmt.Errorf("add BPF filter to the clsact ingress of %s: %w", iface.Name, err)
+		if rerr := removeClsact(path, iface.Name); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return "", err
 	}
 	return ModeNameClsact, nil
 }

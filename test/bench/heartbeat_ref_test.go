@@ -500,7 +500,7 @@ func hbStart(l *lab.Lab, node, dir string) (*hbNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer out.Close()
+	defer func() { _ = out.Close() }()
 	cmd := l.Command(context.Background(), node, "unshare", "--uts", "--mount", "--propagation", "private",
 		"sh", "-c", hbLaunch, "hbref-launch", node, dir, hbBinary)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -859,9 +859,9 @@ func BenchmarkHeartbeatReferenceFailover(b *testing.B) {
 	b.StopTimer()
 
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.0fms", float64(d)/float64(time.Millisecond)) }
-	fmt.Fprintf(os.Stdout, "\nHeartbeat 3.0.6 failover (bcast enp0s3, IPaddr VIP + gateway, nftables DNAT); client: new connection every %v, timeout %v\n",
+	fmt.Printf("\nHeartbeat 3.0.6 failover (bcast enp0s3, IPaddr VIP + gateway, nftables DNAT); client: new connection every %v, timeout %v\n",
 		lab.LoopPace, lab.LoopTimeout)
-	fmt.Fprintf(os.Stdout, "%-22s %4s  %-28s %9s  %-28s %9s\n",
+	fmt.Printf("%-22s %4s  %-28s %9s  %-28s %9s\n",
 		"keepalive/deadtime", "runs", "blackouts", "median", "takeovers", "median")
 	for _, tm := range hbTimerSets {
 		var bs, ts []string
@@ -869,13 +869,13 @@ func BenchmarkHeartbeatReferenceFailover(b *testing.B) {
 			bs = append(bs, ms(blackouts[tm][i]))
 			ts = append(ts, ms(takeovers[tm][i]))
 		}
-		fmt.Fprintf(os.Stdout, "%-22s %4d  %-28s %9s  %-28s %9s\n", tm, len(blackouts[tm]),
+		fmt.Printf("%-22s %4d  %-28s %9s  %-28s %9s\n", tm, len(blackouts[tm]),
 			strings.Join(bs, " "), ms(hbMedian(blackouts[tm])), strings.Join(ts, " "), ms(hbMedian(takeovers[tm])))
 		b.ReportMetric(float64(hbMedian(blackouts[tm]))/float64(time.Millisecond),
 			"blackout-ms-"+strings.ReplaceAll(tm.String(), "/", "-"))
 	}
-	fmt.Fprintf(os.Stdout, "blackout: longest gap between client successes from the last before lb1's links went down (resolution ~%v)\n",
+	fmt.Printf("blackout: longest gap between client successes from the last before lb1's links went down (resolution ~%v)\n",
 		lab.LoopTimeout+lab.LoopPace)
-	fmt.Fprintf(os.Stdout, "takeover: lb1's links down until lb2 held both the VIP and the gateway (polled every 10 ms)\n")
+	fmt.Printf("takeover: lb1's links down until lb2 held both the VIP and the gateway (polled every 10 ms)\n")
 	b.ReportMetric(0, "ns/op")
 }

@@ -60,7 +60,9 @@ func controlMain() int {
 	var spec controlSpec
 	out := json.NewEncoder(os.Stdout)
 	fail := func(err error) int {
-		out.Encode(controlReady{Error: err.Error()})
+		if eerr := out.Encode(controlReady{Error: err.Error()}); eerr != nil {
+			fmt.Fprintln(os.Stderr, "control:", err) // the parent cannot read it: say it here
+		}
 		return 1
 	}
 	if err := json.Unmarshal([]byte(os.Getenv("DIRECTOR_E2E_SPEC")), &spec); err != nil {
@@ -91,7 +93,10 @@ func controlMain() int {
 	if err := plane.Apply(spec.Services); err != nil {
 		return fail(err)
 	}
-	out.Encode(controlReady{Mode: dp.Mode(), Adopted: dp.Adopted, Dir: dp.Dir()})
+	if err := out.Encode(controlReady{Mode: dp.Mode(), Adopted: dp.Adopted, Dir: dp.Dir()}); err != nil {
+		fmt.Fprintln(os.Stderr, "write ready line:", err)
+		return 1
+	}
 	if <-sigs == syscall.SIGINT {
 		if err := dp.Remove(); err != nil {
 			fmt.Fprintln(os.Stderr, "remove:", err)
@@ -99,7 +104,10 @@ func controlMain() int {
 		}
 		return 0
 	}
-	dp.Close()
+	if err := dp.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "close:", err)
+		return 1
+	}
 	return 0
 }
 
@@ -133,21 +141,21 @@ func startControl(t *testing.T, spec controlSpec) *controlProc {
 		r := bufio.NewReader(stdout)
 		line, _ := r.ReadString('\n')
 		lines <- line
-		io.Copy(io.Discard, r)
+		_, _ = io.Copy(io.Discard, r) // nothing more to read; drains until the process exits
 	}()
 	go func() { p.done <- cmd.Wait() }()
 	select {
 	case line := <-lines:
 		if err := json.Unmarshal([]byte(strings.TrimSpace(line)), &p.ready); err != nil {
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill() // it may have exited already
 			t.Fatalf("control process: bad ready line %q: %v", line, err)
 		}
 		if p.ready.Error != "" {
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill() // it may have exited already
 			t.Fatalf("control process: %s", p.ready.Error)
 		}
 	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill() // it may have exited already
 		t.Fatal("control process not ready after 30s")
 	}
 	return p
@@ -160,9 +168,14 @@ func (p *controlProc) stop(t *testing.T, sig os.Signal) {
 		return
 	}
 	select {
-	case <-p.done:
+	case err := <-p.done:
+		// It exits non-zero when it could not remove or close the
+		// data plane (said on stderr).
+		if err != nil {
+			t.Errorf("control process after %v: %v", sig, err)
+		}
 	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
+		_ = p.cmd.Process.Kill() // it may have exited meanwhile
 		t.Errorf("control process did not stop after %v", sig)
 	}
 }

@@ -12,14 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/director-lb/director/test/testenv"
 
-	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/labrun"
 )
@@ -138,7 +136,7 @@ func (p *haPair) waitHolders(want []string, within time.Duration) time.Duration 
 func (p *haPair) waitHolds(n string, within time.Duration) time.Duration {
 	p.t.Helper()
 	start := time.Now()
-	for !(p.holds(n, lab.VIP, lab.PubIf) && p.holds(n, lab.Gateway, lab.IntIf)) {
+	for !p.holds(n, lab.VIP, lab.PubIf) || !p.holds(n, lab.Gateway, lab.IntIf) {
 		if time.Since(start) > within {
 			p.t.Fatalf("%s does not hold the group after %v", n, within)
 		}
@@ -226,8 +224,10 @@ func checkHAReporting(t *testing.T, p *haPair) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.Write([]byte("DRHB\x01\x01forged heartbeat"))
-	conn.Close()
+	if _, err := conn.Write([]byte("DRHB\x01\x01forged heartbeat")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		m := p.dirs[lab.LB1].metricsIn(lab.LB1)
@@ -278,11 +278,13 @@ func TestHAPartitionHeals(t *testing.T) {
 	p.waitState(lab.LB1, "active", 10*time.Second)
 	p.waitState(lab.LB2, "standby", 10*time.Second)
 	rules := filepath.Join(t.TempDir(), "hbcut.nft")
-	os.WriteFile(rules, []byte(`table inet hbcut {
+	if err := os.WriteFile(rules, []byte(`table inet hbcut {
 	chain in { type filter hook input priority 0; udp dport 694 drop; }
 	chain out { type filter hook output priority 0; udp dport 694 drop; }
 }
-`), 0o644)
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := p.l.Run(lab.LB2, "nft", "-f", rules); err != nil {
 		t.Fatalf("nft: %v %s", err, out)
 	}
@@ -324,10 +326,14 @@ func TestHAKeyFileMode(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	dir := t.TempDir()
 	key := filepath.Join(dir, "authkey")
-	os.WriteFile(key, []byte("secret\n"), 0o644)
+	if err := os.WriteFile(key, []byte("secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg := filepath.Join(dir, "director.yaml")
-	os.WriteFile(cfg, []byte(haConfig("kf-lb1", "kf-lb2", "kf-lb1", filepath.Join(dir, "s.sock"), key,
-		haTimers{time.Second, 5 * time.Second}, true)), 0o644)
+	if err := os.WriteFile(cfg, []byte(haConfig("kf-lb1", "kf-lb2", "kf-lb1", filepath.Join(dir, "s.sock"), key,
+		haTimers{time.Second, 5 * time.Second}, true)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// In an empty network namespace of its own: nothing of the host's is in reach.
 	cmd := exec.Command("unshare", "--net", directorBin(t), "run", "--config", cfg)
 	out, err := cmd.CombinedOutput()
@@ -344,12 +350,3 @@ func startDirectorIn(t *testing.T, l *lab.Lab, n, cfg, socket string) *runningDi
 	t.Helper()
 	return &runningDirector{labrun.Start(t, l, n, cfg, labrun.Options{Bin: directorBin(t), Socket: socket})}
 }
-
-// medianDuration is used by the blackout measurement.
-func medianDuration(d []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
-
-var _ = model.Status{}

@@ -60,12 +60,12 @@ func (s *stoppableServer) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.ln = ln
-	go s.srv.Serve(ln)
+	go func() { _ = s.srv.Serve(ln) }() // returns when the listener or the server is closed
 }
 
 // stopListening closes the listener only: new connections are refused,
 // open ones stay.
-func (s *stoppableServer) stopListening() { s.ln.Close() }
+func (s *stoppableServer) stopListening() { _ = s.ln.Close() }
 
 func TestHealthChecksTakeServersOutAndBack(t *testing.T) {
 	testenv.RequirePrivileged(t)
@@ -73,10 +73,14 @@ func TestHealthChecksTakeServersOutAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	web1 := &stoppableServer{l: l, srv: &http.Server{Handler: lab.Handler(lab.Web1)}}
 	web1.start(t)
-	t.Cleanup(func() { web1.srv.Close() })
+	t.Cleanup(func() { _ = web1.srv.Close() })
 	stop2, err := l.ServeHTTP(lab.Web2, ":80")
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,11 @@ func TestLabUpFailoverDown(t *testing.T) {
 		}
 		return string(out)
 	}
-	t.Cleanup(func() { exec.Command(bin, "lab", "down", "--prefix", prefix).Run() })
+	t.Cleanup(func() { // also after a failure; removing a removed lab is no error
+		if out, err := exec.Command(bin, "lab", "down", "--prefix", prefix).CombinedOutput(); err != nil {
+			t.Errorf("director lab down: %v\n%s", err, out)
+		}
+	})
 	servers := countProcs("serve-http")
 
 	out := run("up", "--fast")

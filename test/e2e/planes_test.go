@@ -42,7 +42,7 @@ func forEachPlane(t *testing.T, fn func(t *testing.T, pl plane)) {
 	}
 }
 
-// seedLabFor is seedLab with the plane's checksum offload setting.
+// seedLabFor is seedLabWith with the plane's checksum offload setting.
 func seedLabFor(t *testing.T, pl plane) *lab.Lab {
 	t.Helper()
 	return seedLabWith(t, lab.Options{TxChecksumOffload: pl.txCsum})

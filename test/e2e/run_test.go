@@ -152,7 +152,7 @@ func (d *runningDirector) metricsIn(n string) string {
 	if err != nil {
 		d.T().Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
@@ -401,13 +401,17 @@ func TestValidateCommand(t *testing.T) {
 	bin := directorBin(t)
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
-	os.WriteFile(good, []byte(runConfig{Node: "lb1", Socket: "/run/director/lb1.sock", W1: 3, W2: 1}.yaml()), 0o644)
+	if err := os.WriteFile(good, []byte(runConfig{Node: "lb1", Socket: "/run/director/lb1.sock", W1: 3, W2: 1}.yaml()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, err := exec.Command(bin, "validate", "--config", good).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "valid") {
 		t.Errorf("validate good file: %v\n%s", err, out)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("node: lb1\ninterfaces:\n  public: enp0s3\nservices:\n  - vip: 192.168.56.300\n    port: 80\n"), 0o644)
+	if err := os.WriteFile(bad, []byte("node: lb1\ninterfaces:\n  public: enp0s3\nservices:\n  - vip: 192.168.56.300\n    port: 80\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "validate", "--config", bad)
 	out, err = cmd.CombinedOutput()
 	if err == nil || cmd.ProcessState.ExitCode() != 2 {

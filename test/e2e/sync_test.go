@@ -60,8 +60,10 @@ func askKept(c *http.Client) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
+	defer func() { _ = resp.Body.Close() }()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return "", fmt.Errorf("read body: %w", err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("status %d", resp.StatusCode)
 	}
@@ -131,7 +133,7 @@ func (p *haPair) crash(n string) {
 	if err := d.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		p.t.Fatal(err)
 	}
-	<-d.Done
+	p.t.Logf("%s killed: %v", n, <-d.Done)
 	if out, err := exec.Command(d.Bin, "stop", "--node", p.names[n]).CombinedOutput(); err != nil {
 		p.t.Fatalf("remove %s's data plane: %v %s", n, err, out)
 	}
@@ -239,7 +241,7 @@ func TestSyncLag(t *testing.T) {
 	var open []net.Conn
 	defer func() {
 		for _, c := range open {
-			c.Close()
+			_ = c.Close()
 		}
 	}()
 	seen := map[uint16]time.Duration{}
@@ -278,7 +280,7 @@ func TestSyncLag(t *testing.T) {
 	// Close them: lb2 must see every connection in FIN; then count the
 	// bytes per connection, whole lifetime.
 	for _, c := range open {
-		c.Close()
+		_ = c.Close()
 	}
 	open = nil
 	deadline := time.Now().Add(5 * time.Second)

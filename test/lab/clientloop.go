@@ -77,7 +77,7 @@ func loopGet(hc *http.Client) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64))
 	if err != nil {
 		return err

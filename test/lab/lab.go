@@ -299,7 +299,7 @@ func (l *Lab) handle(node string) (*netlink.Handle, netns.NsHandle, error) {
 	}
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		ns.Close()
+		_ = ns.Close()
 		return nil, -1, fmt.Errorf("open netlink in %s: %w", l.NetnsName(node), err)
 	}
 	return h, ns, nil
@@ -310,7 +310,7 @@ func (l *Lab) buildSwitch(sw string) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	if err := loUp(h); err != nil {
 		return fmt.Errorf("set loopback up in %s: %w", l.NetnsName(sw), err)
@@ -352,7 +352,7 @@ func (l *Lab) buildNode(node string) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	if err := loUp(h); err != nil {
 		return fmt.Errorf("set loopback up in %s: %w", l.NetnsName(node), err)
@@ -399,7 +399,7 @@ func (l *Lab) addVeth(node string, ifc Interface, nodeNs netns.NsHandle) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	br, err := h.LinkByName(BridgeName)
 	if err != nil {
@@ -648,11 +648,16 @@ func checkPrefix(p string) error {
 		return fmt.Errorf("check prefix %q: want 1 to 32 characters", p)
 	}
 	for _, c := range p {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+		if !prefixChar(c) {
 			return fmt.Errorf("check prefix %q: only letters, digits and _ allowed", p)
 		}
 	}
 	return nil
+}
+
+// prefixChar reports whether c may appear in a prefix: [A-Za-z0-9_].
+func prefixChar(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
 // ipPath finds iproute2's ip binary, also when PATH lacks the sbin dirs.

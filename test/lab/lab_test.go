@@ -67,7 +67,7 @@ func get(t *testing.T, c *http.Client, url string) (string, http.Header) {
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
@@ -140,7 +140,9 @@ func TestFullLab(t *testing.T) {
 	for _, url := range []string{"http://192.168.200.11/bytes?n=100003", "http://192.168.200.11/bytes?n=20000&rate=100000"} {
 		body, _ := get(t, l.HTTPClient(LB2, true), url)
 		want := make([]byte, len(body))
-		io.ReadFull(DataReader(), want)
+		if _, err := io.ReadFull(DataReader(), want); err != nil {
+			t.Fatal(err)
+		}
 		if len(body) < 20000 || sha256.Sum256([]byte(body)) != sha256.Sum256(want) {
 			t.Errorf("%s: %d bytes not DataReader's", url, len(body))
 		}
@@ -151,14 +153,14 @@ func TestFullLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		defer c.Close()
-		c.Write([]byte("hello " + c.RemoteAddr().String() + "\n"))
+		defer func() { _ = c.Close() }()
+		_, _ = c.Write([]byte("hello " + c.RemoteAddr().String() + "\n")) // the client checks what it got
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -166,9 +168,11 @@ func TestFullLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	line, err := bufio.NewReader(conn).ReadString('\n')
-	conn.Close()
+	_ = conn.Close()
 	if err != nil || !strings.HasPrefix(line, "hello 192.168.56.100:") {
 		t.Errorf("client -> lb1: %q %v", line, err)
 	}
@@ -183,8 +187,10 @@ func TestFullLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
-	pc.SetDeadline(time.Now().Add(5 * time.Second))
+	defer func() { _ = pc.Close() }()
+	if err := pc.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := pc.WriteTo([]byte("ping"), &net.UDPAddr{IP: net.ParseIP(Web2Addr), Port: 5353}); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +206,7 @@ func TestFullLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c, err := l.Dialer(Client)(ctx, "tcp4", "192.168.56.11:2222"); err == nil {
-		c.Close()
+		_ = c.Close()
 		t.Error("client with links down reached lb1")
 	}
 	if err := l.SetLinks(Client, true); err != nil {
@@ -230,18 +236,18 @@ func TestFullLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lnV.Close()
+	defer func() { _ = lnV.Close() }()
 	go func() {
 		c, err := lnV.Accept()
 		if err == nil {
-			c.Close()
+			_ = c.Close()
 		}
 	}()
 	conn, err = l.Dialer(Client)(ctx, "tcp4", "192.168.56.10:2223")
 	if err != nil {
 		t.Fatalf("client -> VIP on lb2: %v", err)
 	}
-	conn.Close()
+	_ = conn.Close()
 
 	// Host names are refused rather than resolved outside the lab.
 	if _, err := l.Dialer(Client)(ctx, "tcp", "localhost:80"); err == nil {
@@ -321,7 +327,11 @@ func TestPartialFailureAndCleanupPrefix(t *testing.T) {
 	if out, err := exec.Command(ipPath(), "netns", "add", prefix+"-web2").CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	t.Cleanup(func() { CleanupPrefix(prefix) })
+	t.Cleanup(func() { // also when the test fails half way; it ends with CleanupPrefix itself
+		if err := CleanupPrefix(prefix); err != nil {
+			t.Error(err)
+		}
+	})
 	cmd := exec.Command(ipPath(), "netns", "exec", prefix+"-web2", "sleep", "60")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -345,7 +355,8 @@ func TestPartialFailureAndCleanupPrefix(t *testing.T) {
 		t.Error("CleanupPrefix left namespaces")
 	}
 	select {
-	case <-done:
+	case err := <-done:
+		t.Logf("process inside the namespace: %v", err)
 	case <-time.After(5 * time.Second):
 		t.Error("CleanupPrefix did not kill the process inside the namespace")
 	}
@@ -359,10 +370,14 @@ func TestPartialFailureAndCleanupPrefix(t *testing.T) {
 
 func TestDataReaderDeterministic(t *testing.T) {
 	a, b := make([]byte, 1000), make([]byte, 1000)
-	io.ReadFull(DataReader(), a)
+	if _, err := io.ReadFull(DataReader(), a); err != nil {
+		t.Fatal(err)
+	}
 	r := DataReader()
 	for i := 0; i < 1000; i += 7 { // odd read sizes give the same stream
-		io.ReadFull(r, b[i:min(i+7, 1000)])
+		if _, err := io.ReadFull(r, b[i:min(i+7, 1000)]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if string(a) != string(b) {
 		t.Error("DataReader depends on read sizes")
@@ -396,14 +411,14 @@ func TestXDPRedirectIntoVeth(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		defer prog.Close()
+		defer func() { _ = prog.Close() }()
 		lnk, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: in.Index, Flags: link.XDPDriverMode})
 		return err
 	})
 	if err != nil {
 		t.Fatalf("attach xdp: %v", err)
 	}
-	defer lnk.Close()
+	defer func() { _ = lnk.Close() }()
 
 	// A frame of the local experimental ethertype, sent by the client.
 	const etherType = 0x88b5
@@ -418,7 +433,7 @@ func TestXDPRedirectIntoVeth(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			defer unix.Close(fd)
+			defer func() { _ = unix.Close(fd) }()
 			frame := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, ifi.HardwareAddr...)
 			frame = append(frame, etherType>>8, etherType&0xff)
 			frame = append(frame, []byte(marker+strings.Repeat(".", 50))...)
@@ -449,8 +464,10 @@ func TestXDPRedirectIntoVeth(t *testing.T) {
 		if err != nil {
 			t.Fatalf("capture: %v", err)
 		}
-		defer unix.Close(fd)
-		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 200000})
+		defer func() { _ = unix.Close(fd) }()
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 200000}); err != nil {
+			t.Fatal(err)
+		}
 		buf := make([]byte, 2048)
 		for range tries {
 			send(marker)
@@ -478,6 +495,7 @@ func TestXDPRedirectIntoVeth(t *testing.T) {
 // Every veth end, node and switch side, sends complete checksums: XDP
 // programs that rewrite and redirect frames depend on it.
 func TestTxChecksumOffloadOff(t *testing.T) {
+	testenv.RequirePrivileged(t)
 	l := newLab(t, Options{Nodes: []string{Client, LB1, Web1}})
 	for _, node := range []string{Client, LB1, Web1} {
 		for _, ifc := range Interfaces(node) {

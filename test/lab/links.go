@@ -16,6 +16,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/director-lb/director/heartbeat"
 )
 
 // SetLinks sets all of node's interfaces (not lo) down or up, which fails
@@ -30,7 +32,7 @@ func (l *Lab) SetLinks(node string, up bool) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	for _, ifc := range topology[node].ifs {
 		link, err := h.LinkByName(ifc.Name)
@@ -96,7 +98,7 @@ func (l *Lab) addFloating(node string, announce bool) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	for _, f := range floating() {
 		link, err := h.LinkByName(f.ifname)
@@ -131,7 +133,7 @@ func (l *Lab) RemoveFloating(node string) error {
 	if err != nil {
 		return err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	for _, f := range floating() {
 		link, err := h.LinkByName(f.ifname)
@@ -155,7 +157,7 @@ func (l *Lab) HasFloating(node string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer ns.Close()
+	defer func() { _ = ns.Close() }()
 	defer h.Close()
 	link, err := h.LinkByName(PubIf)
 	if err != nil {
@@ -175,7 +177,8 @@ func (l *Lab) HasFloating(node string) (bool, error) {
 }
 
 // GratuitousARP broadcasts an unsolicited ARP request for ip (sender and
-// target address both ip) from node's interface ifname. A link that is down
+// target address both ip) from node's interface ifname, the frame the
+// director's heartbeat sends (heartbeat.GratuitousARP). A link that is down
 // is no error: nothing is sent.
 func (l *Lab) GratuitousARP(node, ifname string, ip netip.Addr) error {
 	if !ip.Is4() {
@@ -193,21 +196,10 @@ func (l *Lab) GratuitousARP(node, ifname string, ip netip.Addr) error {
 		if err != nil {
 			return err
 		}
-		defer unix.Close(fd)
-		ip4 := ip.As4()
-		bcast := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-		frame := make([]byte, 0, 42)
-		frame = append(frame, bcast...)
-		frame = append(frame, ifi.HardwareAddr...)
-		frame = append(frame, 0x08, 0x06)             // ARP
-		frame = append(frame, 0, 1, 0x08, 0x00, 6, 4) // Ethernet, IPv4
-		frame = append(frame, 0, 1)                   // request
-		frame = append(frame, ifi.HardwareAddr...)
-		frame = append(frame, ip4[:]...)
-		frame = append(frame, 0, 0, 0, 0, 0, 0)
-		frame = append(frame, ip4[:]...)
-		sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi.Index, Halen: 6}
-		copy(sa.Addr[:], bcast)
+		defer func() { _ = unix.Close(fd) }()
+		frame := heartbeat.GratuitousARP(ifi.HardwareAddr, ip.As4(), heartbeat.ARPRequest)
+		sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi.Index, Halen: 6,
+			Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 		if err := unix.Sendto(fd, frame, 0, sa); err != nil && err != unix.ENETDOWN && err != unix.ENXIO {
 			return err
 		}
@@ -250,7 +242,7 @@ func ethtool(ifname string, v *ethtoolValue) error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	var ifr ifreqData
 	copy(ifr.name[:], ifname)
 	ifr.data = unsafe.Pointer(v)

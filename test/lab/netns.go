@@ -34,7 +34,7 @@ func (l *Lab) Do(node string, fn func() error) error {
 	if err != nil {
 		return fmt.Errorf("open namespace %s: %w", l.NetnsName(node), err)
 	}
-	defer target.Close()
+	defer func() { _ = target.Close() }()
 	return doIn(target, l.NetnsName(node), fn)
 }
 
@@ -45,7 +45,7 @@ func doIn(target netns.NsHandle, name string, fn func() error) (err error) {
 		runtime.UnlockOSThread()
 		return fmt.Errorf("get current namespace: %w", err)
 	}
-	defer orig.Close()
+	defer func() { _ = orig.Close() }()
 	if err := netns.Set(target); err != nil {
 		runtime.UnlockOSThread()
 		return fmt.Errorf("enter namespace %s: %w", name, err)

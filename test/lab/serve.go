@@ -39,12 +39,12 @@ func (l *Lab) ServeHTTP(node, addr string) (stop func(), err error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.Serve(ln)
+		_ = srv.Serve(ln) // returns http.ErrServerClosed when stop closes it
 	}()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			srv.Close()
+			_ = srv.Close()
 			<-done
 		})
 	}
@@ -64,7 +64,7 @@ func Handler(node string) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, node+"\n")
+		_, _ = io.WriteString(w, node+"\n") // a client that hung up gets nothing more
 	})
 }
 
@@ -100,7 +100,7 @@ func serveBytes(w http.ResponseWriter, r *http.Request) {
 	var sent int64
 	for sent < n {
 		m := min(chunk, n-sent)
-		src.Read(buf[:m])
+		_, _ = src.Read(buf[:m]) // fills buf and never fails
 		if _, err := w.Write(buf[:m]); err != nil {
 			return
 		}
@@ -174,13 +174,14 @@ func (l *Lab) ServeUDPEcho(node, addr string) (stop func(), err error) {
 				}
 				continue
 			}
-			pc.WriteTo(append(prefix[:len(prefix):len(prefix)], buf[:n]...), from)
+			// A lost echo is the client's to notice, as with any UDP.
+			_, _ = pc.WriteTo(append(prefix[:len(prefix):len(prefix)], buf[:n]...), from)
 		}
 	}()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			pc.Close()
+			_ = pc.Close()
 			<-done
 		})
 	}

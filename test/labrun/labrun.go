@@ -70,7 +70,11 @@ func Start(t *testing.T, l *lab.Lab, node, cfg string, o Options) *Director {
 	go func() { d.Done <- d.Cmd.Wait() }()
 	t.Cleanup(func() {
 		d.kill(o.Grace)
-		exec.Command(d.Bin, "stop", "--node", nodeOf(cfg)).Run()
+		// Removes the pinned state, which the daemon leaves when killed;
+		// none left is no error.
+		if out, err := exec.Command(d.Bin, "stop", "--node", nodeOf(cfg)).CombinedOutput(); err != nil {
+			t.Errorf("director stop --node %s: %v\n%s", nodeOf(cfg), err, out)
+		}
 		if t.Failed() {
 			t.Logf("director run log (%s):\n%s", node, d.Log.String())
 		}
@@ -103,12 +107,15 @@ func (d *Director) kill(grace time.Duration) {
 	if d.Cmd.ProcessState != nil {
 		return
 	}
-	d.Cmd.Process.Signal(syscall.SIGINT)
+	if err := d.Cmd.Process.Signal(syscall.SIGINT); err != nil {
+		d.t.Logf("director run on %s: interrupt: %v", d.Node, err) // it may have exited meanwhile
+	}
 	select {
-	case <-d.Done:
+	case err := <-d.Done:
+		d.t.Logf("director run on %s exited after SIGINT: %v", d.Node, err)
 	case <-time.After(grace):
-		d.Cmd.Process.Kill()
-		<-d.Done
+		_ = d.Cmd.Process.Kill() // it may have exited meanwhile; Done says when it is gone
+		d.t.Logf("director run on %s killed after %v: %v", d.Node, grace, <-d.Done)
 	}
 }
 
@@ -159,7 +166,10 @@ func (d *Director) Stop(within time.Duration) {
 		d.t.Fatalf("director stop: %v\n%s", err, out)
 	}
 	select {
-	case <-d.Done:
+	case err := <-d.Done:
+		if err != nil {
+			d.t.Errorf("director run exited with %v after stop\n%s", err, d.Log.String())
+		}
 	case <-time.After(within):
 		d.t.Fatalf("director did not exit %v after stop\n%s", within, d.Log.String())
 	}

@@ -7,17 +7,30 @@ import (
 	"testing"
 )
 
-// RequirePrivileged lets a test that needs root run. Without root it skips
-// the test, unless DIRECTOR_PRIVILEGED_TESTS=1 (CI sets it) says privileged
-// tests must run: then it fails, so a run can never go green by skipping
-// the real thing.
+// RequirePrivileged lets a test that needs root (namespaces, BPF programs,
+// raw sockets, bpffs) run, or stops it, as DIRECTOR_PRIVILEGED_TESTS says:
+//
+//   - unset (or empty): the test runs as root and is skipped otherwise;
+//   - "1": privileged tests must run (CI sets it): without root the test
+//     fails, so a run can never go green by skipping the real thing;
+//   - "0": privileged tests are skipped, even as root (make test-unit:
+//     the unprivileged tier alone, quick and touching nothing).
+//
+// Any other value fails the test: a typo must not change what runs.
 func RequirePrivileged(tb testing.TB) {
 	tb.Helper()
-	if os.Geteuid() == 0 {
-		return
+	switch v := os.Getenv("DIRECTOR_PRIVILEGED_TESTS"); v {
+	case "0":
+		tb.Skip("privileged test skipped: DIRECTOR_PRIVILEGED_TESTS=0")
+	case "1", "":
+		if os.Geteuid() == 0 {
+			return
+		}
+		if v == "1" {
+			tb.Fatal("DIRECTOR_PRIVILEGED_TESTS=1 but not running as root")
+		}
+		tb.Skip("needs root")
+	default:
+		tb.Fatalf("DIRECTOR_PRIVILEGED_TESTS=%q: want 1 (privileged tests must run), 0 (skip them) or unset (run them as root)", v)
 	}
-	if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
-		tb.Fatal("DIRECTOR_PRIVILEGED_TESTS=1 but not running as root")
-	}
-	tb.Skip("needs root")
 }

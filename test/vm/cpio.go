@@ -74,7 +74,7 @@ func (c *Cpio) Dir(name string) error {
 	if c.dirs[name] {
 		return c.err
 	}
-	c.Dir(path.Dir(name))
+	_ = c.Dir(path.Dir(name)) // its error sticks in c.err
 	c.dirs[name] = true
 	c.header(name, cpioDir|0o755, 0, 0, 0)
 	return c.err
@@ -83,7 +83,7 @@ func (c *Cpio) Dir(name string) error {
 // File adds a regular file with the permission bits perm.
 func (c *Cpio) File(name string, perm uint32, data []byte) error {
 	name = clean(name)
-	c.Dir(path.Dir(name))
+	_ = c.Dir(path.Dir(name)) // its error sticks in c.err
 	c.header(name, cpioReg|perm&0o7777, len(data), 0, 0)
 	c.write(data)
 	c.pad(len(data))
@@ -93,7 +93,7 @@ func (c *Cpio) File(name string, perm uint32, data []byte) error {
 // CharDev adds a character device node.
 func (c *Cpio) CharDev(name string, perm, major, minor uint32) error {
 	name = clean(name)
-	c.Dir(path.Dir(name))
+	_ = c.Dir(path.Dir(name)) // its error sticks in c.err
 	c.header(name, cpioChar|perm&0o7777, 0, major, minor)
 	return c.err
 }

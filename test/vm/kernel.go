@@ -130,12 +130,13 @@ func FetchKernel(ctx context.Context, cacheDir string, progress io.Writer) (*Ker
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	// apt-get download drops privileges to _apt when it can write here.
-	os.Chmod(tmp, 0o777)
+	defer func() { _ = os.RemoveAll(tmp) }() // what stays, vmrun's removeStale removes
+	// apt-get download drops privileges to _apt when it can write here
+	// (without, it downloads as root, with a warning).
+	_ = os.Chmod(tmp, 0o777)
 
 	if deb == "" {
-		fmt.Fprintf(progress, "vm: downloading %s (Debian's %s)\n", pkg, Metapackage)
+		_, _ = fmt.Fprintf(progress, "vm: downloading %s (Debian's %s)\n", pkg, Metapackage)
 		if _, err := run(ctx, tmp, "apt-get", "download", pkg); err != nil {
 			// The archive may have moved on since apt's lists were
 			// fetched: update them once and try again.
@@ -166,7 +167,9 @@ func FetchKernel(ctx context.Context, cacheDir string, progress io.Writer) (*Ker
 	if err := os.WriteFile(filepath.Join(root, completeMark), []byte(pkg+"\n"), 0o644); err != nil {
 		return nil, err
 	}
-	os.Chmod(root, 0o755)
+	if err := os.Chmod(root, 0o755); err != nil {
+		return nil, err
+	}
 	if err := os.RemoveAll(k.Root); err != nil {
 		return nil, err
 	}
@@ -177,7 +180,7 @@ func FetchKernel(ctx context.Context, cacheDir string, progress io.Writer) (*Ker
 	old, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*"))
 	for _, o := range old {
 		if o != k.Root && !strings.Contains(filepath.Base(o), ".tmp-") {
-			os.RemoveAll(o)
+			_ = os.RemoveAll(o) // only space: the next download tries again
 		}
 	}
 	return k, nil

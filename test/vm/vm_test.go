@@ -131,10 +131,16 @@ func readNewc(t *testing.T, b []byte) []cpioEntry {
 func TestCpioNewc(t *testing.T) {
 	var buf bytes.Buffer
 	c := NewCpio(&buf)
-	c.CharDev("/dev/console", 0o600, 5, 1)
-	c.File("/init", 0o755, []byte("#!x\n"))
-	c.File("modules/a/b.ko", 0o644, []byte("12345"))
-	c.Dir("host")
+	for _, err := range []error{
+		c.CharDev("/dev/console", 0o600, 5, 1),
+		c.File("/init", 0o755, []byte("#!x\n")),
+		c.File("modules/a/b.ko", 0o644, []byte("12345")),
+		c.Dir("host"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,11 @@ func vmLab(t *testing.T, opts lab.Options) *lab.Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	for _, n := range []string{lab.Web1, lab.Web2} {
 		stop, err := l.ServeHTTP(n, ":80")
 		if err != nil {
@@ -109,7 +113,7 @@ func newConnections(t *testing.T, l *lab.Lab, url string, n int) []string {
 			t.Fatalf("connection %d to %s: %v", i, url, err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		seq = append(seq, strings.TrimSpace(string(b)))
 	}
 	return seq
@@ -326,12 +330,14 @@ func TestIPVSSyncDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	// A few requests on it: IPVS syncs a connection when it becomes
 	// established and every sync_period packets after sync_threshold.
 	br := bufio.NewReader(conn)
 	for range 3 {
-		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"); err != nil {
 			t.Fatal(err)
 		}
@@ -339,8 +345,10 @@ func TestIPVSSyncDaemon(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
 	}
 	local := conn.LocalAddr().String()
 	waitFor(t, "lb2 learns "+local+" by connection sync", 60*time.Second, func() (bool, string) {

@@ -69,7 +69,7 @@ func namedNetns(t *testing.T, name string) string {
 			errc <- err
 			return
 		}
-		defer ns.Close()
+		defer func() { _ = ns.Close() }()
 		lo, err := netlink.LinkByName("lo")
 		if err == nil {
 			err = netlink.LinkSetUp(lo)
@@ -79,7 +79,11 @@ func namedNetns(t *testing.T, name string) string {
 	if err := <-errc; err != nil {
 		t.Fatalf("create netns %s: %v", name, err)
 	}
-	t.Cleanup(func() { netns.DeleteNamed(name) })
+	t.Cleanup(func() {
+		if err := netns.DeleteNamed(name); err != nil {
+			t.Error(err)
+		}
+	})
 	return "/run/netns/" + name
 }
 
@@ -143,7 +147,11 @@ func TestXDPAttaches(t *testing.T) {
 		t.Fatalf("probe: %v", err)
 	}
 	node := fmt.Sprintf("vmt-xdp-%d", os.Getpid())
-	t.Cleanup(func() { loader.Remove("", node) })
+	t.Cleanup(func() {
+		if err := loader.Remove("", node); err != nil {
+			t.Error(err)
+		}
+	})
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
@@ -152,7 +160,7 @@ func TestXDPAttaches(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			defer ns.Close()
+			defer func() { _ = ns.Close() }()
 			la := netlink.NewLinkAttrs()
 			la.Name = "a0"
 			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: "a1"}); err != nil {
@@ -191,7 +199,7 @@ func TestLabBuilds(t *testing.T) {
 	if err != nil {
 		t.Fatalf("build lab: %v", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	t.Logf("lab %s built in %v", l.Prefix(), time.Since(start).Round(time.Millisecond))
 	if _, err := l.ServeHTTP(lab.Web1, ":80"); err != nil {
 		t.Fatal(err)
@@ -201,7 +209,7 @@ func TestLabBuilds(t *testing.T) {
 		t.Fatalf("lb1 -> web1: %v", err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if strings.TrimSpace(string(body)) != lab.Web1 {
 		t.Fatalf("lb1 -> web1 answered %q", body)
 	}
@@ -228,7 +236,11 @@ func TestModuleAutoload(t *testing.T) {
 	if err := h.NewService(svc); err != nil {
 		t.Fatalf("new service with persistence engine sip: %v", err)
 	}
-	defer h.DelService(svc)
+	defer func() {
+		if err := h.DelService(svc); err != nil {
+			t.Error(err)
+		}
+	}()
 	if _, err := os.Stat("/sys/module/ip_vs_pe_sip"); err != nil {
 		t.Fatalf("ip_vs_pe_sip not loaded on demand: %v", err)
 	}

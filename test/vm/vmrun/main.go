@@ -42,7 +42,7 @@ func run() int {
 		keep    = flag.Bool("keep", false, "keep the run's directory (initramfs, binaries) under -cache")
 	)
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: vmrun [flags] [package ...]  (default ./test/vmtests/)\n")
+		_, _ = fmt.Fprintf(flag.CommandLine.Output(), "usage: vmrun [flags] [package ...]  (default ./test/vmtests/)\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -70,7 +70,7 @@ func run() int {
 		return fail(err)
 	}
 	if !*keep {
-		defer os.RemoveAll(work)
+		defer func() { _ = os.RemoveAll(work) }() // what stays, removeStale removes later
 	}
 	t0 = time.Now()
 	initBin := filepath.Join(work, "init")
@@ -190,7 +190,7 @@ func removeStale(cacheDir string) {
 		dirs, _ := filepath.Glob(filepath.Join(cacheDir, pat))
 		for _, d := range dirs {
 			if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > time.Hour {
-				os.RemoveAll(d)
+				_ = os.RemoveAll(d) // best effort: tried again at the next run
 			}
 		}
 	}
