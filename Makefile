@@ -76,7 +76,7 @@ test: deps-test build vagrant-validate test-vm
 # The tests of ./test/vmtests/ inside Debian's 6.1 kernel under QEMU (software
 # emulation, no network device): kernel IPVS, which this machine's kernel
 # lacks, and an older kernel. The kernel package is downloaded once into
-# .cache/vm/ (outside git). See README "Testing in a VM".
+# .cache/vm/ (outside git). See docs/testing.md.
 test-vm: build
 	$(call apt_install,$(VM_PKGS))
 	$(GO) run ./test/vm/vmrun $(VMRUN)
@@ -93,7 +93,7 @@ lint:
 	$(GO) tool golangci-lint run ./...
 	$(GO) test -count=1 -run TestImportDirection ./control/
 
-# Side-by-side measurements; see README "Performance".
+# Side-by-side measurements; see docs/performance.md.
 bench: deps-test build
 	$(GO) test -count=1 -run '^$$' -bench PacketCost -benchtime 1x ./bpf/
 	$(GO) test -count=1 -run '^$$' -bench ForwardingRate -benchtime 1x -timeout 20m ./test/bench/
