@@ -1,8 +1,8 @@
 package bpf
 
-// Names of the counters that say what the program did with each packet, for
-// metrics, status output and the packet rules of docs/datapath.md. The numeric values
-// come from the generated enum; paths_test.go checks that every one is named.
+// Names of the counters that say what the program did with each packet,
+// for metrics, status output and the packet rules of docs/datapath.md. The
+// numeric values come from the generated enum; paths_test.go checks that every one is named.
 
 // PathInfo names a PktPath and the verdict it always gets.
 type PathInfo struct {

@@ -69,8 +69,9 @@ type Flow struct {
 type DataplaneStats struct {
 	// Mode names the data plane ("xdp native", "xdp generic", ...).
 	Mode string `json:"mode"`
-	// Packets counts packets by what happened to them (path name, see the
-	// README's packet rules), Verdicts by verdict (pass, drop, forward).
+	// Packets counts packets by what happened to them (path name, see
+	// the packet rules of docs/datapath.md), Verdicts by verdict (pass,
+	// drop, forward).
 	Packets  map[string]uint64 `json:"packets"`
 	Verdicts map[string]uint64 `json:"verdicts"`
 	// Drops is the subset of Packets whose verdict is drop.
