@@ -13,8 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/director-lb/director/control/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/director-lb/director/control/model"
 )
 
 // Problem is one error in a configuration file.

@@ -6,8 +6,9 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/director-lb/director/control/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/director-lb/director/control/model"
 )
 
 // services checks the services list. It returns the services and their

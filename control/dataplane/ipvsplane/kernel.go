@@ -21,11 +21,12 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/director-lb/director/control/model"
 	"github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/director-lb/director/control/model"
 )
 
 // ErrNoIPVS: the kernel has no IPVS (not built in, module not loadable).

@@ -47,9 +47,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/ipvs"
+
 	"github.com/director-lb/director/control/dataplane"
 	"github.com/director-lb/director/control/model"
-	"github.com/moby/ipvs"
 )
 
 // ipvsHandle is the part of *ipvs.Handle the adapter uses; tests put a
