@@ -294,9 +294,10 @@ func (s *syncDaemons) stop() error {
 	}
 	var errs []error
 	for _, d := range running {
-		if d.State == "master" {
+		switch d.State {
+		case "master":
 			errs = append(errs, s.del(ipvsStateMaster))
-		} else if d.State == "backup" {
+		case "backup":
 			errs = append(errs, s.del(ipvsStateBackup))
 		}
 	}
