@@ -3,6 +3,7 @@ package config
 // The services list: services, their real servers and sorry server.
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -67,10 +68,10 @@ func (p *parser) service(item *yaml.Node) (model.Service, model.ServiceHealth, b
 		keyOK = false
 	}
 	if v, ok := f["protocol"]; ok {
-		proto, ok := p.choice(v.value, "protocol", "tcp or udp", []string{"tcp", "udp"},
+		proto, ok := p.choice(v.value, "protocol", "tcp or udp", slices.Sorted(maps.Keys(configProtocols)),
 			configIPVSProtocols, "protocol %q is not implemented (tcp, udp)")
 		if ok {
-			s.Proto.UnmarshalText([]byte(proto))
+			s.Proto = configProtocols[proto]
 		}
 		keyOK = keyOK && ok
 	}
