@@ -55,7 +55,7 @@ func ipvsFamily() (uint16, error) {
 		why = "modprobe ip_vs failed: " + msg
 	}
 	var rel unix.Utsname
-	unix.Uname(&rel)
+	_ = unix.Uname(&rel) // for the message only; it fails only on a bad pointer
 	return 0, fmt.Errorf("%w (kernel %s: %s): load the ip_vs module, run a kernel built with CONFIG_IP_VS, "+
 		"or use dataplane: auto or xdp", ErrNoIPVS, unix.ByteSliceToString(rel.Release[:]), why)
 }

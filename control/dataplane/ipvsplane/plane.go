@@ -351,7 +351,7 @@ func (d *Plane) Flows() ([]model.Flow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipvs: connection table: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only, read in full: closing can report nothing useful
 	flows, err := parseIPVSConns(f)
 	if err != nil {
 		return nil, err
