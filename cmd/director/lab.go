@@ -62,7 +62,9 @@ func spawn(l *lab.Lab, n string, args ...string) error {
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
+	// The child gets its own copy of the descriptor; this one is never
+	// written, so closing it has nothing to report.
+	defer func() { _ = logf.Close() }()
 	cmd := exec.Command("nsenter", append([]string{"--net=" + l.NetnsPath(n), self}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -114,10 +116,30 @@ func requests(l *lab.Lab, n int) (map[string]int, error) {
 			return counts, err
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close() // read in full
 		counts[strings.TrimSpace(string(b))]++
 	}
 	return counts, nil
+}
+
+// labOut prints a lab command's report and keeps the first write error,
+// which the command returns once its work is done: a failed write must
+// not stop, or undo, the work it reports on.
+type labOut struct {
+	w   io.Writer
+	err error
+}
+
+// keep records err if it is the first.
+func (o *labOut) keep(err error) {
+	if o.err == nil {
+		o.err = err
+	}
+}
+
+func (o *labOut) printf(format string, a ...any) {
+	_, err := fmt.Fprintf(o.w, format, a...)
+	o.keep(err)
 }
 
 func formatCounts(c map[string]int) string {
@@ -161,7 +183,7 @@ func labCommand() *cli.Command {
 	}
 }
 
-func labUp(c *cli.Context) error {
+func labUp(c *cli.Context) (err error) {
 	prefix := c.String("prefix")
 	tm := labTimers{time.Second, 5 * time.Second}
 	if c.Bool("fast") {
@@ -174,17 +196,25 @@ func labUp(c *cli.Context) error {
 	ok := false
 	defer func() {
 		if !ok {
-			l.Close()
-			os.RemoveAll(labDir(prefix))
+			// Undo what was built; if that fails too, say so after
+			// the error that stopped the lab.
+			err = errors.Join(err, l.Close(), os.RemoveAll(labDir(prefix)))
 		}
 	}()
 	if err := os.MkdirAll(labDir(prefix), 0o700); err != nil {
 		return err
 	}
+	// The pair's authentication key. If /dev/urandom cannot be read, the
+	// lab does not start rather than run with a key of zeros.
 	key := make([]byte, 32)
-	if f, err := os.Open("/dev/urandom"); err == nil {
-		io.ReadFull(f, key)
-		f.Close()
+	f, err := os.Open("/dev/urandom")
+	if err != nil {
+		return fmt.Errorf("lab: authentication key: %w", err)
+	}
+	_, err = io.ReadFull(f, key)
+	_ = f.Close() // read-only
+	if err != nil {
+		return fmt.Errorf("lab: authentication key: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(labDir(prefix), "authkey"), []byte(fmt.Sprintf("%x\n", key)), 0o600); err != nil {
 		return err
@@ -209,17 +239,17 @@ func labUp(c *cli.Context) error {
 	}) {
 		return fmt.Errorf("lab: lb1 not active and lb2 not standby within 30s (logs in %s)", labDir(prefix))
 	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "lab %s: namespaces %s-{client,lb1,lb2,web1,web2,pub,int}\n", prefix, prefix)
-	fmt.Fprintf(w, "  client 192.168.56.100 -> VIP 192.168.56.10:80 (wrr 3:1) -> web1 192.168.200.11, web2 192.168.200.12\n")
-	fmt.Fprintf(w, "  lb1 active, lb2 standby; keepalive %v, deadtime %v; files and logs in %s\n", tm.keepalive, tm.deadtime, labDir(prefix))
+	out := &labOut{w: c.App.Writer}
+	out.printf("lab %s: namespaces %s-{client,lb1,lb2,web1,web2,pub,int}\n", prefix, prefix)
+	out.printf("  client 192.168.56.100 -> VIP 192.168.56.10:80 (wrr 3:1) -> web1 192.168.200.11, web2 192.168.200.12\n")
+	out.printf("  lb1 active, lb2 standby; keepalive %v, deadtime %v; files and logs in %s\n", tm.keepalive, tm.deadtime, labDir(prefix))
 	counts, err := requests(l, 40)
 	if err != nil {
 		return fmt.Errorf("lab: first requests: %w", err)
 	}
-	fmt.Fprintf(w, "40 new connections through the VIP: %s\n", formatCounts(counts))
-	ok = true
-	return nil
+	out.printf("40 new connections through the VIP: %s\n", formatCounts(counts))
+	ok = true // the lab is up: a failed write does not take it down
+	return out.err
 }
 
 func labStatus(c *cli.Context) error {
@@ -228,18 +258,18 @@ func labStatus(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "lab %s: floating addresses on %s\n", prefix, orNobody(holder(l)))
+	out := &labOut{w: c.App.Writer}
+	out.printf("lab %s: floating addresses on %s\n", prefix, orNobody(holder(l)))
 	for _, n := range []string{lab.LB1, lab.LB2} {
 		st, err := api.NewClient(labSocket(prefix, n)).Status(c.Context)
 		if err != nil {
-			fmt.Fprintf(w, "\n%s: %v\n", n, err)
+			out.printf("\n%s: %v\n", n, err)
 			continue
 		}
-		fmt.Fprintln(w)
-		api.WriteStatus(w, st)
+		out.printf("\n")
+		out.keep(api.WriteStatus(out.w, st))
 	}
-	return nil
+	return out.err
 }
 
 func orNobody(s string) string {
@@ -272,8 +302,10 @@ func labFailover(c *cli.Context) error {
 		kept[i] = l.HTTPClient(lab.Client, true)
 		kept[i].Timeout = 2 * time.Second
 		if resp, err := kept[i].Get("http://" + lab.VIP + "/"); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			// Drained so that the connection is kept; if that fails,
+			// it shows below as a connection that did not survive.
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
 		}
 	}
 	time.Sleep(500 * time.Millisecond) // some traffic before the failure
@@ -300,25 +332,27 @@ func labFailover(c *cli.Context) error {
 			return nil, fmt.Errorf("no new connection: only the established one counts")
 		}
 		if resp, err := kc.Get("http://" + lab.VIP + "/"); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			// The status line is the answer counted; the body is web1's
+			// or web2's name, not needed.
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				survived++
 			}
 		}
 	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "failed %s (links down); %s took both addresses\n", active, standby)
-	fmt.Fprintf(w, "client blackout: %v (%d answered connections)\n", blackout.Round(time.Millisecond), len(oks))
-	fmt.Fprintf(w, "established connections that survived the failover: %d of %d\n", survived, held)
+	out := &labOut{w: c.App.Writer}
+	out.printf("failed %s (links down); %s took both addresses\n", active, standby)
+	out.printf("client blackout: %v (%d answered connections)\n", blackout.Round(time.Millisecond), len(oks))
+	out.printf("established connections that survived the failover: %d of %d\n", survived, held)
 	// Bring the failed director back; with auto_failback lb1 takes the group back.
 	if err := l.SetLinks(active, true); err != nil {
 		return err
 	}
 	if waitFor(60*time.Second, func() bool { return holder(l) == lab.LB1 && haState(c.Context, prefix, lab.LB1) == "active" }) {
-		fmt.Fprintf(w, "%s is back; lb1 (the owner) holds the addresses again\n", active)
+		out.printf("%s is back; lb1 (the owner) holds the addresses again\n", active)
 	}
-	return nil
+	return out.err
 }
 
 func labDown(c *cli.Context) error {
@@ -347,6 +381,7 @@ func labDown(c *cli.Context) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("lab down: %s", strings.Join(errs, "; "))
 	}
-	fmt.Fprintf(c.App.Writer, "lab %s removed\n", prefix)
-	return nil
+	out := &labOut{w: c.App.Writer}
+	out.printf("lab %s removed\n", prefix)
+	return out.err
 }

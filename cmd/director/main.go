@@ -91,8 +91,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					for _, s := range cfg.Services {
 						reals += len(s.Reals)
 					}
-					fmt.Fprintf(c.App.Writer, "%s: valid (node %s, %d services, %d real servers)\n", cfg.Path, cfg.Node, len(cfg.Services), reals)
-					return nil
+					_, err = fmt.Fprintf(c.App.Writer, "%s: valid (node %s, %d services, %d real servers)\n", cfg.Path, cfg.Node, len(cfg.Services), reals)
+					return err
 				},
 			},
 			{
@@ -107,8 +107,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					if err := cl.Reload(c.Context); err != nil {
 						return fmt.Errorf("reload refused, the running configuration stays:\n%w", err)
 					}
-					fmt.Fprintln(c.App.Writer, "configuration reloaded")
-					return nil
+					_, err = fmt.Fprintln(c.App.Writer, "configuration reloaded")
+					return err
 				},
 			},
 			{
@@ -160,8 +160,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 						if err := loader.Remove(c.String("pin-root"), node); err != nil {
 							return err
 						}
-						fmt.Fprintf(c.App.Writer, "node %s: data plane removed\n", node)
-						return nil
+						_, err := fmt.Fprintf(c.App.Writer, "node %s: data plane removed\n", node)
+						return err
 					}
 					cl, err := client(c)
 					if err != nil {
@@ -170,8 +170,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					if err := cl.Stop(c.Context); err != nil {
 						return err
 					}
-					fmt.Fprintln(c.App.Writer, "data plane removed, director stopped")
-					return nil
+					_, err = fmt.Fprintln(c.App.Writer, "data plane removed, director stopped")
+					return err
 				},
 			},
 			labCommand(),
@@ -182,8 +182,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					if err := loader.Probe(); err != nil {
 						return err
 					}
-					fmt.Fprintln(c.App.Writer, "xdp data plane: supported (XDP programs, LRU hash maps, bpf_fib_lookup)")
-					return nil
+					_, err := fmt.Fprintln(c.App.Writer, "xdp data plane: supported (XDP programs, LRU hash maps, bpf_fib_lookup)")
+					return err
 				},
 			},
 		},

@@ -57,7 +57,8 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	if err != nil {
 		return fmt.Errorf("reach the director at %s: %w", c.socket, err)
 	}
-	defer resp.Body.Close()
+	// The body is read in full below; closing it can report nothing useful.
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("read the director's answer: %w", err)

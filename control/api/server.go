@@ -42,7 +42,10 @@ type apiError struct {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	// The status is already sent, so an error here (the client went away;
+	// the API's values are all encodable) has no one left to tell: the
+	// client sees a short answer and says so.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // Handler serves the API of b.

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,16 +21,20 @@ func Listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
+		_ = c.Close() // only a probe: that it answered is all we wanted
 		return nil, fmt.Errorf("control socket %s: another director is running", path)
 	}
-	os.Remove(path)
+	// Remove a socket left by a dead daemon, if any. If it cannot be removed, binding
+	// would fail with "address already in use"; say why instead.
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
+		_ = ln.Close() // cleanup on the error path; the chmod error is the one to report
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	return rootOnly{ln.(*net.UnixListener)}, nil
@@ -47,7 +53,7 @@ func (l rootOnly) Accept() (net.Conn, error) {
 		if uid, err := peerUID(c); err == nil && uid == 0 {
 			return c, nil
 		}
-		c.Close()
+		_ = c.Close() // a refused peer: nothing to tell it, nothing to report
 	}
 }
 

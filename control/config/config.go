@@ -13,8 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/director-lb/director/control/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/director-lb/director/control/model"
 )
 
 // Problem is one error in a configuration file.
@@ -145,6 +146,11 @@ const (
 	configWantHost    = `a host name or address, with an optional port ("www.example.com")`
 	configWantCommand = "a list of strings (the program's absolute path, then its arguments)"
 )
+
+// configProtocols are the protocols a service can have, by their name in
+// the file. The protocol key accepts exactly these names, so the field is
+// set from this table and there is no parse left to fail.
+var configProtocols = map[string]model.Proto{"tcp": model.TCP, "udp": model.UDP}
 
 // configIPVSProtocols are IPVS's protocols that this version does not
 // implement, refused with their own reason.

@@ -10,9 +10,10 @@ import (
 	"slices"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/heartbeat"
-	"gopkg.in/yaml.v3"
 )
 
 // configHATimer is one of the ha section's timers while it is checked.

@@ -11,8 +11,9 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/director-lb/director/control/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/director-lb/director/control/model"
 )
 
 // configHealth is the health check of a service or a real server while it

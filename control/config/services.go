@@ -3,11 +3,13 @@ package config
 // The services list: services, their real servers and sorry server.
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 
-	"github.com/director-lb/director/control/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/director-lb/director/control/model"
 )
 
 // services checks the services list. It returns the services and their
@@ -66,10 +68,10 @@ func (p *parser) service(item *yaml.Node) (model.Service, model.ServiceHealth, b
 		keyOK = false
 	}
 	if v, ok := f["protocol"]; ok {
-		proto, ok := p.choice(v.value, "protocol", "tcp or udp", []string{"tcp", "udp"},
+		proto, ok := p.choice(v.value, "protocol", "tcp or udp", slices.Sorted(maps.Keys(configProtocols)),
 			configIPVSProtocols, "protocol %q is not implemented (tcp, udp)")
 		if ok {
-			s.Proto.UnmarshalText([]byte(proto))
+			s.Proto = configProtocols[proto]
 		}
 		keyOK = keyOK && ok
 	}

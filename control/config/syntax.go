@@ -93,7 +93,7 @@ func configBadChar(data []byte) int {
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
 		ok := r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0x7e) || r == 0x85 ||
-			(r >= 0xa0 && r <= 0xd7ff) || (r >= 0xe000 && r <= 0xfffd && !(i > 0 && r == 0xfeff)) ||
+			(r >= 0xa0 && r <= 0xd7ff) || (r >= 0xe000 && r <= 0xfffd && (i <= 0 || r != 0xfeff)) ||
 			(r >= 0x10000 && r <= 0x10ffff)
 		if r == utf8.RuneError && size <= 1 || !ok {
 			return i

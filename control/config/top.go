@@ -8,8 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/director-lb/director/control/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/director-lb/director/control/model"
 )
 
 // config checks the document's root.

@@ -9,9 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/heartbeat"
-	"gopkg.in/yaml.v3"
 )
 
 // The node walker: the parser that collects problems, and the readers of

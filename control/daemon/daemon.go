@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -100,7 +101,9 @@ func Run(ctx context.Context, opts Options) error {
 	removed := false
 	defer func() {
 		if !removed {
-			d.plane.Close()
+			if err := d.plane.Close(); err != nil {
+				d.log.Error("data plane: close", "error", err)
+			}
 		}
 	}()
 	if err := d.plane.SetTimeouts(cfg.Timeouts); err != nil {
@@ -154,13 +157,22 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	apiServer := &http.Server{Handler: api.Handler(backend{d}), ReadHeaderTimeout: 10 * time.Second}
-	go apiServer.Serve(ln)
+	go func() {
+		if err := apiServer.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("control socket: serve", "error", err)
+		}
+	}()
 	defer func() {
 		// Let an answer in flight (director stop's) reach its client.
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		apiServer.Shutdown(sctx)
-		os.Remove(cfg.ControlSocket)
+		if err := apiServer.Shutdown(sctx); err != nil {
+			d.log.Error("control socket: shut down", "error", err)
+		}
+		// Closing the listener normally unlinks the socket already.
+		if err := os.Remove(cfg.ControlSocket); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			d.log.Error("control socket: remove", "error", err)
+		}
 	}()
 
 	if cfg.MetricsListen != "" {
@@ -174,8 +186,14 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		metricsServer := &http.Server{Handler: metrics.Handler(reg, slog.NewLogLogger(d.log.Handler(), slog.LevelError)),
 			ReadHeaderTimeout: 10 * time.Second}
-		go metricsServer.Serve(mln)
-		defer metricsServer.Close()
+		go func() {
+			if err := metricsServer.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+				d.log.Error("metrics: serve", "error", err)
+			}
+		}()
+		// On the way out: scrapes in flight are cut either way, and the
+		// only error left is closing our own listener.
+		defer func() { _ = metricsServer.Close() }()
 	}
 	if opts.Ready != nil {
 		opts.Ready(d.Status())

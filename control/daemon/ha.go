@@ -66,15 +66,16 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 		Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead}
 	h := &haNode{cfg: cfg, group: group, done: make(chan struct{})}
 	var res heartbeat.Resources = group
+	syncLog := log.With("component", "sync")
 	if cfg.Sync != nil && tables != nil {
-		if err := h.openSync(self, cfg, auth, tables, log.With("component", "sync")); err != nil {
-			tr.Close()
+		if err := h.openSync(self, cfg, auth, tables, syncLog); err != nil {
+			_ = tr.Close() // cleanup on the error path; err is the one to report
 			return nil, err
 		}
-		res = syncedGroup{group, h.sync, setActive}
+		res = syncedGroup{group, h.sync, setActive, syncLog}
 	} else if tables != nil {
 		if err := tables.SetSyncEvents(false); err != nil {
-			tr.Close()
+			_ = tr.Close() // cleanup on the error path; err is the one to report
 			return nil, fmt.Errorf("ha: %w", err)
 		}
 	}
@@ -86,7 +87,7 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	}
 	node, err := heartbeat.NewNode(hcfg, auth, tr, res, log.With("component", "ha"))
 	if err != nil {
-		tr.Close()
+		_ = tr.Close() // cleanup on the error path; err is the one to report
 		h.closeSync()
 		return nil, fmt.Errorf("ha: %w", err)
 	}
@@ -97,8 +98,12 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	syncDone := make(chan struct{})
 	if h.sync != nil {
 		go func() {
-			h.sync.Run(syncCtx)
-			h.syncTable.Close()
+			if err := h.sync.Run(syncCtx); err != nil {
+				syncLog.Error("sync: stop", "error", err)
+			}
+			if err := h.syncTable.Close(); err != nil {
+				syncLog.Error("sync: close the flow table", "error", err)
+			}
 			close(syncDone)
 		}()
 	} else {
@@ -134,31 +139,35 @@ func (h *haNode) openSync(self string, cfg *model.HAConfig, auth heartbeat.Auth,
 	}
 	tr, err := heartbeat.NewUDPTransport(links)
 	if err != nil {
-		table.Close()
+		_ = table.Close() // cleanup on the error path; err is the one to report
 		return fmt.Errorf("ha: sync: %w", err)
 	}
 	gate := &failbackGate{wait: cfg.Sync.FailbackWait, log: log, h: h}
 	syncer, err := heartbeat.NewSyncer(heartbeat.SyncConfig{Node: self, Peer: cfg.Peer(self)}, auth, tr, table,
 		gate.ready, log)
 	if err != nil {
-		tr.Close()
-		table.Close()
+		// Cleanup on the error path; err is the one to report.
+		_ = tr.Close()
+		_ = table.Close()
 		return fmt.Errorf("ha: sync: %w", err)
 	}
 	if err := tables.SetSyncEvents(true); err != nil {
-		tr.Close()
-		table.Close()
+		// Cleanup on the error path; err is the one to report.
+		_ = tr.Close()
+		_ = table.Close()
 		return fmt.Errorf("ha: sync: %w", err)
 	}
 	h.sync, h.syncTable, h.syncTr = syncer, table, tr
 	return nil
 }
 
-// closeSync releases what openSync opened, when the sync never ran.
+// closeSync releases what openSync opened, when the sync never ran. It
+// is a cleanup on an error path, whose error is the one reported, so its
+// own errors are dropped.
 func (h *haNode) closeSync() {
 	if h.sync != nil {
-		h.syncTr.Close()
-		h.syncTable.Close()
+		_ = h.syncTr.Close()
+		_ = h.syncTable.Close()
 	}
 }
 
@@ -208,7 +217,8 @@ func (g *failbackGate) ready(ready bool) {
 type syncedGroup struct {
 	*heartbeat.AddressGroup
 	sync      *heartbeat.Syncer
-	setActive func(bool) // the data plane's role, if not nil (see startHA)
+	setActive func(bool)   // the data plane's role, if not nil (see startHA)
+	log       *slog.Logger // the sync's: says when a settle times out
 }
 
 // settleTimeout bounds the installation of pending sync messages before a
@@ -217,7 +227,11 @@ const settleTimeout = time.Second
 
 func (g syncedGroup) Acquire(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, settleTimeout)
-	g.sync.Settle(sctx)
+	// Bounded on purpose: the takeover does not wait longer. The node
+	// stopping meanwhile (ctx done) is not worth a warning.
+	if err := g.sync.Settle(sctx); err != nil && ctx.Err() == nil {
+		g.log.Warn("sync: received messages not all installed before taking the addresses", "timeout", settleTimeout, "error", err)
+	}
 	cancel()
 	g.sync.SetActive(true)
 	if g.setActive != nil {

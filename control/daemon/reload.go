@@ -72,7 +72,9 @@ func (d *Daemon) Reload() error {
 		if rerr := d.plane.Apply(d.effective(old)); rerr != nil {
 			d.log.Error("reload failed and the previous services could not be restored", "error", rerr)
 		}
-		d.plane.SetTimeouts(old.Timeouts)
+		if rerr := d.plane.SetTimeouts(old.Timeouts); rerr != nil {
+			d.log.Error("reload failed and the previous timeouts could not be restored", "error", rerr)
+		}
 		return fmt.Errorf("%s: %w", d.opts.ConfigPath, err)
 	}
 	d.cfg = cfg

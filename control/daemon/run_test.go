@@ -24,7 +24,9 @@ func kernelHasIPVS() bool {
 		return true
 	}
 	var u syscall.Utsname
-	syscall.Uname(&u)
+	if err := syscall.Uname(&u); err != nil {
+		return false // no release to look under
+	}
 	var rel []byte
 	for _, c := range u.Release {
 		if c == 0 {

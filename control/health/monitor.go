@@ -255,11 +255,11 @@ func (h *Monitor) record(k key, t *target, result string, took time.Duration) {
 	}
 	s := &t.state
 	s.Checked, s.LastResult, s.LastDuration = true, result, took
-	switch {
-	case result == healthSuccess:
+	switch result {
+	case healthSuccess:
 		s.Successes++
 		t.run = max(t.run, 0) + 1
-	case result == healthTimeout:
+	case healthTimeout:
 		s.Timeouts++
 		t.run = min(t.run, 0) - 1
 	default:

@@ -178,7 +178,7 @@ func healthListen(t *testing.T, addr string) net.Listener {
 			if err != nil {
 				return
 			}
-			c.Close()
+			_ = c.Close() // accepting is the check; the connection is not used
 		}
 	}()
 	return l
@@ -271,7 +271,9 @@ func TestHealthCheckTCP(t *testing.T) {
 		t.Fatalf("onChange called without a transition")
 	}
 
-	l.Close()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	var down change
 	select {
 	case down = <-changes:
@@ -284,7 +286,7 @@ func TestHealthCheckTCP(t *testing.T) {
 	}
 
 	l = healthListen(t, addr.String())
-	defer l.Close()
+	defer func() { _ = l.Close() }() // if the test stops early; closed and checked below
 	var up change
 	select {
 	case up = <-changes:
@@ -323,7 +325,9 @@ func TestHealthCheckTCP(t *testing.T) {
 		t.Errorf("a state after Close")
 	}
 	h.Set([]Target{target}) // does nothing
-	l.Close()
+	if err := l.Close(); err != nil {
+		t.Error(err)
+	}
 	healthGoroutines(t, baseline, "after Close")
 }
 
@@ -335,7 +339,7 @@ func TestHealthCheckHTTP(t *testing.T) {
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			return
 		}
-		fmt.Fprint(w, "status: ok\n")
+		_, _ = fmt.Fprint(w, "status: ok\n") // if this fails, so does the check of /health, and the test
 	})
 	mux.HandleFunc("/broken", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/health", http.StatusFound) })
@@ -345,8 +349,10 @@ func TestHealthCheckHTTP(t *testing.T) {
 		}
 	})
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
-		w.Write(bytes.Repeat([]byte("x"), 128<<10))
-		w.Write([]byte("needle"))
+		// The checker stops reading at healthMaxBody and closes: these
+		// writes may fail, and that is the point.
+		_, _ = w.Write(bytes.Repeat([]byte("x"), 128<<10))
+		_, _ = w.Write([]byte("needle"))
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -428,12 +434,12 @@ func TestHealthCheckTimeout(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	defer func() {
-		l.Close()
+	defer func() { // cleanup once the test is over
+		_ = l.Close()
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range conns {
-			c.Close()
+			_ = c.Close()
 		}
 	}()
 	addr := netip.MustParseAddrPort(l.Addr().String())
@@ -504,12 +510,14 @@ func TestHealthCheckCommand(t *testing.T) {
 func TestHealthCheckerSet(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	l := healthListen(t, "127.0.0.1:0")
-	defer l.Close()
+	defer func() { _ = l.Close() }() // if the test stops early; closed and checked below
 	good := netip.MustParseAddrPort(l.Addr().String())
 	// A port nobody listens on: take one, then close it.
 	closed := healthListen(t, "127.0.0.1:0")
 	bad := netip.MustParseAddrPort(closed.Addr().String())
-	closed.Close()
+	if err := closed.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	var mu sync.Mutex
 	calls := 0
@@ -564,7 +572,9 @@ func TestHealthCheckerSet(t *testing.T) {
 	if _, ok := h.State(upT.Service, upT.Real); ok {
 		t.Errorf("a state after Set(nil)")
 	}
-	l.Close()
+	if err := l.Close(); err != nil {
+		t.Error(err)
+	}
 	healthGoroutines(t, baseline, "after Set(nil)")
 	mu.Lock()
 	if calls != 1 {

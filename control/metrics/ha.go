@@ -4,8 +4,9 @@ package metrics
 // running heartbeat node's status.
 
 import (
-	"github.com/director-lb/director/control/model"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/director-lb/director/control/model"
 )
 
 var haStates = []string{"init", "standby", "acquiring", "active", "releasing", "stopped"}

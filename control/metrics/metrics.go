@@ -26,10 +26,11 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/director-lb/director/control/model"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/director-lb/director/control/model"
 )
 
 // Label names, as node_exporter's IPVS collector has them.

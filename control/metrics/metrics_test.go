@@ -14,9 +14,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/director-lb/director/control/model"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/director-lb/director/control/model"
 )
 
 // fakeObserver is an Observer whose answers the test sets.

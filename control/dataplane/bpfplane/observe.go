@@ -61,7 +61,7 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 				continue
 			}
 			rs := model.RealStatus{RealServer: model.RealServer{Addr: bpf.AddrFromBe32(r.Addr), Port: bpf.PortFromBe16(r.Port)}}
-			rs.Weight = weights[rs.RealServer.Key()]
+			rs.Weight = weights[rs.Key()]
 			ts, err := d.maps.RealStats(id)
 			if err != nil {
 				return nil, err

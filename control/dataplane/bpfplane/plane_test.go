@@ -32,7 +32,11 @@ func newTestPlane(t *testing.T) (*Plane, *bpf.Maps) {
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { objs.Close() })
+	t.Cleanup(func() {
+		if err := objs.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	m := bpf.NewMaps(&objs)
 	if err := m.InitClock(250); err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func newSyncTable(maps *bpf.Maps, applied func() uint64) (*syncTable, error) {
 	}
 	r, err := maps.OpenSyncReader()
 	if err != nil {
-		clock.Close()
+		_ = clock.Close() // cleanup on the error path; err is the one to report
 		return nil, err
 	}
 	return &syncTable{maps: maps, reader: r, clock: clock, hz: hz, applied: applied}, nil

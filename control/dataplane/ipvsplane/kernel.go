@@ -21,11 +21,12 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/director-lb/director/control/model"
 	"github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/director-lb/director/control/model"
 )
 
 // ErrNoIPVS: the kernel has no IPVS (not built in, module not loadable).
@@ -54,7 +55,7 @@ func ipvsFamily() (uint16, error) {
 		why = "modprobe ip_vs failed: " + msg
 	}
 	var rel unix.Utsname
-	unix.Uname(&rel)
+	_ = unix.Uname(&rel) // for the message only; it fails only on a bad pointer
 	return 0, fmt.Errorf("%w (kernel %s: %s): load the ip_vs module, run a kernel built with CONFIG_IP_VS, "+
 		"or use dataplane: auto or xdp", ErrNoIPVS, unix.ByteSliceToString(rel.Release[:]), why)
 }
@@ -293,9 +294,10 @@ func (s *syncDaemons) stop() error {
 	}
 	var errs []error
 	for _, d := range running {
-		if d.State == "master" {
+		switch d.State {
+		case "master":
 			errs = append(errs, s.del(ipvsStateMaster))
-		} else if d.State == "backup" {
+		case "backup":
 			errs = append(errs, s.del(ipvsStateBackup))
 		}
 	}

@@ -47,9 +47,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/ipvs"
+
 	"github.com/director-lb/director/control/dataplane"
 	"github.com/director-lb/director/control/model"
-	"github.com/moby/ipvs"
 )
 
 // ipvsHandle is the part of *ipvs.Handle the adapter uses; tests put a
@@ -350,7 +351,7 @@ func (d *Plane) Flows() ([]model.Flow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ipvs: connection table: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only, read in full: closing can report nothing useful
 	flows, err := parseIPVSConns(f)
 	if err != nil {
 		return nil, err

@@ -166,8 +166,14 @@ func wantWrites(t *testing.T, what string, got []string, want ...string) {
 func TestIPVSApplyDiff(t *testing.T) {
 	f := newFakeIPVS()
 	// Someone else's services: another address, and a firewall mark.
-	f.NewService(&ipvs.Service{Address: net.ParseIP("10.9.9.9").To4(), Protocol: 6, Port: 80, SchedName: "rr", AddressFamily: syscall.AF_INET})
-	f.NewService(&ipvs.Service{FWMark: 7, SchedName: "rr", AddressFamily: syscall.AF_INET})
+	for _, s := range []*ipvs.Service{
+		{Address: net.ParseIP("10.9.9.9").To4(), Protocol: 6, Port: 80, SchedName: "rr", AddressFamily: syscall.AF_INET},
+		{FWMark: 7, SchedName: "rr", AddressFamily: syscall.AF_INET},
+	} {
+		if err := f.NewService(s); err != nil {
+			t.Fatal(err)
+		}
+	}
 	f.take()
 	d := newPlane(f, nil)
 
@@ -216,7 +222,9 @@ func TestIPVSApplyDiff(t *testing.T) {
 	wantWrites(t, "same state again", f.take())
 
 	// A service added behind the director's back on its VIP is its own.
-	f.NewService(&ipvs.Service{Address: net.ParseIP("192.168.56.10").To4(), Protocol: 6, Port: 443, SchedName: "rr", AddressFamily: syscall.AF_INET})
+	if err := f.NewService(&ipvs.Service{Address: net.ParseIP("192.168.56.10").To4(), Protocol: 6, Port: 443, SchedName: "rr", AddressFamily: syscall.AF_INET}); err != nil {
+		t.Fatal(err)
+	}
 	f.take()
 	// Dropping every service of the VIP removes them all; the others stay.
 	if err := d.Apply(nil); err != nil {
