@@ -1,7 +1,10 @@
 package model
 
-// rr: IPVS's round robin, as a BPF schedule (see the rules at the top of
-// scheduler.go).
+// rr: IPVS's round robin, as a BPF schedule (list order: see
+// scheduler.go). A cursor starts at the list head; each new connection
+// goes to the next server after the cursor with a weight above zero,
+// wrapping around. On a fresh service the first connection therefore goes
+// to the server added last.
 
 // expandRR is rr's Scheduler.Expand: the servers with a weight above
 // zero, in list order.

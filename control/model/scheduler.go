@@ -14,6 +14,7 @@ package model
 // goes to entry n mod len). A scheduler that looks at the servers' state
 // at each new connection (lc, wlc, sh, ...) cannot be written that way; it
 // has no expansion and needs dataplane: ipvs.
+//
 // Schedule expansion: the order in which IPVS's rr and wrr schedulers hand
 // out consecutive new connections, computed once per change so that the XDP
 // program only has to walk it (connection n of a service goes to entry
@@ -26,35 +27,8 @@ package model
 // after `-a A`, `-a B`, `-a C` it reads C, B, A. Changing a weight with
 // `ipvsadm -e` keeps a server where it is. ListOrder gives that permutation
 // for servers given in configuration order; ExpandSchedule works on weights
-// already in list order.
-//
-// rr. A cursor starts at the list head; each new connection goes to the
-// next server after the cursor with a weight above zero, wrapping around.
-// On a fresh service the first connection therefore goes to the server
-// added last.
-//
-// wrr. The scheduler keeps a cursor and a current weight cw; di is the gcd
-// of the positive weights and mw = max(w) - (di - 1). Each new connection
-// goes to the next server after the cursor whose weight is at least cw;
-// each time the walk passes the end of the list cw drops by di, and once
-// it is zero or less it starts again at mw. In reduced weights r = w/di
-// (R = max r) one sweep visits the list R times, the pass at level k taking,
-// in list order, every server with r >= k, for k = R, R-1, ..., 1: one
-// period is sum(r) connections and each server gets exactly r of them
-// (weights 3:1 in a list [A, B] sweep as A, A, A B).
-//
-// Where the sweep starts. A service is made by `ipvsadm -A` with no server
-// and then filled by `ipvsadm -a`; the kernel recomputes di and mw on every
-// addition but keeps cw, and since the first addition leaves cw at 1 (with
-// a single positive weight, mw is 1) every later one keeps it there. So on
-// a service built that way, as the director's configuration describes one,
-// the first new connections take the last pass (level 1: every server with
-// a positive weight, in list order) and only then the sweep from the top.
-// ExpandSchedule returns exactly that: the level-1 pass, then levels R down
-// to 2. For the seed (A weight 3 added before B weight 1, so the list is
-// [B, A]) that is B A A A, repeating. (A scheduler bound to a service that
-// already has servers, e.g. `ipvsadm -E -s wrr`, starts at cw = mw instead,
-// which is the same cycle rotated: A A B A for the seed.)
+// already in list order. How rr and wrr walk the list is told in
+// sched_rr.go and sched_wrr.go.
 
 import (
 	"fmt"
