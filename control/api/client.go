@@ -78,7 +78,7 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	return nil
 }
 
-// model.Status fetches the daemon's status.
+// Status fetches the daemon's status.
 func (c *Client) Status(ctx context.Context) (model.Status, error) {
 	var s model.Status
 	err := c.do(ctx, http.MethodGet, "/v1/status", &s)

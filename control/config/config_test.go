@@ -1,7 +1,7 @@
 package config
 
 // Tests of the configuration file: the documented pair example and a file with
-// every key parse to the model.Config expected, and each rule of config.go gives
+// every key parse to the model.Config expected, and each rule of doc.go gives
 // exactly the problems expected, file:line: reason, in line order (the ha
 // section's in TestConfigHAProblems).
 

@@ -33,7 +33,7 @@ type configHealth struct {
 }
 
 // configHealthDefault returns the default check of a service of proto:
-// tcp for model.TCP, none for model.UDP.
+// tcp for TCP, none for UDP.
 func configHealthDefault(proto model.Proto) *configHealth {
 	h := &configHealth{check: model.HealthCheck{Type: "tcp"}, set: map[string]*yaml.Node{}, bad: map[string]bool{},
 		text: map[string]string{}}

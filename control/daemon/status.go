@@ -11,7 +11,7 @@ import (
 	"github.com/director-lb/director/control/model"
 )
 
-// facts is the part of model.Status that reads nothing from the data plane.
+// facts is the part of Status that reads nothing from the data plane.
 func (d *Daemon) facts() model.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -505,9 +505,9 @@ func TestHealthCheckCommand(t *testing.T) {
 	}
 }
 
-// TestHealthCheckerSet checks reconciliation: unchanged targets keep their
+// TestMonitorSet checks reconciliation: unchanged targets keep their
 // state, changed ones are restarted with it, removed ones stop.
-func TestHealthCheckerSet(t *testing.T) {
+func TestMonitorSet(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	l := healthListen(t, "127.0.0.1:0")
 	defer func() { _ = l.Close() }() // if the test stops early; closed and checked below
@@ -583,8 +583,8 @@ func TestHealthCheckerSet(t *testing.T) {
 	mu.Unlock()
 }
 
-// TestHealthCheckerClose checks that Close ends checks in progress.
-func TestHealthCheckerClose(t *testing.T) {
+// TestMonitorClose checks that Close ends checks in progress.
+func TestMonitorClose(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	h := NewMonitor(nil, nil)
 	var targets []Target

@@ -7,9 +7,9 @@ package metrics
 //
 // The per-service and per-real-server metrics carry the labels of
 // node_exporter's IPVS collector (local_address, local_port, proto,
-// remote_address, remote_port; proto "model.TCP" or "model.UDP"), so that dashboards
+// remote_address, remote_port; proto "TCP" or "UDP"), so that dashboards
 // and alerts written for node_ipvs_* carry over by renaming the metrics.
-// "incoming" is client to real server (model.Counters.PacketsIn, BytesIn),
+// "incoming" is client to real server (model.Counters: PacketsIn, BytesIn),
 // "outgoing" the replies (PacketsOut, BytesOut), as ipvsadm's InPkts and
 // OutPkts.
 //

@@ -27,7 +27,7 @@ type fakeObserver struct {
 	stats     model.DataplaneStats
 	statusErr error
 	statsErr  error
-	reads     int // model.Status calls
+	reads     int // Status calls
 }
 
 func (f *fakeObserver) Status() ([]model.ServiceStatus, error) {

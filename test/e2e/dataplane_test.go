@@ -169,7 +169,7 @@ func TestSeedSplitsAndKeepAlive(t *testing.T) {
 			t.Errorf("wrr 3:1 over 40 connections: %v, want web1 30, web2 10 (packet paths: %v)",
 				counts, movedPaths(paths, pinnedPaths(t, p.ready.Dir)))
 		}
-		// IPVS's order for the seed (control/schedule.go): ipvsadm added web1
+		// IPVS's order for the seed (control/model/scheduler.go): ipvsadm added web1
 		// (3) then web2 (1), so the list is [web2, web1], and a service filled
 		// by ipvsadm -a starts wrr's sweep at its last pass.
 		if got := strings.Join(seq[:8], " "); got != "web2 web1 web1 web1 web2 web1 web1 web1" {

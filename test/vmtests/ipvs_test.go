@@ -208,7 +208,7 @@ func TestIPVSDirector(t *testing.T) {
 		t.Errorf("wrr 3:1 over 40 connections: %v, want web1 30, web2 10", c)
 	}
 	if got := strings.Join(seq[:4], " "); got != "web2 web1 web1 web1" {
-		t.Errorf("wrr order %q, want web2 web1 web1 web1 (control/schedule.go)", got)
+		t.Errorf("wrr order %q, want web2 web1 web1 web1 (control/model/sched_wrr.go)", got)
 	}
 	// The kernel folds its per-CPU counters every 2 s (its rate
 	// estimator): poll.

@@ -19,7 +19,7 @@ package ipvsplane
 // difference, in this order: new services (created empty, then filled in
 // configuration order, as `ipvsadm -A` then `-a` lines would: the kernel
 // puts each new destination at the head of its list, which is the list
-// order control/schedule.go expands for the BPF data planes), changed
+// order control/model/scheduler.go expands for the BPF data planes), changed
 // schedulers, new destinations, changed weights; only then destinations
 // and services that went away. Applying the same state twice writes
 // nothing. A destination removed while it has connections drops them

@@ -203,7 +203,7 @@ func TestIPVSApplyDiff(t *testing.T) {
 		"update dest "+svc+" 192.168.200.11:80 w1",
 		"update dest "+svc+" 192.168.200.12:80 w3")
 
-	// rr, web2 removed, web3 added, a model.UDP service on the same VIP.
+	// rr, web2 removed, web3 added, a UDP service on the same VIP.
 	s := ipvsSeed(1, 3)
 	s.Scheduler = model.SchedRR
 	s.Reals = []model.RealServer{s.Reals[0], {Addr: netip.MustParseAddr("192.168.200.13"), Port: 8080, Weight: 0}}
