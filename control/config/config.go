@@ -147,11 +147,6 @@ const (
 	configWantCommand = "a list of strings (the program's absolute path, then its arguments)"
 )
 
-// configProtocols are the protocols a service can have, by their name in
-// the file. The protocol key accepts exactly these names, so the field is
-// set from this table and there is no parse left to fail.
-var configProtocols = map[string]model.Proto{"tcp": model.TCP, "udp": model.UDP}
-
 // configIPVSProtocols are IPVS's protocols that this version does not
 // implement, refused with their own reason.
 var configIPVSProtocols = []string{"sctp"}

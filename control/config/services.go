@@ -3,9 +3,9 @@ package config
 // The services list: services, their real servers and sorry server.
 
 import (
-	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -68,10 +68,15 @@ func (p *parser) service(item *yaml.Node) (model.Service, model.ServiceHealth, b
 		keyOK = false
 	}
 	if v, ok := f["protocol"]; ok {
-		proto, ok := p.choice(v.value, "protocol", "tcp or udp", slices.Sorted(maps.Keys(configProtocols)),
-			configIPVSProtocols, "protocol %q is not implemented (tcp, udp)")
+		// The names are model.Protos' own, so the one chosen is found.
+		names := make([]string, len(model.Protos))
+		for i, pr := range model.Protos {
+			names[i] = pr.String()
+		}
+		proto, ok := p.choice(v.value, "protocol", model.JoinNames(names, "or"), names,
+			configIPVSProtocols, "protocol %q is not implemented ("+strings.Join(names, ", ")+")")
 		if ok {
-			s.Proto = configProtocols[proto]
+			s.Proto = model.Protos[slices.Index(names, proto)]
 		}
 		keyOK = keyOK && ok
 	}

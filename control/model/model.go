@@ -43,6 +43,9 @@ const (
 	UDP Proto = 17
 )
 
+// Protos are the protocols a service can have.
+var Protos = []Proto{TCP, UDP}
+
 // MarshalText writes "tcp" or "udp".
 func (p Proto) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
