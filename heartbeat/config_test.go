@@ -52,3 +52,17 @@ func TestConfigValidate(t *testing.T) {
 
 // The pair simulation: two machines on one fake clock, exchanging messages
 // over a link that can be cut, with fake resources.
+
+func TestValidNodeName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"lb1": true, "lb-2": true, "lb_2": true, "-lb": true, strings.Repeat("n", MaxNameLen): true,
+		"": false, "_lb1": false, "lb.1": false, "lb 1": false, "lb/1": false, strings.Repeat("n", MaxNameLen+1): false,
+	} {
+		if got := ValidNodeName(name); got != want {
+			t.Errorf("ValidNodeName(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if !strings.Contains(NodeNameRule, fmt.Sprintf("1-%d ", MaxNameLen)) {
+		t.Errorf("NodeNameRule %q does not say 1-%d", NodeNameRule, MaxNameLen)
+	}
+}

@@ -27,7 +27,8 @@ const (
 	// that of a link whose Port is 0; connection sync uses the next one
 	// by default.
 	DefaultPort = 694
-	// MaxNameLen bounds a node name, as it travels in every message.
+	// MaxNameLen bounds a node name, as it travels in every message
+	// (one length byte, checked to be at most this).
 	MaxNameLen = 64
 )
 
@@ -37,7 +38,7 @@ const NodeNameRule = "1-64 letters, digits, '-' or '_', not starting with '_'"
 // nodeName matches NodeNameRule. No dot: the name also names the node's
 // pinned state directory under bpffs and its control socket, where the
 // loader refuses dots; '_' first is the loader's temporary names'.
-var nodeName = regexp.MustCompile(`^[A-Za-z0-9-][A-Za-z0-9_-]{0,63}$`)
+var nodeName = regexp.MustCompile(fmt.Sprintf(`^[A-Za-z0-9-][A-Za-z0-9_-]{0,%d}$`, MaxNameLen-1))
 
 // ValidNodeName says whether s is a node name (NodeNameRule).
 func ValidNodeName(s string) bool { return nodeName.MatchString(s) }
