@@ -24,6 +24,7 @@ VM_PKGS   := qemu-system-x86 kmod
 VMRUN     ?= ./test/vmtests/ ./bpf/ ./loader/
 
 .PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit lint bench bench-heartbeat fuzz clean deps-generate deps-test
+.PHONY: bench-scan test-monitoring test-statuspage deps-monitoring
 
 all: build
 
@@ -94,9 +95,15 @@ lint:
 	$(GO) test -count=1 -run TestImportDirection ./control/
 
 # Side-by-side measurements; see docs/performance.md.
-bench: deps-test build
+bench: deps-test build bench-scan
 	$(GO) test -count=1 -run '^$$' -bench PacketCost -benchtime 1x ./bpf/
 	$(GO) test -count=1 -run '^$$' -bench ForwardingRate -benchtime 1x -timeout 20m ./test/bench/
+
+# Reading a flow table of 1M entries: the batched walk against the
+# entry-by-entry one, and a status, a scrape and the sync's full scan.
+bench-scan:
+	$(GO) test -count=1 -run '^$$' -bench FlowWalk -benchtime 3x ./bpf/
+	$(GO) test -count=1 -run '^$$' -bench ScanCost -benchtime 3x ./control/dataplane/bpfplane/
 
 # The reference arm of the heartbeat pair: Linux-HA Heartbeat 3.0.6 from
 # Debian on the seed's files, failover blackout in the namespace lab.
