@@ -66,6 +66,8 @@ type Daemon struct {
 	health     *health.Monitor
 	healthKick chan struct{} // a health verdict changed: re-apply
 
+	reload model.ReloadStatus // the last reload's outcome (guarded by mu)
+
 	stop     chan struct{} // closed by `director stop`
 	stopOnce sync.Once
 	removed  bool // the data plane was removed (guarded by mu)
@@ -87,6 +89,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d := &Daemon{opts: opts, log: opts.Log, started: time.Now(), cfg: cfg, stop: make(chan struct{}),
 		healthKick: make(chan struct{}, 1)}
+	d.reload = model.ReloadStatus{Successful: true, LastSuccess: d.started}
 	if cfg.HA != nil {
 		// Refuse a bad key file before touching anything.
 		if _, err := heartbeat.LoadAuthKeys(cfg.HA.KeyFile); err != nil {

@@ -115,6 +115,19 @@ type Status struct {
 	Stats    DataplaneStats  `json:"stats"`
 	// HA is the heartbeat pair's state; nil without an ha section.
 	HA *HAStatus `json:"ha,omitempty"`
+	// Reload is the outcome of the last reload (or of the start).
+	Reload ReloadStatus `json:"reload"`
+}
+
+// ReloadStatus is the outcome of the last configuration load: the start,
+// then each reload.
+type ReloadStatus struct {
+	// Successful is false when the last reload was refused (the running
+	// configuration is the previous one); Error says why.
+	Successful bool   `json:"successful"`
+	Error      string `json:"error,omitempty"`
+	// LastSuccess is when a configuration was last applied.
+	LastSuccess time.Time `json:"last_success"`
 }
 
 // DataplaneFallback is a data plane that could not be used on an interface.
