@@ -14,6 +14,9 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 # (namespaces, veth GRO switch, reference arms).
 GEN_PKGS  := clang-19 llvm-19 libbpf-dev linux-libc-dev
 TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
+# The monitoring kit's tests: promtool and prometheus (deploy/, make
+# test-monitoring), headless chromium (the status page).
+MONITORING_PKGS := prometheus chromium
 # The throw-away VM of make test-vm: QEMU, and depmod for the downloaded
 # kernel's modules.dep.
 VM_PKGS   := qemu-system-x86 kmod
@@ -46,6 +49,9 @@ deps-generate:
 deps-test:
 	$(call apt_install,$(TEST_PKGS))
 
+deps-monitoring:
+	$(call apt_install,$(MONITORING_PKGS))
+
 generate: deps-generate
 	cd bpf && $(GO) generate ./...
 
@@ -70,7 +76,7 @@ vagrant-validate:
 
 # Unit and privileged tests (namespaces, real kernel XDP). Run as root;
 # DIRECTOR_PRIVILEGED_TESTS=1 makes privileged tests fail instead of skip.
-test: deps-test build vagrant-validate test-vm
+test: deps-test deps-monitoring build vagrant-validate test-vm
 	$(GO) vet ./...
 	$(GO) test $(GOFLAGS_TEST) -p 1 ./...
 
