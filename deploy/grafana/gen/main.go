@@ -136,7 +136,8 @@ func Dashboard() ([]byte, error) {
 	}
 	// The classic (v1) dashboard JSON, which every Grafana imports; the
 	// SDK prefers its v2 schema, which only Grafana 12's resource API reads.
-	b := dashboard.NewDashboardBuilder("director"). //nolint:staticcheck // v1 on purpose, see above
+	//nolint:staticcheck // v1 on purpose, see above
+	b := dashboard.NewDashboardBuilder("director").
 		Uid("director-lb").
 		Description("A director pair: services and real servers (the panels of node_exporter's IPVS dashboards), health checks, the heartbeat pair and its connection sync, the data plane.").
 		Tags([]string{"director", "load balancer", "ipvs"}).
