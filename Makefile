@@ -111,6 +111,13 @@ bench-scan:
 	$(GO) test -count=1 -run '^$$' -bench FlowWalk -benchtime 3x ./bpf/
 	$(GO) test -count=1 -run '^$$' -bench ScanCost -benchtime 3x ./control/dataplane/bpfplane/
 
+# The monitoring kit against the namespace lab: Prometheus scraping the
+# pair, every dashboard query and alert expression printed with its value,
+# alerts fired by failing web1 and lb1 (see docs/monitoring.md).
+test-monitoring: deps-test deps-monitoring build
+	$(GO) test -count=1 -v ./deploy/...
+	$(GO) test -count=1 -v -run 'TestMonitoring|TestStatusPage' ./test/e2e/
+
 # The reference arm of the heartbeat pair: Linux-HA Heartbeat 3.0.6 from
 # Debian on the seed's files, failover blackout in the namespace lab.
 bench-heartbeat: build
