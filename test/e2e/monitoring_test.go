@@ -101,7 +101,7 @@ func startPrometheus(t *testing.T, l *lab.Lab, n string) *promServer {
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		_ = <-done // killed by cancel: the error says so
 		if t.Failed() {
 			t.Logf("prometheus log:\n%s", p.log.String())
 		}
@@ -445,4 +445,3 @@ func summary(s []sample) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
