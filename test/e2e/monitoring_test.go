@@ -101,7 +101,9 @@ func startPrometheus(t *testing.T, l *lab.Lab, n string) *promServer {
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cancel()
-		_ = <-done // killed by cancel: the error says so
+		if err := <-done; err != nil {
+			t.Logf("prometheus stopped: %v", err) // killed by cancel
+		}
 		if t.Failed() {
 			t.Logf("prometheus log:\n%s", p.log.String())
 		}
