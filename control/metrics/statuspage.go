@@ -55,9 +55,9 @@ type pageService struct {
 
 type pageReal struct {
 	model.RealStatus
-	Name                                        string
+	Name                                         string
 	ConnRate, PktsIn, PktsOut, BytesIn, BytesOut float64
-	Spark                                       template.HTML
+	Spark                                        template.HTML
 }
 
 // StatusPage serves the page of status(), with rates and sparklines from
