@@ -12,8 +12,10 @@ package e2e
 import (
 	"bytes"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,4 +151,30 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot %s: %dx%d, %d bytes", out, img.Bounds().Dx(), img.Bounds().Dy(), len(shot))
+}
+
+// TestMetricsListenHostName: metrics.listen with a host name
+// (localhost:9917) serves the metrics and the status page, as a user's
+// `director run` in a node resolves it.
+func TestMetricsListenHostName(t *testing.T) {
+	l := seedLabWith(t, lab.Options{})
+	cfg := runConfig{Node: "mh-" + l.Prefix(), W1: 3, W2: 1, Socket: filepath.Join(t.TempDir(), "director.sock")}
+	text := strings.Replace(cfg.yaml(), "listen: 127.0.0.1:9917", "listen: localhost:9917", 1)
+	if !strings.Contains(text, "listen: localhost:9917") {
+		t.Fatal("config has no metrics listener to change")
+	}
+	d := startDirectorIn(t, l, lab.LB1, text, cfg.Socket)
+	if m := d.metrics(); !strings.Contains(m, "director_backend_weight{") {
+		t.Fatalf("http://127.0.0.1:9917/metrics of a director listening on localhost:9917:\n%.500s", m)
+	}
+	c := l.HTTPClient(lab.LB1, false)
+	resp, err := c.Get("http://127.0.0.1:9917/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `data-real="192.168.200.11:80"`) {
+		t.Fatalf("status page: %s\n%.500s", resp.Status, body)
+	}
 }
