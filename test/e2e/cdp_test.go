@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/director-lb/director/test/lab"
+	"github.com/director-lb/director/test/labrun"
 	"github.com/director-lb/director/test/testenv"
 )
 
@@ -31,7 +32,7 @@ type browser struct {
 	nextID  int
 	waiting map[int]chan cdpReply
 	session string
-	log     *syncBuffer
+	log     *labrun.Log
 	done    chan struct{}
 }
 
@@ -55,7 +56,7 @@ func startBrowser(t *testing.T, l *lab.Lab, n string) *browser {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &browser{t: t, in: cmdW, waiting: map[int]chan cdpReply{}, log: &syncBuffer{}, done: make(chan struct{})}
+	b := &browser{t: t, in: cmdW, waiting: map[int]chan cdpReply{}, log: &labrun.Log{}, done: make(chan struct{})}
 	b.cmd = l.Command(ctx, n, bin, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
 		"--user-data-dir="+t.TempDir(), "--no-first-run", "--no-default-browser-check",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",

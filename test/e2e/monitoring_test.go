@@ -22,13 +22,13 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/director-lb/director/test/lab"
+	"github.com/director-lb/director/test/labrun"
 	"github.com/director-lb/director/test/testenv"
 )
 
@@ -41,25 +41,7 @@ type promServer struct {
 	t      *testing.T
 	base   string
 	client *http.Client
-	log    *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log    *labrun.Log
 }
 
 // startPrometheus runs prometheus in lab node n on the shipped
@@ -87,7 +69,7 @@ func startPrometheus(t *testing.T, l *lab.Lab, n string) *promServer {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &promServer{t: t, base: "http://127.0.0.1:9090", client: l.HTTPClient(n, true), log: &syncBuffer{}}
+	p := &promServer{t: t, base: "http://127.0.0.1:9090", client: l.HTTPClient(n, true), log: &labrun.Log{}}
 	p.client.Timeout = 10 * time.Second
 	cmd := l.Command(ctx, n, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address=127.0.0.1:9090",
@@ -299,13 +281,7 @@ func TestMonitoringAgainstLabPair(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	testenv.RequireCommand(t, "prometheus", "prometheus")
 	start := time.Now()
-	p := startPairWith(t, &haPair{timers: haTimers{200 * time.Millisecond, time.Second}, failback: true,
-		metrics: "0.0.0.0:9917"})
-	p.waitHolders([]string{lab.LB1}, 15*time.Second)
-	p.waitState(lab.LB1, "active", 10*time.Second)
-	p.waitState(lab.LB2, "standby", 10*time.Second)
-	loop := p.l.StartClientLoop()
-	defer loop.Stop()
+	p := startWatchedPair(t)
 
 	prom := startPrometheus(t, p.l, lab.Client)
 	lb1, lb2 := lab.LB1PubAddr+":9917", lab.LB2PubAddr+":9917"
@@ -430,6 +406,22 @@ func mustAlerts(t *testing.T, p *promServer) []alert {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// startWatchedPair starts the pair with fast timers and metrics on every
+// address (for Prometheus and the browser in the client namespace), waits
+// until lb1 is active and lb2 standby, and runs a client loop through the
+// VIP until the test ends.
+func startWatchedPair(t *testing.T) *haPair {
+	t.Helper()
+	p := startPairWith(t, &haPair{timers: haTimers{200 * time.Millisecond, time.Second}, failback: true,
+		metrics: "0.0.0.0:9917"})
+	p.waitHolders([]string{lab.LB1}, 15*time.Second)
+	p.waitState(lab.LB1, "active", 10*time.Second)
+	p.waitState(lab.LB2, "standby", 10*time.Second)
+	loop := p.l.StartClientLoop()
+	t.Cleanup(loop.Stop)
+	return p
 }
 
 // summary prints a query's answer: its series, at most 6.

@@ -55,13 +55,7 @@ const readDOM = `(() => {
 func TestStatusPageInChromium(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	testenv.RequireCommand(t, "chromium", "chromium")
-	p := startPairWith(t, &haPair{timers: haTimers{200 * time.Millisecond, time.Second}, failback: true,
-		metrics: "0.0.0.0:9917"})
-	p.waitHolders([]string{lab.LB1}, 15*time.Second)
-	p.waitState(lab.LB1, "active", 10*time.Second)
-	p.waitState(lab.LB2, "standby", 10*time.Second)
-	loop := p.l.StartClientLoop()
-	defer loop.Stop()
+	p := startWatchedPair(t)
 
 	b := startBrowser(t, p.l, lab.Client)
 	url := "http://" + lab.LB1PubAddr + ":9917/"

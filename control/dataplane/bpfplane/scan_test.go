@@ -17,7 +17,6 @@ import (
 	"github.com/director-lb/director/control/metrics"
 	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/heartbeat"
-	"github.com/director-lb/director/test/testenv"
 )
 
 // newFilledPlane returns a plane whose flow table (of size entries)
@@ -25,24 +24,8 @@ import (
 // third one half-open (SYN), the others established; and the flows map.
 func newFilledPlane(tb testing.TB, size, conns int) (*Plane, *ebpf.Map) {
 	tb.Helper()
-	testenv.RequirePrivileged(tb)
-	spec, err := bpf.LoadSpec()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, m := range spec.Maps {
-		m.Pinning = ebpf.PinNone
-	}
-	spec.Maps["flows"].MaxEntries = uint32(size)
-	var objs bpf.Objects
-	if err := spec.LoadAndAssign(&objs, nil); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = objs.Close() })
-	maps := bpf.NewMaps(&objs)
-	if err := maps.InitClock(250); err != nil {
-		tb.Fatal(err)
-	}
+	objs := loadTestObjects(tb, uint32(size))
+	maps := bpf.NewMaps(objs)
 	if err := maps.SetTimeouts(bpf.Timeouts(model.DefaultTimeouts)); err != nil {
 		tb.Fatal(err)
 	}
