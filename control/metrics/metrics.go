@@ -56,6 +56,7 @@ type collector struct {
 
 	packets, verdicts, drops  *prometheus.Desc
 	flowEntries, flowCapacity *prometheus.Desc
+	flowCountAge, flowCountDur *prometheus.Desc
 	dataplaneInfo             *prometheus.Desc
 	dataplaneFallback         *prometheus.Desc
 	sysctl, syncDaemon        *prometheus.Desc
@@ -138,6 +139,12 @@ func NewCollector(src Source, info func() model.Status) prometheus.Collector {
 		flowCapacity: prometheus.NewDesc("director_flow_table_capacity",
 			"Size of the data plane's flow table, in entries.",
 			nil, nil),
+		flowCountAge: prometheus.NewDesc("director_flow_table_count_age_seconds",
+			"Age of the walk of the flow table behind the connection counts and director_flow_table_entries (large tables are walked in the background, see docs/monitoring.md).",
+			nil, nil),
+		flowCountDur: prometheus.NewDesc("director_flow_table_count_duration_seconds",
+			"Duration of that walk of the flow table.",
+			nil, nil),
 		dataplaneInfo: prometheus.NewDesc("director_dataplane_info",
 			"Always 1; the labels name the director's node and its data plane's mode.",
 			[]string{"node", "mode"}, nil),
@@ -166,7 +173,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.backendInPackets, c.backendOutPackets, c.backendInBytes, c.backendOutBytes,
 		c.backendUp, c.backendChecks, c.backendCheckSeconds,
 		c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
-		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.dataplaneInfo, c.dataplaneFallback,
+		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.flowCountAge, c.flowCountDur,
+		c.dataplaneInfo, c.dataplaneFallback,
 		c.sysctl, c.syncDaemon, c.reloadOK, c.reloadTime,
 	} {
 		ch <- d
@@ -256,6 +264,10 @@ func (c *collector) collectStats(ch chan<- prometheus.Metric, s model.DataplaneS
 	}
 	constMetric(ch, c.flowEntries, prometheus.GaugeValue, float64(s.FlowEntries))
 	constMetric(ch, c.flowCapacity, prometheus.GaugeValue, float64(s.FlowCapacity))
+	if s.FlowCountDuration > 0 {
+		constMetric(ch, c.flowCountAge, prometheus.GaugeValue, s.FlowCountAge.Seconds())
+		constMetric(ch, c.flowCountDur, prometheus.GaugeValue, s.FlowCountDuration.Seconds())
+	}
 	for _, sc := range s.Sysctls {
 		if v, err := strconv.ParseFloat(sc.Value, 64); err == nil {
 			constMetric(ch, c.sysctl, prometheus.GaugeValue, v, sc.Name)

@@ -444,3 +444,24 @@ director_dataplane_fallback{interface="",mode="bpf",node="lb1",reason="no BPF: p
 		t.Error(err)
 	}
 }
+
+// TestMetricsFlowCount: the age and duration of the walk behind the
+// connection counts, when the data plane walked its table.
+func TestMetricsFlowCount(t *testing.T) {
+	o := newFakeObserver()
+	o.set(func(f *fakeObserver) {
+		f.stats.FlowCountAge, f.stats.FlowCountDuration = 3*time.Second, 400*time.Millisecond
+	})
+	want := `
+# HELP director_flow_table_count_age_seconds Age of the walk of the flow table behind the connection counts and director_flow_table_entries (large tables are walked in the background, see docs/monitoring.md).
+# TYPE director_flow_table_count_age_seconds gauge
+director_flow_table_count_age_seconds 3
+# HELP director_flow_table_count_duration_seconds Duration of that walk of the flow table.
+# TYPE director_flow_table_count_duration_seconds gauge
+director_flow_table_count_duration_seconds 0.4
+`
+	if err := testutil.CollectAndCompare(NewCollector(o, nil), strings.NewReader(want),
+		"director_flow_table_count_age_seconds", "director_flow_table_count_duration_seconds"); err != nil {
+		t.Error(err)
+	}
+}

@@ -80,6 +80,12 @@ type DataplaneStats struct {
 	// connection), FlowCapacity the table's size.
 	FlowEntries  int `json:"flow_entries"`
 	FlowCapacity int `json:"flow_capacity"`
+	// FlowCount says how the connection counts and FlowEntries were
+	// taken: by a walk of the flow table that started FlowCountAge ago
+	// and took FlowCountDuration (zero where the data plane counts
+	// otherwise).
+	FlowCountAge      time.Duration `json:"flow_count_age_ns,omitempty"`
+	FlowCountDuration time.Duration `json:"flow_count_duration_ns,omitempty"`
 	// Sysctls are the kernel settings the data plane set at start, with
 	// their values read back (IPVS).
 	Sysctls []Sysctl `json:"sysctls,omitempty"`

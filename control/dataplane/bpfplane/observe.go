@@ -6,6 +6,7 @@ package bpfplane
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/control/dataplane"
@@ -133,5 +134,6 @@ func (d *Plane) Stats() (model.DataplaneStats, error) {
 		return st, err
 	}
 	st.FlowEntries = cen.entries
+	st.FlowCountAge, st.FlowCountDuration = time.Since(cen.at), cen.took
 	return st, nil
 }

@@ -105,6 +105,9 @@ func TestCensusCounts(t *testing.T) {
 		if stats.FlowEntries != wantEntries {
 			t.Errorf("stats: %d entries, want %d", stats.FlowEntries, wantEntries)
 		}
+		if stats.FlowCountDuration <= 0 || stats.FlowCountAge < 0 || stats.FlowCountAge > time.Minute {
+			t.Errorf("stats: count age %v, duration %v", stats.FlowCountAge, stats.FlowCountDuration)
+		}
 	}
 	check(conns*2/3, conns/3, 2*conns)
 	// Remove one half-open connection's two entries: the next read sees it.
