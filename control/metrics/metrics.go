@@ -54,13 +54,13 @@ type collector struct {
 	serviceInPackets, serviceOutPackets *prometheus.Desc
 	serviceInBytes, serviceOutBytes     *prometheus.Desc
 
-	packets, verdicts, drops  *prometheus.Desc
-	flowEntries, flowCapacity *prometheus.Desc
+	packets, verdicts, drops   *prometheus.Desc
+	flowEntries, flowCapacity  *prometheus.Desc
 	flowCountAge, flowCountDur *prometheus.Desc
-	dataplaneInfo             *prometheus.Desc
-	dataplaneFallback         *prometheus.Desc
-	sysctl, syncDaemon        *prometheus.Desc
-	reloadOK, reloadTime      *prometheus.Desc
+	dataplaneInfo              *prometheus.Desc
+	dataplaneFallback          *prometheus.Desc
+	sysctl, syncDaemon         *prometheus.Desc
+	reloadOK, reloadTime       *prometheus.Desc
 }
 
 // Source is what the collector reads at every scrape: the services and
