@@ -236,7 +236,7 @@ func dashboardQueries(t *testing.T) []panelQuery {
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatal(err)
 	}
-	vars := strings.NewReplacer(`"$instance"`, `".*"`, `"$service"`, `".*"`, `"$real"`, `".*"`, "$__rate_interval", "10s")
+	vars := strings.NewReplacer(`"$instance"`, `".*"`, `"$service"`, `".*"`, `"$real"`, `".*"`, `"$group"`, `".*"`, "$__rate_interval", "10s")
 	var out []panelQuery
 	for _, p := range d.Panels {
 		for _, tg := range p.Targets {

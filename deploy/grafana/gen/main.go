@@ -48,7 +48,10 @@ func main() {
 // server's address (remote_address), as node_exporter's IPVS labels name
 // them.
 const (
-	node    = `instance=~"$instance"`
+	node = `instance=~"$instance"`
+	// ha selects a node's HA metrics by group: several HA groups per node
+	// label them with group; a metric without the label matches All.
+	ha      = `instance=~"$instance",group=~"$group"`
 	service = `instance=~"$instance",local_address=~"$service"`
 	backend = `instance=~"$instance",local_address=~"$service",remote_address=~"$real"`
 )
@@ -149,6 +152,7 @@ func Dashboard() ([]byte, error) {
 		WithVariable(variable("instance", "Director", `label_values(director_build_info, instance)`)).
 		WithVariable(variable("service", "Service (VIP)", `label_values(director_service_connections_total{instance=~"$instance"}, local_address)`)).
 		WithVariable(variable("real", "Real server", `label_values(director_backend_weight{instance=~"$instance",local_address=~"$service"}, remote_address)`)).
+		WithVariable(variable("group", "HA group", `label_values(director_ha_state{instance=~"$instance"}, group)`)).
 
 		// At a glance.
 		WithRow(row("Overview")).
@@ -205,32 +209,32 @@ func Dashboard() ([]byte, error) {
 		// carry a group label, which the legends show.
 		WithRow(row("HA pair")).
 		WithPanel(series("HA state", "The heartbeat state of each node (and group): the series of the state it is in.", "none",
-			query(`director_ha_state{`+node+`} == 1`, `{{instance}} {{group}} {{state}}`))).
+			query(`director_ha_state{`+ha+`} == 1`, `{{instance}} {{group}} {{state}}`))).
 		WithPanel(states("Floating addresses held", "1 where the node holds the floating address. Both at once is a split brain (alert DirectorSplitBrain).", "released", "held",
-			query(`director_ha_address_held{`+node+`}`, `{{instance}} {{group}} {{address}}`))).
+			query(`director_ha_address_held{`+ha+`}`, `{{instance}} {{group}} {{address}}`))).
 		WithPanel(states("Peer liveness", "1 while the peer is heard within deadtime.", "dead", "alive",
-			query(`director_ha_peer_alive{`+node+`}`, `{{instance}} hears {{peer}}`))).
+			query(`director_ha_peer_alive{`+ha+`}`, `{{instance}} hears {{peer}}`))).
 		WithPanel(series("Peer last heard", "Seconds since the peer's last valid heartbeat.", "s",
-			query(`director_ha_peer_last_heard_seconds{`+node+`}`, `{{instance}} hears {{peer}}`))).
+			query(`director_ha_peer_last_heard_seconds{`+ha+`}`, `{{instance}} hears {{peer}}`))).
 		WithPanel(series("HA transitions", "Heartbeat state changes in each interval.", "short",
-			query(`increase(director_ha_transitions_total{`+node+`}[$__rate_interval])`, `{{instance}} {{group}}`))).
+			query(`increase(director_ha_transitions_total{`+ha+`}[$__rate_interval])`, `{{instance}} {{group}}`))).
 		WithPanel(series("Heartbeat messages", "Heartbeats sent and received per second, and messages rejected by reason (auth, replay, malformed).", "ops",
-			query(rate("director_ha_heartbeats_sent_total", node), `{{instance}} sent`),
-			query(rate("director_ha_heartbeats_received_total", node), `{{instance}} received`),
-			query(`sum by (instance, reason) (`+rate("director_ha_messages_rejected_total", node)+`)`, `{{instance}} rejected {{reason}}`))).
+			query(rate("director_ha_heartbeats_sent_total", ha), `{{instance}} sent`),
+			query(rate("director_ha_heartbeats_received_total", ha), `{{instance}} received`),
+			query(`sum by (instance, reason) (`+rate("director_ha_messages_rejected_total", ha)+`)`, `{{instance}} rejected {{reason}}`))).
 
 		// Connection sync.
 		WithRow(row("Connection sync")).
 		WithPanel(states("Sync readiness", "1 when the node holds a complete copy of the active node's connections (always on the active node).", "not ready", "ready",
-			query(`director_sync_ready{`+node+`}`, `{{instance}}`))).
+			query(`director_sync_ready{`+ha+`}`, `{{instance}}`))).
 		WithPanel(series("Sync lag", "Delay between the data plane reporting changes and their sending; the largest since start.", "s",
-			query(`director_sync_lag_seconds{`+node+`}`, `{{instance}} lag`),
-			query(`director_sync_lag_max_seconds{`+node+`}`, `{{instance}} max`))).
+			query(`director_sync_lag_seconds{`+ha+`}`, `{{instance}} lag`),
+			query(`director_sync_lag_max_seconds{`+ha+`}`, `{{instance}} max`))).
 		WithPanel(series("Sync records", "Connection records sent and received per second.", "ops",
-			query(`sum by (instance, direction) (`+rate("director_sync_records_total", node)+`)`, `{{instance}} {{direction}}`))).
+			query(`sum by (instance, direction) (`+rate("director_sync_records_total", ha)+`)`, `{{instance}} {{direction}}`))).
 		WithPanel(series("Sync outcomes and losses", "Received records by outcome, and messages noticed lost (each starts a full resync).", "ops",
-			query(`sum by (instance, outcome) (`+rate("director_sync_records_applied_total", node)+`)`, `{{instance}} {{outcome}}`),
-			query(rate("director_sync_gaps_total", node), `{{instance}} gaps`))).
+			query(`sum by (instance, outcome) (`+rate("director_sync_records_applied_total", ha)+`)`, `{{instance}} {{outcome}}`),
+			query(rate("director_sync_gaps_total", ha), `{{instance}} gaps`))).
 
 		// The data plane.
 		WithRow(row("Data plane")).

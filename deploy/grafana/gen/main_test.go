@@ -50,8 +50,8 @@ func TestDashboardLoads(t *testing.T) {
 	for _, v := range d.Templating.List {
 		vars = append(vars, v.Name)
 	}
-	if strings.Join(vars, ",") != "datasource,instance,service,real" {
-		t.Errorf("template variables %v, want datasource, instance, service, real", vars)
+	if strings.Join(vars, ",") != "datasource,instance,service,real,group" {
+		t.Errorf("template variables %v, want datasource, instance, service, real, group", vars)
 	}
 	exported := exportedMetrics(t)
 	metric := regexp.MustCompile(`director_[a-z_]+`)
