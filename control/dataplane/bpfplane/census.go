@@ -2,8 +2,7 @@ package bpfplane
 
 // The flow-table census: connection counts per real server and the
 // number of entries, from one walk of the table (read in batches by
-// bpf.Maps.Flows). Status and Stats share it, so a scrape, which asks
-// for both, walks the table at most once.
+// bpf.Maps.Flows), which Status and Stats both read.
 //
 // A walk costs about half a second per million entries here. A table
 // whose last walk took less than censusSyncLimit (some 100,000 entries)
