@@ -211,6 +211,10 @@ func (p *promServer) get(path string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
+// threshold splits an alert expression into the quantity and its final
+// comparison with a number.
+var threshold = regexp.MustCompile(`^(.*?)\s*(?:==|!=|>=|<=|>|<)\s*[0-9.]+$`)
+
 // panelQuery is one query of the dashboard.
 type panelQuery struct{ panel, expr string }
 
@@ -329,6 +333,13 @@ func TestMonitoringAgainstLabPair(t *testing.T) {
 			t.Fatalf("alert %s: %v", r.panel, err)
 		}
 		t.Logf("alert %s (healthy pair): %s\n    = %s", r.panel, r.expr, summary(s))
+		if m := threshold.FindStringSubmatch(r.expr); m != nil {
+			s, err := prom.query(m[1])
+			if err != nil {
+				t.Fatalf("alert %s without its threshold: %v", r.panel, err)
+			}
+			t.Logf("    without its threshold (%s): %s", strings.TrimSpace(r.expr[len(m[1]):]), summary(s))
+		}
 	}
 	for _, a := range mustAlerts(t, prom) {
 		if a.State == "firing" {
