@@ -14,6 +14,9 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 # (namespaces, veth GRO switch, reference arms).
 GEN_PKGS  := clang-19 llvm-19 libbpf-dev linux-libc-dev
 TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
+# The monitoring kit's tests: promtool and prometheus (deploy/, make
+# test-monitoring), headless chromium (the status page).
+MONITORING_PKGS := prometheus chromium
 # The throw-away VM of make test-vm: QEMU, and depmod for the downloaded
 # kernel's modules.dep.
 VM_PKGS   := qemu-system-x86 kmod
@@ -24,6 +27,7 @@ VM_PKGS   := qemu-system-x86 kmod
 VMRUN     ?= ./test/vmtests/ ./bpf/ ./loader/
 
 .PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit lint bench bench-heartbeat fuzz clean deps-generate deps-test
+.PHONY: bench-scan test-monitoring test-statuspage deps-monitoring
 
 all: build
 
@@ -44,6 +48,9 @@ deps-generate:
 
 deps-test:
 	$(call apt_install,$(TEST_PKGS))
+
+deps-monitoring:
+	$(call apt_install,$(MONITORING_PKGS))
 
 generate: deps-generate
 	cd bpf && $(GO) generate ./...
@@ -69,7 +76,7 @@ vagrant-validate:
 
 # Unit and privileged tests (namespaces, real kernel XDP). Run as root;
 # DIRECTOR_PRIVILEGED_TESTS=1 makes privileged tests fail instead of skip.
-test: deps-test build vagrant-validate test-vm
+test: deps-test deps-monitoring build vagrant-validate test-vm
 	$(GO) vet ./...
 	$(GO) test $(GOFLAGS_TEST) -p 1 ./...
 
@@ -94,9 +101,22 @@ lint:
 	$(GO) test -count=1 -run TestImportDirection ./control/
 
 # Side-by-side measurements; see docs/performance.md.
-bench: deps-test build
+bench: deps-test build bench-scan
 	$(GO) test -count=1 -run '^$$' -bench PacketCost -benchtime 1x ./bpf/
 	$(GO) test -count=1 -run '^$$' -bench ForwardingRate -benchtime 1x -timeout 20m ./test/bench/
+
+# Reading a flow table of 1M entries: the batched walk against the
+# entry-by-entry one, and a status, a scrape and the sync's full scan.
+bench-scan:
+	$(GO) test -count=1 -run '^$$' -bench FlowWalk -benchtime 3x ./bpf/
+	$(GO) test -count=1 -run '^$$' -bench ScanCost -benchtime 3x ./control/dataplane/bpfplane/
+
+# The monitoring kit against the namespace lab: Prometheus scraping the
+# pair, every dashboard query and alert expression printed with its value,
+# alerts fired by failing web1 and lb1 (see docs/monitoring.md).
+test-monitoring: deps-test deps-monitoring build
+	$(GO) test -count=1 -v ./deploy/...
+	$(GO) test -count=1 -v -run 'TestMonitoring|TestStatusPage' ./test/e2e/
 
 # The reference arm of the heartbeat pair: Linux-HA Heartbeat 3.0.6 from
 # Debian on the seed's files, failover blackout in the namespace lab.

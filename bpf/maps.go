@@ -382,18 +382,16 @@ type FlowEntry struct {
 }
 
 // Flows calls fn for each entry of the flow table until fn returns false.
+// It reads the table in batches (batch.go).
 func (m *Maps) Flows(fn func(FlowEntry) bool) error {
-	var e FlowEntry
-	it := m.flows.Iterate()
-	for it.Next(&e.Key, &e.Value) {
-		if !fn(e) {
-			return nil
+	return walkBatched(m.flows, func(keys []FlowKey, vals []Flow) bool {
+		for i := range keys {
+			if !fn(FlowEntry{keys[i], vals[i]}) {
+				return false
+			}
 		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("iterate flows: %w", err)
-	}
-	return nil
+		return true
+	})
 }
 
 // LookupFlow returns the entry for k.

@@ -218,6 +218,12 @@ func TestConfigAccepted(t *testing.T) {
 		{"metrics on every address", configHead + "metrics: {listen: \":9917\"}\n", func(c *model.Config) string {
 			return configCheck(c.MetricsListen, ":9917")
 		}},
+		{"metrics on a host name", configHead + "metrics: {listen: \"localhost:9917\"}\n", func(c *model.Config) string {
+			return configCheck(c.MetricsListen, "localhost:9917")
+		}},
+		{"metrics on a fully qualified host name", configHead + "metrics: {listen: \"lb1.example-lab.net.:9917\"}\n", func(c *model.Config) string {
+			return configCheck(c.MetricsListen, "lb1.example-lab.net.:9917")
+		}},
 		{"integer forms", configHead + "services:\n  - {vip: 192.168.56.10, port: 0x50, real_servers: [{address: 192.168.200.11, weight: 1_000}]}\n",
 			func(c *model.Config) string {
 				return configCheck(fmt.Sprint(c.Services[0].Port, c.Services[0].Reals[0].Weight), "80 1000")

@@ -77,8 +77,9 @@
 //     name; ipvs.sync_id: `an integer 0-255`; ipvs.conntrack: `true or
 //     false`;
 //     vip, address: `an IPv4 address`; port: `an integer 1-65535`; weight:
-//     `an integer 0-65535`; metrics.listen: `IP:port or :port (port
-//     1-65535)`; ha.transport: `a mapping or a list of mappings`;
+//     `an integer 0-65535`; metrics.listen: `host:port, IP:port or
+//     :port (port 1-65535)` (a host name is checked for its form, and
+//     resolved by the daemon when it listens); ha.transport: `a mapping or a list of mappings`;
 //     ha.transport.mode: `bcast, mcast or ucast`; ha.transport.port: `an
 //     integer 1-65535`; ha.transport.group: `an IPv4 multicast address`;
 //     ha.transport.ttl: `an integer 1-255`; ha.transport.peer: `an IPv4

@@ -113,7 +113,7 @@ func (p *parser) config(root *yaml.Node) *model.Config {
 		if m, ok := p.mapping(v.value, "metrics", v.key.Line); ok {
 			mf := p.fields(m, "in metrics", "listen")
 			if v, ok := mf["listen"]; ok {
-				const want = "IP:port or :port (port 1-65535)"
+				const want = "host:port, IP:port or :port (port 1-65535)"
 				if s, line, ok := p.scalar(v.value, "metrics.listen", want); ok {
 					if configListen(s) {
 						cfg.MetricsListen = s

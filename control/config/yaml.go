@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -317,20 +318,43 @@ func configIfname(s string) bool {
 	return len(s) >= 1 && len(s) <= 15 && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t\n\v\f\r\x00")
 }
 
-// configListen says whether s is an IP:port or :port to listen on.
+// configListen says whether s is a host:port, IP:port or :port to
+// listen on. A host name is checked for its form only (RFC 1123 labels):
+// parsing never resolves names; the daemon does when it listens.
 func configListen(s string) bool {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return false
 	}
 	if host != "" {
-		if _, err := netip.ParseAddr(host); err != nil {
+		if _, err := netip.ParseAddr(host); err != nil && !hostName(host) {
 			return false
 		}
 	}
 	n, err := strconv.Atoi(port)
 	return err == nil && port[0] != '+' && port[0] != '-' && n >= 1 && n <= 65535
 }
+
+// hostName says whether s is a host name: dot-separated labels of
+// letters, digits and inner hyphens, 1-63 bytes each, 253 in all, the
+// last not all digits (that would be a malformed IPv4 address).
+func hostName(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(strings.TrimSuffix(s, "."), ".")
+	for _, l := range labels {
+		if !configHostLabel.MatchString(l) {
+			return false
+		}
+	}
+	return !configDigits.MatchString(labels[len(labels)-1])
+}
+
+var (
+	configHostLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	configDigits    = regexp.MustCompile(`^[0-9]+$`)
+)
 
 // duration returns v as a duration within lo..hi, and the value as
 // written ("<v>s" for a number of seconds): a Go duration or a number of

@@ -66,6 +66,8 @@ type Daemon struct {
 	health     *health.Monitor
 	healthKick chan struct{} // a health verdict changed: re-apply
 
+	reload model.ReloadStatus // the last reload's outcome (guarded by mu)
+
 	stop     chan struct{} // closed by `director stop`
 	stopOnce sync.Once
 	removed  bool // the data plane was removed (guarded by mu)
@@ -87,6 +89,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d := &Daemon{opts: opts, log: opts.Log, started: time.Now(), cfg: cfg, stop: make(chan struct{}),
 		healthKick: make(chan struct{}, 1)}
+	d.reload = model.ReloadStatus{Successful: true, LastSuccess: d.started}
 	if cfg.HA != nil {
 		// Refuse a bad key file before touching anything.
 		if _, err := heartbeat.LoadAuthKeys(cfg.HA.KeyFile); err != nil {
@@ -184,8 +187,16 @@ func Run(ctx context.Context, opts Options) error {
 		if d.ha != nil {
 			reg.MustRegister(metrics.NewHACollector(d.ha.status))
 		}
-		metricsServer := &http.Server{Handler: metrics.Handler(reg, slog.NewLogLogger(d.log.Handler(), slog.LevelError)),
-			ReadHeaderTimeout: 10 * time.Second}
+		// The status page's rates and sparklines: the counters sampled
+		// while the daemon runs, kept in memory.
+		hist := metrics.NewHistory(metrics.HistoryLen)
+		histCtx, histStop := context.WithCancel(ctx)
+		defer histStop()
+		go d.sampleHistory(histCtx, hist)
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler(reg, slog.NewLogLogger(d.log.Handler(), slog.LevelError)))
+		mux.Handle("/", metrics.StatusPage(d.Status, hist))
+		metricsServer := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := metricsServer.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
 				d.log.Error("metrics: serve", "error", err)
@@ -219,6 +230,26 @@ func Run(ctx context.Context, opts Options) error {
 			if err := d.Reload(); err != nil {
 				d.log.Error("reload rejected; the running configuration stays", "error", err)
 			}
+		}
+	}
+}
+
+// sampleHistory feeds the status page's history every HistoryPace until
+// ctx ends (Run returns) or the daemon stops.
+func (d *Daemon) sampleHistory(ctx context.Context, hist *metrics.History) {
+	tick := time.NewTicker(metrics.HistoryPace)
+	defer tick.Stop()
+	for {
+		st, err := observer{d}.Status()
+		if err == nil {
+			hist.Add(time.Now(), st)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.stop:
+			return
+		case <-tick.C:
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/director-lb/director/control/config"
 	"github.com/director-lb/director/control/health"
@@ -23,10 +24,22 @@ func interfaces(cfg *model.Config) []string {
 
 // Reload reads the configuration file again and applies it. An invalid
 // file, or a change that only a restart can apply, is rejected and the
-// running configuration stays in force.
+// running configuration stays in force. The outcome is kept for status
+// and metrics (director_config_last_reload_successful).
 func (d *Daemon) Reload() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	err := d.reloadLocked()
+	if err != nil {
+		d.reload.Successful, d.reload.Error = false, err.Error()
+	} else {
+		d.reload = model.ReloadStatus{Successful: true, LastSuccess: time.Now()}
+	}
+	return err
+}
+
+// reloadLocked is Reload with d.mu held.
+func (d *Daemon) reloadLocked() error {
 	cfg, err := config.Load(d.opts.ConfigPath)
 	if err != nil {
 		return err

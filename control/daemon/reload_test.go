@@ -116,3 +116,28 @@ func TestReloadRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadOutcomeReported: a refused reload shows as not successful
+// with the time of the last success kept; the next good one clears it.
+func TestReloadOutcomeReported(t *testing.T) {
+	d, _, path := reloadDaemon(t)
+	if err := os.WriteFile(path, []byte(strings.Replace(reloadBase, "port: 80", "port: 0", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(); err == nil {
+		t.Fatal("invalid file accepted")
+	}
+	f := d.facts()
+	if f.Reload.Successful || !strings.Contains(f.Reload.Error, "port: 0") || !f.Reload.LastSuccess.IsZero() {
+		t.Fatalf("after a refused reload: %+v", f.Reload)
+	}
+	if err := os.WriteFile(path, []byte(reloadBase), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if f := d.facts(); !f.Reload.Successful || f.Reload.Error != "" || f.Reload.LastSuccess.IsZero() {
+		t.Fatalf("after a good reload: %+v", f.Reload)
+	}
+}

@@ -15,18 +15,18 @@ import (
 func (d *Daemon) facts() model.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return model.Status{Node: d.cfg.Node, Dataplane: d.plane.Mode(), DataplaneFallbacks: fallbacks(d.plane),
-		Version: d.opts.Version}
+	return model.Status{Node: d.cfg.Node, Dataplane: d.plane.Mode(), DataplaneReason: d.fallback,
+		DataplaneFallbacks: fallbacks(d.plane), Version: d.opts.Version, Reload: d.reload}
 }
 
 // Status gathers what `director status` shows.
 func (d *Daemon) Status() model.Status {
 	d.mu.Lock()
-	cfg := d.cfg
+	cfg, reload := d.cfg, d.reload
 	d.mu.Unlock()
 	st := model.Status{Node: cfg.Node, Config: d.opts.ConfigPath, Dataplane: d.plane.Mode(), DataplaneReason: d.fallback,
 		DataplaneFallbacks: fallbacks(d.plane), Version: d.opts.Version, Started: d.started,
-		Uptime: time.Since(d.started).Round(time.Second)}
+		Uptime: time.Since(d.started).Round(time.Second), Reload: reload}
 	for _, a := range attachments(d.plane) {
 		a.Role = "internal"
 		switch {

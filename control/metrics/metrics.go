@@ -54,11 +54,13 @@ type collector struct {
 	serviceInPackets, serviceOutPackets *prometheus.Desc
 	serviceInBytes, serviceOutBytes     *prometheus.Desc
 
-	packets, verdicts, drops  *prometheus.Desc
-	flowEntries, flowCapacity *prometheus.Desc
-	dataplaneInfo             *prometheus.Desc
-	dataplaneFallback         *prometheus.Desc
-	sysctl, syncDaemon        *prometheus.Desc
+	packets, verdicts, drops   *prometheus.Desc
+	flowEntries, flowCapacity  *prometheus.Desc
+	flowCountAge, flowCountDur *prometheus.Desc
+	dataplaneInfo              *prometheus.Desc
+	dataplaneFallback          *prometheus.Desc
+	sysctl, syncDaemon         *prometheus.Desc
+	reloadOK, reloadTime       *prometheus.Desc
 }
 
 // Source is what the collector reads at every scrape: the services and
@@ -72,8 +74,8 @@ type Source interface {
 
 // NewCollector returns a collector that reads src at every scrape (no
 // copies on a timer). info gives the facts that are not counters: of the
-// model.Status it returns only Node, Dataplane (the data plane's mode) and
-// DataplaneFallbacks are used, so it should be cheap and need not read the
+// model.Status it returns only Node, Dataplane (the data plane's mode),
+// DataplaneReason, DataplaneFallbacks and Reload are used, so it should be cheap and need not read the
 // data plane; it may be nil, and then director_dataplane_info is not
 // exported.
 func NewCollector(src Source, info func() model.Status) prometheus.Collector {
@@ -137,6 +139,12 @@ func NewCollector(src Source, info func() model.Status) prometheus.Collector {
 		flowCapacity: prometheus.NewDesc("director_flow_table_capacity",
 			"Size of the data plane's flow table, in entries.",
 			nil, nil),
+		flowCountAge: prometheus.NewDesc("director_flow_table_count_age_seconds",
+			"Age of the walk of the flow table behind the connection counts and director_flow_table_entries (large tables are walked in the background, see docs/monitoring.md).",
+			nil, nil),
+		flowCountDur: prometheus.NewDesc("director_flow_table_count_duration_seconds",
+			"Duration of that walk of the flow table.",
+			nil, nil),
 		dataplaneInfo: prometheus.NewDesc("director_dataplane_info",
 			"Always 1; the labels name the director's node and its data plane's mode.",
 			[]string{"node", "mode"}, nil),
@@ -146,6 +154,12 @@ func NewCollector(src Source, info func() model.Status) prometheus.Collector {
 		sysctl: prometheus.NewDesc("director_sysctl",
 			"Value of a kernel setting the data plane set at start (IPVS: net.ipv4.ip_forward, net.ipv4.vs.*), read back.",
 			[]string{"name"}, nil),
+		reloadOK: prometheus.NewDesc("director_config_last_reload_successful",
+			"1 if the last configuration reload (or the start) applied the file, 0 if it was refused and the previous configuration runs.",
+			nil, nil),
+		reloadTime: prometheus.NewDesc("director_config_last_reload_success_timestamp_seconds",
+			"Unix time of the last configuration applied (the start or a successful reload).",
+			nil, nil),
 		syncDaemon: prometheus.NewDesc("director_ipvs_sync_daemon",
 			"Always 1 for each running IPVS connection sync daemon; the labels say its state (master, backup), interface and sync id.",
 			[]string{"state", "interface", "sync_id"}, nil),
@@ -159,8 +173,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.backendInPackets, c.backendOutPackets, c.backendInBytes, c.backendOutBytes,
 		c.backendUp, c.backendChecks, c.backendCheckSeconds,
 		c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
-		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.dataplaneInfo, c.dataplaneFallback,
-		c.sysctl, c.syncDaemon,
+		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.flowCountAge, c.flowCountDur,
+		c.dataplaneInfo, c.dataplaneFallback,
+		c.sysctl, c.syncDaemon, c.reloadOK, c.reloadTime,
 	} {
 		ch <- d
 	}
@@ -192,6 +207,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		constMetric(ch, c.dataplaneInfo, prometheus.GaugeValue, 1, st.Node, mode)
 		for _, f := range st.DataplaneFallbacks {
 			constMetric(ch, c.dataplaneFallback, prometheus.GaugeValue, 1, st.Node, f.Interface, f.Mode, f.Reason)
+		}
+		if st.DataplaneReason != "" { // auto fell back to IPVS: no BPF hook at all
+			constMetric(ch, c.dataplaneFallback, prometheus.GaugeValue, 1, st.Node, "", "bpf", st.DataplaneReason)
+		}
+		if !st.Reload.LastSuccess.IsZero() {
+			constMetric(ch, c.reloadOK, prometheus.GaugeValue, boolGauge(st.Reload.Successful))
+			constMetric(ch, c.reloadTime, prometheus.GaugeValue, float64(st.Reload.LastSuccess.UnixNano())/1e9)
 		}
 	}
 }
@@ -242,6 +264,10 @@ func (c *collector) collectStats(ch chan<- prometheus.Metric, s model.DataplaneS
 	}
 	constMetric(ch, c.flowEntries, prometheus.GaugeValue, float64(s.FlowEntries))
 	constMetric(ch, c.flowCapacity, prometheus.GaugeValue, float64(s.FlowCapacity))
+	if s.FlowCountDuration > 0 {
+		constMetric(ch, c.flowCountAge, prometheus.GaugeValue, s.FlowCountAge.Seconds())
+		constMetric(ch, c.flowCountDur, prometheus.GaugeValue, s.FlowCountDuration.Seconds())
+	}
 	for _, sc := range s.Sysctls {
 		if v, err := strconv.ParseFloat(sc.Value, 64); err == nil {
 			constMetric(ch, c.sysctl, prometheus.GaugeValue, v, sc.Name)

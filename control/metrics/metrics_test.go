@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -416,6 +417,51 @@ director_dataplane_fallback{interface="eth0",mode="tc (tcx)",node="lb1",reason="
 director_dataplane_fallback{interface="eth0",mode="xdp native",node="lb1",reason="no driver support"} 1
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "director_dataplane_info", "director_dataplane_fallback"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestMetricsReloadAndIPVSFallback: the last reload's outcome, and auto's
+// fall back to IPVS as a fallback series of its own.
+func TestMetricsReloadAndIPVSFallback(t *testing.T) {
+	c := NewCollector(newFakeObserver(), func() model.Status {
+		return model.Status{Node: "lb1", Dataplane: "ipvs", DataplaneReason: "no BPF: permission denied",
+			Reload: model.ReloadStatus{Successful: false, Error: "bad", LastSuccess: time.Unix(1700000000, 500e6)}}
+	})
+	want := `
+# HELP director_config_last_reload_successful 1 if the last configuration reload (or the start) applied the file, 0 if it was refused and the previous configuration runs.
+# TYPE director_config_last_reload_successful gauge
+director_config_last_reload_successful 0
+# HELP director_config_last_reload_success_timestamp_seconds Unix time of the last configuration applied (the start or a successful reload).
+# TYPE director_config_last_reload_success_timestamp_seconds gauge
+director_config_last_reload_success_timestamp_seconds 1.7000000005e+09
+# HELP director_dataplane_fallback Always 1, one per better data plane that could not be used on an interface, with the reason.
+# TYPE director_dataplane_fallback gauge
+director_dataplane_fallback{interface="",mode="bpf",node="lb1",reason="no BPF: permission denied"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "director_config_last_reload_successful",
+		"director_config_last_reload_success_timestamp_seconds", "director_dataplane_fallback"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestMetricsFlowCount: the age and duration of the walk behind the
+// connection counts, when the data plane walked its table.
+func TestMetricsFlowCount(t *testing.T) {
+	o := newFakeObserver()
+	o.set(func(f *fakeObserver) {
+		f.stats.FlowCountAge, f.stats.FlowCountDuration = 3*time.Second, 400*time.Millisecond
+	})
+	want := `
+# HELP director_flow_table_count_age_seconds Age of the walk of the flow table behind the connection counts and director_flow_table_entries (large tables are walked in the background, see docs/monitoring.md).
+# TYPE director_flow_table_count_age_seconds gauge
+director_flow_table_count_age_seconds 3
+# HELP director_flow_table_count_duration_seconds Duration of that walk of the flow table.
+# TYPE director_flow_table_count_duration_seconds gauge
+director_flow_table_count_duration_seconds 0.4
+`
+	if err := testutil.CollectAndCompare(NewCollector(o, nil), strings.NewReader(want),
+		"director_flow_table_count_age_seconds", "director_flow_table_count_duration_seconds"); err != nil {
 		t.Error(err)
 	}
 }

@@ -80,6 +80,12 @@ type DataplaneStats struct {
 	// connection), FlowCapacity the table's size.
 	FlowEntries  int `json:"flow_entries"`
 	FlowCapacity int `json:"flow_capacity"`
+	// FlowCount says how the connection counts and FlowEntries were
+	// taken: by a walk of the flow table that started FlowCountAge ago
+	// and took FlowCountDuration (zero where the data plane counts
+	// otherwise).
+	FlowCountAge      time.Duration `json:"flow_count_age_ns,omitempty"`
+	FlowCountDuration time.Duration `json:"flow_count_duration_ns,omitempty"`
 	// Sysctls are the kernel settings the data plane set at start, with
 	// their values read back (IPVS).
 	Sysctls []Sysctl `json:"sysctls,omitempty"`
@@ -115,6 +121,19 @@ type Status struct {
 	Stats    DataplaneStats  `json:"stats"`
 	// HA is the heartbeat pair's state; nil without an ha section.
 	HA *HAStatus `json:"ha,omitempty"`
+	// Reload is the outcome of the last reload (or of the start).
+	Reload ReloadStatus `json:"reload"`
+}
+
+// ReloadStatus is the outcome of the last configuration load: the start,
+// then each reload.
+type ReloadStatus struct {
+	// Successful is false when the last reload was refused (the running
+	// configuration is the previous one); Error says why.
+	Successful bool   `json:"successful"`
+	Error      string `json:"error,omitempty"`
+	// LastSuccess is when a configuration was last applied.
+	LastSuccess time.Time `json:"last_success"`
 }
 
 // DataplaneFallback is a data plane that could not be used on an interface.

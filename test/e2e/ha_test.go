@@ -44,6 +44,8 @@ type haPair struct {
 	timers   haTimers
 	failback bool
 	noSync   bool // conntrack sync disabled
+	// metrics is the metrics listener (default 127.0.0.1:9917).
+	metrics string
 }
 
 func startPair(t *testing.T, tm haTimers, autoFailback bool) *haPair {
@@ -52,10 +54,15 @@ func startPair(t *testing.T, tm haTimers, autoFailback bool) *haPair {
 
 // startPairSync is startPair with the conntrack sync on or off.
 func startPairSync(t *testing.T, tm haTimers, autoFailback, sync bool) *haPair {
+	return startPairWith(t, &haPair{timers: tm, failback: autoFailback, noSync: !sync})
+}
+
+// startPairWith starts the pair as p (timers and options) says.
+func startPairWith(t *testing.T, p *haPair) *haPair {
 	t.Helper()
 	l := newLab(t, lab.Options{})
-	p := &haPair{t: t, l: l, dirs: map[string]*runningDirector{}, timers: tm, failback: autoFailback, noSync: !sync,
-		names: map[string]string{lab.LB1: l.Prefix() + "-lb1", lab.LB2: l.Prefix() + "-lb2"}}
+	p.t, p.l, p.dirs = t, l, map[string]*runningDirector{}
+	p.names = map[string]string{lab.LB1: l.Prefix() + "-lb1", lab.LB2: l.Prefix() + "-lb2"}
 	dir := t.TempDir()
 	p.keyFile = filepath.Join(dir, "authkey")
 	if err := os.WriteFile(p.keyFile, []byte("lab pair secret\n"), 0o600); err != nil {
@@ -78,9 +85,13 @@ func (p *haPair) other(n string) string {
 func (p *haPair) start(n string) *runningDirector {
 	p.t.Helper()
 	socket := filepath.Join(p.t.TempDir(), "director.sock")
+	listen := p.metrics
+	if listen == "" {
+		listen = "127.0.0.1:9917"
+	}
 	c := lab.PairConfig{Node: p.names[n], Peer: p.names[p.other(n)], Owner: p.names[lab.LB1], Socket: socket,
 		KeyFile: p.keyFile, Keepalive: p.timers.keepalive, Deadtime: p.timers.deadtime, AutoFailback: p.failback,
-		ARPCount: 3, ARPInterval: 50 * time.Millisecond, MetricsListen: "127.0.0.1:9917", NoSync: p.noSync}
+		ARPCount: 3, ARPInterval: 50 * time.Millisecond, MetricsListen: listen, NoSync: p.noSync}
 	cfg := c.YAML()
 	d := startDirectorIn(p.t, p.l, n, cfg, socket)
 	p.dirs[n] = d

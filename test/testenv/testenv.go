@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -33,4 +34,22 @@ func RequirePrivileged(tb testing.TB) {
 	default:
 		tb.Fatalf("DIRECTOR_PRIVILEGED_TESTS=%q: want 1 (privileged tests must run), 0 (skip them) or unset (run them as root)", v)
 	}
+}
+
+// RequireCommand lets a test that runs a program from a Debian package
+// (promtool, prometheus, chromium) run, or stops it: when name is not in
+// PATH the test fails if DIRECTOR_PRIVILEGED_TESTS=1 (CI, make test: the
+// Makefile installs it, pkg names the package) and is skipped otherwise.
+// It returns the program's path.
+func RequireCommand(tb testing.TB, name, pkg string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
+		tb.Fatalf("%s not found (Debian package %s; make deps-monitoring installs it): %v", name, pkg, err)
+	}
+	tb.Skipf("%s not found (Debian package %s)", name, pkg)
+	return ""
 }

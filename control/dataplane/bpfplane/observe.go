@@ -6,6 +6,7 @@ package bpfplane
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/control/dataplane"
@@ -13,7 +14,7 @@ import (
 )
 
 // Status implements dataplane.Dataplane: services from the maps, with counters and
-// connection counts from the flow table.
+// connection counts from the flow table's census (census.go).
 func (d *Plane) Status() ([]model.ServiceStatus, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -21,28 +22,7 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	type conns struct{ active, inactive uint64 }
-	byReal := map[uint32]*conns{}
-	err = d.maps.Flows(func(e bpf.FlowEntry) bool {
-		if e.Value.Dir != bpf.DirForward {
-			return true
-		}
-		r, ok := cur.reals[e.Value.RealId]
-		if !ok || r.Gen != e.Value.RealGen {
-			return true
-		}
-		c := byReal[e.Value.RealId]
-		if c == nil {
-			c = &conns{}
-			byReal[e.Value.RealId] = c
-		}
-		if e.Value.State == bpf.StateEstablished {
-			c.active++
-		} else {
-			c.inactive++
-		}
-		return true
-	})
+	cen, err := d.census.get(d.maps)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +48,7 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 			}
 			rs.Counters = counters(ts)
 			st.Counters = addCounters(st.Counters, rs.Counters)
-			if c := byReal[id]; c != nil {
+			if c := cen.conns[realGen{id, r.Gen}]; c != nil {
 				rs.ActiveConns, rs.InactiveConns = c.active, c.inactive
 			}
 			st.Reals = append(st.Reals, rs)
@@ -149,6 +129,11 @@ func (d *Plane) Stats() (model.DataplaneStats, error) {
 	if st.Verdicts, err = d.maps.Verdicts(); err != nil {
 		return st, err
 	}
-	err = d.maps.Flows(func(bpf.FlowEntry) bool { st.FlowEntries++; return true })
-	return st, err
+	cen, err := d.census.get(d.maps)
+	if err != nil {
+		return st, err
+	}
+	st.FlowEntries = cen.entries
+	st.FlowCountAge, st.FlowCountDuration = time.Since(cen.at), cen.took
+	return st, nil
 }

@@ -32,6 +32,8 @@ type Plane struct {
 	// applied counts the calls of Apply that returned, for readers that
 	// cache the maps' indexes (conntrack sync).
 	applied atomic.Uint64
+	// census counts the flow table for Status and Stats (census.go).
+	census censusCache
 }
 
 // New makes a plane over maps, of a program loaded elsewhere (tests);

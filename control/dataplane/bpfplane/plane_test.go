@@ -19,29 +19,38 @@ import (
 
 func newTestPlane(t *testing.T) (*Plane, *bpf.Maps) {
 	t.Helper()
-	testenv.RequirePrivileged(t)
+	objs := loadTestObjects(t, 1024)
+	m := bpf.NewMaps(objs)
+	return New(m, "test"), m
+}
+
+// loadTestObjects loads the program's maps unpinned, with a flow table
+// of flows entries, its clock at 250 Hz; they are closed when the test
+// ends.
+func loadTestObjects(tb testing.TB, flows uint32) *bpf.Objects {
+	tb.Helper()
+	testenv.RequirePrivileged(tb)
 	spec, err := bpf.LoadSpec()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	for _, m := range spec.Maps {
 		m.Pinning = ebpf.PinNone
 	}
-	spec.Maps["flows"].MaxEntries = 1024
+	spec.Maps["flows"].MaxEntries = flows
 	var objs bpf.Objects
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		if err := objs.Close(); err != nil {
-			t.Error(err)
+			tb.Error(err)
 		}
 	})
-	m := bpf.NewMaps(&objs)
-	if err := m.InitClock(250); err != nil {
-		t.Fatal(err)
+	if err := bpf.NewMaps(&objs).InitClock(250); err != nil {
+		tb.Fatal(err)
 	}
-	return New(m, "test"), m
+	return &objs
 }
 
 var (
