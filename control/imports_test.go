@@ -33,6 +33,8 @@ var allowed = map[string][]string{
 	"control/health":              {"control/model"},
 	"control/api":                 {"control/model"},
 	"control/metrics":             {"control/model"},
+	"control/ipvsadm":             {"control/model"},
+	"control/importer":            {"control/model", "control/ipvsadm"},
 	"control/dataplane/bpfplane":  {"control/model", "control/dataplane", "bpf", "loader", "heartbeat"},
 	"control/dataplane/ipvsplane": {"control/model", "control/dataplane"},
 	"control/daemon": {"control/model", "control/config", "control/dataplane", "control/dataplane/bpfplane",

@@ -175,6 +175,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				},
 			},
 			labCommand(),
+			importCommand(),
 			{
 				Name:  "probe",
 				Usage: "check that this kernel can run the XDP data plane",
