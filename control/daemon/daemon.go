@@ -85,6 +85,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// Live changes (director ipvsadm) of the previous run stay until a
+	// reload.
+	if live, ok, err := readLive(cfg); err != nil {
+		opts.Log.Warn("live changes of the previous run not read; serving the file", "error", err)
+	} else if ok {
+		opts.Log.Info("serving the live changes of the previous run (director reload applies the file)")
+		cfg = live
+	}
 	d := &Daemon{opts: opts, log: opts.Log, started: time.Now(), cfg: cfg, stop: make(chan struct{}),
 		healthKick: make(chan struct{}, 1)}
 	if cfg.HA != nil {

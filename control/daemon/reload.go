@@ -78,6 +78,9 @@ func (d *Daemon) Reload() error {
 		return fmt.Errorf("%s: %w", d.opts.ConfigPath, err)
 	}
 	d.cfg = cfg
+	if err := dropLive(cfg); err != nil {
+		d.log.Warn("live changes replaced by the file but their copy not removed", "error", err)
+	}
 	d.log.Info("configuration reloaded", "services", len(cfg.Services))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/director-lb/director/control/api"
 	"github.com/director-lb/director/control/dataplane"
+	"github.com/director-lb/director/control/ipvsadm"
 	"github.com/director-lb/director/control/model"
 )
 
@@ -95,6 +96,16 @@ var _ api.Backend = backend{}
 
 func (b backend) Status() model.Status         { return b.d.Status() }
 func (b backend) Flows() ([]model.Flow, error) { return b.d.plane.Flows() }
+
+func (b backend) Live(c *ipvsadm.Command) error { return b.d.Live(c) }
+
+// Services is the running table: the file's services with the live
+// changes.
+func (b backend) Services() ([]model.Service, model.Timeouts) {
+	b.d.mu.Lock()
+	defer b.d.mu.Unlock()
+	return b.d.cfg.Services, b.d.cfg.Timeouts
+}
 
 func (b backend) Reload() error {
 	err := b.d.Reload()
