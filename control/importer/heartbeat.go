@@ -21,7 +21,7 @@ func (d *doc) haSection() *ha {
 var haCFIgnored = map[string]string{
 	"logfile": "director logs to stderr (the journal under systemd)", "debugfile": "director logs to stderr",
 	"logfacility": "director logs to stderr (the journal under systemd)", "use_logd": "director logs to stderr",
-	"crm": "there is no cluster resource manager: the ha section is the whole configuration",
+	"crm":       "there is no cluster resource manager: the ha section is the whole configuration",
 	"pacemaker": "there is no cluster resource manager", "respawn": "run director under systemd (Restart=)",
 	"apiauth": "director has no Heartbeat API", "compression": "director's messages are not compressed",
 	"traditional_compression": "director's messages are not compressed", "baud": "serial links are not implemented",

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/director-lb/director/control/model"
 )
@@ -325,13 +324,6 @@ func yamlString(s string) string {
 		}
 	}
 	return fmt.Sprintf("%q", s)
-}
-
-func seconds(d time.Duration) string {
-	if d%time.Second == 0 {
-		return fmt.Sprintf("%ds", d/time.Second)
-	}
-	return d.String()
 }
 
 // yaml writes the configuration.

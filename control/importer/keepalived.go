@@ -36,15 +36,15 @@ func kaParse(data []byte) ([]*kaNode, []int) {
 		var words []string
 		for i := 0; i < len(line); {
 			c := line[i]
-			switch {
-			case c == ' ' || c == '\t' || c == '\r':
+			switch c {
+			case ' ', '\t', '\r':
 				i++
-			case c == '!' || c == '#':
+			case '!', '#':
 				i = len(line)
-			case c == '{' || c == '}':
+			case '{', '}':
 				words = append(words, string(c))
 				i++
-			case c == '"':
+			case '"':
 				j := strings.IndexByte(line[i+1:], '"')
 				if j < 0 {
 					j = len(line) - i - 1

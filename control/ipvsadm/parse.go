@@ -155,8 +155,8 @@ type Command struct {
 	// Real is -r's address and port (the service's port when absent).
 	Real model.RealKey
 	// Forward is -g, -i or -m (FwdRoute when absent, as ipvsadm).
-	Forward              string
-	Weight               int
+	Forward                string
+	Weight                 int
 	UThreshold, LThreshold uint32
 	// Timeouts are --set's tcp, tcpfin and udp, in seconds.
 	Timeouts [3]int
