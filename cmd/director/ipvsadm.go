@@ -33,7 +33,16 @@ func ipvsadmCommand() *cli.Command {
 		ArgsUsage:       "[ipvsadm options]",
 		SkipFlagParsing: true,
 		Action: func(c *cli.Context) error {
-			if code := runIpvsadm(c.Context, "ipvsadm", c.Args().Slice(), c.App.Reader, c.App.Writer, c.App.ErrWriter); code != 0 {
+			// ipvsadm's options are parsed as ipvsadm does; director's own
+			// --socket may come first.
+			args := c.Args().Slice()
+			if len(args) >= 2 && args[0] == "--socket" {
+				if err := os.Setenv("DIRECTOR_SOCKET", args[1]); err != nil {
+					return err
+				}
+				args = args[2:]
+			}
+			if code := runIpvsadm(c.Context, "ipvsadm", args, c.App.Reader, c.App.Writer, c.App.ErrWriter); code != 0 {
 				return exitStatus(code)
 			}
 			return nil
