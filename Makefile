@@ -14,9 +14,9 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 # (namespaces, veth GRO switch, reference arms).
 GEN_PKGS  := clang-19 llvm-19 libbpf-dev linux-libc-dev
 TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
-# The throw-away VM of make test-vm: QEMU, and depmod for the downloaded
-# kernel's modules.dep.
-VM_PKGS   := qemu-system-x86 kmod
+# The throw-away VM of make test-vm: QEMU, depmod for the downloaded
+# kernel's modules.dep, and Debian's ipvsadm (the parity test runs it in the VM).
+VM_PKGS   := qemu-system-x86 kmod ipvsadm
 # Arguments of the VM runner (go run ./test/vm/vmrun -h), e.g.
 # VMRUN='-run TestIPVSService'. By default the VM also runs the packet
 # tables of both programs (6.1's verifier) and the loader's tests (TC

@@ -124,6 +124,7 @@ func ipvsadmList(ctx context.Context, cl *api.Client, cmd *ipvsadm.Command, stdo
 		return ipvsadmFail(stderr, err)
 	}
 	t := ipvsadm.Table{Services: st.Services, Config: map[model.ServiceKey]model.Service{}}
+	t.Rates, t.RealRates = ipvsadm.RatesTable(tab.Rates)
 	for _, s := range tab.Services {
 		t.Config[s.Key()] = s
 	}

@@ -3,7 +3,7 @@ package api
 // Live changes (director ipvsadm):
 //
 //	POST /v1/ipvsadm    an ipvsadm.Command applied at once; 422 with ipvsadm's message and exit status if refused
-//	GET  /v1/services   the running services (the file's, with the live changes) and timeouts
+//	GET  /v1/services   the running services (the file's, with the live changes), timeouts and rates
 
 import (
 	"bytes"
@@ -25,6 +25,8 @@ type LiveBackend interface {
 	Live(c *ipvsadm.Command) error
 	// Services returns the running services and timeouts.
 	Services() ([]model.Service, model.Timeouts)
+	// Rates returns the estimator's rates (ipvsadm --rate).
+	Rates() []model.ServiceRates
 }
 
 // liveError is a refused live change: ipvsadm's message and status.
@@ -35,8 +37,9 @@ type liveError struct {
 
 // Table is GET /v1/services's answer.
 type Table struct {
-	Services []model.Service `json:"services"`
-	Timeouts model.Timeouts  `json:"timeouts"`
+	Services []model.Service      `json:"services"`
+	Timeouts model.Timeouts       `json:"timeouts"`
+	Rates    []model.ServiceRates `json:"rates"`
 }
 
 func liveHandlers(mux *http.ServeMux, b LiveBackend) {
@@ -62,7 +65,7 @@ func liveHandlers(mux *http.ServeMux, b LiveBackend) {
 		if s == nil {
 			s = []model.Service{}
 		}
-		writeJSON(w, http.StatusOK, Table{Services: s, Timeouts: t})
+		writeJSON(w, http.StatusOK, Table{Services: s, Timeouts: t, Rates: b.Rates()})
 	})
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/director-lb/director/control/config"
 	"github.com/director-lb/director/control/dataplane"
 	"github.com/director-lb/director/control/health"
+	"github.com/director-lb/director/control/ipvsadm"
 	"github.com/director-lb/director/control/metrics"
 	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/heartbeat"
@@ -69,6 +70,9 @@ type Daemon struct {
 	stop     chan struct{} // closed by `director stop`
 	stopOnce sync.Once
 	removed  bool // the data plane was removed (guarded by mu)
+
+	estMu sync.Mutex // guards est
+	est   ipvsadm.Estimators
 }
 
 // ErrRestartNeeded says a reload changed something that only a restart
@@ -183,6 +187,11 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
+	// IPVS's rate estimator over the data plane's counters, every 2 s.
+	estCtx, estCancel := context.WithCancel(context.Background())
+	defer estCancel()
+	go d.estimate(estCtx)
+
 	if cfg.MetricsListen != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
@@ -192,6 +201,7 @@ func Run(ctx context.Context, opts Options) error {
 		if d.ha != nil {
 			reg.MustRegister(metrics.NewHACollector(d.ha.status))
 		}
+		reg.MustRegister(metrics.NewRateCollector(d.rates))
 		metricsServer := &http.Server{Handler: metrics.Handler(reg, slog.NewLogLogger(d.log.Handler(), slog.LevelError)),
 			ReadHeaderTimeout: 10 * time.Second}
 		go func() {

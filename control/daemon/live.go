@@ -6,6 +6,7 @@ package daemon
 // live table again; a reload replaces them with the file.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,12 +36,32 @@ func livePath(cfg *model.Config) string {
 	return filepath.Join(filepath.Dir(cfg.ControlSocket), cfg.Node+".live.json")
 }
 
+// maxWeight is the largest weight of the configuration file.
+const maxWeight = 65535
+
 // Live applies one ipvsadm change command. A refused command (the
 // kernel's errors, ipvsadm's messages) changes nothing.
 func (d *Daemon) Live(c *ipvsadm.Command) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	onIPVS := d.plane.Mode() == ipvsplane.ModeName
+	// The model has these, the data planes do not apply them yet: refuse
+	// rather than show a table the kernel does not follow.
+	for _, n := range []struct {
+		set  bool
+		what string
+	}{
+		{c.Persistent != 0 || c.Netmask.IsValid(), "persistence (-p, -M)"},
+		{c.UThreshold != 0 || c.LThreshold != 0, "connection thresholds (-x, -y)"},
+		{c.SchedFlags != "", "scheduler flags (-b)"},
+	} {
+		if n.set {
+			return &ipvsadm.Error{Msg: "director does not implement " + n.what + " yet\n", Code: 2}
+		}
+	}
+	if c.Weight > maxWeight {
+		return &ipvsadm.Error{Msg: fmt.Sprintf("illegal weight specified: director's weights are 0-%d\n", maxWeight), Code: 2}
+	}
 	known := func(name string) bool { _, ok := model.LookupScheduler(name); return ok }
 	services, err := ipvsadm.Apply(d.cfg.Services, c, known)
 	if err != nil {
@@ -166,4 +187,31 @@ func readLive(cfg *model.Config) (*model.Config, bool, error) {
 	out.Services, out.Timeouts = t.Services, t.Timeouts
 	out.Health = liveHealth(cfg, t.Services)
 	return &out, true, nil
+}
+
+// estimate runs IPVS's rate estimator over the data plane's counters
+// every 2 s until ctx ends.
+func (d *Daemon) estimate(ctx context.Context) {
+	t := time.NewTicker(ipvsadm.EstimatorInterval)
+	defer t.Stop()
+	for {
+		st, err := observer{d}.Status()
+		if err == nil {
+			d.estMu.Lock()
+			d.est.Update(st)
+			d.estMu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// rates are the estimator's latest.
+func (d *Daemon) rates() []model.ServiceRates {
+	d.estMu.Lock()
+	defer d.estMu.Unlock()
+	return d.est.Rates()
 }

@@ -107,6 +107,9 @@ func (b backend) Services() ([]model.Service, model.Timeouts) {
 	return b.d.cfg.Services, b.d.cfg.Timeouts
 }
 
+// Rates are the estimator's latest rates.
+func (b backend) Rates() []model.ServiceRates { return b.d.rates() }
+
 func (b backend) Reload() error {
 	err := b.d.Reload()
 	if err != nil {

@@ -22,9 +22,7 @@ const VersionLine = "IP Virtual Server version 1.2.1 (size=4096)\n"
 
 // Rates are the estimator's rates of a service or real server, as --rate
 // shows them (connections, packets and bytes per second).
-type Rates struct {
-	CPS, InPPS, OutPPS, InBPS, OutBPS uint64
-}
+type Rates = model.Rates
 
 // Table is what a listing shows: the services with their counters, and
 // their rates (by service, and by service and real server); nil maps
@@ -132,7 +130,8 @@ func WriteList(w io.Writer, t Table, f Format, only *model.ServiceKey) error {
 	if only != nil {
 		i := slices.IndexFunc(svcs, func(s model.ServiceStatus) bool { return s.ServiceKey == *only })
 		if i < 0 {
-			return kernelError("No such service")
+			// ipvsadm -L -t of a missing service exits with 1, not 255.
+			return &Error{Msg: "No such service\n", Code: 1}
 		}
 		svcs = svcs[i : i+1]
 	} else if f&FmtRule == 0 {

@@ -20,11 +20,12 @@ func TestParseRefusals(t *testing.T) {
 		{"-A -t 192.168.56.10:80 --bogus", "--bogus: unknown option\n", 255},
 		{"-A -t 192.168.56.300:80", "illegal virtual server address[:port] specified\n", 2},
 		{"-A -t 192.168.56.10:0", "Zero port specified for non-persistent service\n", 2},
-		{"-a -t 192.168.56.10:80 -r 192.168.200.11 -w 65536", "illegal weight specified\n", 2},
+		{"-a -t 192.168.56.10:80 -r 192.168.200.11 -w 2147483648", "illegal weight specified\n", 2},
 		{"-a -t 192.168.56.10:80 -r 192.168.200.11 -w -1", "illegal weight specified\n", 2},
 		{"-a -t 192.168.56.10:80", "You need to supply the 'real-server' option for the 'add-server' command\n", 2},
 		{"-A -t 192.168.56.10:80 -w 3", "Illegal 'weight' option with the 'add-service' command\n", 2},
-		{"-A -L", "multiple commands specified\n", 2},
+		{"-A -L", "invalid option `-L'\n", 2},
+		{"-A -t 192.168.56.10:80 --list", "invalid option `--list'\n", 2},
 		{"-A -t 192.168.56.10:80 -s rr -s wrr", "multiple 'scheduler' options specified\n", 2},
 		{"-L -c -t 192.168.56.10:80", "The option 'service-address' conflicts with the 'connection' option in the 'list' command\n", 2},
 		{"-L -c --stats", "options conflicts in the list command\n", 2},
@@ -147,5 +148,32 @@ func TestList(t *testing.T) {
 		if b.String() != c.want {
 			t.Errorf("format %#x:\n%s\nwant\n%s", c.f, b.String(), c.want)
 		}
+	}
+}
+
+// TestEstimator: IPVS's fixed-point estimator. 100 new connections a
+// second (200 per 2 s window) read 25 after the first window (a quarter of
+// the step), then converge on 100; bytes keep 5 bits of fraction.
+func TestEstimator(t *testing.T) {
+	var e Estimator
+	var c model.Counters
+	e.Update(c)
+	var got []uint64
+	for range 20 {
+		c.Connections += 200
+		c.BytesIn += 2000000 // 1 MB/s
+		e.Update(c)
+		got = append(got, e.Rates().CPS)
+	}
+	if got[0] != 25 || got[1] != 44 || got[19] != 100 {
+		t.Errorf("cps by window %v, want 25, 44, ... 100", got)
+	}
+	if r := e.Rates(); r.InBPS < 996000 || r.InBPS > 1000000 { // (3/4)^20 of the step left
+		t.Errorf("in bps %d, want about 1000000", r.InBPS)
+	}
+	// Traffic stops: the rate decays by a quarter a window.
+	e.Update(c)
+	if r := e.Rates().CPS; r != 75 {
+		t.Errorf("cps one window after traffic stopped %d, want 75", r)
 	}
 }

@@ -219,6 +219,8 @@ type item struct {
 	opt    option
 	arg    string
 	hasArg bool
+	// written is the option as the command line has it ("-L", "--list").
+	written string
 }
 
 // scan splits args (without the program name) into options and operands
@@ -243,7 +245,7 @@ func scan(args []string) (items []item, operands []string, bad, reason string) {
 			if o == nil {
 				return items, operands, "--" + name, "unknown option"
 			}
-			it := item{opt: *o}
+			it := item{opt: *o, written: a}
 			switch {
 			case o.arg == 0 && hasVal:
 				return items, operands, a, "option does not take an argument"
@@ -272,7 +274,7 @@ func scan(args []string) (items []item, operands []string, bad, reason string) {
 				if o == nil {
 					return items, operands, "-" + a[k:k+1], "unknown option"
 				}
-				it := item{opt: *o}
+				it := item{opt: *o, written: a}
 				if o.arg != 0 {
 					rest := a[k+1:]
 					switch {
@@ -308,7 +310,7 @@ func Parse(args []string) (*Command, error) {
 	if len(args) > 0 {
 		prog, args = args[0], args[1:]
 	}
-	c := &Command{Weight: 1, Forward: FwdRoute}
+	c := &Command{Weight: 1, Forward: FwdRoute, Service: model.ServiceKey{Proto: model.TCP}}
 	if len(args) == 0 {
 		c.Cmd = CmdList
 		return c, nil
@@ -452,10 +454,9 @@ func (o Opt) name() string {
 func (c *Command) option(it item, schedFlags *string) error {
 	switch it.opt.long {
 	case "add-service", "edit-service", "delete-service", "add-server", "edit-server", "delete-server",
-		"clear", "list", "zero", "set", "restore", "save", "start-daemon", "stop-daemon":
-		return fail("multiple commands specified")
-	case "help", "version":
-		return fail("invalid option `%s'", c.badName(it))
+		"clear", "list", "zero", "set", "restore", "save", "start-daemon", "stop-daemon", "help", "version":
+		// A second command is an option ipvsadm does not expect here.
+		return fail("invalid option `%s'", it.written)
 	case "tcp-service", "udp-service":
 		if err := c.setOpt(OptService); err != nil {
 			return err
@@ -529,7 +530,9 @@ func (c *Command) option(it item, schedFlags *string) error {
 		if err := c.setOpt(OptWeight); err != nil {
 			return err
 		}
-		n, ok := number(it.arg, 0, 65535)
+		// ipvsadm 1.31 takes any int; the kernel and director set
+		// their own limits.
+		n, ok := number(it.arg, 0, 1<<31-1)
 		if !ok {
 			return fail("illegal weight specified")
 		}
@@ -602,13 +605,6 @@ func (c *Command) option(it item, schedFlags *string) error {
 		return c.setOpt(OptSchedFlags)
 	}
 	return nil
-}
-
-func (c *Command) badName(it item) string {
-	if it.opt.short != 0 {
-		return "-" + string(it.opt.short)
-	}
-	return "--" + it.opt.long
 }
 
 // schedFlags checks -b's comma-separated flags against the scheduler.

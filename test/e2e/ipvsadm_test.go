@@ -96,6 +96,31 @@ func TestIpvsadmLive(t *testing.T) {
 		}
 	}
 
+	// The 20 connections show in --rate and the metrics within a few of
+	// the estimator's 2 s windows.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, _, _ := ipvsadm(t, d, "-Ln", "--rate")
+		m := d.metrics()
+		line := ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "TCP  192.168.56.10:80 ") {
+				line = l
+			}
+		}
+		f := strings.Fields(line)
+		if len(f) == 7 && f[2] != "0" && strings.Contains(m, `director_service_connection_rate{local_address="192.168.56.10",local_port="80",proto="TCP"}`) {
+			if !strings.HasPrefix(out, "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n") {
+				t.Errorf("--rate header:\n%s", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no rate for :80 after 15s:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond) // polling a condition with a deadline
+	}
+
 	// A refused change: ipvsadm's message and status, the table unchanged.
 	before, _, _ := ipvsadm(t, d, "-Sn")
 	_, errOut, code := ipvsadm(t, d, "-a", "-t", "192.168.56.10:80", "-r", "192.168.200.11:80", "-m")
@@ -103,7 +128,7 @@ func TestIpvsadmLive(t *testing.T) {
 		t.Errorf("-a of an existing server: exit %d %q", code, errOut)
 	}
 	_, errOut, code = ipvsadm(t, d, "-a", "-t", "192.168.56.10:80", "-r", "192.168.200.13:80", "-m", "-w", "65536")
-	if code != 2 || errOut != "illegal weight specified\n" {
+	if code != 2 || errOut != "illegal weight specified: director's weights are 0-65535\n" {
 		t.Errorf("-w 65536: exit %d %q", code, errOut)
 	}
 	if after, _, _ := ipvsadm(t, d, "-Sn"); after != before {
