@@ -80,8 +80,6 @@ func runIpvsadm(ctx context.Context, prog string, args []string, stdin io.Reader
 	case ipvsadm.CmdStartDaemon, ipvsadm.CmdStopDaemon:
 		return ipvsadmFail(stderr, &ipvsadm.Error{Code: 2, Msg: "director syncs connections itself (ha.sync in the configuration; " +
 			"ipvs.sync_interface with dataplane ipvs): --start-daemon and --stop-daemon are not implemented\n"})
-	case ipvsadm.CmdZero:
-		return ipvsadmFail(stderr, &ipvsadm.Error{Code: 2, Msg: "zeroing the counters (-Z) is not implemented by director\n"})
 	}
 	return ipvsadmFail(stderr, cl.Live(ctx, cmd))
 }
@@ -123,7 +121,7 @@ func ipvsadmList(ctx context.Context, cl *api.Client, cmd *ipvsadm.Command, stdo
 	if err != nil {
 		return ipvsadmFail(stderr, err)
 	}
-	t := ipvsadm.Table{Services: st.Services, Config: map[model.ServiceKey]model.Service{}}
+	t := ipvsadm.Table{Services: ipvsadm.Subtract(st.Services, tab.Zeroed), Config: map[model.ServiceKey]model.Service{}}
 	t.Rates, t.RealRates = ipvsadm.RatesTable(tab.Rates)
 	for _, s := range tab.Services {
 		t.Config[s.Key()] = s

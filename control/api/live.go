@@ -27,6 +27,8 @@ type LiveBackend interface {
 	Services() ([]model.Service, model.Timeouts)
 	// Rates returns the estimator's rates (ipvsadm --rate).
 	Rates() []model.ServiceRates
+	// Zeroed returns the counters at each service's last ipvsadm -Z.
+	Zeroed() []model.ServiceStatus
 }
 
 // liveError is a refused live change: ipvsadm's message and status.
@@ -40,6 +42,9 @@ type Table struct {
 	Services []model.Service      `json:"services"`
 	Timeouts model.Timeouts       `json:"timeouts"`
 	Rates    []model.ServiceRates `json:"rates"`
+	// Zeroed are the counters at each service's last -Z, which
+	// listings subtract.
+	Zeroed []model.ServiceStatus `json:"zeroed"`
 }
 
 func liveHandlers(mux *http.ServeMux, b LiveBackend) {
@@ -65,7 +70,7 @@ func liveHandlers(mux *http.ServeMux, b LiveBackend) {
 		if s == nil {
 			s = []model.Service{}
 		}
-		writeJSON(w, http.StatusOK, Table{Services: s, Timeouts: t, Rates: b.Rates()})
+		writeJSON(w, http.StatusOK, Table{Services: s, Timeouts: t, Rates: b.Rates(), Zeroed: b.Zeroed()})
 	})
 }
 

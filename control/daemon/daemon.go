@@ -71,8 +71,9 @@ type Daemon struct {
 	stopOnce sync.Once
 	removed  bool // the data plane was removed (guarded by mu)
 
-	estMu sync.Mutex // guards est
-	est   ipvsadm.Estimators
+	estMu  sync.Mutex // guards est and zeroed
+	est    ipvsadm.Estimators
+	zeroed map[model.ServiceKey]model.ServiceStatus // counters at ipvsadm -Z
 }
 
 // ErrRestartNeeded says a reload changed something that only a restart

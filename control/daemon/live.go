@@ -42,6 +42,9 @@ const maxWeight = 65535
 // Live applies one ipvsadm change command. A refused command (the
 // kernel's errors, ipvsadm's messages) changes nothing.
 func (d *Daemon) Live(c *ipvsadm.Command) error {
+	if c.Cmd == ipvsadm.CmdZero {
+		return d.zero(c)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	onIPVS := d.plane.Mode() == ipvsplane.ModeName
@@ -86,6 +89,7 @@ func (d *Daemon) Live(c *ipvsadm.Command) error {
 	if err := d.applyLive(&cfg); err != nil {
 		return err
 	}
+	d.pruneZeroed(cfg.Services)
 	if err := writeLive(&cfg); err != nil {
 		d.log.Warn("live change applied but not saved: a restart will not keep it", "error", err)
 	}
@@ -214,4 +218,57 @@ func (d *Daemon) rates() []model.ServiceRates {
 	d.estMu.Lock()
 	defer d.estMu.Unlock()
 	return d.est.Rates()
+}
+
+// zero is ipvsadm -Z: the counters of every service (or of -t's) count
+// again from zero in director ipvsadm's listings, and their rates restart.
+// The data plane's counters, director status and the metrics (Prometheus
+// counters never go back) are not reset.
+func (d *Daemon) zero(c *ipvsadm.Command) error {
+	st, err := observer{d}.Status()
+	if err != nil {
+		return &ipvsadm.Error{Msg: err.Error() + "\n", Code: 255}
+	}
+	one := c.Options&ipvsadm.OptService != 0
+	found := false
+	d.estMu.Lock()
+	defer d.estMu.Unlock()
+	if d.zeroed == nil {
+		d.zeroed = map[model.ServiceKey]model.ServiceStatus{}
+	}
+	for _, s := range st {
+		if one && s.ServiceKey != c.Service {
+			continue
+		}
+		found = true
+		d.zeroed[s.ServiceKey] = s
+		d.est.Reset(s.ServiceKey)
+	}
+	if one && !found {
+		return &ipvsadm.Error{Msg: "No such service\n", Code: 255}
+	}
+	return nil
+}
+
+// baselines are the counters at each service's last -Z.
+func (d *Daemon) baselines() []model.ServiceStatus {
+	d.estMu.Lock()
+	defer d.estMu.Unlock()
+	out := make([]model.ServiceStatus, 0, len(d.zeroed))
+	for _, s := range d.zeroed {
+		out = append(out, s)
+	}
+	return out
+}
+
+// pruneZeroed forgets the -Z baselines of services no longer served (a
+// service added again counts from its own zero).
+func (d *Daemon) pruneZeroed(services []model.Service) {
+	d.estMu.Lock()
+	defer d.estMu.Unlock()
+	for k := range d.zeroed {
+		if !slices.ContainsFunc(services, func(s model.Service) bool { return s.Key() == k }) {
+			delete(d.zeroed, k)
+		}
+	}
 }

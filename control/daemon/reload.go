@@ -78,6 +78,7 @@ func (d *Daemon) Reload() error {
 		return fmt.Errorf("%s: %w", d.opts.ConfigPath, err)
 	}
 	d.cfg = cfg
+	d.pruneZeroed(cfg.Services)
 	if err := dropLive(cfg); err != nil {
 		d.log.Warn("live changes replaced by the file but their copy not removed", "error", err)
 	}

@@ -110,6 +110,9 @@ func (b backend) Services() ([]model.Service, model.Timeouts) {
 // Rates are the estimator's latest rates.
 func (b backend) Rates() []model.ServiceRates { return b.d.rates() }
 
+// Zeroed are the counters at each service's last ipvsadm -Z.
+func (b backend) Zeroed() []model.ServiceStatus { return b.d.baselines() }
+
 func (b backend) Reload() error {
 	err := b.d.Reload()
 	if err != nil {

@@ -87,6 +87,13 @@ func (es *Estimators) Update(services []model.ServiceStatus) {
 	es.svc, es.real = svc, real
 }
 
+// Reset restarts the estimates of a service and its real servers (ipvsadm
+// -Z): the next Update only records the counters.
+func (es *Estimators) Reset(k model.ServiceKey) {
+	delete(es.svc, k)
+	delete(es.real, k)
+}
+
 // Rates returns the current rates of every service and real server.
 func (es *Estimators) Rates() []model.ServiceRates {
 	var out []model.ServiceRates

@@ -36,6 +36,43 @@ type Table struct {
 	Config map[model.ServiceKey]model.Service
 }
 
+// Subtract returns services with the counters of zeroed (the status at
+// an ipvsadm -Z) taken off, never below zero.
+func Subtract(services []model.ServiceStatus, zeroed []model.ServiceStatus) []model.ServiceStatus {
+	base := map[model.ServiceKey]model.ServiceStatus{}
+	for _, z := range zeroed {
+		base[z.ServiceKey] = z
+	}
+	sub := func(a, b model.Counters) model.Counters {
+		d := func(x, y uint64) uint64 {
+			if x < y {
+				return 0
+			}
+			return x - y
+		}
+		return model.Counters{PacketsIn: d(a.PacketsIn, b.PacketsIn), BytesIn: d(a.BytesIn, b.BytesIn),
+			PacketsOut: d(a.PacketsOut, b.PacketsOut), BytesOut: d(a.BytesOut, b.BytesOut),
+			Connections: d(a.Connections, b.Connections)}
+	}
+	out := make([]model.ServiceStatus, len(services))
+	for i, s := range services {
+		z, ok := base[s.ServiceKey]
+		s.Reals = slices.Clone(s.Reals)
+		if ok {
+			s.Counters = sub(s.Counters, z.Counters)
+			for j, r := range s.Reals {
+				for _, zr := range z.Reals {
+					if zr.Key() == r.Key() {
+						s.Reals[j].Counters = sub(r.Counters, zr.Counters)
+					}
+				}
+			}
+		}
+		out[i] = s
+	}
+	return out
+}
+
 // cmpU32 is libipvs's comparison of two addresses: their difference as
 // a signed int, so that addresses 2^31 apart compare the other way.
 func cmpU32(a, b uint32) int { return int(int32(a - b)) }
@@ -262,8 +299,12 @@ func WriteConns(w io.Writer, flows []model.Flow, f Format) error {
 	return err
 }
 
-// connState names a flow's state as IPVS's connection table does.
+// connState names a flow's state as IPVS's connection table does: its own
+// name on the IPVS data plane; the BPF planes track fewer states.
 func connState(fl model.Flow) string {
+	if fl.KernelState != "" {
+		return fl.KernelState
+	}
 	switch fl.State {
 	case "SYN":
 		return "SYN_RECV"

@@ -121,6 +121,20 @@ func TestIpvsadmLive(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // polling a condition with a deadline
 	}
 
+	// -Z: the listing's counters start again from zero.
+	if _, errOut, code := ipvsadm(t, d, "-Z"); code != 0 {
+		t.Fatalf("-Z: exit %d: %s", code, errOut)
+	}
+	if out, _, _ := ipvsadm(t, d, "-Ln", "--stats", "-t", "192.168.56.10:80"); !strings.Contains(out,
+		"TCP  192.168.56.10:80                    0        0        0        0        0\n") {
+		t.Errorf("--stats after -Z:\n%s", out)
+	}
+	split(t, l, "http://192.168.56.10/", 3)
+	if out, _, _ := ipvsadm(t, d, "-Ln", "--stats", "-t", "192.168.56.10:80"); !strings.Contains(out,
+		"TCP  192.168.56.10:80                    3 ") {
+		t.Errorf("--stats 3 connections after -Z:\n%s", out)
+	}
+
 	// A refused change: ipvsadm's message and status, the table unchanged.
 	before, _, _ := ipvsadm(t, d, "-Sn")
 	_, errOut, code := ipvsadm(t, d, "-a", "-t", "192.168.56.10:80", "-r", "192.168.200.11:80", "-m")

@@ -12,10 +12,13 @@ package vmtests
 
 import (
 	"fmt"
+	"io"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/director-lb/director/test/lab"
 )
@@ -129,5 +132,54 @@ func TestIpvsadmParity(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIpvsadmSameKernel: director on the IPVS data plane programs lb1's
+// kernel; Debian's ipvsadm in lb1 and `director ipvsadm` then list the
+// same table, after real traffic (connections closed, one kept open), with
+// the same bytes: connection counts, counters, the connection table. The
+// connections' remaining time may tick between the two reads and the
+// rates come from two estimators of different phase: both are masked.
+// The kernel lists connections in its hash order: lines are compared
+// sorted.
+func TestIpvsadmSameKernel(t *testing.T) {
+	ipvsVMOnly(t)
+	l := vmLab(t, lab.Options{Nodes: []string{lab.Client, lab.LB1, lab.Web1, lab.Web2}, FloatingOn: lab.LB1})
+	node := "vm-ipvsadm-kernel-" + l.Prefix()
+	d := startVMDirector(t, l, lab.LB1, fmt.Sprintf(ipvsSeedConfig, node, 3, 1))
+	if c := count(newConnections(t, l, "http://192.168.56.10/", 8)); c["web1"] != 6 || c["web2"] != 2 {
+		t.Fatalf("wrr 3:1 over 8 connections: %v", c)
+	}
+	ka := l.HTTPClient(lab.Client, true)
+	ka.Timeout = 20 * time.Second
+	resp, err := ka.Get("http://192.168.56.10/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	// The kernel folds its per-CPU counters into what it reports every 2 s.
+	nine := regexp.MustCompile(`TCP  192\.168\.56\.10:80 +9 `)
+	waitFor(t, "the kernel reports 9 connections", 20*time.Second, func() (bool, string) {
+		out := ipvsadmRun(t, "nsenter", "--net="+l.NetnsPath(lab.LB1), "ipvsadm", "-Ln", "--stats")
+		return nine.MatchString(out), out
+	})
+	expire := regexp.MustCompile(`(?m)^(TCP|UDP) (\d\d:\d\d)`)
+	digits := regexp.MustCompile(`\d+`)
+	for _, line := range []string{"-Ln", "-Sn", "-Ln --stats", "-Ln --stats --exact", "-Ln --thresholds",
+		"-Ln --persistent-conn", "-Lnc", "-Ln --rate", "-L --timeout", "-Ln -t 192.168.56.10:80"} {
+		args := strings.Fields(line)
+		want := ipvsadmRun(t, "nsenter", append([]string{"--net=" + l.NetnsPath(lab.LB1), "ipvsadm"}, args...)...)
+		got := ipvsadmRun(t, d.Bin, append([]string{"ipvsadm", "--socket", d.Socket}, args...)...)
+		switch line {
+		case "-Lnc":
+			got, want = sortedLines(expire.ReplaceAllString(got, "$1 mm:ss")), sortedLines(expire.ReplaceAllString(want, "$1 mm:ss"))
+		case "-Ln --rate":
+			got, want = digits.ReplaceAllString(got, "N"), digits.ReplaceAllString(want, "N")
+		}
+		if got != want {
+			t.Errorf("ipvsadm %s\n=== director ipvsadm:\n%s=== Debian's ipvsadm:\n%s", line, got, want)
+		}
 	}
 }
