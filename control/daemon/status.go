@@ -70,6 +70,11 @@ func (d *Daemon) removeDataplane() error {
 		return err
 	}
 	d.removed = true
+	// The table is gone, live changes with it: the next start serves the
+	// file.
+	if err := dropLive(d.cfg); err != nil {
+		d.log.Warn("live changes: remove their copy", "error", err)
+	}
 	return nil
 }
 

@@ -168,7 +168,10 @@ func TestIpvsadmLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-d.Done:
+	case err := <-d.Done:
+		if err != nil {
+			t.Errorf("director run exited with %v after SIGTERM", err)
+		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("director run still running 20s after SIGTERM")
 	}
