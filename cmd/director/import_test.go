@@ -4,6 +4,8 @@ package main
 // accepts; untranslated lines go to stderr with file:line.
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,5 +34,22 @@ func TestImportSeed(t *testing.T) {
 	stdout, errOut, code = run(t, "import", "--node", "lb1", "--net", "enp0s3=192.168.56.11/24", rules)
 	if code != 0 || !strings.Contains(errOut, "not translated: "+rules+":2: ") || !strings.Contains(stdout, "vip: 192.168.56.10") {
 		t.Errorf("import of -g: exit %d\nstdout %s\nstderr %s", code, stdout, errOut)
+	}
+}
+
+// TestImportStdin: `ipvsadm -S | director import -`, names of ports
+// included (-S without -n writes "http").
+func TestImportStdin(t *testing.T) {
+	var out, errOut bytes.Buffer
+	app := newApp(&out, &errOut)
+	app.Reader = strings.NewReader("-A -t 192.168.56.10:http -s wrr\n-a -t 192.168.56.10:http -r 192.168.200.11:http -m -w 3\n")
+	if err := app.RunContext(context.Background(), []string{"director", "import", "--node", "lb1",
+		"--net", "enp0s3=192.168.56.11/24", "--net", "enp0s8=192.168.200.251/24", "-"}); err != nil {
+		t.Fatalf("import -: %v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"    port: 80\n", "{address: 192.168.200.11, port: 80, weight: 3}", "internal: enp0s8"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("import - lacks %q:\n%s", want, out.String())
+		}
 	}
 }
