@@ -9,8 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -105,7 +109,7 @@ func ipvsadmList(ctx context.Context, cl *api.Client, cmd *ipvsadm.Command, stdo
 		if err != nil {
 			return ipvsadmFail(stderr, err)
 		}
-		return ipvsadmFail(stderr, ipvsadm.WriteConns(stdout, flows, cmd.Format))
+		return ipvsadmFail(stderr, ipvsadm.WriteConns(stdout, flows, cmd.Format, systemNames{}))
 	}
 	tab, err := cl.Services(ctx)
 	if err != nil {
@@ -114,15 +118,19 @@ func ipvsadmList(ctx context.Context, cl *api.Client, cmd *ipvsadm.Command, stdo
 	switch {
 	case cmd.Options&ipvsadm.OptTimeout != 0:
 		return ipvsadmFail(stderr, ipvsadm.WriteTimeouts(stdout, tab.Timeouts))
-	case cmd.Options&ipvsadm.OptDaemon != 0:
-		return 0 // no IPVS sync daemon runs: ipvsadm prints nothing
 	}
 	st, err := cl.Status(ctx)
 	if err != nil {
 		return ipvsadmFail(stderr, err)
 	}
+	if cmd.Options&ipvsadm.OptDaemon != 0 {
+		// The kernel's sync daemons (IPVS data plane); ha.sync is no
+		// IPVS daemon.
+		return ipvsadmFail(stderr, ipvsadm.WriteDaemons(stdout, st.Stats.Sync))
+	}
 	t := ipvsadm.Table{Services: ipvsadm.Subtract(st.Services, tab.Zeroed), Config: map[model.ServiceKey]model.Service{}}
 	t.Rates, t.RealRates = ipvsadm.RatesTable(tab.Rates)
+	t.Names = systemNames{}
 	for _, s := range tab.Services {
 		t.Config[s.Key()] = s
 	}
@@ -160,4 +168,43 @@ func ipvsadmRestore(ctx context.Context, cl *api.Client, prog string, stdin io.R
 func calledAsIpvsadm(arg0 string) bool {
 	base := arg0[strings.LastIndexByte(arg0, '/')+1:]
 	return base == "ipvsadm"
+}
+
+// systemNames names hosts and ports as ipvsadm's libc calls do: the hosts
+// file and DNS (net.LookupAddr, bounded), /etc/services.
+type systemNames struct{}
+
+func (systemNames) Host(a netip.Addr) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	names, err := net.DefaultResolver.LookupAddr(ctx, a.String())
+	if err != nil || len(names) == 0 {
+		return ""
+	}
+	return strings.TrimSuffix(names[0], ".")
+}
+
+var (
+	servicesOnce sync.Once
+	services     map[string]string // "80/tcp" -> "http"
+)
+
+func (systemNames) Port(port uint16, proto model.Proto) string {
+	servicesOnce.Do(func() {
+		services = map[string]string{}
+		data, err := os.ReadFile("/etc/services")
+		if err != nil {
+			return
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			line, _, _ = strings.Cut(line, "#")
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				if _, dup := services[f[1]]; !dup {
+					services[f[1]] = f[0]
+				}
+			}
+		}
+	})
+	return services[fmt.Sprintf("%d/%s", port, proto)]
 }

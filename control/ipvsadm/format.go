@@ -34,6 +34,8 @@ type Table struct {
 	// Persistence and thresholds of the services, which the status does
 	// not carry: from the live table.
 	Config map[model.ServiceKey]model.Service
+	// Names names hosts and ports without -n (nil: the common ports only).
+	Names Namer
 }
 
 // Subtract returns services with the counters of zeroed (the status at
@@ -104,16 +106,42 @@ func sortReals(r []model.RealStatus) {
 	})
 }
 
-// addrPort writes ADDRESS:PORT, the port by name without -n.
-func addrPort(a netip.Addr, port uint16, f Format) string {
-	if f&FmtNumeric == 0 {
-		for name, p := range wellKnownPorts {
-			if p == int(port) {
-				return a.String() + ":" + name
-			}
+// Namer names addresses and ports in listings without -n, as ipvsadm's
+// gethostbyaddr and getservbyport do; "" keeps the number.
+type Namer interface {
+	Host(a netip.Addr) string
+	Port(port uint16, proto model.Proto) string
+}
+
+// builtinNames knows the common ports and no host.
+type builtinNames struct{}
+
+func (builtinNames) Host(netip.Addr) string { return "" }
+
+func (builtinNames) Port(port uint16, _ model.Proto) string {
+	for name, p := range wellKnownPorts {
+		if p == int(port) {
+			return name
 		}
 	}
-	return a.String() + ":" + strconv.Itoa(int(port))
+	return ""
+}
+
+// addrPort writes ADDRESS:PORT, by name without -n where names knows one.
+func addrPort(a netip.Addr, port uint16, proto model.Proto, f Format, names Namer) string {
+	host, svc := a.String(), strconv.Itoa(int(port))
+	if f&FmtNumeric == 0 {
+		if names == nil {
+			names = builtinNames{}
+		}
+		if h := names.Host(a); h != "" {
+			host = h
+		}
+		if p := names.Port(port, proto); p != "" {
+			svc = p
+		}
+	}
+	return host + ":" + svc
 }
 
 // largeNum is ipvsadm's print_largenum.
@@ -193,9 +221,9 @@ func writeService(b *strings.Builder, t Table, s model.ServiceStatus, f Format) 
 		if s.Proto == model.UDP {
 			flag = "-u"
 		}
-		name = flag + " " + addrPort(s.VIP, s.Port, f)
+		name = flag + " " + addrPort(s.VIP, s.Port, s.Proto, f, t.Names)
 	} else {
-		name = s.Proto.Upper() + "  " + addrPort(s.VIP, s.Port, f)
+		name = s.Proto.Upper() + "  " + addrPort(s.VIP, s.Port, s.Proto, f, t.Names)
 		if len(name) > 33 {
 			name = name[:33]
 		}
@@ -250,7 +278,7 @@ func writeService(b *strings.Builder, t Table, s model.ServiceStatus, f Format) 
 		thresholds[r.Key()] = r
 	}
 	for _, r := range reals {
-		dname := addrPort(r.Addr, r.Port, f)
+		dname := addrPort(r.Addr, r.Port, s.Proto, f, t.Names)
 		if f&FmtRule == 0 && len(dname) > 28 {
 			dname = dname[:28]
 		}
@@ -279,8 +307,8 @@ func writeService(b *strings.Builder, t Table, s model.ServiceStatus, f Format) 
 	}
 }
 
-// WriteConns writes `ipvsadm -Lc` of flows.
-func WriteConns(w io.Writer, flows []model.Flow, f Format) error {
+// WriteConns writes `ipvsadm -Lc` of flows; names as Table.Names.
+func WriteConns(w io.Writer, flows []model.Flow, f Format, names Namer) error {
 	var b strings.Builder
 	b.WriteString("IPVS connection entries\n")
 	if f&FmtPersistentConn != 0 {
@@ -292,8 +320,9 @@ func WriteConns(w io.Writer, flows []model.Flow, f Format) error {
 		secs := int(fl.Expires / time.Second)
 		exp := fmt.Sprintf("%02d:%02d", secs/60, secs%60)
 		fmt.Fprintf(&b, "%-3s %-6s %-11s %-18s %-18s %s\n", fl.Proto.Upper(), exp, connState(fl),
-			addrPort(fl.Client.Addr(), fl.Client.Port(), f), addrPort(fl.VIP.Addr(), fl.VIP.Port(), f),
-			addrPort(fl.Real.Addr(), fl.Real.Port(), f))
+			addrPort(fl.Client.Addr(), fl.Client.Port(), fl.Proto, f, names),
+			addrPort(fl.VIP.Addr(), fl.VIP.Port(), fl.Proto, f, names),
+			addrPort(fl.Real.Addr(), fl.Real.Port(), fl.Proto, f, names))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -319,5 +348,21 @@ func connState(fl model.Flow) string {
 // WriteTimeouts writes `ipvsadm -L --timeout`.
 func WriteTimeouts(w io.Writer, t model.Timeouts) error {
 	_, err := fmt.Fprintf(w, "Timeout (tcp tcpfin udp): %d %d %d\n", int(t.Established/time.Second), int(t.FIN/time.Second), int(t.UDP/time.Second))
+	return err
+}
+
+// WriteDaemons writes `ipvsadm -L --daemon`: the master sync daemon, then
+// the backup one (the kernel runs at most one of each).
+func WriteDaemons(w io.Writer, daemons []model.SyncDaemon) error {
+	var b strings.Builder
+	for _, state := range []string{"master", "backup"} {
+		for _, d := range daemons {
+			if d.State == state {
+				fmt.Fprintf(&b, "%s sync daemon (mcast=%s, syncid=%d)\n", state, d.Interface, d.SyncID)
+				break
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -177,3 +177,14 @@ func TestEstimator(t *testing.T) {
 		t.Errorf("cps one window after traffic stopped %d, want 75", r)
 	}
 }
+
+func TestWriteDaemons(t *testing.T) {
+	var b strings.Builder
+	if err := WriteDaemons(&b, []model.SyncDaemon{{State: "backup", Interface: "enp0s8", SyncID: 7},
+		{State: "master", Interface: "enp0s8", SyncID: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "master sync daemon (mcast=enp0s8, syncid=7)\nbackup sync daemon (mcast=enp0s8, syncid=7)\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
