@@ -195,4 +195,19 @@ func TestIpvsadmLive(t *testing.T) {
 	if got, _, _ := ipvsadm(t, d, "-Sn"); got != fileTable {
 		t.Errorf("-Sn after reload:\n%s\nwant the file's\n%s", got, fileTable)
 	}
+
+	// -R: ipvsadm-restore's input (what -S writes), line by line.
+	restore := exec.Command(d.Bin, "ipvsadm", "--socket", d.Socket, "-R")
+	restore.Stdin = strings.NewReader("# saved\n-D -t 192.168.56.10:8080\nipvsadm -A -t 192.168.56.10:81 -s rr\n" +
+		"-a -t 192.168.56.10:81 -r 192.168.200.12:80 -m -w 2\n")
+	if out, err := restore.CombinedOutput(); err != nil {
+		t.Fatalf("-R: %v\n%s", err, out)
+	}
+	want := strings.Replace(fileTable, "-A -t 192.168.56.10:8080 -s rr\n"+
+		"-a -t 192.168.56.10:8080 -r 192.168.200.11:80 -m -w 1\n"+
+		"-a -t 192.168.56.10:8080 -r 192.168.200.12:80 -m -w 1\n",
+		"-A -t 192.168.56.10:81 -s rr\n-a -t 192.168.56.10:81 -r 192.168.200.12:80 -m -w 2\n", 1)
+	if got, _, _ := ipvsadm(t, d, "-Sn"); got != want {
+		t.Errorf("-Sn after -R:\n%s\nwant\n%s", got, want)
+	}
 }
