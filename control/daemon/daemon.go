@@ -91,7 +91,8 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	// Live changes (director ipvsadm) of the previous run stay until a
-	// reload.
+	// reload; if the data plane refuses them, the file is served.
+	fileCfg := cfg
 	if live, ok, err := readLive(cfg); err != nil {
 		opts.Log.Warn("live changes of the previous run not read; serving the file", "error", err)
 	} else if ok {
@@ -128,7 +129,21 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.health.Close()
 	d.health.Set(health.Targets(cfg.Services, cfg.Health))
 	if err := d.plane.Apply(d.effective(cfg)); err != nil {
-		return err
+		if cfg == fileCfg {
+			return err
+		}
+		d.log.Warn("live changes of the previous run refused by the data plane; serving the file", "error", err)
+		cfg, d.cfg = fileCfg, fileCfg
+		if derr := dropLive(cfg); derr != nil {
+			d.log.Warn("live changes: remove their copy", "error", derr)
+		}
+		if err := d.plane.SetTimeouts(cfg.Timeouts); err != nil {
+			return err
+		}
+		d.health.Set(health.Targets(cfg.Services, cfg.Health))
+		if err := d.plane.Apply(d.effective(cfg)); err != nil {
+			return err
+		}
 	}
 	for _, f := range fallbacks(d.plane) {
 		d.log.Warn("data plane not used", "interface", f.Interface, "mode", f.Mode, "reason", f.Reason)
