@@ -17,9 +17,9 @@ TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
 # The monitoring kit's tests: promtool and prometheus (deploy/, make
 # test-monitoring), headless chromium (the status page).
 MONITORING_PKGS := prometheus chromium
-# The throw-away VM of make test-vm: QEMU, and depmod for the downloaded
-# kernel's modules.dep.
-VM_PKGS   := qemu-system-x86 kmod
+# The throw-away VM of make test-vm: QEMU, depmod for the downloaded
+# kernel's modules.dep, and Debian's ipvsadm (the parity test runs it in the VM).
+VM_PKGS   := qemu-system-x86 kmod ipvsadm
 # Arguments of the VM runner (go run ./test/vm/vmrun -h), e.g.
 # VMRUN='-run TestIPVSService'. By default the VM also runs the packet
 # tables of both programs (6.1's verifier) and the loader's tests (TC

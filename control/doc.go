@@ -11,6 +11,8 @@
 //	api                   the control socket: server, client, ipvsadm-style output
 //	metrics               Prometheus collectors
 //	daemon                `director run`: wiring, reload, HA glue, health loop
+//	ipvsadm               ipvsadm's command line read as ipvsadm reads it; its listings
+//	importer              `director import`: legacy files (ipvsadm.rules, ha.cf, ...) to director.yaml
 //
 // Imports run one way:
 //

@@ -31,12 +31,14 @@ var allowed = map[string][]string{
 	"control/dataplane":           {"control/model", "heartbeat"},
 	"control/config":              {"control/model", "heartbeat"},
 	"control/health":              {"control/model"},
-	"control/api":                 {"control/model"},
+	"control/api":                 {"control/model", "control/ipvsadm"},
 	"control/metrics":             {"control/model"},
+	"control/ipvsadm":             {"control/model"},
+	"control/importer":            {"control/model", "control/ipvsadm"},
 	"control/dataplane/bpfplane":  {"control/model", "control/dataplane", "bpf", "loader", "heartbeat"},
 	"control/dataplane/ipvsplane": {"control/model", "control/dataplane"},
 	"control/daemon": {"control/model", "control/config", "control/dataplane", "control/dataplane/bpfplane",
-		"control/dataplane/ipvsplane", "control/health", "control/api", "control/metrics", "heartbeat", "loader"},
+		"control/dataplane/ipvsplane", "control/health", "control/api", "control/metrics", "control/ipvsadm", "heartbeat", "loader"},
 }
 
 // projectImports returns, by package (relative to the module), the

@@ -175,6 +175,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				},
 			},
 			labCommand(),
+			importCommand(),
+			ipvsadmCommand(),
 			{
 				Name:  "probe",
 				Usage: "check that this kernel can run the XDP data plane",
@@ -193,7 +195,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // exitCode maps errors to the documented exit codes.
 func exitCode(err error) int {
 	var ce *config.Error
+	var es exitStatus
 	switch {
+	case errors.As(err, &es):
+		return int(es)
 	case errors.As(err, &ce):
 		return exitInvalidConfig
 	case errors.Is(err, loader.ErrBusy):
@@ -203,8 +208,13 @@ func exitCode(err error) int {
 }
 
 func main() {
+	if calledAsIpvsadm(os.Args[0]) {
+		os.Exit(runIpvsadm(context.Background(), os.Args[0], os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	if err := newApp(os.Stdout, os.Stderr).RunContext(context.Background(), os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "director:", err)
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, "director:", msg)
+		}
 		os.Exit(exitCode(err))
 	}
 }

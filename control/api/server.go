@@ -6,6 +6,7 @@
 //	GET  /v1/flows    []model.Flow
 //	POST /v1/reload   re-read the configuration file; 422 with the problems if it is refused
 //	POST /v1/stop     remove the data plane and exit
+//	POST /v1/ipvsadm, GET /v1/services: live changes (live.go)
 //
 // The socket is root-only (see Listen), so the API itself has no
 // authentication. The API changes nothing itself: every request is handed
@@ -33,6 +34,8 @@ type Backend interface {
 	// Stopped is called once the answer to a successful Stop has been
 	// written: the daemon may exit.
 	Stopped()
+	// LiveBackend: director ipvsadm's live changes (live.go).
+	LiveBackend
 }
 
 type apiError struct {
@@ -80,5 +83,6 @@ func Handler(b Backend) http.Handler {
 		writeJSON(w, http.StatusOK, struct{}{})
 		b.Stopped()
 	})
+	liveHandlers(mux, b)
 	return mux
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/director-lb/director/control/config"
 	"github.com/director-lb/director/control/dataplane"
 	"github.com/director-lb/director/control/health"
+	"github.com/director-lb/director/control/ipvsadm"
 	"github.com/director-lb/director/control/metrics"
 	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/heartbeat"
@@ -71,6 +72,10 @@ type Daemon struct {
 	stop     chan struct{} // closed by `director stop`
 	stopOnce sync.Once
 	removed  bool // the data plane was removed (guarded by mu)
+
+	estMu  sync.Mutex // guards est and zeroed
+	est    ipvsadm.Estimators
+	zeroed map[model.ServiceKey]model.ServiceStatus // counters at ipvsadm -Z
 }
 
 // ErrRestartNeeded says a reload changed something that only a restart
@@ -86,6 +91,15 @@ func Run(ctx context.Context, opts Options) error {
 	cfg, err := config.Load(opts.ConfigPath)
 	if err != nil {
 		return err
+	}
+	// Live changes (director ipvsadm) of the previous run stay until a
+	// reload; if the data plane refuses them, the file is served.
+	fileCfg := cfg
+	if live, ok, err := readLive(cfg); err != nil {
+		opts.Log.Warn("live changes of the previous run not read; serving the file", "error", err)
+	} else if ok {
+		opts.Log.Info("serving the live changes of the previous run (director reload applies the file)")
+		cfg = live
 	}
 	d := &Daemon{opts: opts, log: opts.Log, started: time.Now(), cfg: cfg, stop: make(chan struct{}),
 		healthKick: make(chan struct{}, 1)}
@@ -118,7 +132,21 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.health.Close()
 	d.health.Set(health.Targets(cfg.Services, cfg.Health))
 	if err := d.plane.Apply(d.effective(cfg)); err != nil {
-		return err
+		if cfg == fileCfg {
+			return err
+		}
+		d.log.Warn("live changes of the previous run refused by the data plane; serving the file", "error", err)
+		cfg, d.cfg = fileCfg, fileCfg
+		if derr := dropLive(cfg); derr != nil {
+			d.log.Warn("live changes: remove their copy", "error", derr)
+		}
+		if err := d.plane.SetTimeouts(cfg.Timeouts); err != nil {
+			return err
+		}
+		d.health.Set(health.Targets(cfg.Services, cfg.Health))
+		if err := d.plane.Apply(d.effective(cfg)); err != nil {
+			return err
+		}
 	}
 	for _, f := range fallbacks(d.plane) {
 		d.log.Warn("data plane not used", "interface", f.Interface, "mode", f.Mode, "reason", f.Reason)
@@ -178,6 +206,11 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
+	// IPVS's rate estimator over the data plane's counters, every 2 s.
+	estCtx, estCancel := context.WithCancel(context.Background())
+	defer estCancel()
+	go d.estimate(estCtx)
+
 	if cfg.MetricsListen != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
@@ -193,6 +226,7 @@ func Run(ctx context.Context, opts Options) error {
 		histCtx, histStop := context.WithCancel(ctx)
 		defer histStop()
 		go d.sampleHistory(histCtx, hist)
+		reg.MustRegister(metrics.NewRateCollector(d.rates))
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics.Handler(reg, slog.NewLogLogger(d.log.Handler(), slog.LevelError)))
 		mux.Handle("/", metrics.StatusPage(d.Status, hist))

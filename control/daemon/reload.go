@@ -91,6 +91,10 @@ func (d *Daemon) reloadLocked() error {
 		return fmt.Errorf("%s: %w", d.opts.ConfigPath, err)
 	}
 	d.cfg = cfg
+	d.pruneZeroed(cfg.Services)
+	if err := dropLive(cfg); err != nil {
+		d.log.Warn("live changes replaced by the file but their copy not removed", "error", err)
+	}
 	d.log.Info("configuration reloaded", "services", len(cfg.Services))
 	return nil
 }

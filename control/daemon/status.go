@@ -8,6 +8,7 @@ import (
 
 	"github.com/director-lb/director/control/api"
 	"github.com/director-lb/director/control/dataplane"
+	"github.com/director-lb/director/control/ipvsadm"
 	"github.com/director-lb/director/control/model"
 )
 
@@ -69,6 +70,11 @@ func (d *Daemon) removeDataplane() error {
 		return err
 	}
 	d.removed = true
+	// The table is gone, live changes with it: the next start serves the
+	// file.
+	if err := dropLive(d.cfg); err != nil {
+		d.log.Warn("live changes: remove their copy", "error", err)
+	}
 	return nil
 }
 
@@ -95,6 +101,22 @@ var _ api.Backend = backend{}
 
 func (b backend) Status() model.Status         { return b.d.Status() }
 func (b backend) Flows() ([]model.Flow, error) { return b.d.plane.Flows() }
+
+func (b backend) Live(c *ipvsadm.Command) error { return b.d.Live(c) }
+
+// Services is the running table: the file's services with the live
+// changes.
+func (b backend) Services() ([]model.Service, model.Timeouts) {
+	b.d.mu.Lock()
+	defer b.d.mu.Unlock()
+	return b.d.cfg.Services, b.d.cfg.Timeouts
+}
+
+// Rates are the estimator's latest rates.
+func (b backend) Rates() []model.ServiceRates { return b.d.rates() }
+
+// Zeroed are the counters at each service's last ipvsadm -Z.
+func (b backend) Zeroed() []model.ServiceStatus { return b.d.baselines() }
 
 func (b backend) Reload() error {
 	err := b.d.Reload()

@@ -25,13 +25,25 @@ type Service struct {
 	Scheduler string `json:"scheduler"`
 	// Reals in configuration order (the order of `ipvsadm -a`).
 	Reals []RealServer `json:"real_servers"`
+	// SchedFlags are IPVS's scheduler flags (ipvsadm -b), comma-separated names: sh-fallback, sh-port, mh-fallback, mh-port.
+	SchedFlags string `json:"scheduler_flags,omitempty"`
+	// Persistence is ipvsadm's -p/-M; a zero Timeout means not persistent.
+	Persistence Persistence `json:"persistence"`
+}
+
+// Persistence is a service's persistence (ipvsadm -p, -M).
+type Persistence struct {
+	Timeout time.Duration `json:"timeout"`
+	Netmask netip.Addr    `json:"netmask"` // 255.255.255.255 when unset
 }
 
 // RealServer is one real server of a service (masquerading forward).
 type RealServer struct {
-	Addr   netip.Addr `json:"address"`
-	Port   uint16     `json:"port"`
-	Weight uint32     `json:"weight"` // 0 = quiesced: no new connections, existing ones continue
+	Addr           netip.Addr `json:"address"`
+	Port           uint16     `json:"port"`
+	Weight         uint32     `json:"weight"`          // 0 = quiesced: no new connections, existing ones continue
+	UpperThreshold uint32     `json:"upper_threshold"` // ipvsadm -x; 0 = none
+	LowerThreshold uint32     `json:"lower_threshold"` // ipvsadm -y; 0 = none
 }
 
 // Proto is a service's transport protocol.

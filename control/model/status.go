@@ -61,6 +61,9 @@ type Flow struct {
 	Real   netip.AddrPort `json:"real_server"`
 	// State is "SYN", "ESTABLISHED", "FIN" (also after RST) or "UDP".
 	State string `json:"state"`
+	// KernelState is IPVS's own name of the state (TIME_WAIT, SYN_RECV,
+	// ...) when the data plane is kernel IPVS; "" otherwise.
+	KernelState string `json:"kernel_state,omitempty"`
 	// Expires is the time left before the flow expires if idle.
 	Expires time.Duration `json:"expires_ns"`
 }

@@ -407,7 +407,7 @@ func parseIPVSConns(r io.Reader) ([]model.Flow, error) {
 			state = f[7]
 		}
 		out = append(out, model.Flow{Proto: proto, Client: ap[0], VIP: ap[1], Real: ap[2], State: state,
-			Expires: time.Duration(secs) * time.Second})
+			KernelState: f[7], Expires: time.Duration(secs) * time.Second})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("ipvs: connection table: %w", err)

@@ -1,0 +1,355 @@
+package importer
+
+// Heartbeat's ha.cf, authkeys and haresources.
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+func (d *doc) haSection() *ha {
+	if d.ha == nil {
+		d.ha = &ha{timerSrc: map[string]string{}}
+	}
+	return d.ha
+}
+
+// haCFIgnored are ha.cf directives that have no counterpart, with why.
+var haCFIgnored = map[string]string{
+	"logfile": "director logs to stderr (the journal under systemd)", "debugfile": "director logs to stderr",
+	"logfacility": "director logs to stderr (the journal under systemd)", "use_logd": "director logs to stderr",
+	"crm":       "there is no cluster resource manager: the ha section is the whole configuration",
+	"pacemaker": "there is no cluster resource manager", "respawn": "run director under systemd (Restart=)",
+	"apiauth": "director has no Heartbeat API", "compression": "director's messages are not compressed",
+	"traditional_compression": "director's messages are not compressed", "baud": "serial links are not implemented",
+	"serial": "serial links are not implemented", "watchdog": "no watchdog: run director under systemd",
+	"stonith": "STONITH is not implemented", "stonith_host": "STONITH is not implemented",
+	"autojoin": "the pair is always the two nodes listed", "debug": "director has no debug level",
+	"realtime": "director does not change its scheduling class", "hopfudge": "only two nodes",
+	"msgfmt": "director's own message format", "conn_logd_time": "director logs to stderr",
+	"coredumps": "core dumps follow systemd's settings",
+}
+
+// haCF reads ha.cf.
+func (d *doc) haCF(f File) {
+	h := d.haSection()
+	portLine := 0
+	lines(f.Data, func(n int, line string) {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		words := strings.Fields(line)
+		if len(words) == 0 {
+			return
+		}
+		key, args := words[0], words[1:]
+		where := src(f.Name, n)
+		switch key {
+		case "node":
+			h.nodes = append(h.nodes, args...)
+			h.nodesSrc = where
+		case "keepalive", "deadtime", "warntime", "initdead":
+			if len(args) != 1 {
+				d.note(f.Name, n, line, "want one time")
+				return
+			}
+			v, ok := heartbeatTime(args[0])
+			if !ok {
+				d.note(f.Name, n, line, "want a number of seconds or a time in ms (500ms)")
+				return
+			}
+			h.timers = append(h.timers, [2]string{key, v})
+			h.timerSrc[key] = where
+		case "udpport":
+			p, err := strconv.Atoi(strings.Join(args, " "))
+			if err != nil || p < 1 || p > 65535 {
+				d.note(f.Name, n, line, "want a port 1-65535")
+				return
+			}
+			h.port, portLine = p, n
+		case "bcast":
+			if len(args) == 0 {
+				d.note(f.Name, n, line, "want an interface")
+			}
+			for _, i := range args {
+				h.links = append(h.links, link{mode: "bcast", iface: i, src: where})
+			}
+		case "mcast":
+			// mcast dev group port ttl loop
+			if len(args) != 5 {
+				d.note(f.Name, n, line, "want: mcast interface group port ttl loop")
+				return
+			}
+			g, err := netip.ParseAddr(args[1])
+			ttl, err2 := strconv.Atoi(args[3])
+			if err != nil || err2 != nil || !g.Is4() || !g.IsMulticast() {
+				d.note(f.Name, n, line, "want an IPv4 multicast group and a ttl")
+				return
+			}
+			if args[2] != "694" && args[2] != strconv.Itoa(h.port) {
+				d.note(f.Name, n, line, "the link's own port %s: director uses udpport (or 694) on every link", args[2])
+			}
+			if args[4] != "0" {
+				d.note(f.Name, n, line, "multicast loop is not used (loop 0)")
+			}
+			h.links = append(h.links, link{mode: "mcast", iface: args[0], group: g, ttl: ttl, src: where})
+		case "ucast":
+			if len(args) != 2 {
+				d.note(f.Name, n, line, "want: ucast interface peer-address")
+				return
+			}
+			a, err := netip.ParseAddr(args[1])
+			if err != nil || !a.Is4() {
+				d.note(f.Name, n, line, "want an IPv4 peer address")
+				return
+			}
+			if d.own(a) {
+				d.note(f.Name, n, line, "%s is this node's own address: Heartbeat ignores it, so does the import", a)
+				return
+			}
+			h.links = append(h.links, link{mode: "ucast", iface: args[0], peer: a, src: where})
+		case "auto_failback":
+			v := strings.Join(args, " ")
+			var b bool
+			switch v {
+			case "on", "yes", "true":
+				b = true
+			case "off", "no", "false":
+			case "legacy":
+				b = true
+				d.note(f.Name, n, line, "legacy: imported as on (nice_failback is not implemented)")
+			default:
+				d.note(f.Name, n, line, "want on or off")
+				return
+			}
+			h.failback, h.fbSrc = &b, where
+		case "ping", "ping_group":
+			d.note(f.Name, n, line, "ping nodes are not a configuration key in this version: not translated")
+		case "deadping":
+			d.note(f.Name, n, line, "ping nodes are not a configuration key in this version: not translated")
+		default:
+			if why, ok := haCFIgnored[key]; ok {
+				d.note(f.Name, n, line, "not translated: %s", why)
+				return
+			}
+			d.note(f.Name, n, line, "unknown ha.cf directive")
+		}
+	})
+	if h.failback == nil {
+		b := true
+		h.failback, h.fbSrc = &b, "ha.cf has no auto_failback: Heartbeat's default (legacy) behaves as on"
+	}
+	if h.nodesSrc == "" {
+		h.nodesSrc = "no node line"
+	}
+	_ = portLine
+}
+
+// heartbeatTime reads one of ha.cf's times: seconds, or a number with
+// "ms" (or "s", "us").
+func heartbeatTime(s string) (string, bool) {
+	for _, unit := range []string{"ms", "us", "s"} {
+		if v, ok := strings.CutSuffix(s, unit); ok {
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				return "", false
+			}
+			if unit == "us" {
+				unit = "µs"
+			}
+			return v + unit, true
+		}
+	}
+	if _, err := strconv.ParseFloat(s, 64); err != nil {
+		return "", false
+	}
+	return s + "s", true
+}
+
+// own says whether a is one of this node's addresses.
+func (d *doc) own(a netip.Addr) bool {
+	for _, n := range d.opt.Networks {
+		if n.Prefix.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// authkeys reads Heartbeat's authkeys: the method of the key that its
+// auth line selects.
+func (d *doc) authkeys(f File) {
+	h := d.haSection()
+	sel, selLine := "", 0
+	methods := map[string]string{}
+	mline := map[string]int{}
+	lines(f.Data, func(n int, line string) {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "#") {
+			return
+		}
+		w := strings.Fields(t)
+		if w[0] == "auth" && len(w) == 2 {
+			sel, selLine = w[1], n
+			return
+		}
+		if len(w) >= 2 {
+			methods[w[0]] = strings.ToLower(w[1])
+			mline[w[0]] = n
+			return
+		}
+		d.note(f.Name, n, "(a line of authkeys)", "want auth N or N method key")
+	})
+	m, ok := methods[sel]
+	switch {
+	case sel == "" || !ok:
+		d.note(f.Name, selLine, "auth "+sel, "selects no key: no key imported")
+		return
+	case m == "crc":
+		d.note(f.Name, mline[sel], sel+" crc", "crc is no authentication: director needs a key, create one")
+		return
+	case m != "md5" && m != "sha1" && m != "sha256":
+		d.note(f.Name, mline[sel], sel+" "+m, "unknown method: no key imported")
+		return
+	}
+	path := f.Name
+	if !filepath.IsAbs(path) {
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+	}
+	h.auth = [2]string{m, path}
+	h.authSrc = src(f.Name, mline[sel])
+}
+
+// haResources reads haresources: the owner and its IPaddr addresses.
+func (d *doc) haResources(f File) {
+	d.haSection()
+	var pending string
+	start := 0
+	lines(f.Data, func(n int, line string) {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		if pending == "" {
+			start = n
+		}
+		if c, ok := strings.CutSuffix(strings.TrimRight(line, " \t"), "\\"); ok {
+			pending += c + " "
+			return
+		}
+		full := pending + line
+		pending = ""
+		words := strings.Fields(full)
+		if len(words) == 0 {
+			return
+		}
+		d.resourceLine(f.Name, start, full, words)
+	})
+}
+
+func (d *doc) resourceLine(file string, n int, line string, words []string) {
+	h := d.ha
+	where := src(file, n)
+	owner := words[0]
+	if h.owner != "" && owner != h.owner {
+		d.note(file, n, line, "a second resource group (owner %s) is not a configuration key in this version: not translated", owner)
+		return
+	}
+	if h.owner == "" {
+		h.owner, h.ownerSrc = owner, where
+	}
+	for _, r := range words[1:] {
+		name, args, _ := strings.Cut(r, "::")
+		if _, err := netip.ParseAddr(strings.Split(r, "/")[0]); err == nil {
+			name, args = "IPaddr", r
+		}
+		switch name {
+		case "IPaddr", "IPaddr2":
+			d.ipaddr(file, n, r, args)
+		case "ipvsadm", "ldirectord", "ldirectord::ldirectord.cf":
+			h.ownerSrc += fmt.Sprintf("; the %s resource is not needed: director's services run on both nodes", name)
+		default:
+			d.note(file, n, r, "script resources are not a configuration key in this version: not translated")
+		}
+	}
+}
+
+// ipaddr reads IPaddr's ip[/cidr[/iface[/broadcast]]].
+func (d *doc) ipaddr(file string, n int, r, args string) {
+	h := d.ha
+	parts := strings.Split(args, "/")
+	a, err := netip.ParseAddr(parts[0])
+	if err != nil || !a.Is4() {
+		d.note(file, n, r, "want an IPv4 address")
+		return
+	}
+	x := haAddress{src: src(file, n)}
+	bits := -1
+	if len(parts) > 1 && parts[1] != "" {
+		b, err := strconv.Atoi(parts[1])
+		if err != nil {
+			// A dotted netmask.
+			m, err := netip.ParseAddr(parts[1])
+			if err != nil || !m.Is4() {
+				d.note(file, n, r, "want a prefix length or a netmask")
+				return
+			}
+			b = maskBits(m)
+			if b < 0 {
+				d.note(file, n, r, "want a contiguous netmask")
+				return
+			}
+		}
+		bits = b
+	}
+	if len(parts) > 2 {
+		x.iface = parts[2]
+	}
+	if len(parts) > 3 && parts[3] != "" {
+		x.note = "broadcast " + parts[3] + " not kept: director uses the prefix's broadcast"
+	}
+	found, p := d.iface(a)
+	switch {
+	case bits < 0 && found != "":
+		bits = p.Bits()
+		x.note = join(x.note, fmt.Sprintf("prefix from this host's %s, as IPaddr finds it", found))
+	case bits < 0:
+		bits = 24
+		d.note(file, n, r, "no prefix length and no interface of this host holds %s: GUESSED /24, check it", a)
+	}
+	if x.iface == "" {
+		if found != "" {
+			x.iface = found
+			x.note = join(x.note, "interface "+found+" holds its network")
+		} else {
+			d.note(file, n, r, "no interface given and none of this host holds %s: GUESSED the public interface, check it", a)
+		}
+	}
+	x.prefix = netip.PrefixFrom(a, bits)
+	h.addresses = append(h.addresses, x)
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// maskBits is the prefix length of a contiguous netmask, else -1.
+func maskBits(m netip.Addr) int {
+	b := m.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	ones := 0
+	for v&(1<<31) != 0 {
+		ones++
+		v <<= 1
+	}
+	if v != 0 {
+		return -1
+	}
+	return ones
+}

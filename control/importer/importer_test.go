@@ -1,0 +1,171 @@
+package importer
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/director-lb/director/control/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// seedNetworks are lb1's interfaces in the seed's lab.
+var seedNetworks = []Network{
+	{Interface: "enp0s3", Prefix: netip.MustParsePrefix("192.168.56.11/24")},
+	{Interface: "enp0s8", Prefix: netip.MustParsePrefix("192.168.200.251/24")},
+}
+
+// read loads testdata files, named as the user would give them (the
+// authkeys under /etc/ha.d, since the key file's path is kept).
+func read(t *testing.T, names map[string]string) []File {
+	t.Helper()
+	var out []File
+	for _, n := range sortedKeys(names) {
+		data, err := os.ReadFile(filepath.Join("testdata", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, File{Name: names[n], Data: data})
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	var k []string
+	for n := range m {
+		k = append(k, n)
+	}
+	for i := range k {
+		for j := i + 1; j < len(k); j++ {
+			if k[j] < k[i] {
+				k[i], k[j] = k[j], k[i]
+			}
+		}
+	}
+	return k
+}
+
+// golden compares got with testdata/name, rewritten with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs (go test -update to rewrite):\n--- got\n%s", name, got)
+	}
+}
+
+func notesText(ns []Note) string {
+	var b strings.Builder
+	for _, n := range ns {
+		b.WriteString(n.String() + "\n")
+	}
+	return b.String()
+}
+
+func TestSeedImport(t *testing.T) {
+	files := read(t, map[string]string{
+		"seed/ipvsadm.rules":    "/etc/ipvsadm.rules",
+		"seed/default/ipvsadm":  "/etc/default/ipvsadm",
+		"seed/ha.d/ha.cf":       "/etc/ha.d/ha.cf",
+		"seed/ha.d/authkeys":    "/etc/ha.d/authkeys",
+		"seed/ha.d/haresources": "/etc/ha.d/haresources",
+	})
+	res, err := Import(files, Options{Hostname: "lb1", Networks: seedNetworks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "seed.yaml", res.YAML)
+	if len(res.Notes) != 0 {
+		t.Errorf("the seed's files left untranslated items:\n%s", notesText(res.Notes))
+	}
+	cfg, err := config.Parse("seed.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("director validate refuses the import:\n%v", err)
+	}
+	t.Logf("%+v", cfg)
+}
+
+// TestSeedImportLB2 imports the same files on lb2, whose addresses are
+// .12 and .252: the same configuration but for node.
+func TestSeedImportLB2(t *testing.T) {
+	files := read(t, map[string]string{
+		"seed/ipvsadm.rules":    "/etc/ipvsadm.rules",
+		"seed/ha.d/ha.cf":       "/etc/ha.d/ha.cf",
+		"seed/ha.d/authkeys":    "/etc/ha.d/authkeys",
+		"seed/ha.d/haresources": "/etc/ha.d/haresources",
+	})
+	res, err := Import(files, Options{Hostname: "lb2", Networks: []Network{
+		{Interface: "enp0s3", Prefix: netip.MustParsePrefix("192.168.56.12/24")},
+		{Interface: "enp0s8", Prefix: netip.MustParsePrefix("192.168.200.252/24")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("lb2.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("director validate refuses the import:\n%v", err)
+	}
+	if cfg.Node != "lb2" || cfg.HA == nil || cfg.HA.Owner != "lb1" || len(cfg.HA.Addresses) != 2 ||
+		cfg.HA.Addresses[1].Prefix.String() != "192.168.200.250/24" || cfg.HA.Addresses[1].Interface != "enp0s8" {
+		t.Errorf("lb2's import: node %s, ha %+v", cfg.Node, cfg.HA)
+	}
+}
+
+// TestKeepalivedImport translates a keepalived.conf with every block
+// director reads; what it cannot take is listed with file:line.
+func TestKeepalivedImport(t *testing.T) {
+	files := read(t, map[string]string{"keepalived.conf": "/etc/keepalived/keepalived.conf"})
+	res, err := Import(files, Options{Peer: "lb2", Networks: seedNetworks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "keepalived.yaml", res.YAML)
+	golden(t, "keepalived.notes", []byte(notesText(res.Notes)))
+	cfg, err := config.Parse("keepalived.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("director validate refuses the import:\n%v", err)
+	}
+	if len(cfg.Services) != 3 || cfg.Health[0].PerReal[cfg.Services[0].Reals[0].Key()].Path != "/health" ||
+		cfg.HA == nil || cfg.HA.Owner != "lb1" {
+		t.Errorf("import: %+v %+v", cfg.Services, cfg.HA)
+	}
+}
+
+// TestUntranslated lists, with file:line, what a rules file, an ha.cf
+// and an haresources hold that director cannot take, and still gives a
+// valid configuration.
+func TestUntranslated(t *testing.T) {
+	files := read(t, map[string]string{"bad.rules": "/etc/ipvsadm.rules", "bad.ha.cf": "/etc/ha.d/ha.cf",
+		"bad.haresources": "/etc/ha.d/haresources", "seed/ha.d/authkeys": "/etc/ha.d/authkeys"})
+	res, err := Import(files, Options{Node: "lb1", Networks: seedNetworks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "bad.yaml", res.YAML)
+	golden(t, "bad.notes", []byte(notesText(res.Notes)))
+	if _, err := config.Parse("bad.yaml", res.YAML); err != nil {
+		t.Fatalf("director validate refuses the import:\n%v", err)
+	}
+	for _, want := range []string{
+		"/etc/ipvsadm.rules:4: ", "/etc/ipvsadm.rules:5: ", "/etc/ipvsadm.rules:6: ", "/etc/ipvsadm.rules:7: ",
+		"/etc/ipvsadm.rules:8: ", "/etc/ipvsadm.rules:9: ", "/etc/ha.d/ha.cf:1: ", "/etc/ha.d/ha.cf:7: ",
+		"/etc/ha.d/ha.cf:9: ", "/etc/ha.d/ha.cf:13: ", "/etc/ha.d/haresources:1: httpd", "/etc/ha.d/haresources:3: ",
+	} {
+		if !strings.Contains(notesText(res.Notes), want) {
+			t.Errorf("no note at %s", want)
+		}
+	}
+}
