@@ -113,7 +113,10 @@ type Machine struct {
 	stopping    bool      // Shutdown came; stop once the addresses are released
 	releaseWhy  string    // why the current release started
 
-	syncing bool // the connection table is not complete yet (SyncPending)
+	syncing bool  // the connection table is not complete yet (SyncPending)
+	score   Score // this node's readiness to serve (ScoreChanged)
+
+	handoverUntil time.Time // stopping while active: the peer has until then to take the group
 
 	failures    int       // consecutive failed acquisitions
 	failedUntil time.Time // no acquisition while the peer is alive before this
@@ -196,6 +199,7 @@ func (m *Machine) Deadline() time.Time {
 		consider(p.orphanSince.Add(m.cfg.Initdead))
 	}
 	consider(m.failedUntil)
+	consider(m.handoverUntil)
 	return d
 }
 
@@ -226,6 +230,12 @@ func (m *Machine) Step(ev Event) []Action {
 		m.advance(e.Now)
 		if m.syncing != e.Pending {
 			m.syncing = e.Pending
+			m.transitioned = true // tell the peer now
+		}
+	case ScoreChanged:
+		m.advance(e.Now)
+		if m.score != e.Score {
+			m.score = e.Score
 			m.transitioned = true // tell the peer now
 		}
 	default:
@@ -333,7 +343,13 @@ func (m *Machine) peerGone() bool {
 // for instead.
 func (m *Machine) peerClaims() bool {
 	p := &m.p
-	return p.alive && p.msg.Holding && (p.msg.State == Active || p.msg.State == Init)
+	return p.alive && p.msg.Holding && !p.msg.Handover && (p.msg.State == Active || p.msg.State == Init)
+}
+
+// handingOver says this node is stopping while active and forwards until
+// the peer has taken the group (or handoverUntil).
+func (m *Machine) handingOver() bool {
+	return m.stopping && m.state == Active && !m.handoverUntil.IsZero()
 }
 
 // failed says this node failed to acquire recently (see Machine).
@@ -374,6 +390,8 @@ func (m *Machine) message(kind Kind) Message {
 		Owner:        m.cfg.Owner,
 		AutoFailback: m.cfg.AutoFailback,
 		Syncing:      m.syncing,
+		Handover:     m.handingOver(),
+		Score:        m.score,
 		ActiveSince:  m.activeSince,
 	}
 	if kind == KindLeaving {

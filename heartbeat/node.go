@@ -138,6 +138,7 @@ type Node struct {
 
 	results chan Event     // Acquired and Released from the resource goroutines
 	syncCh  chan bool      // SetSyncPending's latest value
+	scoreCh chan Score     // SetScore's latest value
 	workers sync.WaitGroup // resource goroutines
 
 	// Run's loop only.
@@ -192,6 +193,7 @@ func NewNode(cfg Config, auth Auth, tr Transport, res Resources, log *slog.Logge
 		done:    make(chan struct{}),
 		results: make(chan Event, 4),
 		syncCh:  make(chan bool, 1),
+		scoreCh: make(chan Score, 1),
 		limits:  map[string]*logLimit{},
 	}
 	for _, w := range n.codec.Warnings() {
@@ -267,6 +269,8 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		case ev = <-n.results:
 		case p := <-n.syncCh:
 			ev = SyncPending{Now: time.Now(), Pending: p}
+		case sc := <-n.scoreCh:
+			ev = ScoreChanged{Now: time.Now(), Score: sc}
 		case <-timer.C:
 			ev = Tick{Now: time.Now()}
 		}
@@ -299,15 +303,23 @@ func (n *Node) shutdown(why string) Event {
 // SetSyncPending says whether this node still waits for its peer's
 // connection table (see SyncPending). The latest value wins; it may be
 // called before Run.
-func (n *Node) SetSyncPending(pending bool) {
+func (n *Node) SetSyncPending(pending bool) { latest(n.syncCh, pending) }
+
+// SetScore says how well this node can serve now (see Score): its
+// heartbeats carry it and both nodes compare theirs. The latest value
+// wins; it may be called before Run.
+func (n *Node) SetScore(s Score) { latest(n.scoreCh, s) }
+
+// latest puts v in the one-slot channel ch, replacing a value not read yet.
+func latest[T any](ch chan T, v T) {
 	for {
 		select {
-		case n.syncCh <- pending:
+		case ch <- v:
 			return
 		default:
 		}
 		select {
-		case <-n.syncCh: // replace a value not read yet
+		case <-ch:
 		default:
 		}
 	}

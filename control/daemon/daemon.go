@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -65,6 +66,8 @@ type Daemon struct {
 
 	health     *health.Monitor
 	healthKick chan struct{} // a health verdict changed: re-apply
+	healthGen  atomic.Uint64 // health changes so far (kickHealth)
+	appliedGen uint64        // healthGen as of the last applied change (guarded by mu)
 
 	stop     chan struct{} // closed by `director stop`
 	stopOnce sync.Once
@@ -134,7 +137,7 @@ func Run(ctx context.Context, opts Options) error {
 		if r, ok := d.plane.(dataplane.Roles); ok {
 			setActive = r.SetActive
 		}
-		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, tables, d.log, setActive)
+		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, tables, d.log, setActive, d.healthyReals)
 		if err != nil {
 			haCancel()
 			return err

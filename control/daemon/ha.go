@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -37,8 +38,12 @@ type haNode struct {
 // key file must be mode 0600, else the daemon refuses to start. setActive,
 // if not nil, is told false at once and then, at each change, whether
 // this node holds the addresses: true before it adds them, false once it
-// has removed them.
-func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables dataplane.SyncTables, log *slog.Logger, setActive func(bool)) (*haNode, error) {
+// has removed them. healthy, if not nil, counts the real servers the data
+// plane serves with known verdicts (Daemon.healthyReals); the heartbeats
+// carry it so that a returning node waits for its checks (see
+// heartbeat.Score).
+func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables dataplane.SyncTables, log *slog.Logger,
+	setActive func(bool), healthy func() (int, bool)) (*haNode, error) {
 	auth, err := heartbeat.LoadAuthKeys(cfg.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
@@ -109,13 +114,46 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	} else {
 		close(syncDone)
 	}
+	runDone := make(chan struct{})
+	if healthy != nil {
+		go h.score(runDone, healthy)
+	}
 	go func() {
 		h.err = node.Run(ctx)
+		close(runDone)
 		stopSync()
 		<-syncDone
 		close(h.done)
 	}()
 	return h, nil
+}
+
+// scorePeriod is how often the score is read: the health verdicts change
+// at most once a check interval, and a change is sent at once.
+func (h *haNode) scorePeriod() time.Duration {
+	return min(max(h.cfg.Keepalive/2, 10*time.Millisecond), 100*time.Millisecond)
+}
+
+// score keeps the heartbeat's Score up to date until done is closed.
+func (h *haNode) score(done <-chan struct{}, healthy func() (int, bool)) {
+	t := time.NewTicker(h.scorePeriod())
+	defer t.Stop()
+	var last heartbeat.Score
+	first := true
+	for {
+		if n, ok := healthy(); ok {
+			sc := heartbeat.Score{Healthy: uint16(min(n, math.MaxUint16))}
+			if first || sc != last {
+				h.node.SetScore(sc)
+				last, first = sc, false
+			}
+		}
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // linkConfigs converts the configuration's links for the UDP transport.

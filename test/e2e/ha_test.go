@@ -350,3 +350,95 @@ func startDirectorIn(t *testing.T, l *lab.Lab, n, cfg, socket string) *runningDi
 	t.Helper()
 	return &runningDirector{labrun.Start(t, l, n, cfg, labrun.Options{Bin: directorBin(t), Socket: socket})}
 }
+
+// hitlessLimit is the longest gap between answered new connections a
+// planned move of the group may cause: a few client-loop paces.
+const hitlessLimit = 100 * time.Millisecond
+
+// TestHAFailbackHitless: lb1 fails (links down) and lb2 takes over; lb1's
+// checks meanwhile find every real server down. When lb1 returns it does
+// not take the group back until its connection table is synced and its
+// checks find the servers up, and then takes it while lb2 still forwards:
+// the client loop sees no gap longer than hitlessLimit, and 20 keep-alive
+// connections survive the failover, the failback and a clean director
+// stop of lb1 (handed over the same way).
+func TestHAFailbackHitless(t *testing.T) {
+	tm := haTimers{100 * time.Millisecond, 500 * time.Millisecond}
+	p := startPair(t, tm, true)
+	p.waitHolders([]string{lab.LB1}, 10*time.Second)
+	p.waitState(lab.LB1, "active", 10*time.Second)
+	p.waitState(lab.LB2, "standby", 10*time.Second)
+
+	const conns = 20
+	kept := openKept(t, p.l, conns)
+	waitSynced(t, p.names[lab.LB2], conns, 5*time.Second)
+	keptOK := func(when string) {
+		t.Helper()
+		ok, problems := surviving(kept)
+		t.Logf("%s: %d of %d keep-alive connections answered by their real server", when, ok, conns)
+		if ok != conns {
+			t.Errorf("%s: %d of %d keep-alive connections survived: %v", when, ok, conns, problems)
+		}
+	}
+	loop := p.l.StartClientLoop()
+	defer loop.Stop()
+	if err := loop.WaitSuccesses(time.Time{}, 5, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// Failover: lb1's links go down, lb2 takes the group after deadtime.
+	if err := p.l.SetLinks(lab.LB1, false); err != nil {
+		t.Fatal(err)
+	}
+	p.waitHolds(lab.LB2, tm.deadtime+5*time.Second)
+	p.waitState(lab.LB2, "active", 5*time.Second)
+	keptOK("after the failover")
+	// lb1's checks cannot reach the real servers: wait until they say so,
+	// which is what made the failback break new connections.
+	for _, web := range []string{lab.Web1Addr, lab.Web2Addr} {
+		waitHealth(t, p.dirs[lab.LB1], web, "down", 20*time.Second)
+	}
+
+	// Failback: lb1's links come back.
+	if err := p.l.SetLinks(lab.LB1, true); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	took := p.waitHolders([]string{lab.LB1}, 30*time.Second)
+	p.waitState(lab.LB1, "active", 5*time.Second)
+	p.waitState(lab.LB2, "standby", 5*time.Second)
+	if err := loop.WaitSuccesses(time.Now(), 10, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	gap, ok := loop.Blackout(back)
+	_, failed := loop.Successes()
+	t.Logf("failback: lb1 held the group alone %v after its return; longest gap between answered connections %v (%d failed in the whole run)", took, gap, failed)
+	if !ok || gap > hitlessLimit {
+		t.Errorf("failback: longest gap between answered connections %v, want at most %v", gap, hitlessLimit)
+	}
+	st := p.dirs[lab.LB1].MustStatus()
+	for _, s := range st.Services {
+		for _, r := range s.Reals {
+			if r.Health != "up" {
+				t.Errorf("lb1 active with real server %v health %q", r.Addr, r.Health)
+			}
+		}
+	}
+	keptOK("after the failback")
+
+	// A clean stop of lb1 hands the group to lb2 the same way.
+	stop := time.Now()
+	if out, err := p.dirs[lab.LB1].CLI("stop"); err != nil {
+		t.Fatalf("stop: %v %s", err, out)
+	}
+	p.waitHolders([]string{lab.LB2}, 5*time.Second)
+	if err := loop.WaitSuccesses(time.Now(), 10, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	gap, ok = loop.Blackout(stop)
+	t.Logf("director stop: longest gap between answered connections %v", gap)
+	if !ok || gap > hitlessLimit {
+		t.Errorf("director stop: longest gap between answered connections %v, want at most %v", gap, hitlessLimit)
+	}
+	keptOK("after director stop of lb1")
+}
