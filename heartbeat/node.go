@@ -108,6 +108,11 @@ type Status struct {
 	LastReason     string
 	// Counters, Transitions included.
 	Counters Counters
+	// Gaps is the time between consecutive heartbeats heard from the
+	// peer.
+	Gaps GapStats
+	// Score is this node's, as its heartbeats carry it.
+	Score Score
 }
 
 // releaseTimeout bounds removing the addresses, which must happen even
@@ -147,6 +152,7 @@ type Node struct {
 	releaseErr    error // the release after Shutdown failed
 	limits        map[string]*logLimit
 	sendFailing   bool
+	lastBeat      time.Time // when the peer's last heartbeat was taken in
 
 	counters struct {
 		sent, sendErrors, received, auth, replays, malformed, duplicates, ignored, transitions atomic.Uint64
@@ -343,6 +349,7 @@ func (n *Node) Status() Status {
 	n.mu.Lock()
 	s := n.status
 	s.Peers = slices.Clone(s.Peers)
+	s.Gaps = s.Gaps.clone()
 	n.mu.Unlock()
 	now := time.Now()
 	for i := range s.Peers {
@@ -393,6 +400,15 @@ func (n *Node) decode(pkt Packet) (Message, bool) {
 		return Message{}, false
 	}
 	n.counters.received.Add(1)
+	if msg.Kind == KindHeartbeat {
+		now := time.Now()
+		if !n.lastBeat.IsZero() {
+			n.mu.Lock()
+			n.status.Gaps.add(now.Sub(n.lastBeat))
+			n.mu.Unlock()
+		}
+		n.lastBeat = now
+	}
 	return msg, true
 }
 
@@ -465,6 +481,7 @@ func (n *Node) step(ctx, bg context.Context, m *Machine, ev Event) {
 	n.status.State = m.State()
 	n.status.Held = m.Holding()
 	n.status.ActiveSince = m.ActiveSince()
+	n.status.Score = m.score
 	n.status.Peers = m.Peers()
 	n.mu.Unlock()
 }

@@ -323,7 +323,10 @@ func (h *haNode) status() *model.HAStatus {
 	out := &model.HAStatus{State: s.State.String(), Owner: s.Owner, Transitions: c.Transitions,
 		LastTransition: s.LastTransition, LastReason: s.LastReason,
 		HeartbeatsSent: c.HeartbeatsSent, HeartbeatsReceived: c.HeartbeatsReceived,
-		AuthFailures: c.AuthFailures, Replays: c.Replays, Malformed: c.Malformed}
+		AuthFailures: c.AuthFailures, Replays: c.Replays, Malformed: c.Malformed,
+		HeartbeatGaps: model.HAGaps{Bounds: heartbeat.GapBounds, Counts: s.Gaps.Counts, Count: s.Gaps.Count,
+			Sum: s.Gaps.Sum, Max: s.Gaps.Max, P99: s.Gaps.Quantile(0.99)},
+		Score: model.HAScore{Healthy: int(s.Score.Healthy), Reach: int(s.Score.Reach)}}
 	for _, p := range s.Peers {
 		heard := time.Duration(-1)
 		if !p.LastHeard.IsZero() {

@@ -43,7 +43,7 @@ type haPair struct {
 	keyFile  string
 	timers   haTimers
 	failback bool
-	noSync   bool // conntrack sync disabled
+	mod      func(*lab.PairConfig) // changes each node's configuration, if not nil
 }
 
 func startPair(t *testing.T, tm haTimers, autoFailback bool) *haPair {
@@ -53,8 +53,14 @@ func startPair(t *testing.T, tm haTimers, autoFailback bool) *haPair {
 // startPairSync is startPair with the conntrack sync on or off.
 func startPairSync(t *testing.T, tm haTimers, autoFailback, sync bool) *haPair {
 	t.Helper()
+	return startPairWith(t, tm, autoFailback, func(c *lab.PairConfig) { c.NoSync = !sync })
+}
+
+// startPairWith is startPair with each node's configuration changed by mod.
+func startPairWith(t *testing.T, tm haTimers, autoFailback bool, mod func(*lab.PairConfig)) *haPair {
+	t.Helper()
 	l := newLab(t, lab.Options{})
-	p := &haPair{t: t, l: l, dirs: map[string]*runningDirector{}, timers: tm, failback: autoFailback, noSync: !sync,
+	p := &haPair{t: t, l: l, dirs: map[string]*runningDirector{}, timers: tm, failback: autoFailback, mod: mod,
 		names: map[string]string{lab.LB1: l.Prefix() + "-lb1", lab.LB2: l.Prefix() + "-lb2"}}
 	dir := t.TempDir()
 	p.keyFile = filepath.Join(dir, "authkey")
@@ -80,7 +86,10 @@ func (p *haPair) start(n string) *runningDirector {
 	socket := filepath.Join(p.t.TempDir(), "director.sock")
 	c := lab.PairConfig{Node: p.names[n], Peer: p.names[p.other(n)], Owner: p.names[lab.LB1], Socket: socket,
 		KeyFile: p.keyFile, Keepalive: p.timers.keepalive, Deadtime: p.timers.deadtime, AutoFailback: p.failback,
-		ARPCount: 3, ARPInterval: 50 * time.Millisecond, MetricsListen: "127.0.0.1:9917", NoSync: p.noSync}
+		ARPCount: 3, ARPInterval: 50 * time.Millisecond, MetricsListen: "127.0.0.1:9917"}
+	if p.mod != nil {
+		p.mod(&c)
+	}
 	cfg := c.YAML()
 	d := startDirectorIn(p.t, p.l, n, cfg, socket)
 	p.dirs[n] = d

@@ -64,6 +64,48 @@ func (l *Lab) StartClientLoop() *ClientLoop {
 	return c
 }
 
+// StartConcurrentClientLoop starts a loop that opens a new connection
+// every LoopPace whether or not the previous ones have been answered (at
+// most LoopTimeout/LoopPace+1 in flight). A connection sent into a
+// blackout no longer hides the end of it for a whole LoopTimeout, so the
+// blackout it measures is the outage to within one pace: the loop for
+// figures below LoopTimeout (20 ms / 100 ms timers, hitless moves).
+func (l *Lab) StartConcurrentClientLoop() *ClientLoop {
+	c := &ClientLoop{stop: make(chan struct{}), stopped: make(chan struct{})}
+	hc := l.HTTPClient(Client, false)
+	hc.Timeout = LoopTimeout
+	go func() {
+		var wg sync.WaitGroup
+		defer func() {
+			wg.Wait()
+			close(c.stopped)
+		}()
+		tick := time.NewTicker(LoopPace)
+		defer tick.Stop()
+		for range 100000 { // bounded: one per LoopPace, Stop ends it long before
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := loopGet(hc)
+				c.mu.Lock()
+				if err == nil {
+					c.ok = append(c.ok, time.Now())
+					slices.SortFunc(c.ok, time.Time.Compare) // answers may come out of order
+				} else {
+					c.failed++
+				}
+				c.mu.Unlock()
+			}()
+			select {
+			case <-c.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return c
+}
+
 // loopGet makes one request on a new connection and checks that a real
 // server answered.
 func loopGet(hc *http.Client) error {
