@@ -135,6 +135,10 @@ func (m *Machine) orphaned() (bool, string) {
 		return false, ""
 	case p.msg.Failed:
 		return true, fmt.Sprintf("%s failed to acquire the group", p.name)
+	case m.score.Reach < p.msg.Score.Reach:
+		return false, "" // the peer, better placed, acquires
+	case m.score.Reach > p.msg.Score.Reach:
+		return true, fmt.Sprintf("this node reaches %d ping nodes, %s %d", m.score.Reach, p.name, p.msg.Score.Reach)
 	case m.cfg.Owner == m.cfg.Node:
 		if p.msg.State == Standby && p.msg.AutoFailback && p.msg.Owner == m.cfg.Node {
 			return true, fmt.Sprintf("%s released the group to its owner", p.name)

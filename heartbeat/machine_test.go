@@ -397,6 +397,16 @@ func TestMachineFailback(t *testing.T) {
 				{at: 10 * ms, ev: score{Reach: 1, Healthy: 2}, state: Standby},
 				{at: 20 * ms, ev: hb{state: Active, holding: true, since: -time.Hour, score: Score{Reach: 0, Healthy: 2}}, want: []string{"standby->acquiring", "acquire"}, state: Acquiring},
 			}},
+		{name: "neither holds: the node reaching more ping nodes acquires, owner or not", cfg: pairCfg("lb2", true),
+			steps: []mstep{
+				{at: 0, ev: score{Reach: 1}, state: Init},
+				{at: 10 * ms, ev: hb{state: Standby, af: true}, want: []string{"alive", "init->acquiring", "acquire"}, state: Acquiring},
+			}},
+		{name: "neither holds: the owner reaching fewer ping nodes waits", cfg: pairCfg("lb1", true),
+			steps: []mstep{
+				{at: 10 * ms, ev: hb{state: Standby, af: true, score: Score{Reach: 1}}, want: []string{"alive", "init->standby"}, state: Standby},
+				{at: 30 * ms, ev: hb{state: Standby, af: true, score: Score{Reach: 1}}, state: Standby},
+			}},
 		{name: "no auto_failback: more healthy real servers take the group only once synced", cfg: pairCfg("lb2", false),
 			steps: []mstep{
 				{at: 0, ev: hb{state: Active, holding: true, since: -time.Hour, score: Score{Healthy: 1}}, want: []string{"alive", "init->standby"}, state: Standby},

@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -44,7 +45,7 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 		return h
 	}
 	f := p.fields(m, "in ha", "nodes", "transport", "keepalive", "deadtime", "warntime", "initdead", "auth",
-		"auto_failback", "arp", "resources", "sync")
+		"auto_failback", "arp", "resources", "sync", "ping")
 
 	nodesOK := false
 	if v, ok := f["nodes"]; ok {
@@ -96,7 +97,91 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 		p.add(line, `ha: missing key "resources"`)
 	}
 	h.Sync = p.haSync(f, h.Links)
+	if v, ok := f["ping"]; ok {
+		h.Ping = p.haPing(v, h)
+	}
 	return h
+}
+
+// haPing checks ha.ping: nodes (an address, or a list of addresses that
+// count as one), interval (default keepalive) and deadping (default
+// deadtime, longer than interval).
+func (p *parser) haPing(field configField, h *model.HAConfig) *model.HAPing {
+	m, ok := p.mapping(field.value, "ha.ping", field.key.Line)
+	if !ok {
+		return nil
+	}
+	pf := p.fields(m, "in ha.ping", "nodes", "interval", "deadping")
+	ping := &model.HAPing{Interval: h.Keepalive, Deadping: h.Deadtime}
+	if ping.Interval == 0 {
+		ping.Interval = heartbeat.DefaultKeepalive
+	}
+	if ping.Deadping == 0 {
+		ping.Deadping = heartbeat.DefaultDeadtime
+	}
+	seen := map[netip.Addr]int{}
+	addr := func(n *yaml.Node) (netip.Addr, bool) {
+		a, ok := p.ipv4(n, "ha.ping.nodes")
+		if !ok {
+			return a, false
+		}
+		if at, dup := seen[a]; dup {
+			p.add(n.Line, "ha.ping.nodes: %s twice (first at line %d)", a, at)
+			return a, false
+		}
+		seen[a] = n.Line
+		return a, true
+	}
+	if v, ok := pf["nodes"]; ok {
+		items, ok := p.list(v.value, "ha.ping.nodes")
+		if ok && len(items) == 0 {
+			p.add(v.key.Line, "ha.ping.nodes: want at least one address")
+		}
+		if ok && len(items) > math.MaxUint8 {
+			p.add(v.key.Line, "ha.ping.nodes: %d nodes, at most %d", len(items), math.MaxUint8)
+		}
+		for _, it := range items {
+			it = configResolve(it)
+			if it.Kind == yaml.SequenceNode {
+				if len(it.Content) == 0 {
+					p.add(it.Line, "ha.ping.nodes: an empty ping group: want at least one address")
+					continue
+				}
+				var g []netip.Addr
+				for _, a := range it.Content {
+					if a, ok := addr(a); ok {
+						g = append(g, a)
+					}
+				}
+				if len(g) > 0 {
+					ping.Groups = append(ping.Groups, g)
+				}
+				continue
+			}
+			if a, ok := addr(it); ok {
+				ping.Groups = append(ping.Groups, []netip.Addr{a})
+			}
+		}
+	} else {
+		p.add(field.key.Line, `ha.ping: missing key "nodes"`)
+	}
+	intervalLine := field.key.Line
+	if v, ok := pf["interval"]; ok {
+		intervalLine = v.key.Line
+		if d, _, ok := p.duration(v.value, "ha.ping.interval", heartbeat.MinTimer, heartbeat.MaxTimer); ok {
+			ping.Interval = d
+		}
+	}
+	if v, ok := pf["deadping"]; ok {
+		if d, _, ok := p.duration(v.value, "ha.ping.deadping", heartbeat.MinTimer, heartbeat.MaxTimer); ok {
+			ping.Deadping = d
+			intervalLine = v.key.Line
+		}
+	}
+	if ping.Deadping <= ping.Interval {
+		p.add(intervalLine, "ha.ping.deadping %v must be longer than ha.ping.interval %v", ping.Deadping, ping.Interval)
+	}
+	return ping
 }
 
 // haSync checks ha.sync (fields f of ha; links are the heartbeat's): on by

@@ -334,6 +334,19 @@ func TestConfigHAProblems(t *testing.T) {
 			`17: ha.resources.addresses.address: "192.168.56.0/24" is the network address of its prefix, not a host address`,
 		}},
 
+		// Ping nodes.
+		{"ping", configHA + "  ping:\n    nodes: [192.168.56.1, [10.0.0.1, 10.0.0.2], [], 192.168.56.1, 300.1.1.1]\n" +
+			"    interval: 2s\n    deadping: 1s\n    count: 3\n", []string{
+			`9: ha.ping.nodes: an empty ping group: want at least one address`,
+			`9: ha.ping.nodes: 192.168.56.1 twice (first at line 9)`,
+			`9: ha.ping.nodes: invalid IPv4 address "300.1.1.1"`,
+			`11: ha.ping.deadping 1s must be longer than ha.ping.interval 2s`,
+			`12: unknown key "count" in ha.ping`,
+		}},
+		{"ping without nodes", configHA + "  ping: {interval: 1s}\n", []string{`8: ha.ping: missing key "nodes"`}},
+		{"ping: deadping by default is deadtime", configHA + "  ping: {nodes: [192.168.56.1], interval: 6s}\n", []string{
+			`8: ha.ping.deadping 5s must be longer than ha.ping.interval 6s`}},
+
 		// Several problems, in line order although ha comes first.
 		{"ha before the rest", "ha:\n  nodes: [lb1]\n  transport: {mode: ucast, interface: enp0s8}\n  keepalive: 9s\n" +
 			"  auth: {method: crc, key_file: /k}\n  resources: {owner: lb1, addresses: []}\nnode: lb1\ninterfaces: {public: a}\n", []string{

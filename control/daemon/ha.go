@@ -27,6 +27,7 @@ type haNode struct {
 	done  chan struct{} // closed when the node's Run, then the sync's, have returned
 	err   error         // what the node's Run returned, once done is closed
 
+	pinger    *heartbeat.Pinger // nil without ping nodes
 	sync      *heartbeat.Syncer // nil without conntrack sync
 	syncTable dataplane.SyncTable
 	syncTr    heartbeat.Transport
@@ -63,13 +64,29 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
 	}
+	var pinger *heartbeat.Pinger
+	if cfg.Ping != nil {
+		// Without it this node would say it reaches nothing and give the
+		// group away: refuse to start instead.
+		pinger, err = heartbeat.NewPinger(heartbeat.PingConfig{Groups: cfg.Ping.Groups, Interval: cfg.Ping.Interval,
+			Deadping: cfg.Ping.Deadping})
+		if err != nil {
+			return nil, fmt.Errorf("ha: %w", err)
+		}
+	}
+	started := false
+	defer func() {
+		if !started && pinger != nil {
+			_ = pinger.Close() // cleanup on an error path; its error is the one reported
+		}
+	}()
 	tr, err := heartbeat.NewUDPTransport(links)
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
 	}
 	hcfg := heartbeat.Config{Node: self, Nodes: cfg.Nodes, Owner: cfg.Owner, AutoFailback: cfg.AutoFailback,
 		Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead}
-	h := &haNode{cfg: cfg, group: group, done: make(chan struct{})}
+	h := &haNode{cfg: cfg, group: group, done: make(chan struct{}), pinger: pinger}
 	var res heartbeat.Resources = group
 	syncLog := log.With("component", "sync")
 	if cfg.Sync != nil && tables != nil {
@@ -115,9 +132,18 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 		close(syncDone)
 	}
 	runDone := make(chan struct{})
-	if healthy != nil {
+	if h.pinger != nil {
+		pingCtx, stopPing := context.WithCancel(context.WithoutCancel(ctx))
+		go func() {
+			<-runDone
+			stopPing()
+		}()
+		go h.pinger.Run(pingCtx)
+	}
+	if healthy != nil || h.pinger != nil {
 		go h.score(runDone, healthy)
 	}
+	started = true
 	go func() {
 		h.err = node.Run(ctx)
 		close(runDone)
@@ -141,12 +167,18 @@ func (h *haNode) score(done <-chan struct{}, healthy func() (int, bool)) {
 	var last heartbeat.Score
 	first := true
 	for {
-		if n, ok := healthy(); ok {
-			sc := heartbeat.Score{Healthy: uint16(min(n, math.MaxUint16))}
-			if first || sc != last {
-				h.node.SetScore(sc)
-				last, first = sc, false
+		sc := last
+		if healthy != nil {
+			if n, ok := healthy(); ok {
+				sc.Healthy = uint16(min(n, math.MaxUint16))
 			}
+		}
+		if h.pinger != nil {
+			sc.Reach = uint8(min(h.pinger.Reach(), math.MaxUint8))
+		}
+		if first || sc != last {
+			h.node.SetScore(sc)
+			last, first = sc, false
 		}
 		select {
 		case <-done:

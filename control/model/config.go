@@ -154,9 +154,24 @@ type HAConfig struct {
 	// Sync is the conntrack sync of the pair; nil when disabled
 	// (ha.sync.enabled: false).
 	Sync *HASync
+	// Ping is the pair's ping nodes (Heartbeat's ping and ping_group);
+	// nil without.
+	Ping *HAPing
 	// Line is the line of the ha key, for later messages about the
 	// section.
 	Line int
+}
+
+// HAPing is the reference addresses each node of the pair pings: a node
+// reaching fewer of them than its peer does not take or keep the group.
+type HAPing struct {
+	// Groups are the ping nodes: each one address, or several (a
+	// ping_group) that count as one reached while any answers.
+	Groups [][]netip.Addr
+	// Interval is the time between echo requests to each address.
+	Interval time.Duration
+	// Deadping is the silence after which an address counts as lost.
+	Deadping time.Duration
 }
 
 // HASync is the conntrack sync of an HAConfig (the IPVS sync daemon's

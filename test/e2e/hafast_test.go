@@ -272,3 +272,97 @@ func soakScenario(t *testing.T, tm haTimers, loadList string) {
 	t.Logf("soak %v, loads %v (cpu: stress-ng on every CPU, flood: hping3 SYN flood, loss: %d bursts of %d lost heartbeats), %d holder samples; load %s",
 		soak, loads, bursts, lossBurst, samples, loadAverage())
 }
+
+// TestHAPingNodes: with the client's address as the pair's ping node (the
+// upstream router of the seed's lab), lb1 losing it (nftables drops its
+// echo requests) moves the group to lb2, which still reaches it; when
+// lb1 reaches it again, auto_failback hands the group back.
+func TestHAPingNodes(t *testing.T) {
+	p := startPairWith(t, fastTimers, true, func(c *lab.PairConfig) {
+		c.HealthInterval = 100 * time.Millisecond
+		c.HAExtra = "  ping: {nodes: [" + lab.ClientAddr + "], interval: 50ms, deadping: 300ms}\n"
+	})
+	p.waitHolders([]string{lab.LB1}, 10*time.Second)
+	p.waitState(lab.LB2, "standby", 10*time.Second)
+	waitScore(t, p.dirs[lab.LB1], 1, 5*time.Second)
+	waitScore(t, p.dirs[lab.LB2], 1, 5*time.Second)
+	loop := p.l.StartConcurrentClientLoop()
+	defer loop.Stop()
+	if err := loop.WaitSuccesses(time.Time{}, 5, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	rules := filepath.Join(t.TempDir(), "pingcut.nft")
+	if err := os.WriteFile(rules, []byte("table inet pingcut {\n\tchain out { type filter hook output priority 0; ip daddr "+
+		lab.ClientAddr+" icmp type echo-request drop; }\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	if out, err := p.l.Run(lab.LB1, "nft", "-f", rules); err != nil {
+		t.Fatalf("nft: %v %s", err, out)
+	}
+	took := p.waitHolders([]string{lab.LB2}, 5*time.Second)
+	if err := loop.WaitSuccesses(time.Now(), 5, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	gap, _ := loop.Blackout(cut)
+	st := p.dirs[lab.LB2].MustStatus().HA
+	t.Logf("lb1 lost its ping node: lb2 held the group alone %v later (%s); longest gap %v", took, st.LastReason, gap)
+	if gap > hitlessLimit {
+		t.Errorf("moving the group off a node without its uplink: longest gap %v, want at most %v (both forward during the move)", gap, hitlessLimit)
+	}
+
+	if out, err := p.l.Run(lab.LB1, "nft", "delete", "table", "inet", "pingcut"); err != nil {
+		t.Fatalf("nft: %v %s", err, out)
+	}
+	took = p.waitHolders([]string{lab.LB1}, 10*time.Second)
+	t.Logf("lb1 reaches its ping node again: it holds the group alone %v later", took)
+}
+
+// TestHAOneLinkOfTwoCut: with heartbeats on both the public and the
+// internal link, cutting one (lb2 drops heartbeats arriving on the public
+// one) keeps one owner: no failover, no split brain.
+func TestHAOneLinkOfTwoCut(t *testing.T) {
+	p := startPairWith(t, fastTimers, true, func(c *lab.PairConfig) {
+		c.HeartbeatIfs = []string{lab.PubIf, lab.IntIf}
+	})
+	p.waitHolders([]string{lab.LB1}, 10*time.Second)
+	p.waitState(lab.LB2, "standby", 10*time.Second)
+	before := p.dirs[lab.LB2].MustStatus().HA.Transitions
+	rules := filepath.Join(t.TempDir(), "linkcut.nft")
+	if err := os.WriteFile(rules, []byte("table inet linkcut {\n\tchain in { type filter hook input priority 0; iifname "+
+		lab.PubIf+" udp dport 694 drop; }\n\tchain out { type filter hook output priority 0; oifname "+lab.PubIf+" udp dport 694 drop; }\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := p.l.Run(lab.LB2, "nft", "-f", rules); err != nil {
+		t.Fatalf("nft: %v %s", err, out)
+	}
+	deadline := time.Now().Add(20 * fastTimers.deadtime)
+	for time.Now().Before(deadline) {
+		if got := p.holders(); len(got) != 1 || got[0] != lab.LB1 {
+			t.Fatalf("holders %v with one heartbeat link of two cut, want [lb1]", got)
+		}
+		time.Sleep(20 * time.Millisecond) // sampling a state that must not change
+	}
+	st := p.dirs[lab.LB2].MustStatus().HA
+	if st.Transitions != before || st.State != "standby" || !st.Peers[0].Alive {
+		t.Errorf("lb2 with one link cut: state %s, %d transitions, peer alive %v", st.State, st.Transitions-before, st.Peers[0].Alive)
+	}
+	t.Logf("one link of two cut for %v: lb1 kept the group, lb2 standby with its peer alive", 20*fastTimers.deadtime)
+}
+
+// waitScore polls until d's heartbeat says it reaches reach ping nodes.
+func waitScore(t *testing.T, d *runningDirector, reach int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st, err := d.Status()
+		if err == nil && st.HA != nil && st.HA.Score.Reach == reach {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ping nodes reached: not %d after %v (%v)", reach, within, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+}

@@ -29,6 +29,9 @@ type PairConfig struct {
 	// HealthInterval, if set, replaces the default TCP check's interval
 	// (rise 1, fall 2), so that a test waits less for verdicts.
 	HealthInterval time.Duration
+	// HeartbeatIfs, if set, are the heartbeat's links (bcast on each);
+	// by default the public interface alone.
+	HeartbeatIfs []string
 	// HAExtra, if set, is appended to the ha section as is (indented
 	// two spaces, ending with a newline).
 	HAExtra string
@@ -53,12 +56,12 @@ services:
       - {address: %s, port: 80, weight: 1}
 %sha:
   nodes: [%s, %s]
-  transport: {mode: bcast, interface: %s, port: 694}
+  transport: %s
   keepalive: %s
   deadtime: %s
   auth: {method: sha256, key_file: %s}
   auto_failback: %v
-`, c.Node, PubIf, IntIf, c.Socket, VIP, Web1Addr, Web2Addr, c.healthCheck(), c.Node, c.Peer, PubIf,
+`, c.Node, PubIf, IntIf, c.Socket, VIP, Web1Addr, Web2Addr, c.healthCheck(), c.Node, c.Peer, c.transport(),
 		c.Keepalive, c.Deadtime, c.KeyFile, c.AutoFailback)
 	if c.ARPCount > 0 {
 		fmt.Fprintf(&b, "  arp: {count: %d, interval: %s}\n", c.ARPCount, c.ARPInterval)
@@ -86,4 +89,17 @@ func (c PairConfig) healthCheck() string {
 	}
 	return fmt.Sprintf("    health_check: {type: tcp, interval: %s, timeout: %s, rise: 1, fall: 2}\n",
 		c.HealthInterval, min(c.HealthInterval, time.Second))
+}
+
+// transport is the ha.transport value: bcast on each heartbeat interface.
+func (c PairConfig) transport() string {
+	ifs := c.HeartbeatIfs
+	if len(ifs) == 0 {
+		ifs = []string{PubIf}
+	}
+	links := make([]string, len(ifs))
+	for i, ifc := range ifs {
+		links[i] = fmt.Sprintf("{mode: bcast, interface: %s, port: 694}", ifc)
+	}
+	return "[" + strings.Join(links, ", ") + "]"
 }
