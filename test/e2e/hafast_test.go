@@ -218,7 +218,7 @@ func soakScenario(t *testing.T, tm haTimers, loadList string) {
 	// of lb1, counted by nftables' quota in the kernel, so that the burst
 	// is exact whatever the load does to nft's own start-up.
 	lossBurst := max(1, int((tm.deadtime-2*tm.keepalive)/tm.keepalive)-1) // a gap of deadtime - 2 keepalives at most
-	pkt := 20 + 8 + heartbeatPayload(p.names[lab.LB1], p.names[lab.LB1]) // IPv4 + UDP + message
+	pkt := 20 + 8 + heartbeatPayload(p.names[lab.LB1], p.names[lab.LB1])  // IPv4 + UDP + message
 	rules := filepath.Join(t.TempDir(), "hbloss.nft")
 	// The quota drops the next lossBurst heartbeats once loaded, and
 	// again after each reset. The table stays: no hook comes and goes.
