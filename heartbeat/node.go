@@ -153,6 +153,7 @@ type Node struct {
 	limits        map[string]*logLimit
 	sendFailing   bool
 	lastBeat      time.Time // when the peer's last heartbeat was taken in
+	notify        func(Transition)
 
 	counters struct {
 		sent, sendErrors, received, auth, replays, malformed, duplicates, ignored, transitions atomic.Uint64
@@ -310,6 +311,10 @@ func (n *Node) shutdown(why string) Event {
 // connection table (see SyncPending). The latest value wins; it may be
 // called before Run.
 func (n *Node) SetSyncPending(pending bool) { latest(n.syncCh, pending) }
+
+// SetNotify gives a function called with every transition, from Run's
+// loop: it must not block (queue the work). Call it before Run.
+func (n *Node) SetNotify(f func(Transition)) { n.notify = f }
 
 // SetScore says how well this node can serve now (see Score): its
 // heartbeats carry it and both nodes compare theirs. The latest value
@@ -475,6 +480,9 @@ func (n *Node) step(ctx, bg context.Context, m *Machine, ev Event) {
 			n.status.LastTransition = time.Now()
 			n.status.LastReason = a.Reason
 			n.mu.Unlock()
+			if n.notify != nil {
+				n.notify(a)
+			}
 		}
 	}
 	n.mu.Lock()

@@ -45,7 +45,7 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 		return h
 	}
 	f := p.fields(m, "in ha", "nodes", "transport", "keepalive", "deadtime", "warntime", "initdead", "auth",
-		"auto_failback", "arp", "resources", "sync", "ping")
+		"auto_failback", "arp", "resources", "sync", "ping", "notify")
 
 	nodesOK := false
 	if v, ok := f["nodes"]; ok {
@@ -100,7 +100,72 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 	if v, ok := f["ping"]; ok {
 		h.Ping = p.haPing(v, h)
 	}
+	if v, ok := f["notify"]; ok {
+		if sc, ok := p.haScript(v.value, v.key.Line, "ha.notify", configDefaultNotifyTimeout); ok {
+			h.Notify = &sc
+		}
+	}
 	return h
+}
+
+// Script timeouts: a notify hook should be quick; an init script may take
+// a while to start a service.
+const (
+	configDefaultScriptTimeout = 30 * time.Second
+	configDefaultNotifyTimeout = 10 * time.Second
+	configMaxScriptTimeout     = 10 * time.Minute
+)
+
+// haScript checks a script: a mapping of path (absolute), args (a list of
+// strings) and timeout, or a path alone.
+func (p *parser) haScript(v *yaml.Node, line int, where string, timeout time.Duration) (model.HAScript, bool) {
+	sc := model.HAScript{Timeout: timeout, Line: line}
+	n := configResolve(v)
+	if n.Kind == yaml.ScalarNode {
+		n = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Value: "path", Line: n.Line, Tag: "!!str"}, n}}
+	}
+	m, ok := p.mapping(n, where, line)
+	if !ok {
+		return sc, false
+	}
+	sc.Line = m.Line
+	f := p.fields(m, "in "+where, "path", "args", "timeout")
+	valid := true
+	if v, ok := f["path"]; ok {
+		s, l, ok := p.scalar(v.value, where+".path", "an absolute path")
+		switch {
+		case !ok:
+			valid = false
+		case !filepath.IsAbs(s):
+			p.add(l, "%s.path: want an absolute path, got %q", where, s)
+			valid = false
+		default:
+			sc.Path = s
+		}
+	} else {
+		p.add(m.Line, "%s: missing key \"path\"", where)
+		valid = false
+	}
+	if v, ok := f["args"]; ok {
+		items, ok := p.list(v.value, where+".args")
+		for _, it := range items {
+			if s, _, ok := p.scalar(it, where+".args", "a string"); ok {
+				sc.Args = append(sc.Args, s)
+			} else {
+				valid = false
+			}
+		}
+		valid = valid && ok
+	}
+	if v, ok := f["timeout"]; ok {
+		if d, _, ok := p.duration(v.value, where+".timeout", configMinHealthTimeout, configMaxScriptTimeout); ok {
+			sc.Timeout = d
+		} else {
+			valid = false
+		}
+	}
+	return sc, valid
 }
 
 // haPing checks ha.ping: nodes (an address, or a list of addresses that
@@ -482,7 +547,21 @@ func (p *parser) haResources(h *model.HAConfig, field configField, nodesOK bool)
 	if !ok {
 		return
 	}
-	f := p.fields(m, "in ha.resources", "owner", "addresses")
+	f := p.fields(m, "in ha.resources", "owner", "addresses", "scripts", "name")
+	h.Group = "default"
+	if v, ok := f["name"]; ok {
+		if s, ok := p.nodeName(v.value, "ha.resources.name"); ok {
+			h.Group = s
+		}
+	}
+	if v, ok := f["scripts"]; ok {
+		items, _ := p.list(v.value, "ha.resources.scripts")
+		for _, it := range items {
+			if sc, ok := p.haScript(it, it.Line, "ha.resources.scripts", configDefaultScriptTimeout); ok {
+				h.Scripts = append(h.Scripts, sc)
+			}
+		}
+	}
 	if v, ok := f["owner"]; ok {
 		if s, ok := p.nodeName(v.value, "ha.resources.owner"); ok {
 			if nodesOK && !slices.Contains(h.Nodes, s) {

@@ -95,6 +95,10 @@ func Run(ctx context.Context, opts Options) error {
 		if _, err := heartbeat.LoadAuthKeys(cfg.HA.KeyFile); err != nil {
 			return fmt.Errorf("ha: %w", err)
 		}
+		// And scripts that cannot run (ha.go).
+		if err := checkScripts(cfg.HA); err != nil {
+			return err
+		}
 	}
 
 	d.plane, d.fallback, err = openPlane(cfg, opts.PinRoot, d.log)

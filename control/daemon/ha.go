@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,10 +28,16 @@ type haNode struct {
 	done  chan struct{} // closed when the node's Run, then the sync's, have returned
 	err   error         // what the node's Run returned, once done is closed
 
-	pinger    *heartbeat.Pinger // nil without ping nodes
-	sync      *heartbeat.Syncer // nil without conntrack sync
-	syncTable dataplane.SyncTable
-	syncTr    heartbeat.Transport
+	pinger   *heartbeat.Pinger       // nil without ping nodes
+	scripts  *heartbeat.ScriptRunner // the group's script resources
+	notifier *heartbeat.ScriptRunner // the notify hook
+
+	notifyMu      sync.Mutex
+	notifyQ       chan heartbeat.Transition // nil without a notify hook, or once stopped
+	notifyDropped uint64                    // transitions not notified: the queue was full
+	sync          *heartbeat.Syncer         // nil without conntrack sync
+	syncTable     dataplane.SyncTable
+	syncTr        heartbeat.Transport
 }
 
 // startHA builds and starts the heartbeat node, and the conntrack sync
@@ -107,6 +114,16 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 			res = roleResources{group, setActive}
 		}
 	}
+	h.scripts = &heartbeat.ScriptRunner{Log: log.With("component", "ha", "group", cfg.Group)}
+	h.notifier = &heartbeat.ScriptRunner{Log: log.With("component", "ha", "group", cfg.Group, "hook", "notify")}
+	if err := checkScripts(cfg); err != nil {
+		_ = tr.Close() // cleanup on the error path; err is the one to report
+		h.closeSync()
+		return nil, err
+	}
+	if len(cfg.Scripts) > 0 {
+		res = heartbeat.ScriptGroup{Resources: res, Scripts: heartbeatScripts(cfg.Scripts), Runner: h.scripts}
+	}
 	node, err := heartbeat.NewNode(hcfg, auth, tr, res, log.With("component", "ha"))
 	if err != nil {
 		_ = tr.Close() // cleanup on the error path; err is the one to report
@@ -144,14 +161,90 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 		go h.score(runDone, healthy)
 	}
 	started = true
+	notifyDone := h.startNotify(self, cfg)
 	go func() {
 		h.err = node.Run(ctx)
+		h.stopNotify()
+		<-notifyDone
 		close(runDone)
 		stopSync()
 		<-syncDone
 		close(h.done)
 	}()
 	return h, nil
+}
+
+// checkScripts makes sure every script resource and the notify hook can
+// be run: a missing or non-executable one keeps the daemon from starting,
+// naming the configuration line, rather than failing its first takeover.
+func checkScripts(cfg *model.HAConfig) error {
+	all := slices.Clone(cfg.Scripts)
+	if cfg.Notify != nil {
+		all = append(all, *cfg.Notify)
+	}
+	for _, s := range all {
+		if err := heartbeatScripts([]model.HAScript{s})[0].Check(); err != nil {
+			return fmt.Errorf("ha: line %d: %w", s.Line, err)
+		}
+	}
+	return nil
+}
+
+func heartbeatScripts(in []model.HAScript) []heartbeat.Script {
+	out := make([]heartbeat.Script, len(in))
+	for i, s := range in {
+		out[i] = heartbeat.Script{Path: s.Path, Args: s.Args, Timeout: s.Timeout}
+	}
+	return out
+}
+
+// notifyQueue bounds the transitions waiting for the notify hook.
+const notifyQueue = 64
+
+// startNotify runs the notify hook, if any, at each transition, in order,
+// from a goroutine of its own: the heartbeat never waits for it. The
+// returned channel is closed once stopNotify was called and the queue is
+// drained.
+func (h *haNode) startNotify(self string, cfg *model.HAConfig) <-chan struct{} {
+	done := make(chan struct{})
+	if cfg.Notify == nil {
+		close(done)
+		return done
+	}
+	q := make(chan heartbeat.Transition, notifyQueue)
+	h.notifyQ = q
+	hook := heartbeatScripts([]model.HAScript{*cfg.Notify})[0]
+	h.node.SetNotify(func(tr heartbeat.Transition) {
+		h.notifyMu.Lock()
+		defer h.notifyMu.Unlock()
+		if h.notifyQ == nil {
+			return
+		}
+		select {
+		case h.notifyQ <- tr:
+		default:
+			h.notifyDropped++
+		}
+	})
+	go func() {
+		defer close(done)
+		for tr := range q {
+			env := []string{"DIRECTOR_HA_STATE=" + tr.To.String(), "DIRECTOR_HA_FROM=" + tr.From.String(),
+				"DIRECTOR_HA_GROUP=" + cfg.Group, "DIRECTOR_HA_REASON=" + tr.Reason, "DIRECTOR_HA_NODE=" + self}
+			_ = h.notifier.Run(context.Background(), hook, env, tr.To.String(), cfg.Group, tr.Reason) // logged and counted by Run
+		}
+	}()
+	return done
+}
+
+// stopNotify ends the notify queue once the node has stopped.
+func (h *haNode) stopNotify() {
+	h.notifyMu.Lock()
+	defer h.notifyMu.Unlock()
+	if h.notifyQ != nil {
+		close(h.notifyQ)
+		h.notifyQ = nil
+	}
 }
 
 // scorePeriod is how often the score is read: the health verdicts change
@@ -358,7 +451,12 @@ func (h *haNode) status() *model.HAStatus {
 		AuthFailures: c.AuthFailures, Replays: c.Replays, Malformed: c.Malformed,
 		HeartbeatGaps: model.HAGaps{Bounds: heartbeat.GapBounds, Counts: s.Gaps.Counts, Count: s.Gaps.Count,
 			Sum: s.Gaps.Sum, Max: s.Gaps.Max, P99: s.Gaps.Quantile(0.99)},
-		Score: model.HAScore{Healthy: int(s.Score.Healthy), Reach: int(s.Score.Reach)}}
+		Score: model.HAScore{Healthy: int(s.Score.Healthy), Reach: int(s.Score.Reach)}, Group: h.cfg.Group}
+	sc, nc := h.scripts.Counts(), h.notifier.Counts()
+	out.Scripts = model.HAScriptCounts{Runs: sc.Runs, Failures: sc.Failures}
+	h.notifyMu.Lock()
+	out.Notify = model.HAScriptCounts{Runs: nc.Runs, Failures: nc.Failures, Dropped: h.notifyDropped}
+	h.notifyMu.Unlock()
 	for _, p := range s.Peers {
 		heard := time.Duration(-1)
 		if !p.LastHeard.IsZero() {

@@ -154,11 +154,30 @@ type HAConfig struct {
 	// Sync is the conntrack sync of the pair; nil when disabled
 	// (ha.sync.enabled: false).
 	Sync *HASync
+	// Group names the resource group (ha.resources.name, "default"):
+	// notify hooks and status name it.
+	Group string
+	// Scripts are the group's script resources, started in order after
+	// the addresses are added, stopped in reverse before they are removed.
+	Scripts []HAScript
+	// Notify is run at every transition; nil without.
+	Notify *HAScript
 	// Ping is the pair's ping nodes (Heartbeat's ping and ping_group);
 	// nil without.
 	Ping *HAPing
 	// Line is the line of the ha key, for later messages about the
 	// section.
+	Line int
+}
+
+// HAScript is an LSB-style script (haresources' `ipvsadm`, an init
+// script): run as Path Args... start|stop|status, or for a notify hook as
+// Path Args... <state> <group> <reason>.
+type HAScript struct {
+	Path    string
+	Args    []string
+	Timeout time.Duration
+	// Line is where it is configured, for the daemon's messages.
 	Line int
 }
 

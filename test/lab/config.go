@@ -32,6 +32,9 @@ type PairConfig struct {
 	// HeartbeatIfs, if set, are the heartbeat's links (bcast on each);
 	// by default the public interface alone.
 	HeartbeatIfs []string
+	// Resources, if set, is appended to ha.resources as is (indented
+	// four spaces, ending with a newline).
+	Resources string
 	// HAExtra, if set, is appended to the ha section as is (indented
 	// two spaces, ending with a newline).
 	HAExtra string
@@ -72,6 +75,7 @@ services:
       - {address: %s/%d, interface: %s}
       - {address: %s/%d, interface: %s}
 `, c.Owner, VIP, PrefixLen, PubIf, Gateway, PrefixLen, IntIf)
+	b.WriteString(c.Resources)
 	if c.NoSync {
 		b.WriteString("  sync: {enabled: false}\n")
 	}
