@@ -45,7 +45,7 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 		return h
 	}
 	f := p.fields(m, "in ha", "nodes", "transport", "keepalive", "deadtime", "warntime", "initdead", "auth",
-		"auto_failback", "arp", "resources", "sync", "ping", "notify")
+		"auto_failback", "arp", "resources", "sync", "ping", "notify", "nice")
 
 	nodesOK := false
 	if v, ok := f["nodes"]; ok {
@@ -100,6 +100,12 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 	if v, ok := f["ping"]; ok {
 		h.Ping = p.haPing(v, h)
 	}
+	h.Nice = configDefaultHANice
+	if v, ok := f["nice"]; ok {
+		if n, ok := p.integer(v.value, "ha.nice", -20, 19); ok {
+			h.Nice = int(n)
+		}
+	}
 	if v, ok := f["notify"]; ok {
 		if sc, ok := p.haScript(v.value, v.key.Line, "ha.notify", configDefaultNotifyTimeout); ok {
 			h.Notify = &sc
@@ -107,6 +113,10 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 	}
 	return h
 }
+
+// configDefaultHANice is the daemon's nice value with a pair: ahead of
+// ordinary work, as keepalived's vrrp_priority.
+const configDefaultHANice = -10
 
 // Script timeouts: a notify hook should be quick; an init script may take
 // a while to start a service.

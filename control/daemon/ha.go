@@ -8,12 +8,17 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/director-lb/director/control/dataplane"
 	"github.com/director-lb/director/control/model"
@@ -70,6 +75,9 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	group, err := heartbeat.NewAddressGroup(addrs, heartbeat.ARPConfig{Count: cfg.ARPCount, Interval: cfg.ARPInterval})
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
+	}
+	if err := setNice(cfg.Nice); err != nil {
+		log.Warn("ha: cannot raise the daemon's CPU priority: heartbeats may be late on a busy machine", "nice", cfg.Nice, "error", err)
 	}
 	var pinger *heartbeat.Pinger
 	if cfg.Ping != nil {
@@ -172,6 +180,28 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 		close(h.done)
 	}()
 	return h, nil
+}
+
+// setNice gives every thread of the daemon the nice value n (threads
+// created later inherit it from theirs). Linux keeps a nice value per
+// thread, so setpriority on the process alone would leave the Go
+// runtime's other threads, which run the heartbeat goroutines too, behind.
+func setNice(n int) error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, n); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("thread %d: %w", tid, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkScripts makes sure every script resource and the notify hook can

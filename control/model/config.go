@@ -162,6 +162,10 @@ type HAConfig struct {
 	Scripts []HAScript
 	// Notify is run at every transition; nil without.
 	Notify *HAScript
+	// Nice is the daemon's CPU priority while it runs the pair (-20..19,
+	// the nice value of every thread): heartbeats must go out and be taken
+	// in on time when the machine is busy.
+	Nice int
 	// Ping is the pair's ping nodes (Heartbeat's ping and ping_group);
 	// nil without.
 	Ping *HAPing

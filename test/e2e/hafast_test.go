@@ -181,6 +181,14 @@ func soakScenario(t *testing.T, tm haTimers, loadList string) {
 	p.waitState(lab.LB1, "active", 10*time.Second)
 	p.waitState(lab.LB2, "standby", 10*time.Second)
 	soak := soakDuration(t)
+	if os.Getenv("HA_SOAK_NICE") != "" {
+		for _, n := range []string{lab.LB1, lab.LB2} {
+			tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", p.dirs[n].Cmd.Process.Pid))
+			for _, task := range tasks {
+				_ = exec.Command("renice", "-n", os.Getenv("HA_SOAK_NICE"), "-p", filepath.Base(task)).Run()
+			}
+		}
+	}
 	before := map[string]uint64{}
 	for _, n := range []string{lab.LB1, lab.LB2} {
 		before[n] = p.dirs[n].MustStatus().HA.Transitions
