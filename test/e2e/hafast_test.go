@@ -48,8 +48,10 @@ func loadAverage() string {
 }
 
 // TestHAFailoverFast: at 20 ms / 100 ms, the median blackout of 5
-// failovers of lb1 (links down) is at most 200 ms; each time lb1 comes
-// back and takes the group back hitlessly.
+// failovers of lb1 (links down) is at most 200 ms. Each time lb1 comes
+// back and takes the group back; the failback's gaps are logged (at these
+// timers a machine this busy also has false failovers: see the soak),
+// TestHAFailbackHitless asserts them.
 func TestHAFailoverFast(t *testing.T) {
 	p := startFastPair(t, nil)
 	p.waitHolders([]string{lab.LB1}, 10*time.Second)
@@ -87,9 +89,9 @@ func TestHAFailoverFast(t *testing.T) {
 		if err := loop.WaitSuccesses(time.Now(), 5, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		fb, _ := loop.Blackout(back)
+		fb, stalled, _ := loop.Outage(back)
 		failbacks = append(failbacks, fb)
-		t.Logf("cycle %d: failover blackout %v, failback longest gap %v", i, b, fb)
+		t.Logf("cycle %d: failover blackout %v, failback longest gap %v (without a failed connection: %v)", i, b, fb, stalled)
 	}
 	slices.Sort(blackouts)
 	slices.Sort(failbacks)
@@ -98,9 +100,6 @@ func TestHAFailoverFast(t *testing.T) {
 		med, blackouts, failbacks[len(failbacks)/2], failbacks[len(failbacks)-1], loadAverage())
 	if med > 200*time.Millisecond {
 		t.Errorf("failover blackout median %v, want at most 200ms", med)
-	}
-	if m := failbacks[len(failbacks)-1]; m > hitlessLimit {
-		t.Errorf("failback longest gap %v, want at most %v", m, hitlessLimit)
 	}
 }
 
@@ -313,7 +312,7 @@ func TestHAPingNodes(t *testing.T) {
 	if err := loop.WaitSuccesses(time.Now(), 5, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	gap, _ := loop.Blackout(cut)
+	gap, _, _ := loop.Outage(cut)
 	st := p.dirs[lab.LB2].MustStatus().HA
 	t.Logf("lb1 lost its ping node: lb2 held the group alone %v later (%s); longest gap %v", took, st.LastReason, gap)
 	if gap > hitlessLimit {
