@@ -88,13 +88,20 @@ type peer struct {
 //     5 minutes or Initdead): it says so in its heartbeats, does not
 //     acquire while the peer is alive, and the peer takes the group at once
 //     instead of waiting.
-//   - Active, auto_failback on, this node not the owner: when the owner is
-//     heard in Standby holding nothing (and not failed), release; once
-//     released, the heartbeat says so and the owner acquires at once.
+//   - Standby, the peer active and alive: take the group while the peer
+//     still holds it (make before break; the peer then releases by the
+//     split-brain rule) when this node reaches more ping nodes (Score), or,
+//     once its connection table is synced, when it finds more real servers
+//     healthy, or as the owner returning with auto_failback on both sides
+//     and a score at least the peer's. Never while "failed".
+//   - Shutdown while Active with the peer alive in Standby: say "handover"
+//     in the heartbeats and keep forwarding; the peer acquires at once,
+//     and this node releases when it sees the peer active (or after
+//     2 x Deadtime, at least 1 s). A handover claim is not a split brain.
 //   - Split brain: this node Active (or holding at start) and the peer
 //     Active (or holding at start). Exactly one keeps the group, by a rule
-//     both sides compute alike (see splitWinner): with auto_failback on
-//     both sides, the owner; otherwise the one active for longer (earlier
+//     both sides compute alike (see splitWinner): the better Score; on
+//     equal scores, with auto_failback on both sides, the owner; otherwise the one active for longer (earlier
 //     ActiveSince); a tie goes to the owner (the lesser name if the two
 //     disagree on the owner). The loser releases; the winner announces
 //     (gratuitous ARPs) once, when the loser says it holds nothing any
