@@ -23,8 +23,14 @@ type fakeResources struct{}
 func (fakeResources) Announce(context.Context) error { return nil }
 func (fakeResources) Held() (bool, error)            { return false, nil }
 
-func (r recordingRes) Acquire(context.Context) error { *r.log = append(*r.log, "addresses up"); return nil }
-func (r recordingRes) Release(context.Context) error { *r.log = append(*r.log, "addresses down"); return nil }
+func (r recordingRes) Acquire(context.Context) error {
+	*r.log = append(*r.log, "addresses up")
+	return nil
+}
+func (r recordingRes) Release(context.Context) error {
+	*r.log = append(*r.log, "addresses down")
+	return nil
+}
 
 func writeScript(t *testing.T, dir, name, body string) Script {
 	t.Helper()
