@@ -426,7 +426,12 @@ func TestHAFailbackHitless(t *testing.T) {
 	t.Logf("failback: lb1 held the group alone %v after its return; longest gap between answered connections with a failed one in it %v (gaps without: %v, the loop starved); %d failed in the whole run, the failover's included; load %s",
 		took, gap, stalled, failed, loadAverage())
 	if !ok || gap > hitlessLimit {
-		t.Errorf("failback: longest gap between answered connections %v, want at most %v", gap, hitlessLimit)
+		var at []string
+		for _, f := range loop.FailedSince(back) {
+			at = append(at, f.Sub(back).Round(time.Millisecond).String())
+		}
+		t.Errorf("failback: longest gap between answered connections %v, want at most %v (failed attempts started at %v after lb1's return, lb1 active at %v)",
+			gap, hitlessLimit, at, p.dirs[lab.LB1].MustStatus().HA.LastTransition.Sub(back).Round(time.Millisecond))
 	}
 	st := p.dirs[lab.LB1].MustStatus()
 	for _, s := range st.Services {

@@ -162,6 +162,20 @@ func (c *ClientLoop) WaitSuccesses(after time.Time, n int, within time.Duration)
 	}
 }
 
+// FailedSince lists when the failed attempts started after t (the
+// concurrent loop only).
+func (c *ClientLoop) FailedSince(t time.Time) []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []time.Time
+	for _, f := range c.fails {
+		if !f.Before(t) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // FailedBetween counts the failed attempts that started between a and b
 // (the concurrent loop only).
 func (c *ClientLoop) FailedBetween(a, b time.Time) int {
