@@ -369,10 +369,14 @@ func (m *Machine) shutdown(out *[]Action) {
 // handoverWait bounds how long a stopping active node waits for its peer
 // to take the group before it releases anyway: long enough for an
 // acquisition with its gratuitous ARPs; a peer that takes longer is
-// handed the group the old way (release, leaving message).
+// handed the group the old way (release, leaving message). At most 10 s:
+// director stop waits for it.
 func (m *Machine) handoverWait() time.Duration {
-	return max(2*m.cfg.Deadtime, time.Second)
+	return min(max(2*m.cfg.Deadtime, time.Second), maxHandoverWait)
 }
+
+// maxHandoverWait bounds handoverWait.
+const maxHandoverWait = 10 * time.Second
 
 // stop sends the leaving message and ends the machine.
 func (m *Machine) stop(out *[]Action, why string) {

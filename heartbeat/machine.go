@@ -97,7 +97,7 @@ type peer struct {
 //   - Shutdown while Active with the peer alive in Standby: say "handover"
 //     in the heartbeats and keep forwarding; the peer acquires at once,
 //     and this node releases when it sees the peer active (or after
-//     2 x Deadtime, at least 1 s). A handover claim is not a split brain.
+//     2 x Deadtime, within 1-10 s). A handover claim is not a split brain.
 //   - Split brain: this node Active (or holding at start) and the peer
 //     Active (or holding at start). Exactly one keeps the group, by a rule
 //     both sides compute alike (see splitWinner): the better Score; on
