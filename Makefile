@@ -13,7 +13,7 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 # Debian packages: for `make generate`, and for the tests and benchmarks
 # (namespaces, veth GRO switch, reference arms).
 GEN_PKGS  := clang-19 llvm-19 libbpf-dev linux-libc-dev
-TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
+TEST_PKGS := iproute2 ethtool nftables curl iputils-ping stress-ng hping3
 # The monitoring kit's tests: promtool and prometheus (deploy/, make
 # test-monitoring), headless chromium (the status page).
 MONITORING_PKGS := prometheus chromium
@@ -26,7 +26,7 @@ VM_PKGS   := qemu-system-x86 kmod ipvsadm
 # without TCX: clsact).
 VMRUN     ?= ./test/vmtests/ ./bpf/ ./loader/
 
-.PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit lint bench bench-heartbeat fuzz clean deps-generate deps-test
+.PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit lint bench bench-heartbeat bench-ha fuzz clean deps-generate deps-test
 .PHONY: bench-scan test-monitoring test-statuspage deps-monitoring
 
 all: build
@@ -122,6 +122,13 @@ test-monitoring: deps-test deps-monitoring build
 # Debian on the seed's files, failover blackout in the namespace lab.
 bench-heartbeat: build
 	$(GO) test -count=1 -run '^$$' -bench HeartbeatReferenceFailover -benchtime 1x -v -timeout 20m ./test/bench/
+
+# The heartbeat pair at 20 ms / 100 ms for real: five failovers and
+# failbacks, and the full 5-minute soaks of the active node under stress
+# (make test runs them for 20 s).
+bench-ha: deps-test build
+	DIRECTOR_PRIVILEGED_TESTS=1 HA_SOAK=5m $(GO) test -count=1 -p 1 -v -timeout 30m \
+		-run '^(TestHAFailoverFast|TestHAFailbackHitless|TestHASoakUnderStress|TestHASoakSYNFlood)$$' ./test/e2e/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzProgram -fuzztime 60s ./bpf/

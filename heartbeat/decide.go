@@ -85,7 +85,44 @@ func (m *Machine) decideStandby(out *[]Action) {
 		if ok, why := m.orphaned(); ok {
 			m.acquire(out, why)
 		}
+	case p.alive && p.msg.Handover:
+		if !m.failed() {
+			m.acquire(out, fmt.Sprintf("%s is stopping and hands the group over", p.name))
+		}
+	case m.peerClaims() && p.msg.State == Active:
+		if ok, why := m.takeBack(); ok {
+			m.acquire(out, why)
+		}
 	}
+}
+
+// takeBack decides, while the peer holds the group and is alive, whether
+// this node takes it while the peer still forwards (make before break):
+// the peer sees this node active, the split-brain rule gives this node
+// the group, and the peer releases it. Both nodes forward while the
+// addresses and ARP caches move, so that a planned move costs nothing. It
+// happens when this node is better placed to serve (Score), or when it is
+// the owner returning with auto_failback; in both cases only once its data
+// plane is ready: its connection table synced, and its checks' verdicts
+// at least as good as the peer's. Reaching more ping nodes needs no sync:
+// the peer's clients cannot reach it anyway.
+func (m *Machine) takeBack() (bool, string) {
+	p := &m.p
+	if m.failed() || p.msg.Failed {
+		return false, ""
+	}
+	c := m.score.compare(p.msg.Score)
+	switch {
+	case m.score.Reach > p.msg.Score.Reach:
+		return true, fmt.Sprintf("this node reaches %d ping nodes, %s %d", m.score.Reach, p.name, p.msg.Score.Reach)
+	case m.syncing || c < 0:
+		return false, ""
+	case c > 0:
+		return true, fmt.Sprintf("this node finds %d real servers healthy, %s %d", m.score.Healthy, p.name, p.msg.Score.Healthy)
+	case m.cfg.AutoFailback && m.cfg.Owner == m.cfg.Node && p.msg.AutoFailback && p.msg.Owner == m.cfg.Node:
+		return true, "auto_failback: the owner is back and ready: taking the group while " + p.name + " still forwards"
+	}
+	return false, ""
 }
 
 // orphaned decides, when both nodes are up and neither holds the group,
@@ -98,6 +135,10 @@ func (m *Machine) orphaned() (bool, string) {
 		return false, ""
 	case p.msg.Failed:
 		return true, fmt.Sprintf("%s failed to acquire the group", p.name)
+	case m.score.Reach < p.msg.Score.Reach:
+		return false, "" // the peer, better placed, acquires
+	case m.score.Reach > p.msg.Score.Reach:
+		return true, fmt.Sprintf("this node reaches %d ping nodes, %s %d", m.score.Reach, p.name, p.msg.Score.Reach)
 	case m.cfg.Owner == m.cfg.Node:
 		if p.msg.State == Standby && p.msg.AutoFailback && p.msg.Owner == m.cfg.Node {
 			return true, fmt.Sprintf("%s released the group to its owner", p.name)
@@ -111,6 +152,15 @@ func (m *Machine) orphaned() (bool, string) {
 
 func (m *Machine) decideActive(out *[]Action) {
 	p := &m.p
+	if m.stopping {
+		// Handing over: forward until the peer has the group, or it is
+		// gone, or it had its chance.
+		if m.peerClaims() || !p.alive || !m.now.Before(m.handoverUntil) {
+			m.handoverUntil = time.Time{}
+			m.release(out, "shutdown")
+		}
+		return
+	}
 	if m.peerClaims() {
 		m.splitBrain(out, "")
 		return
@@ -124,10 +174,9 @@ func (m *Machine) decideActive(out *[]Action) {
 		p.contested = false
 		*out = append(*out, Announce{Reason: fmt.Sprintf("%s no longer holds the group: re-announcing it from here", p.name)})
 	}
-	if m.cfg.AutoFailback && m.cfg.Owner != m.cfg.Node && p.alive && p.name == m.cfg.Owner &&
-		p.msg.State == Standby && !p.msg.Holding && !p.msg.Failed && !p.msg.Syncing && p.msg.Owner == m.cfg.Owner {
-		m.release(out, fmt.Sprintf("auto_failback: the owner %s is back", p.name))
-	}
+	// auto_failback and a better-placed peer: the peer takes the group
+	// while this node still forwards (takeBack), and this node releases by
+	// the split-brain rule once it sees the peer active.
 }
 
 // claim is one side of a split brain, as both sides see it: the node, when
@@ -138,6 +187,7 @@ type claim struct {
 	since        int64
 	owner        string
 	autoFailback bool
+	score        Score
 }
 
 // splitWinner returns the node that keeps the group when a and b both hold
@@ -145,11 +195,19 @@ type claim struct {
 // only what each side knows of both (its own claim and the peer's
 // heartbeat), so both sides reach the same verdict:
 //
+//  0. the better Score (more ping nodes reached, then more real servers
+//     healthy): a node that cannot serve gives way;
 //  1. auto_failback on both sides and both agree on the owner: the owner;
 //  2. otherwise the one holding for longer: the earlier since (a claim
 //     not active yet, since 0, counts as the latest);
 //  3. a tie: the agreed owner, or the lesser node name if they disagree.
 func splitWinner(a, b claim) string {
+	switch a.score.compare(b.score) {
+	case 1:
+		return a.node
+	case -1:
+		return b.node
+	}
 	owner := ""
 	if a.owner == b.owner && (a.owner == a.node || a.owner == b.node) {
 		owner = a.owner
@@ -172,8 +230,8 @@ func splitWinner(a, b claim) string {
 // splitBrain applies splitWinner to this node's claim and the peer's.
 func (m *Machine) splitBrain(out *[]Action, when string) {
 	p := &m.p
-	mine := claim{node: m.cfg.Node, since: unixNano(m.activeSince), owner: m.cfg.Owner, autoFailback: m.cfg.AutoFailback}
-	theirs := claim{node: p.name, since: unixNano(p.msg.ActiveSince), owner: p.msg.Owner, autoFailback: p.msg.AutoFailback}
+	mine := claim{node: m.cfg.Node, since: unixNano(m.activeSince), owner: m.cfg.Owner, autoFailback: m.cfg.AutoFailback, score: m.score}
+	theirs := claim{node: p.name, since: unixNano(p.msg.ActiveSince), owner: p.msg.Owner, autoFailback: p.msg.AutoFailback, score: p.msg.Score}
 	winner := splitWinner(mine, theirs)
 	why := m.splitReason(mine, theirs, winner)
 	if when != "" {
@@ -194,6 +252,10 @@ func (m *Machine) splitBrain(out *[]Action, when string) {
 }
 
 func (m *Machine) splitReason(a, b claim, winner string) string {
+	if a.score != b.score {
+		return fmt.Sprintf("better placed to serve (%s: %d ping nodes, %d real servers healthy; %s: %d, %d)",
+			a.node, a.score.Reach, a.score.Healthy, b.node, b.score.Reach, b.score.Healthy)
+	}
 	if a.autoFailback && b.autoFailback && a.owner == b.owner && winner == a.owner {
 		return "the owner with auto_failback"
 	}
@@ -292,10 +354,29 @@ func (m *Machine) shutdown(out *[]Action) {
 			m.stop(out, "shutdown")
 		}
 	case Active:
+		if p := &m.p; p.alive && !p.msg.Holding && !p.msg.Failed && p.msg.State == Standby {
+			// Make before break: say so and forward until the peer is
+			// active (decideActive), for at most handoverWait.
+			m.handoverUntil = m.now.Add(m.handoverWait())
+			m.transitioned = true // tell the peer now
+			return
+		}
 		m.release(out, "shutdown")
 	}
 	// Acquiring, Releasing: stop when the runner reports back.
 }
+
+// handoverWait bounds how long a stopping active node waits for its peer
+// to take the group before it releases anyway: long enough for an
+// acquisition with its gratuitous ARPs; a peer that takes longer is
+// handed the group the old way (release, leaving message). At most 10 s:
+// director stop waits for it.
+func (m *Machine) handoverWait() time.Duration {
+	return min(max(2*m.cfg.Deadtime, time.Second), maxHandoverWait)
+}
+
+// maxHandoverWait bounds handoverWait.
+const maxHandoverWait = 10 * time.Second
 
 // stop sends the leaving message and ends the machine.
 func (m *Machine) stop(out *[]Action, why string) {

@@ -88,13 +88,20 @@ type peer struct {
 //     5 minutes or Initdead): it says so in its heartbeats, does not
 //     acquire while the peer is alive, and the peer takes the group at once
 //     instead of waiting.
-//   - Active, auto_failback on, this node not the owner: when the owner is
-//     heard in Standby holding nothing (and not failed), release; once
-//     released, the heartbeat says so and the owner acquires at once.
+//   - Standby, the peer active and alive: take the group while the peer
+//     still holds it (make before break; the peer then releases by the
+//     split-brain rule) when this node reaches more ping nodes (Score), or,
+//     once its connection table is synced, when it finds more real servers
+//     healthy, or as the owner returning with auto_failback on both sides
+//     and a score at least the peer's. Never while "failed".
+//   - Shutdown while Active with the peer alive in Standby: say "handover"
+//     in the heartbeats and keep forwarding; the peer acquires at once,
+//     and this node releases when it sees the peer active (or after
+//     2 x Deadtime, within 1-10 s). A handover claim is not a split brain.
 //   - Split brain: this node Active (or holding at start) and the peer
 //     Active (or holding at start). Exactly one keeps the group, by a rule
-//     both sides compute alike (see splitWinner): with auto_failback on
-//     both sides, the owner; otherwise the one active for longer (earlier
+//     both sides compute alike (see splitWinner): the better Score; on
+//     equal scores, with auto_failback on both sides, the owner; otherwise the one active for longer (earlier
 //     ActiveSince); a tie goes to the owner (the lesser name if the two
 //     disagree on the owner). The loser releases; the winner announces
 //     (gratuitous ARPs) once, when the loser says it holds nothing any
@@ -113,7 +120,10 @@ type Machine struct {
 	stopping    bool      // Shutdown came; stop once the addresses are released
 	releaseWhy  string    // why the current release started
 
-	syncing bool // the connection table is not complete yet (SyncPending)
+	syncing bool  // the connection table is not complete yet (SyncPending)
+	score   Score // this node's readiness to serve (ScoreChanged)
+
+	handoverUntil time.Time // stopping while active: the peer has until then to take the group
 
 	failures    int       // consecutive failed acquisitions
 	failedUntil time.Time // no acquisition while the peer is alive before this
@@ -196,6 +206,7 @@ func (m *Machine) Deadline() time.Time {
 		consider(p.orphanSince.Add(m.cfg.Initdead))
 	}
 	consider(m.failedUntil)
+	consider(m.handoverUntil)
 	return d
 }
 
@@ -226,6 +237,12 @@ func (m *Machine) Step(ev Event) []Action {
 		m.advance(e.Now)
 		if m.syncing != e.Pending {
 			m.syncing = e.Pending
+			m.transitioned = true // tell the peer now
+		}
+	case ScoreChanged:
+		m.advance(e.Now)
+		if m.score != e.Score {
+			m.score = e.Score
 			m.transitioned = true // tell the peer now
 		}
 	default:
@@ -333,7 +350,13 @@ func (m *Machine) peerGone() bool {
 // for instead.
 func (m *Machine) peerClaims() bool {
 	p := &m.p
-	return p.alive && p.msg.Holding && (p.msg.State == Active || p.msg.State == Init)
+	return p.alive && p.msg.Holding && !p.msg.Handover && (p.msg.State == Active || p.msg.State == Init)
+}
+
+// handingOver says this node is stopping while active and forwards until
+// the peer has taken the group (or handoverUntil).
+func (m *Machine) handingOver() bool {
+	return m.stopping && m.state == Active && !m.handoverUntil.IsZero()
 }
 
 // failed says this node failed to acquire recently (see Machine).
@@ -374,6 +397,8 @@ func (m *Machine) message(kind Kind) Message {
 		Owner:        m.cfg.Owner,
 		AutoFailback: m.cfg.AutoFailback,
 		Syncing:      m.syncing,
+		Handover:     m.handingOver(),
+		Score:        m.score,
 		ActiveSince:  m.activeSince,
 	}
 	if kind == KindLeaving {

@@ -47,6 +47,9 @@ func summary(acts []Action, beats bool) []string {
 				if a.Msg.Syncing {
 					hb += "+syncing"
 				}
+				if a.Msg.Handover {
+					hb += "+handover"
+				}
 				s = append(s, hb)
 			}
 		case Acquire:
@@ -81,17 +84,22 @@ func summary(acts []Action, beats bool) []string {
 // hb is a made-up message from the peer (Now and Seq filled in by the
 // harness); since is relative to the harness's start.
 type hb struct {
-	state   State
-	holding bool
-	since   time.Duration // ActiveSince, relative to start; ignored unless holding
-	failed  bool
-	owner   string // "" means lb1
-	af      bool
-	syncing bool
+	state    State
+	holding  bool
+	since    time.Duration // ActiveSince, relative to start; ignored unless holding
+	failed   bool
+	owner    string // "" means lb1
+	af       bool
+	syncing  bool
+	handover bool
+	score    Score
 }
 
 // pending is this node's SyncPending event.
 type pending struct{ on bool }
+
+// score is this node's ScoreChanged event.
+type score Score
 
 // leave is the peer's leaving message.
 type leave struct{}
@@ -143,6 +151,8 @@ func (h *harness) event(at time.Duration, ev any) Event {
 		return Shutdown{Now: now}
 	case pending:
 		return SyncPending{Now: now, Pending: e.on}
+	case score:
+		return ScoreChanged{Now: now, Score: Score(e)}
 	case hb:
 		h.seq++
 		owner := e.owner
@@ -150,7 +160,8 @@ func (h *harness) event(at time.Duration, ev any) Event {
 			owner = "lb1"
 		}
 		msg := Message{Kind: KindHeartbeat, From: peerOf(h.cfg.Node), State: e.state, Holding: e.holding,
-			Failed: e.failed, Owner: owner, AutoFailback: e.af, Syncing: e.syncing, Generation: 7, Seq: h.seq}
+			Failed: e.failed, Owner: owner, AutoFailback: e.af, Syncing: e.syncing, Handover: e.handover, Score: e.score,
+			Generation: 7, Seq: h.seq}
 		if e.holding && (e.state == Active || e.state == Init) {
 			msg.ActiveSince = t0.Add(e.since)
 		}
@@ -204,13 +215,13 @@ func TestMachineStartup(t *testing.T) {
 			{at: 0, ev: tick, state: Init},
 			{at: 10 * sec, ev: tick, want: []string{"dead", "init->acquiring", "acquire"}, state: Acquiring},
 		}},
-		{name: "peer holds the group: standby", cfg: pairCfg("lb1", true), steps: []mstep{
+		{name: "peer holds the group: standby", cfg: pairCfg("lb1", false), steps: []mstep{
 			{at: 0, ev: tick, state: Init},
-			{at: 1 * sec, ev: hb{state: Active, holding: true, since: -time.Hour, af: true}, want: []string{"alive", "init->standby"}, state: Standby},
-			{at: 2 * sec, ev: hb{state: Active, holding: true, since: -time.Hour, af: true}, state: Standby},
-			{at: 6 * sec, ev: hb{state: Active, holding: true, since: -time.Hour, af: true}, state: Standby},
-			{at: 10 * sec, ev: hb{state: Active, holding: true, since: -time.Hour, af: true}, state: Standby},
-			{at: 12 * sec, ev: hb{state: Active, holding: true, since: -time.Hour, af: true}, state: Standby},
+			{at: 1 * sec, ev: hb{state: Active, holding: true, since: -time.Hour}, want: []string{"alive", "init->standby"}, state: Standby},
+			{at: 2 * sec, ev: hb{state: Active, holding: true, since: -time.Hour}, state: Standby},
+			{at: 6 * sec, ev: hb{state: Active, holding: true, since: -time.Hour}, state: Standby},
+			{at: 10 * sec, ev: hb{state: Active, holding: true, since: -time.Hour}, state: Standby},
+			{at: 12 * sec, ev: hb{state: Active, holding: true, since: -time.Hour}, state: Standby},
 		}},
 		{name: "peer holds nothing: the owner acquires at once", cfg: pairCfg("lb1", false), steps: []mstep{
 			{at: 0, ev: tick, state: Init},
@@ -354,25 +365,54 @@ func TestMachineFailback(t *testing.T) {
 		{at: 10200 * ms, ev: ok, want: []string{"acquiring->active"}, state: Active},
 	}
 	runTable(t, []mcase{
-		{name: "auto_failback: the non-owner releases to the returning owner, and says so at once", cfg: pairCfg("lb2", true),
+		{name: "auto_failback: the non-owner forwards until the returning owner is active, then releases", cfg: pairCfg("lb2", true),
 			steps: append(slices.Clone(lb2Active),
 				mstep{at: 30 * sec, ev: hb{state: Init, af: true}, want: []string{"alive"}, state: Active},
-				mstep{at: 30100 * ms, ev: hb{state: Standby, af: true}, want: []string{"active->releasing", "release", "hb releasing+holding"}, state: Releasing, beats: true},
-				mstep{at: 30150 * ms, ev: rel, want: []string{"releasing->standby", "hb standby"}, state: Standby, beats: true},
-				mstep{at: 30300 * ms, ev: hb{state: Acquiring, holding: true, af: true}, state: Standby},
+				mstep{at: 30100 * ms, ev: hb{state: Standby, af: true}, state: Active},
+				mstep{at: 30200 * ms, ev: hb{state: Acquiring, holding: true, af: true}, state: Active},
+				mstep{at: 30400 * ms, ev: hb{state: Active, holding: true, af: true}, want: []string{"split lb1", "active->releasing", "release", "hb releasing+holding"}, state: Releasing, beats: true},
+				mstep{at: 30450 * ms, ev: rel, want: []string{"releasing->standby", "hb standby"}, state: Standby, beats: true},
 			)},
-		{name: "auto_failback waits for the owner's connection table (conntrack sync)", cfg: pairCfg("lb2", true),
-			steps: append(slices.Clone(lb2Active),
-				mstep{at: 30 * sec, ev: hb{state: Init, af: true, syncing: true}, want: []string{"alive"}, state: Active},
-				mstep{at: 30100 * ms, ev: hb{state: Standby, af: true, syncing: true}, state: Active},
-				mstep{at: 31 * sec, ev: hb{state: Standby, af: true, syncing: true}, state: Active},
-				mstep{at: 31100 * ms, ev: hb{state: Standby, af: true}, want: []string{"active->releasing", "release"}, state: Releasing},
-			)},
-		{name: "a node still syncing says so at once, and when done", cfg: pairCfg("lb1", true),
+		{name: "the owner takes the group back while the peer forwards, once its table is synced", cfg: pairCfg("lb1", true),
 			steps: []mstep{
-				{at: 0, ev: hb{state: Active, holding: true, af: true, owner: "lb1"}, want: []string{"alive", "init->standby"}, state: Standby},
+				{at: 0, ev: hb{state: Active, holding: true, since: -time.Hour, af: true}, want: []string{"alive", "init->standby"}, state: Standby},
 				{at: 10 * ms, ev: pending{true}, want: []string{"hb standby+syncing"}, state: Standby, beats: true},
-				{at: 20 * ms, ev: pending{false}, want: []string{"hb standby"}, state: Standby, beats: true},
+				{at: 20 * ms, ev: hb{state: Active, holding: true, since: -time.Hour, af: true}, state: Standby},
+				{at: 30 * ms, ev: pending{false}, want: []string{"standby->acquiring", "acquire", "hb acquiring+holding"}, state: Acquiring, beats: true},
+				{at: 200 * ms, ev: ok, want: []string{"acquiring->active", "split lb1"}, state: Active},
+				{at: 220 * ms, ev: hb{state: Releasing, holding: true, af: true}, state: Active},
+				{at: 240 * ms, ev: hb{state: Standby, af: true}, want: []string{"announce"}, state: Active},
+			}},
+		{name: "the owner waits until its checks find as many real servers healthy as the peer's", cfg: pairCfg("lb1", true),
+			steps: []mstep{
+				{at: 0, ev: hb{state: Active, holding: true, since: -time.Hour, af: true, score: Score{Healthy: 2}}, want: []string{"alive", "init->standby"}, state: Standby},
+				{at: 20 * ms, ev: hb{state: Active, holding: true, since: -time.Hour, af: true, score: Score{Healthy: 2}}, state: Standby},
+				{at: 30 * ms, ev: score{Healthy: 1}, state: Standby},
+				{at: 40 * ms, ev: hb{state: Active, holding: true, since: -time.Hour, af: true, score: Score{Healthy: 2}}, state: Standby},
+				{at: 50 * ms, ev: score{Healthy: 2}, want: []string{"standby->acquiring", "acquire"}, state: Acquiring},
+			}},
+		{name: "no auto_failback: a node reaching more ping nodes takes the group", cfg: pairCfg("lb2", false),
+			steps: []mstep{
+				{at: 0, ev: hb{state: Active, holding: true, since: -time.Hour, score: Score{Reach: 1, Healthy: 2}}, want: []string{"alive", "init->standby"}, state: Standby},
+				{at: 10 * ms, ev: score{Reach: 1, Healthy: 2}, state: Standby},
+				{at: 20 * ms, ev: hb{state: Active, holding: true, since: -time.Hour, score: Score{Reach: 0, Healthy: 2}}, want: []string{"standby->acquiring", "acquire"}, state: Acquiring},
+			}},
+		{name: "neither holds: the node reaching more ping nodes acquires, owner or not", cfg: pairCfg("lb2", true),
+			steps: []mstep{
+				{at: 0, ev: score{Reach: 1}, state: Init},
+				{at: 10 * ms, ev: hb{state: Standby, af: true}, want: []string{"alive", "init->acquiring", "acquire"}, state: Acquiring},
+			}},
+		{name: "neither holds: the owner reaching fewer ping nodes waits", cfg: pairCfg("lb1", true),
+			steps: []mstep{
+				{at: 10 * ms, ev: hb{state: Standby, af: true, score: Score{Reach: 1}}, want: []string{"alive", "init->standby"}, state: Standby},
+				{at: 30 * ms, ev: hb{state: Standby, af: true, score: Score{Reach: 1}}, state: Standby},
+			}},
+		{name: "no auto_failback: more healthy real servers take the group only once synced", cfg: pairCfg("lb2", false),
+			steps: []mstep{
+				{at: 0, ev: hb{state: Active, holding: true, since: -time.Hour, score: Score{Healthy: 1}}, want: []string{"alive", "init->standby"}, state: Standby},
+				{at: 5 * ms, ev: pending{true}, state: Standby},
+				{at: 10 * ms, ev: score{Healthy: 2}, state: Standby},
+				{at: 20 * ms, ev: pending{false}, want: []string{"standby->acquiring", "acquire"}, state: Acquiring},
 			}},
 		{name: "no auto_failback: the non-owner keeps the group", cfg: pairCfg("lb2", false),
 			steps: append(slices.Clone(lb2Active),
@@ -381,12 +421,14 @@ func TestMachineFailback(t *testing.T) {
 				mstep{at: 34 * sec, ev: hb{state: Standby}, state: Active},
 				mstep{at: 38 * sec, ev: hb{state: Standby}, state: Active},
 			)},
-		{name: "auto_failback: no failback to an owner that failed to acquire", cfg: pairCfg("lb2", true),
-			steps: append(slices.Clone(lb2Active),
-				mstep{at: 30 * sec, ev: hb{state: Standby, failed: true, af: true}, want: []string{"alive"}, state: Active},
-				mstep{at: 34 * sec, ev: hb{state: Standby, failed: true, af: true}, state: Active},
-				mstep{at: 38 * sec, ev: hb{state: Standby, af: true}, want: []string{"active->releasing", "release"}, state: Releasing},
-			)},
+		{name: "auto_failback: an owner that failed to acquire does not take the group back", cfg: pairCfg("lb1", true),
+			steps: []mstep{
+				{at: 0, ev: hb{state: Standby, af: true}, want: []string{"alive", "init->acquiring", "acquire"}, state: Acquiring},
+				{at: 10 * ms, ev: Acquired{Err: errors.New("no such device")}, want: []string{"acquiring->releasing", "release"}, state: Releasing},
+				{at: 20 * ms, ev: rel, want: []string{"releasing->standby"}, state: Standby},
+				{at: 1 * sec, ev: hb{state: Active, holding: true, since: 500 * ms, af: true}, state: Standby},
+				{at: 2 * sec, ev: hb{state: Active, holding: true, since: 500 * ms, af: true}, state: Standby},
+			}},
 		{name: "auto_failback but the owner disagrees on the owner: mismatch, no failback", cfg: pairCfg("lb2", true),
 			steps: append(slices.Clone(lb2Active),
 				mstep{at: 30 * sec, ev: hb{state: Standby, owner: "lb2", af: true}, want: []string{"alive", "mismatch"}, state: Active},
@@ -455,15 +497,19 @@ func TestSplitWinnerSymmetric(t *testing.T) {
 		a, b claim
 		want string
 	}{
-		{claim{"lb1", 100, "lb1", true}, claim{"lb2", 50, "lb1", true}, "lb1"},
-		{claim{"lb1", 100, "lb1", false}, claim{"lb2", 50, "lb1", false}, "lb2"},
-		{claim{"lb1", 100, "lb1", true}, claim{"lb2", 50, "lb1", false}, "lb2"}, // auto_failback must be on both sides
-		{claim{"lb1", 0, "lb1", false}, claim{"lb2", 50, "lb1", false}, "lb2"},  // not active yet counts as latest
-		{claim{"lb1", 50, "lb1", false}, claim{"lb2", 50, "lb1", false}, "lb1"},
-		{claim{"lb1", 50, "lb2", false}, claim{"lb2", 50, "lb2", false}, "lb2"},
-		{claim{"lb1", 50, "lb1", true}, claim{"lb2", 40, "lb2", true}, "lb2"}, // owners disagree: by time
-		{claim{"lb1", 50, "lb1", true}, claim{"lb2", 50, "lb2", true}, "lb1"}, // ... then by name
-		{claim{"b", 0, "x", false}, claim{"a", 0, "y", false}, "a"},
+		{claim{"lb1", 100, "lb1", true, Score{}}, claim{"lb2", 50, "lb1", true, Score{}}, "lb1"},
+		{claim{"lb1", 100, "lb1", false, Score{}}, claim{"lb2", 50, "lb1", false, Score{}}, "lb2"},
+		{claim{"lb1", 100, "lb1", true, Score{}}, claim{"lb2", 50, "lb1", false, Score{}}, "lb2"}, // auto_failback must be on both sides
+		{claim{"lb1", 0, "lb1", false, Score{}}, claim{"lb2", 50, "lb1", false, Score{}}, "lb2"},  // not active yet counts as latest
+		{claim{"lb1", 50, "lb1", false, Score{}}, claim{"lb2", 50, "lb1", false, Score{}}, "lb1"},
+		{claim{"lb1", 50, "lb2", false, Score{}}, claim{"lb2", 50, "lb2", false, Score{}}, "lb2"},
+		{claim{"lb1", 50, "lb1", true, Score{}}, claim{"lb2", 40, "lb2", true, Score{}}, "lb2"}, // owners disagree: by time
+		{claim{"lb1", 50, "lb1", true, Score{}}, claim{"lb2", 50, "lb2", true, Score{}}, "lb1"}, // ... then by name
+		{claim{"b", 0, "x", false, Score{}}, claim{"a", 0, "y", false, Score{}}, "a"},
+		// the better score first: ping nodes reached, then healthy real servers
+		{claim{"lb1", 100, "lb1", true, Score{Healthy: 0}}, claim{"lb2", 50, "lb1", true, Score{Healthy: 2}}, "lb2"},
+		{claim{"lb1", 100, "lb1", false, Score{Reach: 1}}, claim{"lb2", 50, "lb1", false, Score{Healthy: 9}}, "lb1"},
+		{claim{"lb1", 100, "lb1", true, Score{Reach: 1, Healthy: 2}}, claim{"lb2", 50, "lb1", true, Score{Reach: 1, Healthy: 2}}, "lb1"},
 	}
 	for i, c := range cases {
 		ab, ba := splitWinner(c.a, c.b), splitWinner(c.b, c.a)
@@ -479,10 +525,34 @@ func TestMachineShutdown(t *testing.T) {
 			{at: 1 * sec, ev: hb{state: Init}, want: []string{"alive", "init->acquiring", "acquire"}, state: Acquiring},
 			{at: 1200 * ms, ev: ok, want: []string{"acquiring->active"}, state: Active},
 			{at: 3 * sec, ev: hb{state: Standby}, state: Active},
-			{at: 5 * sec, ev: stop, want: []string{"active->releasing", "release", "hb releasing+holding"}, state: Releasing, beats: true},
-			{at: 5050 * ms, ev: rel, want: []string{"releasing->stopped", "leaving"}, state: Stopped, beats: true},
+			{at: 5 * sec, ev: stop, want: []string{"hb active+holding+handover"}, state: Active, beats: true},
+			{at: 5100 * ms, ev: hb{state: Acquiring, holding: true}, state: Active},
+			{at: 5300 * ms, ev: hb{state: Active, holding: true, since: 5300 * ms}, want: []string{"active->releasing", "release", "hb releasing+holding"}, state: Releasing, beats: true},
+			{at: 5350 * ms, ev: rel, want: []string{"releasing->stopped", "leaving"}, state: Stopped, beats: true},
 			{at: 6 * sec, ev: tick, state: Stopped, beats: true},
 			{at: 7 * sec, ev: hb{state: Standby}, state: Stopped, beats: true},
+		}},
+		{name: "active: a peer that does not take the group within 2 deadtimes is left it the old way", cfg: pairCfg("lb1", false), steps: []mstep{
+			{at: 1 * sec, ev: hb{state: Init}, want: []string{"alive", "init->acquiring", "acquire"}, state: Acquiring},
+			{at: 1200 * ms, ev: ok, want: []string{"acquiring->active"}, state: Active},
+			{at: 3 * sec, ev: hb{state: Standby}, state: Active},
+			{at: 5 * sec, ev: stop, state: Active},
+			{at: 14 * sec, ev: hb{state: Standby}, state: Active},
+			{at: 15 * sec, ev: tick, want: []string{"active->releasing", "release"}, state: Releasing},
+			{at: 15050 * ms, ev: rel, want: []string{"releasing->stopped", "leaving"}, state: Stopped},
+		}},
+		{name: "active, the peer dead: release at once", cfg: pairCfg("lb1", false), steps: []mstep{
+			{at: 0, ev: tick, state: Init},
+			{at: 10 * sec, ev: tick, want: []string{"dead", "init->acquiring", "acquire"}, state: Acquiring},
+			{at: 10200 * ms, ev: ok, want: []string{"acquiring->active"}, state: Active},
+			{at: 11 * sec, ev: stop, want: []string{"active->releasing", "release"}, state: Releasing},
+		}},
+		{name: "standby: the peer hands over: acquire at once", cfg: pairCfg("lb2", false), steps: []mstep{
+			{at: 1 * sec, ev: hb{state: Active, holding: true}, want: []string{"alive", "init->standby"}, state: Standby},
+			{at: 2 * sec, ev: hb{state: Active, holding: true, handover: true}, want: []string{"standby->acquiring", "acquire"}, state: Acquiring},
+			{at: 2200 * ms, ev: ok, want: []string{"acquiring->active"}, state: Active},
+			{at: 2220 * ms, ev: hb{state: Active, holding: true, handover: true}, state: Active},
+			{at: 2240 * ms, ev: leave{}, want: []string{"left", "announce"}, state: Active},
 		}},
 		{name: "standby: leave at once", cfg: pairCfg("lb2", false), steps: []mstep{
 			{at: 1 * sec, ev: hb{state: Active, holding: true}, want: []string{"alive", "init->standby"}, state: Standby},

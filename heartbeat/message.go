@@ -7,27 +7,31 @@ package heartbeat
 // holding, or gone. Also the key file: a raw secret, or Heartbeat's
 // authkeys file as is.
 //
-// Format (version 1; integers big-endian), 36 bytes of header, then the
+// Format (version 2; integers big-endian), 40 bytes of header, then the
 // names, then the MAC:
 //
 //	off len
 //	  0   4  magic "DRHB"
-//	  4   1  version, 1
+//	  4   1  version, 2
 //	  5   1  MAC method: 1 hmac-sha256, 2 hmac-sha1, 3 hmac-md5
 //	  6   1  kind: 1 heartbeat, 2 leaving
 //	  7   1  sender's state (State's values: 0 init ... 5 stopped)
-//	  8   1  flags: 1 holding, 2 failed, 4 auto_failback, 8 syncing
+//	  8   1  flags: 1 holding, 2 failed, 4 auto_failback, 8 syncing,
+//	         16 handing over (stopping: take the group now)
 //	  9   1  length F of the sender's name, 1-64
 //	 10   1  length O of the owner's name (as the sender is configured), 0-64
 //	 11   1  reserved, 0
 //	 12   8  generation (the sender's start time in ns)
 //	 20   8  sequence number, from 1 in each generation
 //	 28   8  active since: wall-clock ns since 1970, 0 if not holding
-//	 36   F  sender's name
-//	36+F  O  owner's name
+//	 36   2  healthy: real servers the sender's checks find up (Score)
+//	 38   1  reach: ping nodes the sender reaches (Score)
+//	 39   1  reserved, 0
+//	 40   F  sender's name
+//	40+F  O  owner's name
 //	  ...  32, 20 or 16: HMAC (by method) of every byte before it
 //
-// So at most 36+64+64+32 = 196 bytes; anything above MaxMessageSize is
+// So at most 40+64+64+32 = 200 bytes; anything above MaxMessageSize is
 // refused unread. The MAC covers the header, method byte included, so a
 // message cannot be downgraded to a weaker method: a receiver accepts only
 // its own configured method. Decode checks, in order: size and layout
@@ -75,14 +79,15 @@ import (
 const MaxMessageSize = 1024
 
 const (
-	headerSize  = 36
-	wireVersion = 1
+	headerSize  = 40
+	wireVersion = 2
 
 	flagHolding      = 1 << 0
 	flagFailed       = 1 << 1
 	flagAutoFailback = 1 << 2
 	flagSyncing      = 1 << 3
-	knownFlags       = flagHolding | flagFailed | flagAutoFailback | flagSyncing
+	flagHandover     = 1 << 4
+	knownFlags       = flagHolding | flagFailed | flagAutoFailback | flagSyncing | flagHandover
 
 	// replayWindow is how many sequence numbers below the highest one are
 	// remembered per sender.
@@ -161,6 +166,13 @@ type Message struct {
 	// Syncing says the sender is still receiving its peer's connection
 	// table (conntrack sync): the peer must not hand it the group yet.
 	Syncing bool
+	// Handover says the sender is stopping while it holds the group and
+	// forwards until the peer has taken it: the peer acquires at once,
+	// and the sender's claim does not count as a split brain.
+	Handover bool
+	// Score is how well the sender can serve (healthy real servers,
+	// ping nodes reached): the better node keeps or takes the group.
+	Score Score
 	// ActiveSince is when the sender became the group's holder, wall
 	// clock; zero if it holds nothing.
 	ActiveSince time.Time
@@ -344,12 +356,17 @@ func (c *Codec) Encode(m Message) ([]byte, error) {
 	if m.Syncing {
 		flags |= flagSyncing
 	}
+	if m.Handover {
+		flags |= flagHandover
+	}
 	b[8] = flags
 	b[9] = byte(len(m.From))
 	b[10] = byte(len(m.Owner))
 	binary.BigEndian.PutUint64(b[12:], c.gen)
 	binary.BigEndian.PutUint64(b[20:], seq)
 	binary.BigEndian.PutUint64(b[28:], uint64(unixNano(m.ActiveSince)))
+	binary.BigEndian.PutUint16(b[36:], m.Score.Healthy)
+	b[38] = m.Score.Reach
 	b = append(b, m.From...)
 	b = append(b, m.Owner...)
 	mac := hmac.New(c.method.hash, c.key)
@@ -400,6 +417,8 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 		Failed:       b[8]&flagFailed != 0,
 		AutoFailback: b[8]&flagAutoFailback != 0,
 		Syncing:      b[8]&flagSyncing != 0,
+		Handover:     b[8]&flagHandover != 0,
+		Score:        Score{Healthy: binary.BigEndian.Uint16(b[36:]), Reach: b[38]},
 		Generation:   binary.BigEndian.Uint64(b[12:]),
 		Seq:          binary.BigEndian.Uint64(b[20:]),
 		From:         string(b[headerSize : headerSize+fromLen]),
@@ -415,8 +434,8 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 		return Message{}, fmt.Errorf("%w: unknown state %d", ErrMalformed, b[7])
 	case b[8]&^knownFlags != 0:
 		return Message{}, fmt.Errorf("%w: unknown flags %#x", ErrMalformed, b[8])
-	case b[11] != 0:
-		return Message{}, fmt.Errorf("%w: reserved byte %d", ErrMalformed, b[11])
+	case b[11] != 0 || b[39] != 0:
+		return Message{}, fmt.Errorf("%w: reserved bytes %d, %d", ErrMalformed, b[11], b[39])
 	case m.Seq == 0:
 		return Message{}, fmt.Errorf("%w: sequence number 0", ErrMalformed)
 	}

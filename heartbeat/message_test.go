@@ -40,6 +40,8 @@ func TestCodecRoundTrip(t *testing.T) {
 		sampleMessage(),
 		{Kind: KindHeartbeat, From: "lb2", State: Standby, Owner: "lb1", Failed: true},
 		{Kind: KindLeaving, From: "director-b", State: Stopped},
+		{Kind: KindHeartbeat, From: "lb1", State: Active, Holding: true, Handover: true, Owner: "lb1", ActiveSince: time.Unix(0, 9),
+			Score: Score{Reach: 255, Healthy: 65535}},
 		{Kind: KindHeartbeat, From: strings.Repeat("n", 64), State: Init, Holding: true, Owner: strings.Repeat("o", 64), ActiveSince: time.Unix(0, 1)},
 	}
 	for _, c := range cases {
@@ -109,13 +111,14 @@ func TestCodecRejects(t *testing.T) {
 		{"one byte too many", append(append([]byte(nil), valid...), 0), ErrMalformed, "want"},
 		{"oversized", make([]byte, MaxMessageSize+1), ErrMalformed, "more than 1024"},
 		{"bad magic", mutate(func(b []byte) []byte { b[0] = 'X'; return b }), ErrMalformed, "magic"},
-		{"version 2", mutate(func(b []byte) []byte { b[4] = 2; return b }), ErrMalformed, "version 2"},
+		{"version 1", mutate(func(b []byte) []byte { b[4] = 1; return b }), ErrMalformed, "version 1"},
 		{"unknown method", mutate(func(b []byte) []byte { b[5] = 9; return b }), ErrMalformed, "unknown MAC method"},
 		{"name length past the end", mutate(func(b []byte) []byte { b[9] = 255; return b }), ErrMalformed, "want"},
 		{"signed, unknown kind", mutate(func(b []byte) []byte { b[6] = 9; return resign(b, testKey) }), ErrMalformed, "unknown kind"},
 		{"signed, unknown state", mutate(func(b []byte) []byte { b[7] = 6; return resign(b, testKey) }), ErrMalformed, "unknown state"},
 		{"signed, unknown flag", mutate(func(b []byte) []byte { b[8] |= 0x80; return resign(b, testKey) }), ErrMalformed, "unknown flags"},
 		{"signed, reserved byte", mutate(func(b []byte) []byte { b[11] = 1; return resign(b, testKey) }), ErrMalformed, "reserved"},
+		{"signed, second reserved byte", mutate(func(b []byte) []byte { b[39] = 1; return resign(b, testKey) }), ErrMalformed, "reserved"},
 		{"signed, sequence 0", mutate(func(b []byte) []byte { clear(b[20:28]); return resign(b, testKey) }), ErrMalformed, "sequence number 0"},
 		{"signed, bad sender name", mutate(func(b []byte) []byte { b[headerSize] = ' '; return resign(b, testKey) }), ErrMalformed, "sender"},
 	}

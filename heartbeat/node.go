@@ -108,6 +108,11 @@ type Status struct {
 	LastReason     string
 	// Counters, Transitions included.
 	Counters Counters
+	// Gaps is the time between consecutive heartbeats heard from the
+	// peer.
+	Gaps GapStats
+	// Score is this node's, as its heartbeats carry it.
+	Score Score
 }
 
 // releaseTimeout bounds removing the addresses, which must happen even
@@ -138,6 +143,7 @@ type Node struct {
 
 	results chan Event     // Acquired and Released from the resource goroutines
 	syncCh  chan bool      // SetSyncPending's latest value
+	scoreCh chan Score     // SetScore's latest value
 	workers sync.WaitGroup // resource goroutines
 
 	// Run's loop only.
@@ -146,6 +152,8 @@ type Node struct {
 	releaseErr    error // the release after Shutdown failed
 	limits        map[string]*logLimit
 	sendFailing   bool
+	lastBeat      time.Time // when the peer's last heartbeat was taken in
+	notify        func(Transition)
 
 	counters struct {
 		sent, sendErrors, received, auth, replays, malformed, duplicates, ignored, transitions atomic.Uint64
@@ -192,6 +200,7 @@ func NewNode(cfg Config, auth Auth, tr Transport, res Resources, log *slog.Logge
 		done:    make(chan struct{}),
 		results: make(chan Event, 4),
 		syncCh:  make(chan bool, 1),
+		scoreCh: make(chan Score, 1),
 		limits:  map[string]*logLimit{},
 	}
 	for _, w := range n.codec.Warnings() {
@@ -267,6 +276,8 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		case ev = <-n.results:
 		case p := <-n.syncCh:
 			ev = SyncPending{Now: time.Now(), Pending: p}
+		case sc := <-n.scoreCh:
+			ev = ScoreChanged{Now: time.Now(), Score: sc}
 		case <-timer.C:
 			ev = Tick{Now: time.Now()}
 		}
@@ -299,15 +310,27 @@ func (n *Node) shutdown(why string) Event {
 // SetSyncPending says whether this node still waits for its peer's
 // connection table (see SyncPending). The latest value wins; it may be
 // called before Run.
-func (n *Node) SetSyncPending(pending bool) {
+func (n *Node) SetSyncPending(pending bool) { latest(n.syncCh, pending) }
+
+// SetNotify gives a function called with every transition, from Run's
+// loop: it must not block (queue the work). Call it before Run.
+func (n *Node) SetNotify(f func(Transition)) { n.notify = f }
+
+// SetScore says how well this node can serve now (see Score): its
+// heartbeats carry it and both nodes compare theirs. The latest value
+// wins; it may be called before Run.
+func (n *Node) SetScore(s Score) { latest(n.scoreCh, s) }
+
+// latest puts v in the one-slot channel ch, replacing a value not read yet.
+func latest[T any](ch chan T, v T) {
 	for {
 		select {
-		case n.syncCh <- pending:
+		case ch <- v:
 			return
 		default:
 		}
 		select {
-		case <-n.syncCh: // replace a value not read yet
+		case <-ch:
 		default:
 		}
 	}
@@ -331,6 +354,7 @@ func (n *Node) Status() Status {
 	n.mu.Lock()
 	s := n.status
 	s.Peers = slices.Clone(s.Peers)
+	s.Gaps = s.Gaps.clone()
 	n.mu.Unlock()
 	now := time.Now()
 	for i := range s.Peers {
@@ -381,6 +405,15 @@ func (n *Node) decode(pkt Packet) (Message, bool) {
 		return Message{}, false
 	}
 	n.counters.received.Add(1)
+	if msg.Kind == KindHeartbeat {
+		now := time.Now()
+		if !n.lastBeat.IsZero() {
+			n.mu.Lock()
+			n.status.Gaps.add(now.Sub(n.lastBeat))
+			n.mu.Unlock()
+		}
+		n.lastBeat = now
+	}
 	return msg, true
 }
 
@@ -447,12 +480,16 @@ func (n *Node) step(ctx, bg context.Context, m *Machine, ev Event) {
 			n.status.LastTransition = time.Now()
 			n.status.LastReason = a.Reason
 			n.mu.Unlock()
+			if n.notify != nil {
+				n.notify(a)
+			}
 		}
 	}
 	n.mu.Lock()
 	n.status.State = m.State()
 	n.status.Held = m.Holding()
 	n.status.ActiveSince = m.ActiveSince()
+	n.status.Score = m.score
 	n.status.Peers = m.Peers()
 	n.mu.Unlock()
 }

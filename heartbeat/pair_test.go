@@ -175,6 +175,31 @@ func (s *pairSim) acquiredAt(name string, from time.Duration) time.Duration {
 	return -1
 }
 
+// noneHeld is how long neither node held the addresses after from (a gap
+// in service), counted from the first time one held them.
+func (s *pairSim) noneHeld(from time.Duration) time.Duration {
+	held := map[string]bool{}
+	var total time.Duration
+	var since time.Time
+	start := t0.Add(from)
+	seen := false
+	for _, c := range s.heldLog {
+		before := seen && !held["lb1"] && !held["lb2"]
+		held[c.node] = c.held
+		seen = seen || c.held
+		after := seen && !held["lb1"] && !held["lb2"]
+		switch {
+		case !before && after:
+			since = c.at
+		case before && !after:
+			if c.at.After(start) {
+				total += c.at.Sub(later(since, start))
+			}
+		}
+	}
+	return total
+}
+
 // bothHeld is how long both nodes held the addresses at once after from.
 func (s *pairSim) bothHeld(from time.Duration) time.Duration {
 	held := map[string]bool{}
@@ -299,11 +324,15 @@ func TestMachinePairHandovers(t *testing.T) {
 		stop := s.elapsed()
 		s.run(stop + 2*sec)
 		s.expect("lb2")
-		if at := s.acquiredAt("lb2", stop); at-stop > 100*ms {
-			t.Fatalf("lb2 acquired %v after the stop, want at once (release 50ms + a step)", at-stop)
+		if at := s.acquiredAt("lb2", stop); at-stop > 300*ms {
+			t.Fatalf("lb2 acquired %v after the stop, want at once (acquisition 200ms + a step)", at-stop)
 		}
-		if d := s.bothHeld(0); d != 0 {
-			t.Fatalf("both held for %v", d)
+		// Make before break: lb1 forwards until lb2 is active.
+		if d := s.noneHeld(stop); d != 0 {
+			t.Fatalf("neither held the group for %v during the handover", d)
+		}
+		if d := s.bothHeld(0); d == 0 || d > 300*ms {
+			t.Fatalf("both held for %v, want an overlap of an acquisition (200ms here), a release (50ms) and a step", d)
 		}
 	})
 	for _, af := range []bool{true, false} {
@@ -324,8 +353,11 @@ func TestMachinePairHandovers(t *testing.T) {
 			if at-back > 2*sec {
 				t.Fatalf("lb1 got the group back %v after its return, want without deadtime waits", at-back)
 			}
-			if d := s.bothHeld(0); d != 0 {
-				t.Fatalf("both held for %v during the handover", d)
+			if d := s.noneHeld(back); d != 0 {
+				t.Fatalf("neither held the group for %v during the failback", d)
+			}
+			if d := s.bothHeld(0); d == 0 || d > 300*ms {
+				t.Fatalf("both held for %v during the failback, want an overlap of an acquisition (200ms here), a release (50ms) and a step", d)
 			}
 		})
 	}

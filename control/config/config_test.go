@@ -66,7 +66,7 @@ func TestConfigPairExample(t *testing.T) {
 		}},
 		IPVS:          model.IPVSConfig{SyncInterface: "enp0s8"},
 		MetricsListen: "127.0.0.1:9917",
-		HA: &model.HAConfig{
+		HA: &model.HAConfig{Group: "default", Nice: -10,
 			Nodes:        []string{"lb1", "lb2"},
 			Owner:        "lb1",
 			AutoFailback: true,
@@ -145,7 +145,7 @@ func TestConfigEveryKey(t *testing.T) {
 		},
 		IPVS:          model.IPVSConfig{SyncInterface: "eth0"},
 		MetricsListen: "[::1]:9917",
-		HA: &model.HAConfig{
+		HA: &model.HAConfig{Group: "default", Nice: -10,
 			Nodes:        []string{"lb-1", "lb-2_a"},
 			Owner:        "lb-1",
 			AutoFailback: false,
@@ -257,7 +257,7 @@ func TestConfigAccepted(t *testing.T) {
   auth: {key_file: /etc/director/authkey}
   resources: {owner: lb2, addresses: [{address: 192.168.56.10/24, interface: enp0s3}]}
 `, func(c *model.Config) string {
-			want := &model.HAConfig{
+			want := &model.HAConfig{Group: "default", Nice: -10,
 				Nodes: []string{"lb2", "lb1"}, Owner: "lb2", AutoFailback: true,
 				Keepalive: 100 * time.Millisecond, Deadtime: 500 * time.Millisecond,
 				Warntime: 250 * time.Millisecond, Initdead: time.Second,

@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -44,7 +45,7 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 		return h
 	}
 	f := p.fields(m, "in ha", "nodes", "transport", "keepalive", "deadtime", "warntime", "initdead", "auth",
-		"auto_failback", "arp", "resources", "sync")
+		"auto_failback", "arp", "resources", "sync", "ping", "notify", "nice")
 
 	nodesOK := false
 	if v, ok := f["nodes"]; ok {
@@ -96,7 +97,166 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 		p.add(line, `ha: missing key "resources"`)
 	}
 	h.Sync = p.haSync(f, h.Links)
+	if v, ok := f["ping"]; ok {
+		h.Ping = p.haPing(v, h)
+	}
+	h.Nice = configDefaultHANice
+	if v, ok := f["nice"]; ok {
+		if n, ok := p.integer(v.value, "ha.nice", -20, 19); ok {
+			h.Nice = int(n)
+		}
+	}
+	if v, ok := f["notify"]; ok {
+		if sc, ok := p.haScript(v.value, v.key.Line, "ha.notify", configDefaultNotifyTimeout); ok {
+			h.Notify = &sc
+		}
+	}
 	return h
+}
+
+// configDefaultHANice is the daemon's nice value with a pair: ahead of
+// ordinary work, as keepalived's vrrp_priority.
+const configDefaultHANice = -10
+
+// Script timeouts: a notify hook should be quick; an init script may take
+// a while to start a service.
+const (
+	configDefaultScriptTimeout = 30 * time.Second
+	configDefaultNotifyTimeout = 10 * time.Second
+	configMaxScriptTimeout     = 10 * time.Minute
+)
+
+// haScript checks a script: a mapping of path (absolute), args (a list of
+// strings) and timeout, or a path alone.
+func (p *parser) haScript(v *yaml.Node, line int, where string, timeout time.Duration) (model.HAScript, bool) {
+	sc := model.HAScript{Timeout: timeout, Line: line}
+	n := configResolve(v)
+	if n.Kind == yaml.ScalarNode {
+		n = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Value: "path", Line: n.Line, Tag: "!!str"}, n}}
+	}
+	m, ok := p.mapping(n, where, line)
+	if !ok {
+		return sc, false
+	}
+	sc.Line = m.Line
+	f := p.fields(m, "in "+where, "path", "args", "timeout")
+	valid := true
+	if v, ok := f["path"]; ok {
+		s, l, ok := p.scalar(v.value, where+".path", "an absolute path")
+		switch {
+		case !ok:
+			valid = false
+		case !filepath.IsAbs(s):
+			p.add(l, "%s.path: want an absolute path, got %q", where, s)
+			valid = false
+		default:
+			sc.Path = s
+		}
+	} else {
+		p.add(m.Line, "%s: missing key \"path\"", where)
+		valid = false
+	}
+	if v, ok := f["args"]; ok {
+		items, ok := p.list(v.value, where+".args")
+		for _, it := range items {
+			if s, _, ok := p.scalar(it, where+".args", "a string"); ok {
+				sc.Args = append(sc.Args, s)
+			} else {
+				valid = false
+			}
+		}
+		valid = valid && ok
+	}
+	if v, ok := f["timeout"]; ok {
+		if d, _, ok := p.duration(v.value, where+".timeout", configMinHealthTimeout, configMaxScriptTimeout); ok {
+			sc.Timeout = d
+		} else {
+			valid = false
+		}
+	}
+	return sc, valid
+}
+
+// haPing checks ha.ping: nodes (an address, or a list of addresses that
+// count as one), interval (default keepalive) and deadping (default
+// deadtime, longer than interval).
+func (p *parser) haPing(field configField, h *model.HAConfig) *model.HAPing {
+	m, ok := p.mapping(field.value, "ha.ping", field.key.Line)
+	if !ok {
+		return nil
+	}
+	pf := p.fields(m, "in ha.ping", "nodes", "interval", "deadping")
+	ping := &model.HAPing{Interval: h.Keepalive, Deadping: h.Deadtime}
+	if ping.Interval == 0 {
+		ping.Interval = heartbeat.DefaultKeepalive
+	}
+	if ping.Deadping == 0 {
+		ping.Deadping = heartbeat.DefaultDeadtime
+	}
+	seen := map[netip.Addr]int{}
+	addr := func(n *yaml.Node) (netip.Addr, bool) {
+		a, ok := p.ipv4(n, "ha.ping.nodes")
+		if !ok {
+			return a, false
+		}
+		if at, dup := seen[a]; dup {
+			p.add(n.Line, "ha.ping.nodes: %s twice (first at line %d)", a, at)
+			return a, false
+		}
+		seen[a] = n.Line
+		return a, true
+	}
+	if v, ok := pf["nodes"]; ok {
+		items, ok := p.list(v.value, "ha.ping.nodes")
+		if ok && len(items) == 0 {
+			p.add(v.key.Line, "ha.ping.nodes: want at least one address")
+		}
+		if ok && len(items) > math.MaxUint8 {
+			p.add(v.key.Line, "ha.ping.nodes: %d nodes, at most %d", len(items), math.MaxUint8)
+		}
+		for _, it := range items {
+			it = configResolve(it)
+			if it.Kind == yaml.SequenceNode {
+				if len(it.Content) == 0 {
+					p.add(it.Line, "ha.ping.nodes: an empty ping group: want at least one address")
+					continue
+				}
+				var g []netip.Addr
+				for _, a := range it.Content {
+					if a, ok := addr(a); ok {
+						g = append(g, a)
+					}
+				}
+				if len(g) > 0 {
+					ping.Groups = append(ping.Groups, g)
+				}
+				continue
+			}
+			if a, ok := addr(it); ok {
+				ping.Groups = append(ping.Groups, []netip.Addr{a})
+			}
+		}
+	} else {
+		p.add(field.key.Line, `ha.ping: missing key "nodes"`)
+	}
+	intervalLine := field.key.Line
+	if v, ok := pf["interval"]; ok {
+		intervalLine = v.key.Line
+		if d, _, ok := p.duration(v.value, "ha.ping.interval", heartbeat.MinTimer, heartbeat.MaxTimer); ok {
+			ping.Interval = d
+		}
+	}
+	if v, ok := pf["deadping"]; ok {
+		if d, _, ok := p.duration(v.value, "ha.ping.deadping", heartbeat.MinTimer, heartbeat.MaxTimer); ok {
+			ping.Deadping = d
+			intervalLine = v.key.Line
+		}
+	}
+	if ping.Deadping <= ping.Interval {
+		p.add(intervalLine, "ha.ping.deadping %v must be longer than ha.ping.interval %v", ping.Deadping, ping.Interval)
+	}
+	return ping
 }
 
 // haSync checks ha.sync (fields f of ha; links are the heartbeat's): on by
@@ -397,7 +557,21 @@ func (p *parser) haResources(h *model.HAConfig, field configField, nodesOK bool)
 	if !ok {
 		return
 	}
-	f := p.fields(m, "in ha.resources", "owner", "addresses")
+	f := p.fields(m, "in ha.resources", "owner", "addresses", "scripts", "name")
+	h.Group = "default"
+	if v, ok := f["name"]; ok {
+		if s, ok := p.nodeName(v.value, "ha.resources.name"); ok {
+			h.Group = s
+		}
+	}
+	if v, ok := f["scripts"]; ok {
+		items, _ := p.list(v.value, "ha.resources.scripts")
+		for _, it := range items {
+			if sc, ok := p.haScript(it, it.Line, "ha.resources.scripts", configDefaultScriptTimeout); ok {
+				h.Scripts = append(h.Scripts, sc)
+			}
+		}
+	}
 	if v, ok := f["owner"]; ok {
 		if s, ok := p.nodeName(v.value, "ha.resources.owner"); ok {
 			if nodesOK && !slices.Contains(h.Nodes, s) {

@@ -334,6 +334,39 @@ func TestConfigHAProblems(t *testing.T) {
 			`17: ha.resources.addresses.address: "192.168.56.0/24" is the network address of its prefix, not a host address`,
 		}},
 
+		// Script resources and the notify hook.
+		{"scripts", ha(configHANodes, configHATransport, configHAAuth, "  resources:\n    owner: lb1\n",
+			"    addresses: [{address: 192.168.56.10/24, interface: enp0s3}]\n",
+			"    name: \"web site\"\n",
+			"    scripts:\n",
+			"      - etc/init.d/ipvsadm\n",
+			"      - {path: /etc/init.d/apache2, args: [/etc/apache2/conf], timeout: 20m}\n",
+			"      - {args: [x]}\n",
+			"      - {path: /bin/true, args: x, timeout: 1s}\n",
+			"  notify: {path: relative, timeout: 0}\n",
+		), []string{
+			`10: ha.resources.name: want 1-64 letters, digits, '-' or '_', not starting with '_', got "web site"`,
+			`12: ha.resources.scripts.path: want an absolute path, got "etc/init.d/ipvsadm"`,
+			`13: ha.resources.scripts.timeout: 20m is outside 10ms..10m`,
+			`14: ha.resources.scripts: missing key "path"`,
+			`15: ha.resources.scripts.args: want a list, got "x"`,
+			`16: ha.notify.path: want an absolute path, got "relative"`,
+			`16: ha.notify.timeout: 0s is outside 10ms..10m`,
+		}},
+
+		// Ping nodes.
+		{"ping", configHA + "  ping:\n    nodes: [192.168.56.1, [10.0.0.1, 10.0.0.2], [], 192.168.56.1, 300.1.1.1]\n" +
+			"    interval: 2s\n    deadping: 1s\n    count: 3\n", []string{
+			`9: ha.ping.nodes: an empty ping group: want at least one address`,
+			`9: ha.ping.nodes: 192.168.56.1 twice (first at line 9)`,
+			`9: ha.ping.nodes: invalid IPv4 address "300.1.1.1"`,
+			`11: ha.ping.deadping 1s must be longer than ha.ping.interval 2s`,
+			`12: unknown key "count" in ha.ping`,
+		}},
+		{"ping without nodes", configHA + "  ping: {interval: 1s}\n", []string{`8: ha.ping: missing key "nodes"`}},
+		{"ping: deadping by default is deadtime", configHA + "  ping: {nodes: [192.168.56.1], interval: 6s}\n", []string{
+			`8: ha.ping.deadping 5s must be longer than ha.ping.interval 6s`}},
+
 		// Several problems, in line order although ha comes first.
 		{"ha before the rest", "ha:\n  nodes: [lb1]\n  transport: {mode: ucast, interface: enp0s8}\n  keepalive: 9s\n" +
 			"  auth: {method: crc, key_file: /k}\n  resources: {owner: lb1, addresses: []}\nnode: lb1\ninterfaces: {public: a}\n", []string{

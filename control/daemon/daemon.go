@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -66,6 +67,8 @@ type Daemon struct {
 
 	health     *health.Monitor
 	healthKick chan struct{} // a health verdict changed: re-apply
+	healthGen  atomic.Uint64 // health changes so far (kickHealth)
+	appliedGen uint64        // healthGen as of the last applied change (guarded by mu)
 
 	reload model.ReloadStatus // the last reload's outcome (guarded by mu)
 
@@ -108,6 +111,10 @@ func Run(ctx context.Context, opts Options) error {
 		// Refuse a bad key file before touching anything.
 		if _, err := heartbeat.LoadAuthKeys(cfg.HA.KeyFile); err != nil {
 			return fmt.Errorf("ha: %w", err)
+		}
+		// And scripts that cannot run (ha.go).
+		if err := checkScripts(cfg.HA); err != nil {
+			return err
 		}
 	}
 
@@ -165,7 +172,7 @@ func Run(ctx context.Context, opts Options) error {
 		if r, ok := d.plane.(dataplane.Roles); ok {
 			setActive = r.SetActive
 		}
-		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, tables, d.log, setActive)
+		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, tables, d.log, setActive, d.healthyReals)
 		if err != nil {
 			haCancel()
 			return err

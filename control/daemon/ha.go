@@ -8,10 +8,17 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"os"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/director-lb/director/control/dataplane"
 	"github.com/director-lb/director/control/model"
@@ -26,9 +33,16 @@ type haNode struct {
 	done  chan struct{} // closed when the node's Run, then the sync's, have returned
 	err   error         // what the node's Run returned, once done is closed
 
-	sync      *heartbeat.Syncer // nil without conntrack sync
-	syncTable dataplane.SyncTable
-	syncTr    heartbeat.Transport
+	pinger   *heartbeat.Pinger       // nil without ping nodes
+	scripts  *heartbeat.ScriptRunner // the group's script resources
+	notifier *heartbeat.ScriptRunner // the notify hook
+
+	notifyMu      sync.Mutex
+	notifyQ       chan heartbeat.Transition // nil without a notify hook, or once stopped
+	notifyDropped uint64                    // transitions not notified: the queue was full
+	sync          *heartbeat.Syncer         // nil without conntrack sync
+	syncTable     dataplane.SyncTable
+	syncTr        heartbeat.Transport
 }
 
 // startHA builds and starts the heartbeat node, and the conntrack sync
@@ -37,8 +51,12 @@ type haNode struct {
 // key file must be mode 0600, else the daemon refuses to start. setActive,
 // if not nil, is told false at once and then, at each change, whether
 // this node holds the addresses: true before it adds them, false once it
-// has removed them.
-func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables dataplane.SyncTables, log *slog.Logger, setActive func(bool)) (*haNode, error) {
+// has removed them. healthy, if not nil, counts the real servers the data
+// plane serves with known verdicts (Daemon.healthyReals); the heartbeats
+// carry it so that a returning node waits for its checks (see
+// heartbeat.Score).
+func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables dataplane.SyncTables, log *slog.Logger,
+	setActive func(bool), healthy func() (int, bool)) (*haNode, error) {
 	auth, err := heartbeat.LoadAuthKeys(cfg.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
@@ -58,13 +76,32 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
 	}
+	if err := setNice(cfg.Nice); err != nil {
+		log.Warn("ha: cannot raise the daemon's CPU priority: heartbeats may be late on a busy machine", "nice", cfg.Nice, "error", err)
+	}
+	var pinger *heartbeat.Pinger
+	if cfg.Ping != nil {
+		// Without it this node would say it reaches nothing and give the
+		// group away: refuse to start instead.
+		pinger, err = heartbeat.NewPinger(heartbeat.PingConfig{Groups: cfg.Ping.Groups, Interval: cfg.Ping.Interval,
+			Deadping: cfg.Ping.Deadping})
+		if err != nil {
+			return nil, fmt.Errorf("ha: %w", err)
+		}
+	}
+	started := false
+	defer func() {
+		if !started && pinger != nil {
+			_ = pinger.Close() // cleanup on an error path; its error is the one reported
+		}
+	}()
 	tr, err := heartbeat.NewUDPTransport(links)
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
 	}
 	hcfg := heartbeat.Config{Node: self, Nodes: cfg.Nodes, Owner: cfg.Owner, AutoFailback: cfg.AutoFailback,
 		Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead}
-	h := &haNode{cfg: cfg, group: group, done: make(chan struct{})}
+	h := &haNode{cfg: cfg, group: group, done: make(chan struct{}), pinger: pinger}
 	var res heartbeat.Resources = group
 	syncLog := log.With("component", "sync")
 	if cfg.Sync != nil && tables != nil {
@@ -84,6 +121,16 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 		if h.sync == nil {
 			res = roleResources{group, setActive}
 		}
+	}
+	h.scripts = &heartbeat.ScriptRunner{Log: log.With("component", "ha", "group", cfg.Group)}
+	h.notifier = &heartbeat.ScriptRunner{Log: log.With("component", "ha", "group", cfg.Group, "hook", "notify")}
+	if err := checkScripts(cfg); err != nil {
+		_ = tr.Close() // cleanup on the error path; err is the one to report
+		h.closeSync()
+		return nil, err
+	}
+	if len(cfg.Scripts) > 0 {
+		res = heartbeat.ScriptGroup{Resources: res, Scripts: heartbeatScripts(cfg.Scripts), Runner: h.scripts}
 	}
 	node, err := heartbeat.NewNode(hcfg, auth, tr, res, log.With("component", "ha"))
 	if err != nil {
@@ -109,13 +156,159 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	} else {
 		close(syncDone)
 	}
+	runDone := make(chan struct{})
+	if h.pinger != nil {
+		pingCtx, stopPing := context.WithCancel(context.WithoutCancel(ctx))
+		go func() {
+			<-runDone
+			stopPing()
+		}()
+		go h.pinger.Run(pingCtx)
+	}
+	if healthy != nil || h.pinger != nil {
+		go h.score(runDone, healthy)
+	}
+	started = true
+	notifyDone := h.startNotify(self, cfg)
 	go func() {
 		h.err = node.Run(ctx)
+		h.stopNotify()
+		<-notifyDone
+		close(runDone)
 		stopSync()
 		<-syncDone
 		close(h.done)
 	}()
 	return h, nil
+}
+
+// setNice gives every thread of the daemon the nice value n (threads
+// created later inherit it from theirs). Linux keeps a nice value per
+// thread, so setpriority on the process alone would leave the Go
+// runtime's other threads, which run the heartbeat goroutines too, behind.
+func setNice(n int) error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, n); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("thread %d: %w", tid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkScripts makes sure every script resource and the notify hook can
+// be run: a missing or non-executable one keeps the daemon from starting,
+// naming the configuration line, rather than failing its first takeover.
+func checkScripts(cfg *model.HAConfig) error {
+	all := slices.Clone(cfg.Scripts)
+	if cfg.Notify != nil {
+		all = append(all, *cfg.Notify)
+	}
+	for _, s := range all {
+		if err := heartbeatScripts([]model.HAScript{s})[0].Check(); err != nil {
+			return fmt.Errorf("ha: line %d: %w", s.Line, err)
+		}
+	}
+	return nil
+}
+
+func heartbeatScripts(in []model.HAScript) []heartbeat.Script {
+	out := make([]heartbeat.Script, len(in))
+	for i, s := range in {
+		out[i] = heartbeat.Script{Path: s.Path, Args: s.Args, Timeout: s.Timeout}
+	}
+	return out
+}
+
+// notifyQueue bounds the transitions waiting for the notify hook.
+const notifyQueue = 64
+
+// startNotify runs the notify hook, if any, at each transition, in order,
+// from a goroutine of its own: the heartbeat never waits for it. The
+// returned channel is closed once stopNotify was called and the queue is
+// drained.
+func (h *haNode) startNotify(self string, cfg *model.HAConfig) <-chan struct{} {
+	done := make(chan struct{})
+	if cfg.Notify == nil {
+		close(done)
+		return done
+	}
+	q := make(chan heartbeat.Transition, notifyQueue)
+	h.notifyQ = q
+	hook := heartbeatScripts([]model.HAScript{*cfg.Notify})[0]
+	h.node.SetNotify(func(tr heartbeat.Transition) {
+		h.notifyMu.Lock()
+		defer h.notifyMu.Unlock()
+		if h.notifyQ == nil {
+			return
+		}
+		select {
+		case h.notifyQ <- tr:
+		default:
+			h.notifyDropped++
+		}
+	})
+	go func() {
+		defer close(done)
+		for tr := range q {
+			env := []string{"DIRECTOR_HA_STATE=" + tr.To.String(), "DIRECTOR_HA_FROM=" + tr.From.String(),
+				"DIRECTOR_HA_GROUP=" + cfg.Group, "DIRECTOR_HA_REASON=" + tr.Reason, "DIRECTOR_HA_NODE=" + self}
+			_ = h.notifier.Run(context.Background(), hook, env, tr.To.String(), cfg.Group, tr.Reason) // logged and counted by Run
+		}
+	}()
+	return done
+}
+
+// stopNotify ends the notify queue once the node has stopped.
+func (h *haNode) stopNotify() {
+	h.notifyMu.Lock()
+	defer h.notifyMu.Unlock()
+	if h.notifyQ != nil {
+		close(h.notifyQ)
+		h.notifyQ = nil
+	}
+}
+
+// scorePeriod is how often the score is read: the health verdicts change
+// at most once a check interval, and a change is sent at once.
+func (h *haNode) scorePeriod() time.Duration {
+	return min(max(h.cfg.Keepalive/2, 10*time.Millisecond), 100*time.Millisecond)
+}
+
+// score keeps the heartbeat's Score up to date until done is closed.
+func (h *haNode) score(done <-chan struct{}, healthy func() (int, bool)) {
+	t := time.NewTicker(h.scorePeriod())
+	defer t.Stop()
+	var last heartbeat.Score
+	first := true
+	for {
+		sc := last
+		if healthy != nil {
+			if n, ok := healthy(); ok {
+				sc.Healthy = uint16(min(n, math.MaxUint16))
+			}
+		}
+		if h.pinger != nil {
+			sc.Reach = uint8(min(h.pinger.Reach(), math.MaxUint8))
+		}
+		if first || sc != last {
+			h.node.SetScore(sc)
+			last, first = sc, false
+		}
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // linkConfigs converts the configuration's links for the UDP transport.
@@ -285,7 +478,15 @@ func (h *haNode) status() *model.HAStatus {
 	out := &model.HAStatus{State: s.State.String(), Owner: s.Owner, Transitions: c.Transitions,
 		LastTransition: s.LastTransition, LastReason: s.LastReason,
 		HeartbeatsSent: c.HeartbeatsSent, HeartbeatsReceived: c.HeartbeatsReceived,
-		AuthFailures: c.AuthFailures, Replays: c.Replays, Malformed: c.Malformed}
+		AuthFailures: c.AuthFailures, Replays: c.Replays, Malformed: c.Malformed,
+		HeartbeatGaps: model.HAGaps{Bounds: heartbeat.GapBounds, Counts: s.Gaps.Counts, Count: s.Gaps.Count,
+			Sum: s.Gaps.Sum, Max: s.Gaps.Max, P99: s.Gaps.Quantile(0.99)},
+		Score: model.HAScore{Healthy: int(s.Score.Healthy), Reach: int(s.Score.Reach)}, Group: h.cfg.Group}
+	sc, nc := h.scripts.Counts(), h.notifier.Counts()
+	out.Scripts = model.HAScriptCounts{Runs: sc.Runs, Failures: sc.Failures}
+	h.notifyMu.Lock()
+	out.Notify = model.HAScriptCounts{Runs: nc.Runs, Failures: nc.Failures, Dropped: h.notifyDropped}
+	h.notifyMu.Unlock()
 	for _, p := range s.Peers {
 		heard := time.Duration(-1)
 		if !p.LastHeard.IsZero() {

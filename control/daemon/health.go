@@ -15,6 +15,7 @@ import (
 
 // kickHealth asks the daemon's loop to re-apply the effective services.
 func (d *Daemon) kickHealth() {
+	d.healthGen.Add(1)
 	select {
 	case d.healthKick <- struct{}{}:
 	default: // a re-apply is already pending
@@ -33,9 +34,37 @@ func (d *Daemon) applyHealth() {
 	if d.removed {
 		return
 	}
+	gen := d.healthGen.Load()
 	if err := d.plane.Apply(d.effective(d.cfg)); err != nil {
 		d.log.Error("apply health change", "error", err)
+		return
 	}
+	d.appliedGen = gen
+}
+
+// healthyReals counts the real servers the data plane may send new
+// connections to with verdicts it has applied: those whose check has
+// ended at least once with the server up, and those without a check. A
+// verdict not applied yet (a change the loop has still to re-apply) makes
+// it answer ok false: the heartbeat keeps the previous count, so that a
+// node never says it can serve before its data plane can. This is the
+// Healthy of the heartbeat's Score: a returning node does not take the
+// group while its checks still read the servers down, or have not run.
+func (d *Daemon) healthyReals() (n int, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.removed || d.appliedGen != d.healthGen.Load() {
+		return 0, false
+	}
+	for _, s := range d.cfg.Services {
+		for _, r := range s.Reals {
+			st, checked := d.health.State(s.Key(), r.Key())
+			if r.Weight > 0 && (!checked || st.Checked && st.Up) {
+				n++
+			}
+		}
+	}
+	return n, true
 }
 
 // observer is the data plane as status and metrics show it: the

@@ -127,6 +127,13 @@ func (b backend) Reload() error {
 }
 
 func (b backend) Stop() error {
+	if b.d.ha != nil {
+		// Hand the group over first, while this node still forwards:
+		// the peer takes it (make before break), then the data plane goes.
+		if err := b.d.ha.handOver(); err != nil {
+			b.d.log.Error("ha: hand over before removing the data plane", "error", err)
+		}
+	}
 	if err := b.d.removeDataplane(); err != nil {
 		return err
 	}

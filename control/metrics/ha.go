@@ -31,6 +31,19 @@ var (
 		"Heartbeat messages dropped, by reason: auth (bad or forged MAC), replay, malformed.",
 		[]string{"reason"}, nil)
 
+	haGapsDesc = prometheus.NewDesc("director_ha_heartbeat_interval_seconds",
+		"Intervals between consecutive heartbeats heard from the peer (the jitter deadtime must absorb).", nil, nil)
+	haGapMaxDesc = prometheus.NewDesc("director_ha_heartbeat_interval_max_seconds",
+		"Longest interval between consecutive heartbeats heard from the peer since the daemon started.", nil, nil)
+	haScoreDesc = prometheus.NewDesc("director_ha_score",
+		"What this node's heartbeats say of its readiness to serve: healthy (real servers its checks find up) and reach (ping nodes it reaches).",
+		[]string{"kind"}, nil)
+
+	haScriptRunsDesc = prometheus.NewDesc("director_ha_script_runs_total",
+		"Runs of the group's script resources (start and stop) and of the notify hook.", []string{"group", "kind"}, nil)
+	haScriptFailuresDesc = prometheus.NewDesc("director_ha_script_failures_total",
+		"Failed runs (non-zero exit, timeout, missing script) of the script resources and of the notify hook.", []string{"group", "kind"}, nil)
+
 	syncReadyDesc = prometheus.NewDesc("director_sync_ready",
 		"1 if this node holds a complete copy of the active node's connections (always 1 on the active node).", nil, nil)
 	syncSendingDesc = prometheus.NewDesc("director_sync_sending",
@@ -67,7 +80,7 @@ type haCollector struct {
 
 func (c haCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{haStateDesc, haPeerAliveDesc, haPeerHeardDesc, haAddressDesc,
-		haTransitionsDesc, haSentDesc, haReceivedDesc, haRejectedDesc, syncReadyDesc, syncSendingDesc,
+		haTransitionsDesc, haSentDesc, haReceivedDesc, haRejectedDesc, haGapsDesc, haGapMaxDesc, haScoreDesc, haScriptRunsDesc, haScriptFailuresDesc, syncReadyDesc, syncSendingDesc,
 		syncRecordsDesc, syncBytesDesc, syncInstalledDesc, syncFullDesc, syncGapsDesc, syncRejectedDesc,
 		syncLagDesc, syncMaxLagDesc} {
 		ch <- d
@@ -109,6 +122,23 @@ func (c haCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(haRejectedDesc, prometheus.CounterValue, float64(h.AuthFailures), "auth")
 	ch <- prometheus.MustNewConstMetric(haRejectedDesc, prometheus.CounterValue, float64(h.Replays), "replay")
 	ch <- prometheus.MustNewConstMetric(haRejectedDesc, prometheus.CounterValue, float64(h.Malformed), "malformed")
+	g := h.HeartbeatGaps
+	buckets := map[float64]uint64{}
+	var cum uint64
+	for i, b := range g.Bounds {
+		if i < len(g.Counts) {
+			cum += g.Counts[i]
+		}
+		buckets[b.Seconds()] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(haGapsDesc, g.Count, g.Sum.Seconds(), buckets)
+	ch <- prometheus.MustNewConstMetric(haGapMaxDesc, prometheus.GaugeValue, g.Max.Seconds())
+	ch <- prometheus.MustNewConstMetric(haScoreDesc, prometheus.GaugeValue, float64(h.Score.Healthy), "healthy")
+	ch <- prometheus.MustNewConstMetric(haScoreDesc, prometheus.GaugeValue, float64(h.Score.Reach), "reach")
+	for kind, c := range map[string]model.HAScriptCounts{"resource": h.Scripts, "notify": h.Notify} {
+		ch <- prometheus.MustNewConstMetric(haScriptRunsDesc, prometheus.CounterValue, float64(c.Runs), h.Group, kind)
+		ch <- prometheus.MustNewConstMetric(haScriptFailuresDesc, prometheus.CounterValue, float64(c.Failures+c.Dropped), h.Group, kind)
+	}
 	if y := h.Sync; y != nil {
 		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)

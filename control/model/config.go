@@ -154,9 +154,47 @@ type HAConfig struct {
 	// Sync is the conntrack sync of the pair; nil when disabled
 	// (ha.sync.enabled: false).
 	Sync *HASync
+	// Group names the resource group (ha.resources.name, "default"):
+	// notify hooks and status name it.
+	Group string
+	// Scripts are the group's script resources, started in order after
+	// the addresses are added, stopped in reverse before they are removed.
+	Scripts []HAScript
+	// Notify is run at every transition; nil without.
+	Notify *HAScript
+	// Nice is the daemon's CPU priority while it runs the pair (-20..19,
+	// the nice value of every thread): heartbeats must go out and be taken
+	// in on time when the machine is busy.
+	Nice int
+	// Ping is the pair's ping nodes (Heartbeat's ping and ping_group);
+	// nil without.
+	Ping *HAPing
 	// Line is the line of the ha key, for later messages about the
 	// section.
 	Line int
+}
+
+// HAScript is an LSB-style script (haresources' `ipvsadm`, an init
+// script): run as Path Args... start|stop|status, or for a notify hook as
+// Path Args... <state> <group> <reason>.
+type HAScript struct {
+	Path    string
+	Args    []string
+	Timeout time.Duration
+	// Line is where it is configured, for the daemon's messages.
+	Line int
+}
+
+// HAPing is the reference addresses each node of the pair pings: a node
+// reaching fewer of them than its peer does not take or keep the group.
+type HAPing struct {
+	// Groups are the ping nodes: each one address, or several (a
+	// ping_group) that count as one reached while any answers.
+	Groups [][]netip.Addr
+	// Interval is the time between echo requests to each address.
+	Interval time.Duration
+	// Deadping is the silence after which an address counts as lost.
+	Deadping time.Duration
 }
 
 // HASync is the conntrack sync of an HAConfig (the IPVS sync daemon's

@@ -163,8 +163,49 @@ type HAStatus struct {
 	AuthFailures       uint64 `json:"auth_failures"`
 	Replays            uint64 `json:"replays"`
 	Malformed          uint64 `json:"malformed"`
+	// HeartbeatGaps are the intervals between consecutive heartbeats
+	// heard from the peer: the jitter deadtime must absorb.
+	HeartbeatGaps HAGaps `json:"heartbeat_gaps"`
+	// Group is the resource group's name.
+	Group string `json:"group"`
+	// Scripts counts the runs of the group's script resources (start and
+	// stop), Notify those of the notify hook.
+	Scripts HAScriptCounts `json:"scripts"`
+	Notify  HAScriptCounts `json:"notify"`
+	// Score is what this node's heartbeats say of its readiness to serve:
+	// the real servers its checks find up and the ping nodes it reaches.
+	Score HAScore `json:"score"`
 	// Sync is the conntrack sync (nil when disabled).
 	Sync *SyncStatus `json:"sync,omitempty"`
+}
+
+// HAScriptCounts count a script's runs and failures (a non-zero exit, a
+// timeout, a missing script); Dropped counts notifications not run because
+// the queue was full.
+type HAScriptCounts struct {
+	Runs     uint64 `json:"runs"`
+	Failures uint64 `json:"failures"`
+	Dropped  uint64 `json:"dropped,omitempty"`
+}
+
+// HAScore is a node's readiness to serve, as its heartbeats carry it.
+type HAScore struct {
+	Healthy int `json:"healthy"`
+	Reach   int `json:"reach"`
+}
+
+// HAGaps is a histogram of the intervals between the peer's heartbeats.
+type HAGaps struct {
+	// Bounds are the buckets' upper bounds; Counts[i] counts the gaps
+	// at most Bounds[i] (and above the bound before), the last element
+	// those above every bound.
+	Bounds []time.Duration `json:"bounds"`
+	Counts []uint64        `json:"counts"`
+	Count  uint64          `json:"count"`
+	Sum    time.Duration   `json:"sum"`
+	Max    time.Duration   `json:"max"`
+	// P99 is an upper bound of the 99th percentile (a bucket bound).
+	P99 time.Duration `json:"p99"`
 }
 
 // SyncStatus is the conntrack sync of the pair, as this node sees it.

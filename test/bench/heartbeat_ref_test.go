@@ -131,10 +131,13 @@ func hbTime(d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
 }
 
-// hbTimerSets are the timers measured: the seed's and the sub-second pair.
+// hbTimerSets are the timers measured: the seed's, the sub-second pair,
+// and director's fastest (measured with the concurrent client loop, as
+// test/e2e's TestHAFailoverFast).
 var hbTimerSets = []hbTimers{
 	{time.Second, 5 * time.Second},
 	{100 * time.Millisecond, 500 * time.Millisecond},
+	{20 * time.Millisecond, 100 * time.Millisecond},
 }
 
 // hbSettle is how long after starting heartbeat a run waits before it
@@ -241,6 +244,10 @@ func hbRun(b *testing.B, seed hbSeed, tm hbTimers, run int) (res hbResult, err e
 	time.Sleep(time.Until(started.Add(hbSettle(tm))))
 
 	loop := l.StartClientLoop()
+	if tm.deadtime < lab.LoopTimeout {
+		loop.Stop()
+		loop = l.StartConcurrentClientLoop()
+	}
 	defer loop.Stop()
 	if err := loop.WaitSuccesses(time.Time{}, 5, 10*time.Second); err != nil {
 		return res, fmt.Errorf("before the failure: %w", err)

@@ -46,6 +46,7 @@ type haPair struct {
 	noSync   bool // conntrack sync disabled
 	// metrics is the metrics listener (default 127.0.0.1:9917).
 	metrics string
+	mod     func(*lab.PairConfig) // changes each node's configuration, if not nil
 }
 
 func startPair(t *testing.T, tm haTimers, autoFailback bool) *haPair {
@@ -55,6 +56,12 @@ func startPair(t *testing.T, tm haTimers, autoFailback bool) *haPair {
 // startPairSync is startPair with the conntrack sync on or off.
 func startPairSync(t *testing.T, tm haTimers, autoFailback, sync bool) *haPair {
 	return startPairWith(t, &haPair{timers: tm, failback: autoFailback, noSync: !sync})
+}
+
+// startPairMod is startPair with each node's configuration changed by mod.
+func startPairMod(t *testing.T, tm haTimers, autoFailback bool, mod func(*lab.PairConfig)) *haPair {
+	t.Helper()
+	return startPairWith(t, &haPair{timers: tm, failback: autoFailback, mod: mod})
 }
 
 // startPairWith starts the pair as p (timers and options) says.
@@ -92,6 +99,9 @@ func (p *haPair) start(n string) *runningDirector {
 	c := lab.PairConfig{Node: p.names[n], Peer: p.names[p.other(n)], Owner: p.names[lab.LB1], Socket: socket,
 		KeyFile: p.keyFile, Keepalive: p.timers.keepalive, Deadtime: p.timers.deadtime, AutoFailback: p.failback,
 		ARPCount: 3, ARPInterval: 50 * time.Millisecond, MetricsListen: listen, NoSync: p.noSync}
+	if p.mod != nil {
+		p.mod(&c)
+	}
 	cfg := c.YAML()
 	d := startDirectorIn(p.t, p.l, n, cfg, socket)
 	p.dirs[n] = d
@@ -360,4 +370,105 @@ func TestHAKeyFileMode(t *testing.T) {
 func startDirectorIn(t *testing.T, l *lab.Lab, n, cfg, socket string) *runningDirector {
 	t.Helper()
 	return &runningDirector{labrun.Start(t, l, n, cfg, labrun.Options{Bin: directorBin(t), Socket: socket})}
+}
+
+// hitlessLimit is the longest gap between answered new connections a
+// planned move of the group may cause: a few client-loop paces.
+const hitlessLimit = 100 * time.Millisecond
+
+// TestHAFailbackHitless: lb1 fails (links down) and lb2 takes over; lb1's
+// checks meanwhile find every real server down. When lb1 returns it does
+// not take the group back until its connection table is synced and its
+// checks find the servers up, and then takes it while lb2 still forwards:
+// the client loop sees no gap longer than hitlessLimit, and 20 keep-alive
+// connections survive the failover, the failback and a clean director
+// stop of lb1 (handed over the same way).
+func TestHAFailbackHitless(t *testing.T) {
+	tm := haTimers{100 * time.Millisecond, 500 * time.Millisecond}
+	p := startPair(t, tm, true)
+	p.waitHolders([]string{lab.LB1}, 10*time.Second)
+	p.waitState(lab.LB1, "active", 10*time.Second)
+	p.waitState(lab.LB2, "standby", 10*time.Second)
+
+	const conns = 20
+	kept := openKept(t, p.l, conns)
+	waitSynced(t, p.names[lab.LB2], conns, 5*time.Second)
+	keptOK := func(when string) {
+		t.Helper()
+		ok, problems := surviving(kept)
+		t.Logf("%s: %d of %d keep-alive connections answered by their real server", when, ok, conns)
+		if ok != conns {
+			t.Errorf("%s: %d of %d keep-alive connections survived: %v", when, ok, conns, problems)
+		}
+	}
+	// New connections every 20 ms, whether or not the last ones were
+	// answered: a failed one does not hide the next for its timeout.
+	loop := p.l.StartConcurrentClientLoop()
+	defer loop.Stop()
+	if err := loop.WaitSuccesses(time.Time{}, 5, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// Failover: lb1's links go down, lb2 takes the group after deadtime.
+	if err := p.l.SetLinks(lab.LB1, false); err != nil {
+		t.Fatal(err)
+	}
+	p.waitHolds(lab.LB2, tm.deadtime+5*time.Second)
+	p.waitState(lab.LB2, "active", 5*time.Second)
+	keptOK("after the failover")
+	// lb1's checks cannot reach the real servers: wait until they say so,
+	// which is what made the failback break new connections.
+	for _, web := range []string{lab.Web1Addr, lab.Web2Addr} {
+		waitHealth(t, p.dirs[lab.LB1], web, "down", 20*time.Second)
+	}
+
+	// Failback: lb1's links come back.
+	if err := p.l.SetLinks(lab.LB1, true); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	took := p.waitHolders([]string{lab.LB1}, 30*time.Second)
+	p.waitState(lab.LB1, "active", 5*time.Second)
+	p.waitState(lab.LB2, "standby", 5*time.Second)
+	if err := loop.WaitSuccesses(time.Now(), 10, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	gap, stalled, ok := loop.Outage(back)
+	_, failed := loop.Successes()
+	t.Logf("failback: lb1 held the group alone %v after its return; longest gap between answered connections with a failed one in it %v (gaps without: %v, the loop starved); %d failed in the whole run, the failover's included; load %s",
+		took, gap, stalled, failed, loadAverage())
+	if !ok || gap > hitlessLimit {
+		var at []string
+		for _, f := range loop.FailedSince(back) {
+			at = append(at, f.Sub(back).Round(time.Millisecond).String())
+		}
+		t.Errorf("failback: longest gap between answered connections %v, want at most %v (failed attempts started at %v after lb1's return, lb1 active at %v)",
+			gap, hitlessLimit, at, p.dirs[lab.LB1].MustStatus().HA.LastTransition.Sub(back).Round(time.Millisecond))
+	}
+	st := p.dirs[lab.LB1].MustStatus()
+	for _, s := range st.Services {
+		for _, r := range s.Reals {
+			if r.Health != "up" {
+				t.Errorf("lb1 active with real server %v health %q", r.Addr, r.Health)
+			}
+		}
+	}
+	keptOK("after the failback")
+
+	// A clean stop of lb1 hands the group to lb2 the same way.
+	stop := time.Now()
+	if out, err := p.dirs[lab.LB1].CLI("stop"); err != nil {
+		t.Fatalf("stop: %v %s", err, out)
+	}
+	p.waitHolders([]string{lab.LB2}, 5*time.Second)
+	if err := loop.WaitSuccesses(time.Now(), 10, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	gap, stalled, ok = loop.Outage(stop)
+	_, failed2 := loop.Successes()
+	t.Logf("director stop: longest gap between answered connections with a failed one in it %v (without: %v); %d failed", gap, stalled, failed2-failed)
+	if !ok || gap > hitlessLimit {
+		t.Errorf("director stop: longest gap between answered connections %v, want at most %v", gap, hitlessLimit)
+	}
+	keptOK("after director stop of lb1")
 }

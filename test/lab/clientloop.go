@@ -29,6 +29,7 @@ type ClientLoop struct {
 	mu      sync.Mutex
 	ok      []time.Time
 	failed  int
+	fails   []time.Time // when each failed attempt started (concurrent loop)
 	stop    chan struct{}
 	stopped chan struct{}
 }
@@ -58,6 +59,50 @@ func (l *Lab) StartClientLoop() *ClientLoop {
 			case <-c.stop:
 				return
 			case <-time.After(LoopPace):
+			}
+		}
+	}()
+	return c
+}
+
+// StartConcurrentClientLoop starts a loop that opens a new connection
+// every LoopPace whether or not the previous ones have been answered (at
+// most LoopTimeout/LoopPace+1 in flight). A connection sent into a
+// blackout no longer hides the end of it for a whole LoopTimeout, so the
+// blackout it measures is the outage to within one pace: the loop for
+// figures below LoopTimeout (20 ms / 100 ms timers, hitless moves).
+func (l *Lab) StartConcurrentClientLoop() *ClientLoop {
+	c := &ClientLoop{stop: make(chan struct{}), stopped: make(chan struct{})}
+	hc := l.HTTPClient(Client, false)
+	hc.Timeout = LoopTimeout
+	go func() {
+		var wg sync.WaitGroup
+		defer func() {
+			wg.Wait()
+			close(c.stopped)
+		}()
+		tick := time.NewTicker(LoopPace)
+		defer tick.Stop()
+		for range 100000 { // bounded: one per LoopPace, Stop ends it long before
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				err := loopGet(hc)
+				c.mu.Lock()
+				if err == nil {
+					c.ok = append(c.ok, time.Now())
+					slices.SortFunc(c.ok, time.Time.Compare) // answers may come out of order
+				} else {
+					c.failed++
+					c.fails = append(c.fails, start)
+				}
+				c.mu.Unlock()
+			}()
+			select {
+			case <-c.stop:
+				return
+			case <-tick.C:
 			}
 		}
 	}()
@@ -115,6 +160,72 @@ func (c *ClientLoop) WaitSuccesses(after time.Time, n int, within time.Duration)
 		}
 		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 	}
+}
+
+// FailedSince lists when the failed attempts started after t (the
+// concurrent loop only).
+func (c *ClientLoop) FailedSince(t time.Time) []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []time.Time
+	for _, f := range c.fails {
+		if !f.Before(t) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// FailedBetween counts the failed attempts that started between a and b
+// (the concurrent loop only).
+func (c *ClientLoop) FailedBetween(a, b time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, f := range c.fails {
+		if !f.Before(a) && f.Before(b) {
+			n++
+		}
+	}
+	return n
+}
+
+// Outage is the longest gap between consecutive successes from the last
+// one before t0 on in which an attempt started and failed (concurrent loop
+// only): a service outage. A gap without a failed attempt is the loop
+// itself not running (its process starved on a busy machine), which
+// says nothing of the service; stalled is the longest such gap.
+func (c *ClientLoop) Outage(t0 time.Time) (outage, stalled time.Duration, ok bool) {
+	succ, _ := c.Successes()
+	i := sort.Search(len(succ), func(i int) bool { return !succ[i].Before(t0) })
+	if i == 0 || i == len(succ) {
+		return 0, 0, false
+	}
+	for j := i; j < len(succ); j++ {
+		g := succ[j].Sub(succ[j-1])
+		if c.FailedBetween(succ[j-1], succ[j]) > 0 {
+			outage = max(outage, g)
+		} else {
+			stalled = max(stalled, g)
+		}
+	}
+	return outage, stalled, true
+}
+
+// LongestGap is Blackout with the time of the last success before the
+// gap, to place it on a timeline.
+func (c *ClientLoop) LongestGap(t0 time.Time) (from time.Time, d time.Duration, ok bool) {
+	succ, _ := c.Successes()
+	i := sort.Search(len(succ), func(i int) bool { return !succ[i].Before(t0) })
+	if i == 0 || i == len(succ) {
+		return time.Time{}, 0, false
+	}
+	for j := i; j < len(succ); j++ {
+		if g := succ[j].Sub(succ[j-1]); g > d {
+			from, d = succ[j-1], g
+		}
+	}
+	return from, d, true
 }
 
 // Blackout is the longest gap between consecutive successes from the last

@@ -26,6 +26,18 @@ type PairConfig struct {
 	MetricsListen string
 	// NoSync disables the conntrack sync (on by default).
 	NoSync bool
+	// HealthInterval, if set, replaces the default TCP check's interval
+	// (rise 1, fall 2), so that a test waits less for verdicts.
+	HealthInterval time.Duration
+	// HeartbeatIfs, if set, are the heartbeat's links (bcast on each);
+	// by default the public interface alone.
+	HeartbeatIfs []string
+	// Resources, if set, is appended to ha.resources as is (indented
+	// four spaces, ending with a newline).
+	Resources string
+	// HAExtra, if set, is appended to the ha section as is (indented
+	// two spaces, ending with a newline).
+	HAExtra string
 }
 
 // YAML renders the configuration file.
@@ -45,14 +57,14 @@ services:
     real_servers:
       - {address: %s, port: 80, weight: 3}
       - {address: %s, port: 80, weight: 1}
-ha:
+%sha:
   nodes: [%s, %s]
-  transport: {mode: bcast, interface: %s, port: 694}
+  transport: %s
   keepalive: %s
   deadtime: %s
   auth: {method: sha256, key_file: %s}
   auto_failback: %v
-`, c.Node, PubIf, IntIf, c.Socket, VIP, Web1Addr, Web2Addr, c.Node, c.Peer, PubIf,
+`, c.Node, PubIf, IntIf, c.Socket, VIP, Web1Addr, Web2Addr, c.healthCheck(), c.Node, c.Peer, c.transport(),
 		c.Keepalive, c.Deadtime, c.KeyFile, c.AutoFailback)
 	if c.ARPCount > 0 {
 		fmt.Fprintf(&b, "  arp: {count: %d, interval: %s}\n", c.ARPCount, c.ARPInterval)
@@ -63,11 +75,35 @@ ha:
       - {address: %s/%d, interface: %s}
       - {address: %s/%d, interface: %s}
 `, c.Owner, VIP, PrefixLen, PubIf, Gateway, PrefixLen, IntIf)
+	b.WriteString(c.Resources)
 	if c.NoSync {
 		b.WriteString("  sync: {enabled: false}\n")
 	}
+	b.WriteString(c.HAExtra)
 	if c.MetricsListen != "" {
 		fmt.Fprintf(&b, "metrics:\n  listen: %s\n", c.MetricsListen)
 	}
 	return b.String()
+}
+
+// healthCheck is the service's health_check line, or "" for the default.
+func (c PairConfig) healthCheck() string {
+	if c.HealthInterval == 0 {
+		return ""
+	}
+	return fmt.Sprintf("    health_check: {type: tcp, interval: %s, timeout: %s, rise: 1, fall: 2}\n",
+		c.HealthInterval, min(c.HealthInterval, time.Second))
+}
+
+// transport is the ha.transport value: bcast on each heartbeat interface.
+func (c PairConfig) transport() string {
+	ifs := c.HeartbeatIfs
+	if len(ifs) == 0 {
+		ifs = []string{PubIf}
+	}
+	links := make([]string, len(ifs))
+	for i, ifc := range ifs {
+		links[i] = fmt.Sprintf("{mode: bcast, interface: %s, port: 694}", ifc)
+	}
+	return "[" + strings.Join(links, ", ") + "]"
 }
