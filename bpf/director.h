@@ -174,6 +174,7 @@ static __always_inline enum action handle_icmp(void *ctx, struct pkt *p, __u32 i
 	struct hop h = {};
 	__be32 src, dst, old;
 	__u32 rc;
+	int half;
 
 	rc = parse_icmp_error(p, &q);
 	if (rc) {
@@ -189,7 +190,7 @@ static __always_inline enum action handle_icmp(void *ctx, struct pkt *p, __u32 i
 	k.sport = q.ports[1];
 	k.dport = q.ports[0];
 	k.proto = q.iph->protocol;
-	f = bpf_map_lookup_elem(&flows, &k);
+	f = flow_lookup(&k, &half);
 	if (!f || !flow_real(f)) {
 		*path = PATH_ICMP_OTHER;
 		return ACT_PASS;
@@ -268,7 +269,7 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 	__u8 state;
 	__u64 now, second;
 	__u32 why = 0, rid = 0, hop_rc;
-	int rc;
+	int rc, half;
 
 	if (parse_ipv4(data, data_end, frame_len, &p, &why) < 0) {
 		*path = why;
@@ -287,12 +288,12 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 
 	now = bpf_jiffies64();
 	second = hz(dp_config());
-	f = bpf_map_lookup_elem(&flows, &k);
+	f = flow_lookup(&k, &half);
 	if (f) {
 		int syn_only = p.proto == IPPROTO_TCP &&
 			       (p.tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
 
-		if (flow_alive(&k, f, now) && !(syn_only && f->state == STATE_FIN)) {
+		if (flow_alive(&k, f, now, half) && !(syn_only && f->state == STATE_FIN)) {
 			if (p.options) {
 				*path = PATH_IP_OPTIONS;
 				return ACT_DROP;
@@ -302,14 +303,25 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 				*path = PATH_REAL_REMOVED;
 				return ACT_DROP;
 			}
-			if (p.proto == IPPROTO_TCP) {
+			state = f->state;
+			if (p.proto == IPPROTO_TCP)
 				state = tcp_next_state(f->state, f->dir, p.tcp_flags);
+			if (half && (state == STATE_ESTABLISHED ||
+				     (p.proto == IPPROTO_UDP && f->dir == FLOW_REPLY))) {
+				/* Handshake completed, or the real server
+				 * replied: the connection is established. */
+				f = flow_promote(&k, f, state, now);
+				if (!f) {
+					*path = PATH_TABLE_FULL;
+					return ACT_DROP;
+				}
+			} else {
+				if (half)
+					half_open_ref_twin(&k, f);
 				if (state != f->state)
-					flow_set_state(&k, f, state, now);
+					flow_set_state(&k, f, state, now, half);
 				else
 					flow_touch(f, now, second);
-			} else {
-				flow_touch(f, now, second);
 			}
 			if (p.iph->ttl <= 1) {
 				*path = PATH_TTL_EXCEEDED;
@@ -324,7 +336,7 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 		}
 		/* Expired, or a new SYN reusing a closed connection's
 		 * tuple: forget it and, for a client packet, schedule anew. */
-		flow_forget(&k, f);
+		flow_forget(&k, f, half);
 	}
 
 	sk.vip = k.daddr;

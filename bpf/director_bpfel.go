@@ -20,6 +20,17 @@ const (
 	directorAddrFlagsADDR_REAL directorAddrFlags = 2
 )
 
+type directorCtEvent uint32
+
+const (
+	directorCtEventCT_HALF_OPEN_ADDED   directorCtEvent = 0
+	directorCtEventCT_HALF_OPEN_REMOVED directorCtEvent = 1
+	directorCtEventCT_PROMOTED          directorCtEvent = 2
+	directorCtEventCT_CP_FIRST          directorCtEvent = 3
+	directorCtEventCT_SWEPT             directorCtEvent = 3
+	directorCtEventCT_MAX               directorCtEvent = 4
+)
+
 type directorDpConfig struct {
 	_          structs.HostLayout
 	Hz         uint64
@@ -102,7 +113,8 @@ const (
 	directorPktPathPATH_ICMP_TO_CLIENT directorPktPath = 21
 	directorPktPathPATH_ICMP_OTHER     directorPktPath = 22
 	directorPktPathPATH_ICMP_MALFORMED directorPktPath = 23
-	directorPktPathPATH_MAX            directorPktPath = 24
+	directorPktPathPATH_TABLE_FULL     directorPktPath = 24
+	directorPktPathPATH_MAX            directorPktPath = 25
 )
 
 type directorReal struct {
@@ -156,7 +168,9 @@ type directorTrafficStats struct {
 const (
 	directorMapAddrs           = "addrs"
 	directorMapConfig          = "config"
+	directorMapCtStats         = "ct_stats"
 	directorMapFlows           = "flows"
+	directorMapHalfOpen        = "half_open"
 	directorMapMeta            = "meta"
 	directorMapPathStats       = "path_stats"
 	directorMapRealStats       = "real_stats"
@@ -167,6 +181,7 @@ const (
 	directorProgTcDirector     = "tc_director"
 	directorProgXdpDirector    = "xdp_director"
 	directorVarUnusedAddrFlags = "unused_addr_flags"
+	directorVarUnusedCtEvent   = "unused_ct_event"
 	directorVarUnusedFlowDir   = "unused_flow_dir"
 	directorVarUnusedFlowState = "unused_flow_state"
 	directorVarUnusedPktPath   = "unused_pkt_path"
@@ -224,7 +239,9 @@ type directorProgramSpecs struct {
 type directorMapSpecs struct {
 	Addrs      *ebpf.MapSpec `ebpf:"addrs"`
 	Config     *ebpf.MapSpec `ebpf:"config"`
+	CtStats    *ebpf.MapSpec `ebpf:"ct_stats"`
 	Flows      *ebpf.MapSpec `ebpf:"flows"`
+	HalfOpen   *ebpf.MapSpec `ebpf:"half_open"`
 	Meta       *ebpf.MapSpec `ebpf:"meta"`
 	PathStats  *ebpf.MapSpec `ebpf:"path_stats"`
 	RealStats  *ebpf.MapSpec `ebpf:"real_stats"`
@@ -239,6 +256,7 @@ type directorMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type directorVariableSpecs struct {
 	UnusedAddrFlags *ebpf.VariableSpec `ebpf:"unused_addr_flags"`
+	UnusedCtEvent   *ebpf.VariableSpec `ebpf:"unused_ct_event"`
 	UnusedFlowDir   *ebpf.VariableSpec `ebpf:"unused_flow_dir"`
 	UnusedFlowState *ebpf.VariableSpec `ebpf:"unused_flow_state"`
 	UnusedPktPath   *ebpf.VariableSpec `ebpf:"unused_pkt_path"`
@@ -266,7 +284,9 @@ func (o *directorObjects) Close() error {
 type directorMaps struct {
 	Addrs      *ebpf.Map `ebpf:"addrs"`
 	Config     *ebpf.Map `ebpf:"config"`
+	CtStats    *ebpf.Map `ebpf:"ct_stats"`
 	Flows      *ebpf.Map `ebpf:"flows"`
+	HalfOpen   *ebpf.Map `ebpf:"half_open"`
 	Meta       *ebpf.Map `ebpf:"meta"`
 	PathStats  *ebpf.Map `ebpf:"path_stats"`
 	RealStats  *ebpf.Map `ebpf:"real_stats"`
@@ -280,7 +300,9 @@ func (m *directorMaps) Close() error {
 	return _DirectorClose(
 		m.Addrs,
 		m.Config,
+		m.CtStats,
 		m.Flows,
+		m.HalfOpen,
 		m.Meta,
 		m.PathStats,
 		m.RealStats,
@@ -296,6 +318,7 @@ func (m *directorMaps) Close() error {
 // It can be passed to loadDirectorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type directorVariables struct {
 	UnusedAddrFlags *ebpf.Variable `ebpf:"unused_addr_flags"`
+	UnusedCtEvent   *ebpf.Variable `ebpf:"unused_ct_event"`
 	UnusedFlowDir   *ebpf.Variable `ebpf:"unused_flow_dir"`
 	UnusedFlowState *ebpf.Variable `ebpf:"unused_flow_state"`
 	UnusedPktPath   *ebpf.Variable `ebpf:"unused_pkt_path"`

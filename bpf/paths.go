@@ -36,6 +36,7 @@ var Paths = map[PktPath]PathInfo{
 	directorPktPathPATH_ICMP_TO_CLIENT: {"icmp_to_client", "forward"},
 	directorPktPathPATH_ICMP_OTHER:     {"icmp_other", "pass"},
 	directorPktPathPATH_ICMP_MALFORMED: {"icmp_malformed", "pass"},
+	directorPktPathPATH_TABLE_FULL:     {"flow_table_full", "drop"},
 }
 
 // Exported path values used by tests and the control plane.
@@ -64,6 +65,7 @@ const (
 	PathICMPToClient  = directorPktPathPATH_ICMP_TO_CLIENT
 	PathICMPOther     = directorPktPathPATH_ICMP_OTHER
 	PathICMPMalformed = directorPktPathPATH_ICMP_MALFORMED
+	PathTableFull     = directorPktPathPATH_TABLE_FULL
 )
 
 // String returns the path's name.

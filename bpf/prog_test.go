@@ -82,7 +82,12 @@ var (
 )
 
 func seedEnv(t *testing.T, ent entry) *fibEnv {
-	e := newFibEnv(t, ent)
+	return seedEnvSized(t, ent, 4096, uint32(HalfOpenSize(4096)))
+}
+
+// seedEnvSized is seedEnv with flow tables of the given sizes.
+func seedEnvSized(t *testing.T, ent entry, flows, half uint32) *fibEnv {
+	e := newFibEnvSized(t, ent, flows, half)
 	e.real(t, 1, 1, "192.168.200.11", 80)
 	e.real(t, 2, 2, "192.168.200.12", 80)
 	e.real(t, 3, 3, "192.168.200.11", 5353)

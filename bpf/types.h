@@ -14,7 +14,7 @@
 /* ABI version of the pinned maps. Bump it whenever the meaning of a map
  * changes without its key or value size changing, so that a new binary never
  * adopts maps it would misread. */
-#define DIRECTOR_ABI 2
+#define DIRECTOR_ABI 3
 
 /* Key of the services map: one virtual service, as `ipvsadm -A -t|-u`. */
 struct svc_key {
@@ -69,7 +69,10 @@ enum flow_dir {
 	FLOW_REPLY = 2,   /* real server -> client: source rewritten to the VIP */
 };
 
-/* Connection state, shared by both entries of a connection. */
+/* Connection state, shared by both entries of a connection. Which table
+ * holds the entries ranks them: half_open (LRU, recycled under pressure)
+ * until the handshake completes (TCP) or the real server first replies
+ * (UDP), flows (never recycled) after that. */
 enum flow_state {
 	STATE_SYN = 1,         /* TCP: client SYN seen, handshake not complete */
 	STATE_ESTABLISHED = 2, /* TCP: client ACK seen after the SYN */
@@ -166,7 +169,25 @@ enum pkt_path {
 	PATH_ICMP_TO_CLIENT,    /* redirect: ICMP error about a forwarded packet, translated toward the client */
 	PATH_ICMP_OTHER,        /* pass: ICMP that is not an error about a tracked flow */
 	PATH_ICMP_MALFORMED,    /* pass: ICMP error whose quoted packet is truncated or has IP options */
+	PATH_TABLE_FULL,        /* drop: handshake completed but the established table is full: connection refused */
 	PATH_MAX,
+};
+
+/*
+ * Flow-table events (enum ct_event), counted per CPU in ct_stats. The
+ * half-open table is an LRU: the kernel recycles its oldest entries when it
+ * is full and tells nobody, so the control plane derives evictions as
+ * added - removed - present. Slots from CT_CP_FIRST on are written by the
+ * control plane only (the program never touches them, so a read-modify-write
+ * from user space cannot lose the program's increments).
+ */
+enum ct_event {
+	CT_HALF_OPEN_ADDED = 0,  /* entries added to half_open (two per new connection) */
+	CT_HALF_OPEN_REMOVED,    /* entries the program deleted from half_open (promoted, expired, refused) */
+	CT_PROMOTED,             /* connections moved from half_open to flows */
+	CT_CP_FIRST,
+	CT_SWEPT = CT_CP_FIRST,  /* entries of dead connections the control plane deleted from flows */
+	CT_MAX,
 };
 
 #endif /* DIRECTOR_TYPES_H */

@@ -211,6 +211,13 @@ func spec(opts Options) (*ebpf.CollectionSpec, error) {
 			}
 		}
 	}
+	flows, err := mapSpec(s, "flows")
+	if err != nil {
+		return nil, err
+	}
+	if err := setMaxEntries(s, "half_open", uint64(bpf.HalfOpenSize(int(flows.MaxEntries)))); err != nil {
+		return nil, fmt.Errorf("size the half-open table: %w", err)
+	}
 	services, err := mapSpec(s, "services")
 	if err != nil {
 		return nil, err

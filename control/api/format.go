@@ -93,6 +93,11 @@ func WriteStatus(w io.Writer, s model.Status) error {
 	if s.Stats.FlowCapacity > 0 {
 		fmt.Fprintf(&b, " of %d", s.Stats.FlowCapacity)
 	}
+	if by, capBy := s.Stats.FlowEntriesByState, s.Stats.FlowCapacityByState; len(by) > 0 {
+		fmt.Fprintf(&b, " (established %d of %d, half-open %d of %d); %d half-open evicted, %d refused",
+			by["established"], capBy["established"], by["half_open"], capBy["half_open"],
+			s.Stats.FlowEvictions, s.Stats.FlowRefused)
+	}
 	b.WriteString("\n")
 	if s.HA != nil {
 		writeHA(&b, s.HA)

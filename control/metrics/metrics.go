@@ -54,11 +54,11 @@ type collector struct {
 	serviceInPackets, serviceOutPackets *prometheus.Desc
 	serviceInBytes, serviceOutBytes     *prometheus.Desc
 
-	packets, verdicts, drops  *prometheus.Desc
-	flowEntries, flowCapacity *prometheus.Desc
-	dataplaneInfo             *prometheus.Desc
-	dataplaneFallback         *prometheus.Desc
-	sysctl, syncDaemon        *prometheus.Desc
+	packets, verdicts, drops                              *prometheus.Desc
+	flowEntries, flowCapacity, flowEvictions, flowRefused *prometheus.Desc
+	dataplaneInfo                                         *prometheus.Desc
+	dataplaneFallback                                     *prometheus.Desc
+	sysctl, syncDaemon                                    *prometheus.Desc
 }
 
 // Source is what the collector reads at every scrape: the services and
@@ -132,10 +132,16 @@ func NewCollector(src Source, info func() model.Status) prometheus.Collector {
 			"Packets dropped by the data plane, by reason (the path that dropped them).",
 			[]string{"reason"}, nil),
 		flowEntries: prometheus.NewDesc("director_flow_table_entries",
-			"Entries in the data plane's flow table (two per tracked connection).",
-			nil, nil),
+			"Entries in the data plane's flow table (two per tracked connection), by state: established, half_open (TCP handshake not completed, UDP without a reply; recycled first), or all where the data plane does not tell them apart.",
+			[]string{"state"}, nil),
 		flowCapacity: prometheus.NewDesc("director_flow_table_capacity",
-			"Size of the data plane's flow table, in entries.",
+			"Size of the data plane's flow table, in entries (established and half-open tables together).",
+			nil, nil),
+		flowEvictions: prometheus.NewDesc("director_flow_table_evictions_total",
+			"Half-open flow-table entries recycled to make room for new connections (a SYN flood shows here).",
+			nil, nil),
+		flowRefused: prometheus.NewDesc("director_flow_table_refused_total",
+			"Connections refused because the established flow table was full when their handshake completed.",
 			nil, nil),
 		dataplaneInfo: prometheus.NewDesc("director_dataplane_info",
 			"Always 1; the labels name the director's node and its data plane's mode.",
@@ -159,7 +165,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.backendInPackets, c.backendOutPackets, c.backendInBytes, c.backendOutBytes,
 		c.backendUp, c.backendChecks, c.backendCheckSeconds,
 		c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
-		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.dataplaneInfo, c.dataplaneFallback,
+		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.flowEvictions, c.flowRefused, c.dataplaneInfo, c.dataplaneFallback,
 		c.sysctl, c.syncDaemon,
 	} {
 		ch <- d
@@ -240,8 +246,15 @@ func (c *collector) collectStats(ch chan<- prometheus.Metric, s model.DataplaneS
 			constMetric(ch, m.desc, prometheus.CounterValue, float64(m.counts[name]), name)
 		}
 	}
-	constMetric(ch, c.flowEntries, prometheus.GaugeValue, float64(s.FlowEntries))
+	if len(s.FlowEntriesByState) == 0 {
+		constMetric(ch, c.flowEntries, prometheus.GaugeValue, float64(s.FlowEntries), "all")
+	}
+	for _, state := range slices.Sorted(maps.Keys(s.FlowEntriesByState)) {
+		constMetric(ch, c.flowEntries, prometheus.GaugeValue, float64(s.FlowEntriesByState[state]), state)
+	}
 	constMetric(ch, c.flowCapacity, prometheus.GaugeValue, float64(s.FlowCapacity))
+	constMetric(ch, c.flowEvictions, prometheus.CounterValue, float64(s.FlowEvictions))
+	constMetric(ch, c.flowRefused, prometheus.CounterValue, float64(s.FlowRefused))
 	for _, sc := range s.Sysctls {
 		if v, err := strconv.ParseFloat(sc.Value, 64); err == nil {
 			constMetric(ch, c.sysctl, prometheus.GaugeValue, v, sc.Name)

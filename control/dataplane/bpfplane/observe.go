@@ -133,8 +133,10 @@ func (d *Plane) Flows() ([]model.Flow, error) {
 func (d *Plane) Stats() (model.DataplaneStats, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	cp := d.maps.Capacity()
 	st := model.DataplaneStats{Mode: d.mode, Packets: map[string]uint64{}, Drops: map[string]uint64{},
-		FlowCapacity: d.maps.Capacity().Flows}
+		FlowCapacity:        cp.Flows + cp.HalfOpen,
+		FlowCapacityByState: map[string]int{"established": cp.Flows, "half_open": cp.HalfOpen}}
 	paths, err := d.maps.Paths()
 	if err != nil {
 		return st, err
@@ -149,6 +151,14 @@ func (d *Plane) Stats() (model.DataplaneStats, error) {
 	if st.Verdicts, err = d.maps.Verdicts(); err != nil {
 		return st, err
 	}
-	err = d.maps.Flows(func(bpf.FlowEntry) bool { st.FlowEntries++; return true })
-	return st, err
+	st.FlowRefused = paths[bpf.PathTableFull]
+	ft, err := d.maps.ReadFlowTableStats()
+	if err != nil {
+		return st, err
+	}
+	st.FlowEntries = ft.Established + ft.HalfOpen
+	st.FlowEntriesByState = map[string]int{"established": ft.Established, "half_open": ft.HalfOpen}
+	d.evicted = max(d.evicted, ft.Evicted)
+	st.FlowEvictions = d.evicted
+	return st, nil
 }

@@ -32,6 +32,12 @@ type Plane struct {
 	// applied counts the calls of Apply that returned, for readers that
 	// cache the maps' indexes (conntrack sync).
 	applied atomic.Uint64
+	// sweepStop stops the sweep of the established table (sweep.go),
+	// sweepDone is closed when it has stopped; nil without a sweep.
+	sweepStop, sweepDone chan struct{}
+	// evicted is the largest half-open eviction count reported, which
+	// keeps the derived count monotonic (bpf.FlowTableStats).
+	evicted uint64
 }
 
 // New makes a plane over maps, of a program loaded elsewhere (tests);
@@ -42,11 +48,24 @@ func New(maps *bpf.Maps, mode string) *Plane {
 		retired: map[bpf.SvcKey]model.Counters{}}
 }
 
-// Wrap makes the plane of a program the loader opened.
+// Wrap makes the plane of a program the loader opened, and starts the
+// sweep of its established flow table.
 func Wrap(dp *loader.Dataplane) *Plane {
 	p := New(dp.Maps, dp.Mode())
 	p.dp = dp
+	p.sweepStop, p.sweepDone = make(chan struct{}), make(chan struct{})
+	go p.startSweep(p.sweepStop, p.sweepDone)
 	return p
+}
+
+// stopSweep stops the sweep and waits for it.
+func (p *Plane) stopSweep() {
+	if p.sweepStop == nil {
+		return
+	}
+	close(p.sweepStop)
+	<-p.sweepDone
+	p.sweepStop = nil
 }
 
 // The capabilities of the BPF plane.
@@ -104,6 +123,7 @@ func (p *Plane) Remove() error {
 	if p.dp == nil {
 		return nil
 	}
+	p.stopSweep()
 	return p.dp.Remove()
 }
 
@@ -113,6 +133,7 @@ func (p *Plane) Close() error {
 	if p.dp == nil {
 		return nil
 	}
+	p.stopSweep()
 	return p.dp.Close()
 }
 

@@ -1,0 +1,180 @@
+package bpf
+
+// Packet tables of the two-table flow store (conntrack.h): a SYN flood
+// churns only the half-open table, established connections keep working
+// through it, a connection completing its handshake while the established
+// table is full is refused and counted, and UDP flows are promoted by their
+// first reply.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"testing"
+)
+
+// floodSYN is a spoofed SYN from a source no host owns.
+func floodSYN(i int) pktSpec {
+	s := clientSYN(uint16(1024 + i%60000))
+	s.src = ip4(fmt.Sprintf("192.168.56.%d", 150+i/60000))
+	return s
+}
+
+// handshake opens a connection from client:sport and returns the real
+// server it went to; every step must be forwarded.
+func handshake(t *testing.T, e *fibEnv, sport uint16) (string, net.HardwareAddr) {
+	t.Helper()
+	syn := clientSYN(sport)
+	verdict, out := e.run(t, e.pub, syn.frame())
+	if verdict != xdpRedirect {
+		t.Fatalf("syn %d: verdict %d", sport, verdict)
+	}
+	addr, rmac := "192.168.200.11", macRip1
+	if string(out[30:34]) == string(rip2.AsSlice()) {
+		addr, rmac = "192.168.200.12", macRip2
+	}
+	synack := pktSpec{srcMAC: rmac, dstMAC: macInt, src: ip4(addr), dst: client, ttl: 64, proto: ProtoTCP,
+		sport: 80, dport: sport, tcpFlags: tcpSYN | tcpACK, seq: 5000}
+	want := synack
+	want.src, want.ttl, want.srcMAC, want.dstMAC = vip, 63, macPub, macClient
+	e.check(t, fmt.Sprintf("syn-ack %d", sport), e.inter, synack.frame(), xdpRedirect, PathReply, want.frame())
+	return addr, rmac
+}
+
+func TestFloodKeepsEstablished(t *testing.T) {
+	forEachEntry(t, func(t *testing.T, ent entry) {
+		// Room for 4 established connections (8 entries) and 64
+		// half-open entries.
+		e := seedEnvSized(t, ent, 8, 64)
+		type conn struct {
+			sport uint16
+			addr  string
+			rmac  net.HardwareAddr
+		}
+		var conns []conn
+		for i := range 3 {
+			sport := uint16(43000 + i)
+			addr, rmac := handshake(t, e, sport)
+			ack := clientSYN(sport)
+			ack.tcpFlags = tcpACK
+			e.check(t, fmt.Sprintf("ack %d", sport), e.pub, ack.frame(), xdpRedirect, PathForward, toReal(ack, addr, rmac, 80).frame())
+			conns = append(conns, conn{sport, addr, rmac})
+		}
+
+		// Flood: 2000 spoofed SYNs, 4000 entries through a 64-entry table.
+		for i := range 2000 {
+			if v, _ := e.run(t, e.pub, floodSYN(i).frame()); v != xdpRedirect {
+				t.Fatalf("flood syn %d: verdict %d", i, v)
+			}
+		}
+		st, err := e.maps.ReadFlowTableStats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Established != 6 || st.HalfOpen > 64 || st.Evicted < 4000-64 || st.Promoted != 3 {
+			t.Errorf("after the flood: %+v, want 6 established entries, at most 64 half-open, >= %d evicted, 3 promoted", st, 4000-64)
+		}
+
+		// Every established connection still works, both ways.
+		for _, c := range conns {
+			data := clientSYN(c.sport)
+			data.tcpFlags = tcpACK
+			data.payload = []byte("after the flood")
+			e.check(t, fmt.Sprintf("data %d", c.sport), e.pub, data.frame(), xdpRedirect, PathForward, toReal(data, c.addr, c.rmac, 80).frame())
+			ans := pktSpec{srcMAC: c.rmac, dstMAC: macInt, src: ip4(c.addr), dst: client, ttl: 64, proto: ProtoTCP,
+				sport: 80, dport: c.sport, tcpFlags: tcpACK, payload: []byte("answer")}
+			want := ans
+			want.src, want.ttl, want.srcMAC, want.dstMAC = vip, 63, macPub, macClient
+			e.check(t, fmt.Sprintf("answer %d", c.sport), e.inter, ans.frame(), xdpRedirect, PathReply, want.frame())
+		}
+
+		// A legitimate connection whose handshake completes while the
+		// flood goes on (fewer flood SYNs in between than the half-open
+		// table holds) is established.
+		addr, rmac := handshake(t, e, 43100)
+		for i := range 20 {
+			e.run(t, e.pub, floodSYN(5000+i).frame())
+		}
+		ack := clientSYN(43100)
+		ack.tcpFlags = tcpACK
+		e.check(t, "ack during the flood", e.pub, ack.frame(), xdpRedirect, PathForward, toReal(ack, addr, rmac, 80).frame())
+
+		// The established table is now full (8 entries): the next
+		// handshake completes on the half-open side but the connection
+		// is refused at its ACK, counted, and forgotten (a retransmitted
+		// ACK finds no flow: the kernel answers it with a reset).
+		handshake(t, e, 43101)
+		ack = clientSYN(43101)
+		ack.tcpFlags = tcpACK
+		e.check(t, "ack, table full", e.pub, ack.frame(), xdpDrop, PathTableFull, nil)
+		e.check(t, "ack again", e.pub, ack.frame(), xdpPass, PathTCPNotSYN, ack.frame())
+		for _, c := range conns {
+			data := clientSYN(c.sport)
+			data.tcpFlags = tcpACK
+			e.check(t, fmt.Sprintf("data %d, table full", c.sport), e.pub, data.frame(), xdpRedirect, PathForward, toReal(data, c.addr, c.rmac, 80).frame())
+		}
+	})
+}
+
+// A handshake that the flood outruns (more flood SYNs, each answered by the
+// real server as a real one would, between SYN and ACK than the half-open
+// table holds) loses its half-open entries: the ACK finds no flow and is
+// passed (the kernel resets it). That is the bound a flood of rate R puts on
+// a table of N half-open entries: a handshake must complete within about
+// N / (2R) seconds.
+func TestFloodOutrunsSlowHandshake(t *testing.T) {
+	forEachEntry(t, func(t *testing.T, ent entry) {
+		e := seedEnvSized(t, ent, 64, 64)
+		handshake(t, e, 43200)
+		for i := range 2000 {
+			syn := floodSYN(i)
+			_, out := e.run(t, e.pub, syn.frame())
+			synack := pktSpec{srcMAC: macRip1, dstMAC: macInt, dst: syn.src, ttl: 64, proto: ProtoTCP,
+				sport: 80, dport: syn.sport, tcpFlags: tcpSYN | tcpACK, seq: 5000}
+			synack.src = AddrFromBe32(binary.NativeEndian.Uint32(out[30:34]))
+			e.run(t, e.inter, synack.frame())
+		}
+		ack := clientSYN(43200)
+		ack.tcpFlags = tcpACK
+		e.check(t, "late ack", e.pub, ack.frame(), xdpPass, PathTCPNotSYN, ack.frame())
+	})
+}
+
+func TestUDPPromotedByReply(t *testing.T) {
+	forEachEntry(t, func(t *testing.T, ent entry) {
+		e := seedEnv(t, ent)
+		q := pktSpec{srcMAC: macClient, dstMAC: macPub, src: client, dst: vip, ttl: 64, proto: ProtoUDP,
+			sport: 6000, dport: 53, payload: []byte("query")}
+		e.check(t, "query", e.pub, q.frame(), xdpRedirect, PathNewFlow, toReal(q, "192.168.200.11", macRip1, 5353).frame())
+		e.check(t, "query again", e.pub, q.frame(), xdpRedirect, PathForward, toReal(q, "192.168.200.11", macRip1, 5353).frame())
+		where := func() (est, half int) {
+			err := e.maps.Flows(func(f FlowEntry) bool {
+				if f.Key.Proto == ProtoUDP {
+					if f.HalfOpen {
+						half++
+					} else {
+						est++
+					}
+				}
+				return true
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return est, half
+		}
+		if est, half := where(); est != 0 || half != 2 {
+			t.Errorf("before the reply: %d established, %d half-open entries, want 0 and 2", est, half)
+		}
+		ans := pktSpec{srcMAC: macRip1, dstMAC: macInt, src: rip1, dst: client, ttl: 64, proto: ProtoUDP,
+			sport: 5353, dport: 6000, payload: []byte("answer")}
+		want := ans
+		want.src, want.sport, want.ttl, want.srcMAC, want.dstMAC = vip, 53, 63, macPub, macClient
+		e.check(t, "answer", e.inter, ans.frame(), xdpRedirect, PathReply, want.frame())
+		if est, half := where(); est != 2 || half != 0 {
+			t.Errorf("after the reply: %d established, %d half-open entries, want 2 and 0", est, half)
+		}
+		e.check(t, "query after", e.pub, q.frame(), xdpRedirect, PathForward, toReal(q, "192.168.200.11", macRip1, 5353).frame())
+		e.check(t, "answer after", e.inter, ans.frame(), xdpRedirect, PathReply, want.frame())
+	})
+}
