@@ -13,7 +13,7 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 # Debian packages: for `make generate`, and for the tests and benchmarks
 # (namespaces, veth GRO switch, reference arms).
 GEN_PKGS  := clang-19 llvm-19 libbpf-dev linux-libc-dev
-TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
+TEST_PKGS := iproute2 ethtool nftables curl iputils-ping hping3
 # The throw-away VM of make test-vm: QEMU, and depmod for the downloaded
 # kernel's modules.dep.
 VM_PKGS   := qemu-system-x86 kmod
