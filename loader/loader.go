@@ -135,6 +135,9 @@ type Dataplane struct {
 	// Fallbacks lists, per interface, the better modes that failed
 	// before the one in use, in the order they were tried.
 	Fallbacks []Fallback
+	// Warnings are about modes forced on interfaces where they may lose
+	// packets (see xdpUnsafe), naming the settings they need.
+	Warnings []string
 
 	dir     string
 	created bool // this Open made the pinned state (it did not adopt it)
