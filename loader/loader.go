@@ -143,7 +143,10 @@ type Dataplane struct {
 	created bool // this Open made the pinned state (it did not adopt it)
 	objs    bpf.Objects
 	links   []link.Link
-	lock    *os.File
+	// redirect is the redirect-error counter (redirect.go), nil when it
+	// could not load.
+	redirect *bpf.RedirectObjects
+	lock     *os.File
 }
 
 // PinDir is the pinned state directory of node under root.
@@ -315,6 +318,9 @@ func Open(opts Options) (_ *Dataplane, err error) {
 	if err := d.attach(opts); err != nil {
 		return nil, err
 	}
+	if err := d.openRedirectCounter(); err != nil {
+		d.Warnings = append(d.Warnings, "redirects that fail after the XDP program returned are not counted: "+err.Error())
+	}
 	return d, nil
 }
 
@@ -440,6 +446,12 @@ func (d *Dataplane) Close() error {
 	d.links = nil
 	if err := d.objs.Close(); err != nil {
 		errs = append(errs, err)
+	}
+	if d.redirect != nil {
+		if err := d.redirect.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		d.redirect = nil
 	}
 	if d.lock != nil {
 		unlockDir(d.lock)

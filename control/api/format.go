@@ -99,6 +99,10 @@ func WriteStatus(w io.Writer, s model.Status) error {
 			s.Stats.FlowEvictions, s.Stats.FlowRefused)
 	}
 	b.WriteString("\n")
+	if s.Stats.RedirectErrors > 0 {
+		fmt.Fprintf(&b, "redirect errors: %d packets lost after the XDP program redirected them (see docs/dataplane-selection.md)\n",
+			s.Stats.RedirectErrors)
+	}
 	if s.HA != nil {
 		writeHA(&b, s.HA)
 	}

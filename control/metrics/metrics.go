@@ -56,6 +56,7 @@ type collector struct {
 
 	packets, verdicts, drops                              *prometheus.Desc
 	flowEntries, flowCapacity, flowEvictions, flowRefused *prometheus.Desc
+	redirectErrors                                        *prometheus.Desc
 	dataplaneInfo                                         *prometheus.Desc
 	dataplaneFallback                                     *prometheus.Desc
 	sysctl, syncDaemon                                    *prometheus.Desc
@@ -143,6 +144,9 @@ func NewCollector(src Source, info func() model.Status) prometheus.Collector {
 		flowRefused: prometheus.NewDesc("director_flow_table_refused_total",
 			"Connections refused because the established flow table was full when their handshake completed.",
 			nil, nil),
+		redirectErrors: prometheus.NewDesc("director_redirect_errors_total",
+			"Packets the XDP program redirected that the kernel dropped after it returned (not counted as forwarded).",
+			nil, nil),
 		dataplaneInfo: prometheus.NewDesc("director_dataplane_info",
 			"Always 1; the labels name the director's node and its data plane's mode.",
 			[]string{"node", "mode"}, nil),
@@ -165,7 +169,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.backendInPackets, c.backendOutPackets, c.backendInBytes, c.backendOutBytes,
 		c.backendUp, c.backendChecks, c.backendCheckSeconds,
 		c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
-		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.flowEvictions, c.flowRefused, c.dataplaneInfo, c.dataplaneFallback,
+		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.flowEvictions, c.flowRefused, c.redirectErrors, c.dataplaneInfo, c.dataplaneFallback,
 		c.sysctl, c.syncDaemon,
 	} {
 		ch <- d
@@ -255,6 +259,7 @@ func (c *collector) collectStats(ch chan<- prometheus.Metric, s model.DataplaneS
 	constMetric(ch, c.flowCapacity, prometheus.GaugeValue, float64(s.FlowCapacity))
 	constMetric(ch, c.flowEvictions, prometheus.CounterValue, float64(s.FlowEvictions))
 	constMetric(ch, c.flowRefused, prometheus.CounterValue, float64(s.FlowRefused))
+	constMetric(ch, c.redirectErrors, prometheus.CounterValue, float64(s.RedirectErrors))
 	for _, sc := range s.Sysctls {
 		if v, err := strconv.ParseFloat(sc.Value, 64); err == nil {
 			constMetric(ch, c.sysctl, prometheus.GaugeValue, v, sc.Name)

@@ -103,6 +103,7 @@ func newFakeObserver() *fakeObserver {
 			FlowCapacityByState: map[string]int{"established": 262144, "half_open": 65536},
 			FlowEvictions:       7,
 			FlowRefused:         1,
+			RedirectErrors:      2,
 		},
 	}
 }
@@ -205,6 +206,9 @@ director_flow_table_evictions_total 7
 # HELP director_flow_table_refused_total Connections refused because the established flow table was full when their handshake completed.
 # TYPE director_flow_table_refused_total counter
 director_flow_table_refused_total 1
+# HELP director_redirect_errors_total Packets the XDP program redirected that the kernel dropped after it returned (not counted as forwarded).
+# TYPE director_redirect_errors_total counter
+director_redirect_errors_total 2
 # HELP director_dataplane_info Always 1; the labels name the director's node and its data plane's mode.
 # TYPE director_dataplane_info gauge
 director_dataplane_info{mode="xdp native",node="lb1"} 1

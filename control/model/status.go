@@ -92,6 +92,10 @@ type DataplaneStats struct {
 	// established table was full when their handshake completed.
 	FlowEvictions uint64 `json:"flow_evictions"`
 	FlowRefused   uint64 `json:"flow_refused"`
+	// RedirectErrors counts packets the XDP program redirected that the
+	// kernel dropped after it returned (a veth peer without NAPI, a target
+	// down); they are in Verdicts as "redirect_error", not "forward".
+	RedirectErrors uint64 `json:"redirect_errors"`
 	// Sysctls are the kernel settings the data plane set at start, with
 	// their values read back (IPVS).
 	Sysctls []Sysctl `json:"sysctls,omitempty"`

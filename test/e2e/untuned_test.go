@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/director-lb/director/test/lab"
 )
@@ -43,5 +44,36 @@ func TestAutoOnUntunedVethsSplitsExactly(t *testing.T) {
 	counts, _ := split(t, l, "http://192.168.56.10/", 40)
 	if counts["web1"] != 30 || counts["web2"] != 10 {
 		t.Errorf("wrr 3:1 over 40 connections on untuned veths: %v, want web1 30, web2 10", counts)
+	}
+}
+
+// Forced XDP on the same untuned veths: the redirects into veths whose
+// peer has no NAPI are lost after the program returned, and counted as such
+// (director_redirect_errors_total, verdict redirect_error), not as
+// forwarded.
+func TestForcedXDPOnUntunedVethsCountsLostRedirects(t *testing.T) {
+	l := seedLabWith(t, lab.Options{KernelDefaults: true})
+	socket := filepath.Join(t.TempDir(), "director.sock")
+	d := startDirectorIn(t, l, lab.LB1, runConfig{Node: "forced-" + l.Prefix(), Socket: socket, W1: 3, W2: 1,
+		Dataplane: "xdp"}.yaml(), socket)
+	if st := d.MustStatus(); st.Dataplane != "xdp native" {
+		t.Fatalf("forced xdp runs as %q", st.Dataplane)
+	}
+	c := l.HTTPClient(lab.Client, false)
+	c.Timeout = 300 * time.Millisecond
+	ok := 0
+	for range 5 {
+		if _, err := askKept(c); err == nil {
+			ok++
+		}
+	}
+	lost := metricValue(t, d.metrics(), "director_redirect_errors_total", nil)
+	st := d.MustStatus()
+	t.Logf("forced xdp on untuned veths: %d of 5 requests answered; %v redirects lost; verdicts %v", ok, lost, st.Stats.Verdicts)
+	if lost == 0 || st.Stats.Verdicts["redirect_error"] == 0 {
+		t.Errorf("no lost redirect counted (metric %v, verdicts %v)", lost, st.Stats.Verdicts)
+	}
+	if ok == 5 {
+		t.Errorf("every request was answered: the untuned lab does not show what auto avoids")
 	}
 }

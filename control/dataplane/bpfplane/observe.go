@@ -152,6 +152,17 @@ func (d *Plane) Stats() (model.DataplaneStats, error) {
 		return st, err
 	}
 	st.FlowRefused = paths[bpf.PathTableFull]
+	if d.dp != nil {
+		n, ok, err := d.dp.RedirectErrors()
+		if err != nil {
+			return st, err
+		}
+		if ok {
+			st.RedirectErrors = n
+			st.Verdicts["forward"] -= min(n, st.Verdicts["forward"])
+			st.Verdicts["redirect_error"] = n
+		}
+	}
 	ft, err := d.maps.ReadFlowTableStats()
 	if err != nil {
 		return st, err
