@@ -281,6 +281,10 @@ func Open(opts Options) (_ *Dataplane, err error) {
 	if root == "" {
 		root = DefaultPinRoot
 	}
+	root, err = resolvePinRoot(root)
+	if err != nil {
+		return nil, err
+	}
 	if err := ensureBPFFS(root); err != nil {
 		return nil, err
 	}

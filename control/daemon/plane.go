@@ -57,6 +57,9 @@ func openPlane(cfg *model.Config, pinRoot string, log *slog.Logger) (p dataplane
 	dp, err := loader.Open(loader.Options{Node: cfg.Node, PinRoot: pinRoot, Interfaces: interfaces(cfg),
 		Mode: loaderMode(cfg.Dataplane), TCAttach: cfg.TCAttach, FlowTableSize: cfg.FlowTableSize})
 	if err == nil {
+		if n := loader.PinRootNote(); n != "" {
+			log.Info("pinned state in the host's bpffs", "why", n, "pinned", dp.Dir())
+		}
 		for _, w := range dp.Warnings {
 			log.Warn("data plane may lose packets", "warning", w)
 		}
