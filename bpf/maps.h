@@ -66,6 +66,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } half_open SEC(".maps");
 
+/* Fragmented datagrams in flight (struct frag_key -> struct frag): how the
+ * fragments after the first are handled. An LRU of 8192 datagrams: the
+ * oldest are recycled, and an entry older than FRAG_TTL is ignored. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct frag_key);
+	__type(value, struct frag);
+	__uint(max_entries, 8192);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} frags SEC(".maps");
+
 /* Flow-table events per enum ct_event. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

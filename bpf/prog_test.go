@@ -279,7 +279,7 @@ func TestMalformedAndSpecialPackets(t *testing.T) {
 			fragOff: 0x2000, sport: 5000, dport: 53, payload: make([]byte, 64)}
 		fragTail := frag
 		fragTail.fragOff = 8
-		fragOther := frag
+		fragOther := fragTail
 		fragOther.dst = lbPub
 		fragReal := pktSpec{srcMAC: macRip1, dstMAC: macInt, src: rip1, dst: client, ttl: 64, proto: ProtoUDP,
 			fragOff: 16, payload: make([]byte, 32)}
@@ -301,8 +301,7 @@ func TestMalformedAndSpecialPackets(t *testing.T) {
 			{"ttl 1", e.pub, ttl1.frame(), xdpDrop, PathTTLExceeded},
 			{"ip options to service", e.pub, opts.frame(), xdpDrop, PathIPOptions},
 			{"ip options elsewhere", e.pub, optsOther.frame(), xdpPass, PathNoService},
-			{"first fragment to vip", e.pub, frag.frame(), xdpDrop, PathFragment},
-			{"later fragment to vip", e.pub, fragTail.frame(), xdpDrop, PathFragment},
+			{"later fragment to vip before its first", e.pub, fragTail.frame(), xdpDrop, PathFragment},
 			{"fragment elsewhere", e.pub, fragOther.frame(), xdpPass, PathFragmentPass},
 			{"fragment from real server", e.inter, fragReal.frame(), xdpDrop, PathFragment},
 			{"ethernet only", e.pub, good[:14], xdpPass, PathL3Malformed},
