@@ -178,3 +178,57 @@ func TestUDPPromotedByReply(t *testing.T) {
 		e.check(t, "answer after", e.inter, ans.frame(), xdpRedirect, PathReply, want.frame())
 	})
 }
+
+// Sweep deletes the entries of established connections whose both entries
+// are idle past their timeout, and nothing else: not a live connection, not
+// one whose other direction is still active.
+func TestSweepDeletesDeadConnectionsOnly(t *testing.T) {
+	e := seedEnv(t, entryXDP)
+	now, err := Jiffies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(cport uint16, fwdSeen, replySeen uint64) {
+		t.Helper()
+		fk := FlowKey{Saddr: Be32(client), Daddr: Be32(vip), Sport: Be16(cport), Dport: Be16(80), Proto: ProtoTCP}
+		f := Flow{NatAddr: Be32(rip1), NatPort: Be16(80), Dir: DirForward, State: StateEstablished, RealId: 1, RealGen: 1,
+			LastSeen: fwdSeen, Timeout: 1000}
+		r := f
+		r.NatAddr, r.NatPort, r.Dir, r.LastSeen = Be32(vip), Be16(80), DirReply, replySeen
+		if err := e.maps.PutFlow(fk, f); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.maps.PutFlow(twinKey(fk, f), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(1, now, now)           // live
+	put(2, now-5000, now)      // the reply side is live
+	put(3, now-5000, now-5000) // dead
+	put(4, now-5000, now-4000) // dead
+	n, err := e.maps.Sweep(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[uint16]int{}
+	if err := e.maps.Flows(func(f FlowEntry) bool {
+		port := f.Key.Sport
+		if f.Value.Dir == DirReply {
+			port = f.Key.Dport
+		}
+		left[PortFromBe16(port)]++
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 || left[1] != 2 || left[2] != 2 || left[3] != 0 || left[4] != 0 {
+		t.Errorf("swept %d entries, left %v; want 4 swept, connections 1 and 2 whole", n, left)
+	}
+	st, err := e.maps.ReadFlowTableStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Swept != 4 || st.Established != 4 {
+		t.Errorf("stats after the sweep %+v, want 4 swept, 4 established entries", st)
+	}
+}
