@@ -38,12 +38,12 @@ import (
 // A flow the fuzzer saw the director create: client -> vip:vport, sent to
 // real:rport.
 type fuzzFlow struct {
-	proto                 uint8
-	client                netip.Addr
-	cport                 uint16
-	vport, rport          uint16
-	real                  netip.Addr
-	realMAC, clientMACOut []byte
+	proto        uint8
+	client       netip.Addr
+	cport        uint16
+	vport, rport uint16
+	real         netip.Addr
+	realMAC      []byte
 }
 
 type fuzzGen struct {
@@ -215,10 +215,6 @@ func l4Valid(f []byte) bool {
 		return csum(pseudo, l4) == 0
 	}
 	return true
-}
-
-type fuzzStats struct {
-	packets, verdicts [5]uint64
 }
 
 // checkOutput checks the invariants of one output against its input and

@@ -417,7 +417,7 @@ func (m *Maps) Flows(fn func(FlowEntry) bool) error {
 				return nil
 			}
 		}
-		if err := it.Err(); err != nil && !(t.half && errors.Is(err, ebpf.ErrIterationAborted)) {
+		if err := it.Err(); err != nil && (!t.half || !errors.Is(err, ebpf.ErrIterationAborted)) {
 			return fmt.Errorf("iterate flows: %w", err)
 		}
 	}

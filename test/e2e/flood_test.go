@@ -59,7 +59,12 @@ dataplane: %s
 		}
 		floodDone := make(chan error, 1)
 		go func() { floodDone <- flood.Wait() }()
-		defer func() { cancel(); <-floodDone }()
+		defer func() {
+			cancel()
+			if err := <-floodDone; err != nil {
+				t.Logf("hping3 stopped: %v", err)
+			}
+		}()
 
 		// The flood has overfilled the half-open table once evictions
 		// exceed its size.
@@ -104,7 +109,9 @@ dataplane: %s
 			pl.name, (after-evicted)/time.Since(t0).Seconds())
 
 		cancel()
-		<-floodDone
+		if err := <-floodDone; err != nil {
+			t.Logf("hping3 stopped: %v", err)
+		}
 		floodDone <- nil // for the deferred receive
 		if n, problems := surviving(kept); n != len(kept) {
 			t.Errorf("after the flood: %d of %d keep-alive connections answered: %v", n, len(kept), problems)

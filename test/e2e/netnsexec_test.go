@@ -38,7 +38,9 @@ func TestIPNetnsExecStateOutlivesKill(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-done
+		if err := <-done; err != nil {
+			t.Logf("director run ended: %v", err)
+		}
 		if out, err := exec.Command(bin, "stop", "--node", node).CombinedOutput(); err != nil {
 			t.Errorf("director stop --node %s: %v\n%s", node, err, out)
 		}
