@@ -128,9 +128,13 @@ static __always_inline void twin_key(const struct flow_key *k, const struct flow
 	t->pad[2] = 0;
 }
 
+/* flow_idle: f has been idle longer than its timeout at now. Another CPU
+ * may have refreshed last_seen after this one read now: the difference is
+ * then "negative", and the entry is not idle (an unsigned difference would
+ * wrap around and call a busy connection dead). */
 static __always_inline int flow_idle(const struct flow *f, __u64 now)
 {
-	return now - f->last_seen > f->timeout;
+	return (__s64)(now - f->last_seen) > (__s64)f->timeout;
 }
 
 /* flow_alive reports whether the connection of entry f is still alive: one of

@@ -208,6 +208,7 @@ func TestSweepDeletesDeadConnectionsOnly(t *testing.T) {
 	put(2, now-5000, now)      // the reply side is live
 	put(3, now-5000, now-5000) // dead
 	put(4, now-5000, now-4000) // dead
+	put(5, now+2, now+2)       // refreshed by a packet after the sweep read its clock
 	n, err := e.maps.Sweep(now)
 	if err != nil {
 		t.Fatal(err)
@@ -223,14 +224,14 @@ func TestSweepDeletesDeadConnectionsOnly(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if n != 4 || left[1] != 2 || left[2] != 2 || left[3] != 0 || left[4] != 0 {
-		t.Errorf("swept %d entries, left %v; want 4 swept, connections 1 and 2 whole", n, left)
+	if n != 4 || left[1] != 2 || left[2] != 2 || left[3] != 0 || left[4] != 0 || left[5] != 2 {
+		t.Errorf("swept %d entries, left %v; want 4 swept, connections 1, 2 and 5 whole", n, left)
 	}
 	st, err := e.maps.ReadFlowTableStats()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Swept != 4 || st.Established != 4 {
-		t.Errorf("stats after the sweep %+v, want 4 swept, 4 established entries", st)
+	if st.Swept != 4 || st.Established != 6 {
+		t.Errorf("stats after the sweep %+v, want 4 swept, 6 established entries", st)
 	}
 }

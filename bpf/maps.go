@@ -365,6 +365,9 @@ func (m *Maps) Timeouts() (Timeouts, error) {
 // Expiry returns how long flow entry f has left before it expires, from
 // the kernel's current jiffies now (Jiffies).
 func Expiry(f Flow, now, hz uint64) time.Duration {
+	if f.LastSeen >= now { // refreshed after now was read
+		return fromJiffies(f.Timeout, hz)
+	}
 	idle := now - f.LastSeen
 	if idle >= f.Timeout {
 		return 0
@@ -527,7 +530,10 @@ func (m *Maps) addCPCounter(ev directorCtEvent, n uint64) error {
 // what flow_alive decides on the packet path, so a swept connection was
 // already dead to the program. Returns the number of entries deleted.
 func (m *Maps) Sweep(now uint64) (int, error) {
-	idle := func(f Flow) bool { return now-f.LastSeen > f.Timeout }
+	// A packet may refresh an entry after now was read: LastSeen is then
+	// past now, and the entry is busy (an unsigned difference would wrap
+	// around and sweep it), as in flow_idle.
+	idle := func(f Flow) bool { return int64(now-f.LastSeen) > int64(f.Timeout) }
 	var dead []FlowKey
 	var e FlowEntry
 	it := m.flows.Iterate()
