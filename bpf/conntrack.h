@@ -354,6 +354,12 @@ static __always_inline int flow_insert(const struct flow_key *k, const struct fl
 	rf.dir = FLOW_REPLY;
 	rf.hop_ifindex = 0;
 
+	/* An established entry under the new reply key belongs to an older
+	 * connection of the same client address and port to the same real
+	 * server through another virtual service: the newer connection takes
+	 * the tuple over (a single table overwrote it), or that stale entry,
+	 * looked up first, would send this one's replies from the old VIP:port. */
+	bpf_map_delete_elem(&flows, &rk);
 	/* Reply entry first: once the forward entry exists the real server
 	 * may answer at once. */
 	if (half_open_add(&rk, &rf))

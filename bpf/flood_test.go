@@ -235,3 +235,34 @@ func TestSweepDeletesDeadConnectionsOnly(t *testing.T) {
 		t.Errorf("stats after the sweep %+v, want 4 swept, 6 established entries", st)
 	}
 }
+
+// A new connection whose reply tuple is still held by an older, closed
+// connection of the same client port to the same real server through
+// another virtual service: the SYN-ACK must come back from the new
+// connection's VIP:port, not the old one's.
+func TestNewConnectionTakesReplyTupleOver(t *testing.T) {
+	forEachEntry(t, func(t *testing.T, ent entry) {
+		e := seedEnv(t, ent)
+		alt := NewSvcKey(vip, 8080, ProtoTCP)
+		e.service(t, 2, alt, 32, []uint32{1}) // VIP:8080 -> rip1:80
+		old := clientSYN(45000)
+		old.dport = 8080
+		e.check(t, "old syn", e.pub, old.frame(), xdpRedirect, PathNewFlow, toReal(old, "192.168.200.11", macRip1, 80).frame())
+		synack := pktSpec{srcMAC: macRip1, dstMAC: macInt, src: rip1, dst: client, ttl: 64, proto: ProtoTCP,
+			sport: 80, dport: 45000, tcpFlags: tcpSYN | tcpACK, seq: 5000}
+		e.run(t, e.inter, synack.frame())
+		ack := old
+		ack.tcpFlags = tcpACK
+		e.check(t, "old ack", e.pub, ack.frame(), xdpRedirect, PathForward, toReal(ack, "192.168.200.11", macRip1, 80).frame())
+		fin := ack
+		fin.tcpFlags = tcpFIN | tcpACK
+		e.run(t, e.pub, fin.frame())
+
+		// The same client port to VIP:80; wrr sends it to rip1.
+		syn := clientSYN(45000)
+		e.check(t, "new syn", e.pub, syn.frame(), xdpRedirect, PathNewFlow, toReal(syn, "192.168.200.11", macRip1, 80).frame())
+		want := synack
+		want.src, want.ttl, want.srcMAC, want.dstMAC = vip, 63, macPub, macClient // from VIP:80
+		e.check(t, "new syn-ack", e.inter, synack.frame(), xdpRedirect, PathReply, want.frame())
+	})
+}
