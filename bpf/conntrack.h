@@ -358,8 +358,11 @@ static __always_inline int flow_insert(const struct flow_key *k, const struct fl
 	 * connection of the same client address and port to the same real
 	 * server through another virtual service: the newer connection takes
 	 * the tuple over (a single table overwrote it), or that stale entry,
-	 * looked up first, would send this one's replies from the old VIP:port. */
-	bpf_map_delete_elem(&flows, &rk);
+	 * looked up first, would send this one's replies from the old VIP:port.
+	 * Looked up before it is deleted: a lookup takes no lock, a delete
+	 * takes the bucket's even when there is nothing to delete. */
+	if (bpf_map_lookup_elem(&flows, &rk))
+		bpf_map_delete_elem(&flows, &rk);
 	/* Reply entry first: once the forward entry exists the real server
 	 * may answer at once. */
 	if (half_open_add(&rk, &rf))
