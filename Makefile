@@ -26,7 +26,7 @@ VM_PKGS   := qemu-system-x86 kmod ipvsadm
 # without TCX: clsact).
 VMRUN     ?= ./test/vmtests/ ./bpf/ ./loader/
 
-.PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit lint bench bench-heartbeat bench-ha fuzz clean deps-generate deps-test
+.PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit lint bench bench-heartbeat bench-ha fuzz fuzz-long clean deps-generate deps-test
 .PHONY: bench-scan test-monitoring test-statuspage deps-monitoring
 
 all: build
@@ -132,6 +132,11 @@ bench-ha: deps-test build
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzProgram -fuzztime 60s ./bpf/
+
+# The structure-aware fuzzer (bpf/fuzzgen_test.go): 10^7 generated packets
+# through XDP and TC each, invariants checked on every output.
+fuzz-long:
+	DIRECTOR_PRIVILEGED_TESTS=1 DIRECTOR_FUZZ_PACKETS=10000000 $(GO) test -count=1 -run '^TestStructuredFuzz$$' -timeout 60m -v ./bpf/
 
 clean:
 	rm -rf bin

@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * conntrack.h: the flow table. A connection has two entries, one per
- * direction, that can find each other (twin_key). The state machine follows
- * IPVS's coarse TCP states: SYN, ESTABLISHED, FIN (also after RST), and one
- * UDP state, each with its own idle timeout from the config map. A flow whose
- * both entries have been idle longer than their timeout is expired: a new
- * connection with the same tuple is scheduled afresh.
+ * direction, that can find each other (twin_key), and both live in the same
+ * one of two tables: half_open (an LRU) from the first packet until the
+ * handshake completes or, for UDP, until the real server first replies;
+ * then flows (a plain hash, never recycled). So a SYN flood churns only
+ * half-open entries, an established connection is never traded for a new
+ * one, and when flows is full a connection completing its handshake is
+ * refused (flow_promote). The state machine follows IPVS's coarse TCP
+ * states: SYN, ESTABLISHED, FIN (also after RST), and one UDP state, each
+ * with its own idle timeout from the config map. A flow whose both entries
+ * have been idle longer than their timeout is expired: a new connection
+ * with the same tuple is scheduled afresh. Dead entries of flows that no
+ * packet revisits are deleted by the control plane's sweep.
  */
 #ifndef DIRECTOR_CONNTRACK_H
 #define DIRECTOR_CONNTRACK_H
@@ -25,6 +32,47 @@ static __always_inline struct dp_config *dp_config(void)
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&config, &zero);
+}
+
+/* ct_count adds one to flow-table event ev (enum ct_event). */
+static __always_inline void ct_count(__u32 ev)
+{
+	__u64 *c = bpf_map_lookup_elem(&ct_stats, &ev);
+
+	if (c)
+		*c += 1;
+}
+
+/* ct_lookup returns the entry for k in table half (1: half_open, 0: flows). */
+static __always_inline struct flow *ct_lookup(int half, const struct flow_key *k)
+{
+	if (half)
+		return bpf_map_lookup_elem(&half_open, k);
+	return bpf_map_lookup_elem(&flows, k);
+}
+
+/* ct_delete deletes k from table half, counting what leaves half_open. */
+static __always_inline void ct_delete(int half, const struct flow_key *k)
+{
+	if (!half) {
+		bpf_map_delete_elem(&flows, k);
+		return;
+	}
+	if (bpf_map_delete_elem(&half_open, k) == 0)
+		ct_count(CT_HALF_OPEN_REMOVED);
+}
+
+/* flow_lookup finds the entry for k: in flows first (the established
+ * connections, the common case), then in half_open; *half says where. */
+static __always_inline struct flow *flow_lookup(const struct flow_key *k, int *half)
+{
+	struct flow *f = bpf_map_lookup_elem(&flows, k);
+
+	*half = 0;
+	if (f)
+		return f;
+	*half = 1;
+	return bpf_map_lookup_elem(&half_open, k);
 }
 
 /* hz is jiffies per second. Both last_seen (flow_touch) and the cached next
@@ -80,15 +128,19 @@ static __always_inline void twin_key(const struct flow_key *k, const struct flow
 	t->pad[2] = 0;
 }
 
+/* flow_idle: f has been idle longer than its timeout at now. Another CPU
+ * may have refreshed last_seen after this one read now: the difference is
+ * then "negative", and the entry is not idle (an unsigned difference would
+ * wrap around and call a busy connection dead). */
 static __always_inline int flow_idle(const struct flow *f, __u64 now)
 {
-	return now - f->last_seen > f->timeout;
+	return (__s64)(now - f->last_seen) > (__s64)f->timeout;
 }
 
 /* flow_alive reports whether the connection of entry f is still alive: one of
  * its two entries was used within its timeout. Only an idle entry pays for the
  * twin lookup. */
-static __always_inline int flow_alive(const struct flow_key *k, struct flow *f, __u64 now)
+static __always_inline int flow_alive(const struct flow_key *k, struct flow *f, __u64 now, int half)
 {
 	struct flow_key tk;
 	struct flow *twin;
@@ -96,7 +148,7 @@ static __always_inline int flow_alive(const struct flow_key *k, struct flow *f, 
 	if (!flow_idle(f, now))
 		return 1;
 	twin_key(k, f, &tk);
-	twin = bpf_map_lookup_elem(&flows, &tk);
+	twin = ct_lookup(half, &tk);
 	if (twin && !flow_idle(twin, now)) {
 		f->last_seen = now;
 		return 1;
@@ -133,9 +185,11 @@ static __always_inline void sync_notify(const struct flow_key *fk)
 		bpf_ringbuf_output(&sync_events, (void *)fk, sizeof(*fk), 0);
 }
 
-/* flow_set_state moves both entries of a connection to state. */
+/* flow_set_state moves both entries of a connection in table half to state.
+ * Only established connections are reported to the sync: a half-open one
+ * is not worth a failover (and a flood of them must not reach the peer). */
 static __always_inline void flow_set_state(const struct flow_key *k, struct flow *f, __u8 state,
-					   __u64 now)
+					   __u64 now, int half)
 {
 	struct flow_key tk;
 	struct flow *twin;
@@ -145,23 +199,88 @@ static __always_inline void flow_set_state(const struct flow_key *k, struct flow
 	f->timeout = timeout;
 	f->last_seen = now;
 	twin_key(k, f, &tk);
-	twin = bpf_map_lookup_elem(&flows, &tk);
+	twin = ct_lookup(half, &tk);
 	if (twin) {
 		twin->state = state;
 		twin->timeout = timeout;
 		twin->last_seen = now;
 	}
-	sync_notify(f->dir == FLOW_FORWARD ? k : &tk);
+	if (!half)
+		sync_notify(f->dir == FLOW_FORWARD ? k : &tk);
 }
 
-/* flow_forget deletes both entries of a connection. */
-static __always_inline void flow_forget(const struct flow_key *k, const struct flow *f)
+/* flow_forget deletes both entries of a connection in table half. */
+static __always_inline void flow_forget(const struct flow_key *k, const struct flow *f, int half)
 {
 	struct flow_key tk;
 
 	twin_key(k, f, &tk);
-	bpf_map_delete_elem(&flows, &tk);
-	bpf_map_delete_elem(&flows, k);
+	ct_delete(half, &tk);
+	ct_delete(half, k);
+}
+
+/*
+ * flow_promote moves the half-open connection of entry (k, f) to flows, in
+ * state: its handshake completed (TCP) or its real server replied (UDP).
+ * Both entries are rebuilt from f, so a twin the LRU recycled is restored;
+ * the twin's cached next hop is kept when it is still there. Returns the
+ * entry for k in flows, or NULL when flows is full: the connection is then
+ * refused (its half-open entries deleted, the caller drops the packet and
+ * counts PATH_TABLE_FULL), never made room for.
+ */
+static __always_inline struct flow *flow_promote(const struct flow_key *k, struct flow *f,
+						 __u8 state, __u64 now)
+{
+	struct flow_key tk;
+	struct flow nf = *f, tf = *f, *twin;
+
+	twin_key(k, f, &tk);
+	tf.hop_ifindex = 0;
+	twin = bpf_map_lookup_elem(&half_open, &tk);
+	if (twin)
+		tf = *twin;
+	/* The twin of a forward entry (c, vip, cport, vport) -> (rip, rport)
+	 * is the reply entry (rip, c, rport, cport) -> (vip, vport), and
+	 * conversely. */
+	tf.nat_addr = f->dir == FLOW_FORWARD ? k->daddr : k->saddr;
+	tf.nat_port = f->dir == FLOW_FORWARD ? k->dport : k->sport;
+	tf.dir = f->dir == FLOW_FORWARD ? FLOW_REPLY : FLOW_FORWARD;
+	tf.svc_id = f->svc_id;
+	tf.real_id = f->real_id;
+	tf.real_gen = f->real_gen;
+	nf.state = state;
+	tf.state = state;
+	nf.timeout = state_timeout(state);
+	tf.timeout = nf.timeout;
+	nf.last_seen = now;
+	tf.last_seen = now;
+
+	/* The reply entry first, as in flow_insert. BPF_ANY: a stale entry
+	 * of an earlier connection with the same tuple is replaced. */
+	if (f->dir == FLOW_FORWARD) {
+		if (bpf_map_update_elem(&flows, &tk, &tf, BPF_ANY))
+			goto refuse;
+		if (bpf_map_update_elem(&flows, k, &nf, BPF_ANY)) {
+			bpf_map_delete_elem(&flows, &tk);
+			goto refuse;
+		}
+	} else {
+		if (bpf_map_update_elem(&flows, k, &nf, BPF_ANY))
+			goto refuse;
+		if (bpf_map_update_elem(&flows, &tk, &tf, BPF_ANY)) {
+			bpf_map_delete_elem(&flows, k);
+			goto refuse;
+		}
+	}
+	ct_count(CT_PROMOTED);
+	ct_delete(1, &tk);
+	ct_delete(1, k);
+	sync_notify(f->dir == FLOW_FORWARD ? k : &tk);
+	return bpf_map_lookup_elem(&flows, k);
+refuse:
+	ct_delete(1, &tk);
+	ct_delete(1, k);
+	return 0;
 }
 
 /*
@@ -190,10 +309,35 @@ static __always_inline int flow_pick(struct svc_value *svc, __u32 *rid, struct r
 	return 0;
 }
 
+/* half_open_ref_twin looks up the twin of half-open entry (k, f), only for
+ * the LRU's reference bit: a connection that has seen packets in both
+ * directions (a SYN and its SYN-ACK) then ranks above entries that saw one
+ * packet (a spoofed SYN nobody answers), which the LRU recycles first. */
+static __always_inline void half_open_ref_twin(const struct flow_key *k, const struct flow *f)
+{
+	struct flow_key tk;
+
+	twin_key(k, f, &tk);
+	bpf_map_lookup_elem(&half_open, &tk);
+}
+
+/* half_open_add adds entry (k, f) to half_open; an entry already there for k
+ * (an orphan of a recycled connection) is replaced. The LRU makes room by
+ * recycling its oldest entry, so this fails only on a kernel error. */
+static __always_inline int half_open_add(const struct flow_key *k, const struct flow *f)
+{
+	if (bpf_map_update_elem(&half_open, k, f, BPF_NOEXIST) == 0) {
+		ct_count(CT_HALF_OPEN_ADDED);
+		return 0;
+	}
+	return bpf_map_update_elem(&half_open, k, f, BPF_EXIST) ? -1 : 0;
+}
+
 /*
- * flow_insert inserts both entries of a new connection; fwd is the forward
- * entry, already filled in. The reply entry starts without a next hop.
- * Returns 0 or PATH_FLOW_INSERT.
+ * flow_insert inserts both entries of a new connection into half_open; fwd
+ * is the forward entry, already filled in. The reply entry starts without a
+ * next hop. The sync hears of the connection when it is promoted. Returns 0
+ * or PATH_FLOW_INSERT.
  */
 static __always_inline int flow_insert(const struct flow_key *k, const struct flow *fwd)
 {
@@ -210,15 +354,23 @@ static __always_inline int flow_insert(const struct flow_key *k, const struct fl
 	rf.dir = FLOW_REPLY;
 	rf.hop_ifindex = 0;
 
+	/* An established entry under the new reply key belongs to an older
+	 * connection of the same client address and port to the same real
+	 * server through another virtual service: the newer connection takes
+	 * the tuple over (a single table overwrote it), or that stale entry,
+	 * looked up first, would send this one's replies from the old VIP:port.
+	 * Looked up before it is deleted: a lookup takes no lock, a delete
+	 * takes the bucket's even when there is nothing to delete. */
+	if (bpf_map_lookup_elem(&flows, &rk))
+		bpf_map_delete_elem(&flows, &rk);
 	/* Reply entry first: once the forward entry exists the real server
 	 * may answer at once. */
-	if (bpf_map_update_elem(&flows, &rk, &rf, BPF_ANY))
+	if (half_open_add(&rk, &rf))
 		return PATH_FLOW_INSERT;
-	if (bpf_map_update_elem(&flows, k, fwd, BPF_ANY)) {
-		bpf_map_delete_elem(&flows, &rk);
+	if (half_open_add(k, fwd)) {
+		ct_delete(1, &rk);
 		return PATH_FLOW_INSERT;
 	}
-	sync_notify(k);
 	return 0;
 }
 

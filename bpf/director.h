@@ -174,6 +174,7 @@ static __always_inline enum action handle_icmp(void *ctx, struct pkt *p, __u32 i
 	struct hop h = {};
 	__be32 src, dst, old;
 	__u32 rc;
+	int half;
 
 	rc = parse_icmp_error(p, &q);
 	if (rc) {
@@ -189,7 +190,7 @@ static __always_inline enum action handle_icmp(void *ctx, struct pkt *p, __u32 i
 	k.sport = q.ports[1];
 	k.dport = q.ports[0];
 	k.proto = q.iph->protocol;
-	f = bpf_map_lookup_elem(&flows, &k);
+	f = flow_lookup(&k, &half);
 	if (!f || !flow_real(f)) {
 		*path = PATH_ICMP_OTHER;
 		return ACT_PASS;
@@ -237,62 +238,152 @@ static __always_inline enum action handle_icmp(void *ctx, struct pkt *p, __u32 i
 	return ACT_REDIRECT;
 }
 
-/* handle_fragment: a fragment's ports are unknown (or, for the first one,
- * its tail would be), so fragments of service traffic cannot be tracked.
- * They are dropped when addressed to a VIP or sent by a real server, and
- * passed otherwise. */
-static __always_inline enum action handle_fragment(struct pkt *p, __u32 *path)
+/* FRAG_TTL is how long (seconds) the first fragment's decision holds for
+ * the rest of its datagram: the kernel's own reassembly timeout
+ * (net.ipv4.ipfrag_time). */
+#define FRAG_TTL 30
+
+/*
+ * frag_remember records, after the first fragment of a datagram (the one
+ * with the ports) went through the pipeline, what its other fragments must
+ * do: follow the flow it was NATed by (key k), or pass as it did. A dropped
+ * first fragment leaves nothing: the rest is dropped (service traffic) or
+ * passed (other traffic) by handle_frag_rest.
+ */
+static __always_inline void frag_remember(struct pkt *p, const struct flow_key *k, enum action act,
+					  __u32 path)
 {
-	if (addr_has(p->iph->daddr, ADDR_VIP) || addr_has(p->iph->saddr, ADDR_REAL)) {
-		*path = PATH_FRAGMENT;
-		return ACT_DROP;
-	}
-	*path = PATH_FRAGMENT_PASS;
-	return ACT_PASS;
+	struct frag_key fk = {};
+	struct frag v = {};
+
+	if (act == ACT_REDIRECT || path == PATH_NO_NEIGH)
+		v.verdict = FRAG_FOLLOW;
+	else if (act == ACT_PASS)
+		v.verdict = FRAG_PASS;
+	else
+		return;
+	/* The addresses as they arrived (the pipeline may have rewritten
+	 * them); NAT leaves the id alone. */
+	fk.saddr = k->saddr;
+	fk.daddr = k->daddr;
+	fk.id = p->iph->id;
+	fk.proto = p->proto;
+	v.flow = *k;
+	v.seen = bpf_jiffies64();
+	bpf_map_update_elem(&frags, &fk, &v, BPF_ANY);
 }
 
-/* director_process is the whole pipeline for one packet, whose headers are
- * at data..data_end and whose length is frame_len (see parse_ipv4). tc is
- * NULL for XDP; from TC it receives the TCP/UDP checksum update to apply. */
-static __always_inline enum action director_process(void *ctx, void *data, void *data_end,
-						    __u32 frame_len, __u32 ifindex,
+/*
+ * handle_frag_rest handles a fragment after the first: it has no ports, so
+ * it does what its datagram's first fragment did (frags). Following a flow,
+ * only the IP address is rewritten (the TCP/UDP checksum, in the first
+ * fragment, already covers the whole datagram) and the fragment goes to the
+ * flow's next hop. Without a record, a TCP or UDP fragment to a VIP or from a
+ * real server is dropped and counted (its first fragment has not been seen:
+ * out of order, or recycled); anything else passes, as ICMP to the VIP does
+ * (the kernel reassembles and answers a large ping itself).
+ */
+static __always_inline enum action handle_frag_rest(void *ctx, struct pkt *p, __u32 ifindex,
 						    __u32 *out_ifindex, __u32 *path,
 						    struct tc_fix *tc)
 {
-	struct pkt p = {};
-	struct flow_key k = {};
+	struct iphdr *iph = p->iph;
+	struct frag_key fk = {};
+	struct frag *fr;
+	struct flow *f;
+	struct real *r;
+	__u64 now = bpf_jiffies64(), second = hz(dp_config());
+	__be32 old;
+	__u32 rc;
+	int half;
+
+	fk.saddr = iph->saddr;
+	fk.daddr = iph->daddr;
+	fk.id = iph->id;
+	fk.proto = p->proto;
+	fr = bpf_map_lookup_elem(&frags, &fk);
+	if (fr && now - fr->seen > FRAG_TTL * second)
+		fr = 0;
+	if (!fr) {
+		if ((p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) &&
+		    (addr_has(iph->daddr, ADDR_VIP) || addr_has(iph->saddr, ADDR_REAL))) {
+			*path = PATH_FRAGMENT;
+			return ACT_DROP;
+		}
+		*path = PATH_FRAGMENT_PASS;
+		return ACT_PASS;
+	}
+	if (fr->verdict != FRAG_FOLLOW) {
+		*path = PATH_FRAGMENT_PASS;
+		return ACT_PASS;
+	}
+	f = flow_lookup(&fr->flow, &half);
+	r = f ? flow_real(f) : 0;
+	if (!f || !r) {
+		*path = PATH_FRAGMENT;
+		return ACT_DROP;
+	}
+	if (p->options) {
+		*path = PATH_IP_OPTIONS;
+		return ACT_DROP;
+	}
+	if (iph->ttl <= 1) {
+		*path = PATH_TTL_EXCEEDED;
+		return ACT_DROP;
+	}
+	rc = resolve_hop(ctx, p, ifindex, f, r, now, second, tc);
+	if (rc && rc != PATH_NO_NEIGH) {
+		*path = rc;
+		return ACT_DROP;
+	}
+	if (f->dir == FLOW_FORWARD) {
+		old = iph->daddr;
+		iph->daddr = f->nat_addr;
+		csum_replace4(&iph->check, old, f->nat_addr);
+		count_traffic(f->real_id, 1, bpf_ntohs(iph->tot_len), 0);
+	} else {
+		old = iph->saddr;
+		iph->saddr = f->nat_addr;
+		csum_replace4(&iph->check, old, f->nat_addr);
+		count_traffic(f->real_id, 0, bpf_ntohs(iph->tot_len), 0);
+	}
+	if (rc == PATH_NO_NEIGH) {
+		*path = PATH_NO_NEIGH;
+		return ACT_PASS;
+	}
+	ip_decrease_ttl(iph);
+	__builtin_memcpy(p->eth->h_source, f->hop_smac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_dest, f->hop_dmac, ETH_ALEN);
+	*out_ifindex = f->hop_ifindex;
+	*path = PATH_FRAGMENT_FORWARD;
+	return ACT_REDIRECT;
+}
+
+/* process_flow is the pipeline of a TCP/UDP packet with ports (a whole
+ * datagram or a first fragment) of flow key k. */
+static __always_inline enum action process_flow(void *ctx, struct pkt *pp, const struct flow_key *kp,
+						__u32 ifindex, __u32 *out_ifindex, __u32 *path,
+						struct tc_fix *tc)
+{
+	struct pkt p = *pp;
+	struct flow_key k = *kp;
 	struct svc_key sk = {};
 	struct svc_value *svc;
 	struct flow *f, nf = {};
 	struct real *r;
 	__u8 state;
 	__u64 now, second;
-	__u32 why = 0, rid = 0, hop_rc;
-	int rc;
-
-	if (parse_ipv4(data, data_end, frame_len, &p, &why) < 0) {
-		*path = why;
-		return ACT_PASS;
-	}
-	if (p.fragment)
-		return handle_fragment(&p, path);
-	if (p.proto == IPPROTO_ICMP)
-		return handle_icmp(ctx, &p, ifindex, out_ifindex, path, tc);
-
-	k.saddr = p.iph->saddr;
-	k.daddr = p.iph->daddr;
-	k.sport = p.sport;
-	k.dport = p.dport;
-	k.proto = p.proto;
+	__u32 rid = 0, hop_rc;
+	int rc, half;
 
 	now = bpf_jiffies64();
 	second = hz(dp_config());
-	f = bpf_map_lookup_elem(&flows, &k);
+	f = flow_lookup(&k, &half);
 	if (f) {
 		int syn_only = p.proto == IPPROTO_TCP &&
 			       (p.tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
 
-		if (flow_alive(&k, f, now) && !(syn_only && f->state == STATE_FIN)) {
+		if (flow_alive(&k, f, now, half) && !(syn_only && f->state == STATE_FIN)) {
 			if (p.options) {
 				*path = PATH_IP_OPTIONS;
 				return ACT_DROP;
@@ -302,14 +393,25 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 				*path = PATH_REAL_REMOVED;
 				return ACT_DROP;
 			}
-			if (p.proto == IPPROTO_TCP) {
+			state = f->state;
+			if (p.proto == IPPROTO_TCP)
 				state = tcp_next_state(f->state, f->dir, p.tcp_flags);
+			if (half && (state == STATE_ESTABLISHED ||
+				     (p.proto == IPPROTO_UDP && f->dir == FLOW_REPLY))) {
+				/* Handshake completed, or the real server
+				 * replied: the connection is established. */
+				f = flow_promote(&k, f, state, now);
+				if (!f) {
+					*path = PATH_TABLE_FULL;
+					return ACT_DROP;
+				}
+			} else {
+				if (half)
+					half_open_ref_twin(&k, f);
 				if (state != f->state)
-					flow_set_state(&k, f, state, now);
+					flow_set_state(&k, f, state, now, half);
 				else
 					flow_touch(f, now, second);
-			} else {
-				flow_touch(f, now, second);
 			}
 			if (p.iph->ttl <= 1) {
 				*path = PATH_TTL_EXCEEDED;
@@ -324,7 +426,7 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 		}
 		/* Expired, or a new SYN reusing a closed connection's
 		 * tuple: forget it and, for a client packet, schedule anew. */
-		flow_forget(&k, f);
+		flow_forget(&k, f, half);
 	}
 
 	sk.vip = k.daddr;
@@ -378,6 +480,39 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 		return ACT_DROP;
 	}
 	return emit_packet(&p, &nf, hop_rc, 1, out_ifindex, path, tc);
+}
+
+/* director_process is the whole pipeline for one packet, whose headers are
+ * at data..data_end and whose length is frame_len (see parse_ipv4). tc is
+ * NULL for XDP; from TC it receives the TCP/UDP checksum update to apply. */
+static __always_inline enum action director_process(void *ctx, void *data, void *data_end,
+						    __u32 frame_len, __u32 ifindex,
+						    __u32 *out_ifindex, __u32 *path,
+						    struct tc_fix *tc)
+{
+	struct pkt p = {};
+	struct flow_key k = {};
+	enum action act;
+	__u32 why = 0;
+
+	if (parse_ipv4(data, data_end, frame_len, &p, &why) < 0) {
+		*path = why;
+		return ACT_PASS;
+	}
+	if (p.frag_rest)
+		return handle_frag_rest(ctx, &p, ifindex, out_ifindex, path, tc);
+	if (p.proto == IPPROTO_ICMP)
+		return handle_icmp(ctx, &p, ifindex, out_ifindex, path, tc);
+
+	k.saddr = p.iph->saddr;
+	k.daddr = p.iph->daddr;
+	k.sport = p.sport;
+	k.dport = p.dport;
+	k.proto = p.proto;
+	act = process_flow(ctx, &p, &k, ifindex, out_ifindex, path, tc);
+	if (p.fragment)
+		frag_remember(&p, &k, act, *path);
+	return act;
 }
 
 #endif /* DIRECTOR_DIRECTOR_H */

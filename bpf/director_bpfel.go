@@ -20,6 +20,17 @@ const (
 	directorAddrFlagsADDR_REAL directorAddrFlags = 2
 )
 
+type directorCtEvent uint32
+
+const (
+	directorCtEventCT_HALF_OPEN_ADDED   directorCtEvent = 0
+	directorCtEventCT_HALF_OPEN_REMOVED directorCtEvent = 1
+	directorCtEventCT_PROMOTED          directorCtEvent = 2
+	directorCtEventCT_CP_FIRST          directorCtEvent = 3
+	directorCtEventCT_SWEPT             directorCtEvent = 3
+	directorCtEventCT_MAX               directorCtEvent = 4
+)
+
 type directorDpConfig struct {
 	_          structs.HostLayout
 	Hz         uint64
@@ -75,34 +86,60 @@ const (
 	directorFlowStateSTATE_UDP         directorFlowState = 4
 )
 
+type directorFrag struct {
+	_       structs.HostLayout
+	Flow    directorFlowKey
+	Seen    uint64
+	Verdict uint32
+	Pad     uint32
+}
+
+type directorFragKey struct {
+	_     structs.HostLayout
+	Saddr uint32
+	Daddr uint32
+	Id    uint16
+	Proto uint8
+	Pad   uint8
+}
+
+type directorFragVerdict uint32
+
+const (
+	directorFragVerdictFRAG_FOLLOW directorFragVerdict = 1
+	directorFragVerdictFRAG_PASS   directorFragVerdict = 2
+)
+
 type directorPktPath uint32
 
 const (
-	directorPktPathPATH_NOT_IPV4       directorPktPath = 0
-	directorPktPathPATH_L3MALFORMED    directorPktPath = 1
-	directorPktPathPATH_NOT_TCP_UDP    directorPktPath = 2
-	directorPktPathPATH_L4TRUNCATED    directorPktPath = 3
-	directorPktPathPATH_NO_SERVICE     directorPktPath = 4
-	directorPktPathPATH_TCP_NOT_SYN    directorPktPath = 5
-	directorPktPathPATH_FRAGMENT       directorPktPath = 6
-	directorPktPathPATH_FRAGMENT_PASS  directorPktPath = 7
-	directorPktPathPATH_IP_OPTIONS     directorPktPath = 8
-	directorPktPathPATH_NO_REAL        directorPktPath = 9
-	directorPktPathPATH_REAL_REMOVED   directorPktPath = 10
-	directorPktPathPATH_FLOW_INSERT    directorPktPath = 11
-	directorPktPathPATH_TTL_EXCEEDED   directorPktPath = 12
-	directorPktPathPATH_NO_ROUTE       directorPktPath = 13
-	directorPktPathPATH_FWD_DISABLED   directorPktPath = 14
-	directorPktPathPATH_FRAG_NEEDED    directorPktPath = 15
-	directorPktPathPATH_NO_NEIGH       directorPktPath = 16
-	directorPktPathPATH_NEW_FLOW       directorPktPath = 17
-	directorPktPathPATH_FORWARD        directorPktPath = 18
-	directorPktPathPATH_REPLY          directorPktPath = 19
-	directorPktPathPATH_ICMP_TO_REAL   directorPktPath = 20
-	directorPktPathPATH_ICMP_TO_CLIENT directorPktPath = 21
-	directorPktPathPATH_ICMP_OTHER     directorPktPath = 22
-	directorPktPathPATH_ICMP_MALFORMED directorPktPath = 23
-	directorPktPathPATH_MAX            directorPktPath = 24
+	directorPktPathPATH_NOT_IPV4         directorPktPath = 0
+	directorPktPathPATH_L3MALFORMED      directorPktPath = 1
+	directorPktPathPATH_NOT_TCP_UDP      directorPktPath = 2
+	directorPktPathPATH_L4TRUNCATED      directorPktPath = 3
+	directorPktPathPATH_NO_SERVICE       directorPktPath = 4
+	directorPktPathPATH_TCP_NOT_SYN      directorPktPath = 5
+	directorPktPathPATH_FRAGMENT         directorPktPath = 6
+	directorPktPathPATH_FRAGMENT_PASS    directorPktPath = 7
+	directorPktPathPATH_IP_OPTIONS       directorPktPath = 8
+	directorPktPathPATH_NO_REAL          directorPktPath = 9
+	directorPktPathPATH_REAL_REMOVED     directorPktPath = 10
+	directorPktPathPATH_FLOW_INSERT      directorPktPath = 11
+	directorPktPathPATH_TTL_EXCEEDED     directorPktPath = 12
+	directorPktPathPATH_NO_ROUTE         directorPktPath = 13
+	directorPktPathPATH_FWD_DISABLED     directorPktPath = 14
+	directorPktPathPATH_FRAG_NEEDED      directorPktPath = 15
+	directorPktPathPATH_NO_NEIGH         directorPktPath = 16
+	directorPktPathPATH_NEW_FLOW         directorPktPath = 17
+	directorPktPathPATH_FORWARD          directorPktPath = 18
+	directorPktPathPATH_REPLY            directorPktPath = 19
+	directorPktPathPATH_ICMP_TO_REAL     directorPktPath = 20
+	directorPktPathPATH_ICMP_TO_CLIENT   directorPktPath = 21
+	directorPktPathPATH_ICMP_OTHER       directorPktPath = 22
+	directorPktPathPATH_ICMP_MALFORMED   directorPktPath = 23
+	directorPktPathPATH_TABLE_FULL       directorPktPath = 24
+	directorPktPathPATH_FRAGMENT_FORWARD directorPktPath = 25
+	directorPktPathPATH_MAX              directorPktPath = 26
 )
 
 type directorReal struct {
@@ -154,22 +191,27 @@ type directorTrafficStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	directorMapAddrs           = "addrs"
-	directorMapConfig          = "config"
-	directorMapFlows           = "flows"
-	directorMapMeta            = "meta"
-	directorMapPathStats       = "path_stats"
-	directorMapRealStats       = "real_stats"
-	directorMapReals           = "reals"
-	directorMapSchedule        = "schedule"
-	directorMapServices        = "services"
-	directorMapSyncEvents      = "sync_events"
-	directorProgTcDirector     = "tc_director"
-	directorProgXdpDirector    = "xdp_director"
-	directorVarUnusedAddrFlags = "unused_addr_flags"
-	directorVarUnusedFlowDir   = "unused_flow_dir"
-	directorVarUnusedFlowState = "unused_flow_state"
-	directorVarUnusedPktPath   = "unused_pkt_path"
+	directorMapAddrs             = "addrs"
+	directorMapConfig            = "config"
+	directorMapCtStats           = "ct_stats"
+	directorMapFlows             = "flows"
+	directorMapFrags             = "frags"
+	directorMapHalfOpen          = "half_open"
+	directorMapMeta              = "meta"
+	directorMapPathStats         = "path_stats"
+	directorMapRealStats         = "real_stats"
+	directorMapReals             = "reals"
+	directorMapSchedule          = "schedule"
+	directorMapServices          = "services"
+	directorMapSyncEvents        = "sync_events"
+	directorProgTcDirector       = "tc_director"
+	directorProgXdpDirector      = "xdp_director"
+	directorVarUnusedAddrFlags   = "unused_addr_flags"
+	directorVarUnusedCtEvent     = "unused_ct_event"
+	directorVarUnusedFlowDir     = "unused_flow_dir"
+	directorVarUnusedFlowState   = "unused_flow_state"
+	directorVarUnusedFragVerdict = "unused_frag_verdict"
+	directorVarUnusedPktPath     = "unused_pkt_path"
 )
 
 // loadDirector returns the embedded CollectionSpec for director.
@@ -224,7 +266,10 @@ type directorProgramSpecs struct {
 type directorMapSpecs struct {
 	Addrs      *ebpf.MapSpec `ebpf:"addrs"`
 	Config     *ebpf.MapSpec `ebpf:"config"`
+	CtStats    *ebpf.MapSpec `ebpf:"ct_stats"`
 	Flows      *ebpf.MapSpec `ebpf:"flows"`
+	Frags      *ebpf.MapSpec `ebpf:"frags"`
+	HalfOpen   *ebpf.MapSpec `ebpf:"half_open"`
 	Meta       *ebpf.MapSpec `ebpf:"meta"`
 	PathStats  *ebpf.MapSpec `ebpf:"path_stats"`
 	RealStats  *ebpf.MapSpec `ebpf:"real_stats"`
@@ -238,10 +283,12 @@ type directorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type directorVariableSpecs struct {
-	UnusedAddrFlags *ebpf.VariableSpec `ebpf:"unused_addr_flags"`
-	UnusedFlowDir   *ebpf.VariableSpec `ebpf:"unused_flow_dir"`
-	UnusedFlowState *ebpf.VariableSpec `ebpf:"unused_flow_state"`
-	UnusedPktPath   *ebpf.VariableSpec `ebpf:"unused_pkt_path"`
+	UnusedAddrFlags   *ebpf.VariableSpec `ebpf:"unused_addr_flags"`
+	UnusedCtEvent     *ebpf.VariableSpec `ebpf:"unused_ct_event"`
+	UnusedFlowDir     *ebpf.VariableSpec `ebpf:"unused_flow_dir"`
+	UnusedFlowState   *ebpf.VariableSpec `ebpf:"unused_flow_state"`
+	UnusedFragVerdict *ebpf.VariableSpec `ebpf:"unused_frag_verdict"`
+	UnusedPktPath     *ebpf.VariableSpec `ebpf:"unused_pkt_path"`
 }
 
 // directorObjects contains all objects after they have been loaded into the kernel.
@@ -266,7 +313,10 @@ func (o *directorObjects) Close() error {
 type directorMaps struct {
 	Addrs      *ebpf.Map `ebpf:"addrs"`
 	Config     *ebpf.Map `ebpf:"config"`
+	CtStats    *ebpf.Map `ebpf:"ct_stats"`
 	Flows      *ebpf.Map `ebpf:"flows"`
+	Frags      *ebpf.Map `ebpf:"frags"`
+	HalfOpen   *ebpf.Map `ebpf:"half_open"`
 	Meta       *ebpf.Map `ebpf:"meta"`
 	PathStats  *ebpf.Map `ebpf:"path_stats"`
 	RealStats  *ebpf.Map `ebpf:"real_stats"`
@@ -280,7 +330,10 @@ func (m *directorMaps) Close() error {
 	return _DirectorClose(
 		m.Addrs,
 		m.Config,
+		m.CtStats,
 		m.Flows,
+		m.Frags,
+		m.HalfOpen,
 		m.Meta,
 		m.PathStats,
 		m.RealStats,
@@ -295,10 +348,12 @@ func (m *directorMaps) Close() error {
 //
 // It can be passed to loadDirectorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type directorVariables struct {
-	UnusedAddrFlags *ebpf.Variable `ebpf:"unused_addr_flags"`
-	UnusedFlowDir   *ebpf.Variable `ebpf:"unused_flow_dir"`
-	UnusedFlowState *ebpf.Variable `ebpf:"unused_flow_state"`
-	UnusedPktPath   *ebpf.Variable `ebpf:"unused_pkt_path"`
+	UnusedAddrFlags   *ebpf.Variable `ebpf:"unused_addr_flags"`
+	UnusedCtEvent     *ebpf.Variable `ebpf:"unused_ct_event"`
+	UnusedFlowDir     *ebpf.Variable `ebpf:"unused_flow_dir"`
+	UnusedFlowState   *ebpf.Variable `ebpf:"unused_flow_state"`
+	UnusedFragVerdict *ebpf.Variable `ebpf:"unused_frag_verdict"`
+	UnusedPktPath     *ebpf.Variable `ebpf:"unused_pkt_path"`
 }
 
 // directorPrograms contains all programs after they have been loaded into the kernel.

@@ -52,6 +52,12 @@ func (e *fibEnv) inNS(fn func() error) error {
 
 func newFibEnv(t testing.TB, ent entry) *fibEnv {
 	t.Helper()
+	return newFibEnvSized(t, ent, 4096, uint32(HalfOpenSize(4096)))
+}
+
+// newFibEnvSized is newFibEnv with flow tables of the given sizes.
+func newFibEnvSized(t testing.TB, ent entry, flows, half uint32) *fibEnv {
+	t.Helper()
 	testenv.RequirePrivileged(t)
 	e := &fibEnv{entry: ent}
 	var err error
@@ -69,7 +75,7 @@ func newFibEnv(t testing.TB, ent entry) *fibEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.ns.Close() })
-	e.objs = loadUnpinned(t, 4096)
+	e.objs = loadUnpinnedSized(t, flows, half)
 	e.maps = NewMaps(e.objs)
 	hzOnce.Do(func() { hzProbed, hzErr = ProbeHZ() })
 	if hzErr != nil {

@@ -13,8 +13,19 @@ import (
 )
 
 // loadUnpinned loads the program with fresh, unpinned maps of the given
-// flow table size.
+// flow table size (the half-open table sized as the loader does).
 func loadUnpinned(tb testing.TB, flows uint32) *Objects {
+	tb.Helper()
+	var half uint32
+	if flows > 0 {
+		half = uint32(HalfOpenSize(int(flows)))
+	}
+	return loadUnpinnedSized(tb, flows, half)
+}
+
+// loadUnpinnedSized loads the program with fresh, unpinned maps, the
+// established and half-open tables of the given sizes (0: the default).
+func loadUnpinnedSized(tb testing.TB, flows, half uint32) *Objects {
 	tb.Helper()
 	testenv.RequirePrivileged(tb)
 	spec, err := LoadSpec()
@@ -26,6 +37,9 @@ func loadUnpinned(tb testing.TB, flows uint32) *Objects {
 	}
 	if flows > 0 {
 		spec.Maps["flows"].MaxEntries = flows
+	}
+	if half > 0 {
+		spec.Maps["half_open"].MaxEntries = half
 	}
 	var objs Objects
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {

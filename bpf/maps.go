@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -37,7 +38,7 @@ type (
 )
 
 // ABI is DIRECTOR_ABI of types.h: the version of the maps' meaning.
-const ABI = 2
+const ABI = 3
 
 // Flow directions and states (enum flow_dir, enum flow_state).
 const (
@@ -98,12 +99,21 @@ func NewSvcKey(vip netip.Addr, port uint16, proto uint8) SvcKey {
 	return SvcKey{Vip: Be32(vip), Port: Be16(port), Proto: proto}
 }
 
+// HalfOpenSize is the size of the half-open table for an established table
+// of flows entries: a quarter of it, at least 1024 entries.
+func HalfOpenSize(flows int) int {
+	return max(flows/4, 1024)
+}
+
 // Maps wraps the director's maps. It does not own them: closing is the
 // loader's job.
 type Maps struct {
 	services, reals, schedule, flows, addrs *ebpf.Map
 	realStats, paths, config, meta          *ebpf.Map
-	syncEvents                              *ebpf.Map
+	syncEvents, halfOpen, ctStats           *ebpf.Map
+	// cpMu serialises the control plane's read-modify-writes of its own
+	// ct_stats slots (CT_CP_FIRST on).
+	cpMu sync.Mutex
 }
 
 // NewMaps wraps the maps of loaded objects.
@@ -111,13 +121,16 @@ func NewMaps(o *Objects) *Maps {
 	return &Maps{
 		services: o.Services, reals: o.Reals, schedule: o.Schedule, flows: o.Flows,
 		addrs: o.Addrs, realStats: o.RealStats, paths: o.PathStats, config: o.Config, meta: o.Meta,
-		syncEvents: o.SyncEvents,
+		syncEvents: o.SyncEvents, halfOpen: o.HalfOpen, ctStats: o.CtStats,
 	}
 }
 
 // Capacity reports the size of the maps that bound what can be configured.
 type Capacity struct {
-	Services, Reals, ScheduleSlots, Flows int
+	Services, Reals, ScheduleSlots int
+	// Flows is the size of the established table, HalfOpen of the
+	// half-open one.
+	Flows, HalfOpen int
 }
 
 // Capacity returns the maps' sizes.
@@ -127,6 +140,7 @@ func (m *Maps) Capacity() Capacity {
 		Reals:         int(m.reals.MaxEntries()),
 		ScheduleSlots: int(m.schedule.MaxEntries()),
 		Flows:         int(m.flows.MaxEntries()),
+		HalfOpen:      int(m.halfOpen.MaxEntries()),
 	}
 }
 
@@ -351,6 +365,9 @@ func (m *Maps) Timeouts() (Timeouts, error) {
 // Expiry returns how long flow entry f has left before it expires, from
 // the kernel's current jiffies now (Jiffies).
 func Expiry(f Flow, now, hz uint64) time.Duration {
+	if f.LastSeen >= now { // refreshed after now was read
+		return fromJiffies(f.Timeout, hz)
+	}
 	idle := now - f.LastSeen
 	if idle >= f.Timeout {
 		return 0
@@ -379,40 +396,223 @@ func (m *Maps) SetMeta(v StateMeta) error {
 type FlowEntry struct {
 	Key   FlowKey
 	Value Flow
+	// HalfOpen: the entry is in the half-open table (TCP handshake not
+	// completed, UDP without a reply yet), not the established one.
+	HalfOpen bool
 }
 
-// Flows calls fn for each entry of the flow table until fn returns false.
-// It reads the table in batches (batch.go).
+// Flows calls fn for each entry of the flow table, established entries
+// first, then half-open ones, until fn returns false. Both tables are read
+// in batches (batch.go). Under a flood the half-open table changes faster
+// than a walk can follow it: a walk that falls back to Map.Iterate may then
+// end early without an error, so counts and listings of half-open entries
+// are a lower bound while the table churns. The established table does not
+// churn that way.
 func (m *Maps) Flows(fn func(FlowEntry) bool) error {
-	return walkBatched(m.flows, func(keys []FlowKey, vals []Flow) bool {
-		for i := range keys {
-			if !fn(FlowEntry{keys[i], vals[i]}) {
-				return false
+	for _, t := range []struct {
+		mp   *ebpf.Map
+		half bool
+	}{{m.flows, false}, {m.halfOpen, true}} {
+		stopped := false
+		err := walkBatched(t.mp, func(keys []FlowKey, vals []Flow) bool {
+			for i := range keys {
+				if !fn(FlowEntry{Key: keys[i], Value: vals[i], HalfOpen: t.half}) {
+					stopped = true
+					return false
+				}
 			}
+			return true
+		})
+		if err != nil && (!t.half || !errors.Is(err, ebpf.ErrIterationAborted)) {
+			return fmt.Errorf("flows: %w", err)
 		}
-		return true
-	})
+		if stopped {
+			return nil
+		}
+	}
+	return nil
 }
 
-// LookupFlow returns the entry for k.
+// LookupFlow returns the entry for k, established or half-open.
 func (m *Maps) LookupFlow(k FlowKey) (Flow, bool, error) {
 	var v Flow
-	err := m.flows.Lookup(k, &v)
-	if errors.Is(err, ebpf.ErrKeyNotExist) {
-		return v, false, nil
+	for _, mp := range []*ebpf.Map{m.flows, m.halfOpen} {
+		err := mp.Lookup(k, &v)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			continue
+		}
+		if err != nil {
+			return v, false, fmt.Errorf("lookup flow: %w", err)
+		}
+		return v, true, nil
 	}
-	if err != nil {
-		return v, false, fmt.Errorf("lookup flow: %w", err)
-	}
-	return v, true, nil
+	return v, false, nil
 }
 
-// PutFlow writes a flow entry (conntrack sync and tests).
+// PutFlow writes an entry of an established connection (conntrack sync
+// and tests).
 func (m *Maps) PutFlow(k FlowKey, v Flow) error {
 	if err := m.flows.Put(k, v); err != nil {
 		return fmt.Errorf("put flow: %w", err)
 	}
 	return nil
+}
+
+// PutHalfOpenFlow writes an entry of a half-open connection (tests).
+func (m *Maps) PutHalfOpenFlow(k FlowKey, v Flow) error {
+	if err := m.halfOpen.Put(k, v); err != nil {
+		return fmt.Errorf("put half-open flow: %w", err)
+	}
+	return nil
+}
+
+// FlowTableStats is the use of the flow table: entries by table, and
+// events.
+type FlowTableStats struct {
+	// Established and HalfOpen are the entries in each table (two per
+	// connection).
+	Established, HalfOpen int
+	// Promoted counts connections moved from half-open to established.
+	Promoted uint64
+	// Evicted counts half-open entries the table recycled to make room
+	// (added - removed - present; see enum ct_event).
+	Evicted uint64
+	// Swept counts entries of dead established connections deleted by
+	// the control plane's sweep.
+	Swept uint64
+	// added and removed are the half-open table's insertions and
+	// deletions, read by FlowTableEvents for Count.
+	added, removed uint64
+}
+
+// FlowTableEvents reads the flow table's event counters. Established,
+// HalfOpen and Evicted stay zero until Count is given the entries of a walk
+// that started after this read.
+func (m *Maps) FlowTableEvents() (FlowTableStats, error) {
+	var st FlowTableStats
+	ev, err := sumCounters(m.ctStats, int(directorCtEventCT_MAX))
+	if err != nil {
+		return st, err
+	}
+	st.Promoted = ev[directorCtEventCT_PROMOTED]
+	st.Swept = ev[directorCtEventCT_SWEPT]
+	st.added, st.removed = ev[directorCtEventCT_HALF_OPEN_ADDED], ev[directorCtEventCT_HALF_OPEN_REMOVED]
+	return st, nil
+}
+
+// Count records the entries a walk found in each table and derives
+// Evicted. The counters were read before the walk, so that an entry added
+// meanwhile can only make Evicted smaller (the caller keeps it monotonic).
+func (st *FlowTableStats) Count(established, halfOpen int) {
+	st.Established, st.HalfOpen = established, halfOpen
+	st.Evicted = 0
+	if gone := st.removed + uint64(halfOpen); st.added > gone {
+		st.Evicted = st.added - gone
+	}
+}
+
+// ReadFlowTableStats reads the events, then counts the entries of both
+// tables with a walk.
+func (m *Maps) ReadFlowTableStats() (FlowTableStats, error) {
+	st, err := m.FlowTableEvents()
+	if err != nil {
+		return st, err
+	}
+	var est, half int
+	err = m.Flows(func(e FlowEntry) bool {
+		if e.HalfOpen {
+			half++
+		} else {
+			est++
+		}
+		return true
+	})
+	if err != nil {
+		return st, err
+	}
+	st.Count(est, half)
+	return st, nil
+}
+
+// addCPCounter adds n to a control-plane slot of ct_stats (CPU 0's value;
+// the program never writes these slots).
+func (m *Maps) addCPCounter(ev directorCtEvent, n uint64) error {
+	m.cpMu.Lock()
+	defer m.cpMu.Unlock()
+	var per []uint64
+	if err := m.ctStats.Lookup(uint32(ev), &per); err != nil {
+		return fmt.Errorf("read flow table counter %d: %w", ev, err)
+	}
+	if len(per) == 0 {
+		return fmt.Errorf("read flow table counter %d: no CPU", ev)
+	}
+	per[0] += n
+	if err := m.ctStats.Put(uint32(ev), per); err != nil {
+		return fmt.Errorf("write flow table counter %d: %w", ev, err)
+	}
+	return nil
+}
+
+// Sweep deletes the entries of dead established connections, which the
+// established table (unlike an LRU) never recycles: every entry idle past
+// its timeout (at now, in jiffies) whose twin is idle too or gone. It is
+// what flow_alive decides on the packet path, so a swept connection was
+// already dead to the program. Returns the number of entries deleted.
+func (m *Maps) Sweep(now uint64) (int, error) {
+	// A packet may refresh an entry after now was read: LastSeen is then
+	// past now, and the entry is busy (an unsigned difference would wrap
+	// around and sweep it), as in flow_idle.
+	idle := func(f Flow) bool { return int64(now-f.LastSeen) > int64(f.Timeout) }
+	var dead []FlowKey
+	var e FlowEntry
+	it := m.flows.Iterate()
+	for it.Next(&e.Key, &e.Value) {
+		if !idle(e.Value) {
+			continue
+		}
+		var tw Flow
+		err := m.flows.Lookup(twinKey(e.Key, e.Value), &tw)
+		if err == nil && !idle(tw) {
+			continue
+		}
+		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return 0, fmt.Errorf("sweep flows: %w", err)
+		}
+		dead = append(dead, e.Key)
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("sweep flows: %w", err)
+	}
+	n := 0
+	for _, k := range dead {
+		// Checked again just before the delete: a packet may have
+		// revived the connection since the walk.
+		var v, tw Flow
+		if err := m.flows.Lookup(k, &v); err != nil || !idle(v) {
+			continue
+		}
+		if err := m.flows.Lookup(twinKey(k, v), &tw); err == nil && !idle(tw) {
+			continue
+		}
+		if err := m.flows.Delete(k); err == nil {
+			n++
+		}
+	}
+	if n > 0 {
+		if err := m.addCPCounter(directorCtEventCT_SWEPT, uint64(n)); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// twinKey is the key of the other direction's entry of (k, f), as
+// twin_key in conntrack.h.
+func twinKey(k FlowKey, f Flow) FlowKey {
+	if f.Dir == DirForward {
+		return FlowKey{Saddr: f.NatAddr, Daddr: k.Saddr, Sport: f.NatPort, Dport: k.Sport, Proto: k.Proto}
+	}
+	return FlowKey{Saddr: k.Daddr, Daddr: f.NatAddr, Sport: k.Dport, Dport: f.NatPort, Proto: k.Proto}
 }
 
 // sumStats folds per-CPU traffic counters.

@@ -40,14 +40,51 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } schedule SEC(".maps");
 
-/* Connection tracking: one entry per direction (see struct flow). */
+/* Established connections: one entry per direction (see struct flow). A
+ * plain (preallocated) hash, not an LRU: an entry leaves only when the
+ * program finds its connection dead (flow_alive) or the control plane's
+ * sweep deletes it, so no new connection can push an established one out.
+ * When it is full a connection completing its handshake is refused
+ * (PATH_TABLE_FULL). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct flow_key);
 	__type(value, struct flow);
 	__uint(max_entries, 262144);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows SEC(".maps");
+
+/* Half-open connections (TCP SYN seen, handshake not completed; UDP without
+ * a reply yet), same entries as flows. An LRU: a SYN flood recycles its
+ * own oldest entries and nothing else. The loader sizes it to a quarter of
+ * flows (at least 1024). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct flow_key);
+	__type(value, struct flow);
+	__uint(max_entries, 65536);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} half_open SEC(".maps");
+
+/* Fragmented datagrams in flight (struct frag_key -> struct frag): how the
+ * fragments after the first are handled. An LRU of 8192 datagrams: the
+ * oldest are recycled, and an entry older than FRAG_TTL is ignored. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct frag_key);
+	__type(value, struct frag);
+	__uint(max_entries, 8192);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} frags SEC(".maps");
+
+/* Flow-table events per enum ct_event. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, CT_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_stats SEC(".maps");
 
 /* Connection sync: the forward key (struct flow_key) of every connection
  * created or changing state, when dp_config.sync_events is set. The

@@ -29,6 +29,7 @@ struct pkt {
 	__u8 tcp_flags; /* TCP only: the flags byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10) */
 	__u8 options;   /* IPv4 header longer than 20 bytes */
 	__u8 fragment;  /* MF set or non-zero fragment offset */
+	__u8 frag_rest; /* non-zero fragment offset: no L4 header (sport, dport unset) */
 };
 
 /* ICMP header; linux/icmp.h is not used because it pulls in libc headers. */
@@ -106,12 +107,14 @@ static __always_inline int parse_ipv4(void *data, void *data_end, __u32 frame_le
 	p->proto = iph->protocol;
 	p->options = ihl > 5;
 	p->fragment = (iph->frag_off & bpf_htons(IP_MF | IP_OFFSET)) != 0;
+	p->frag_rest = (iph->frag_off & bpf_htons(IP_OFFSET)) != 0;
 	p->l4 = (void *)iph + ihl * 4;
 	p->l4_off = sizeof(*eth) + ihl * 4;
 	p->sport = 0;
 	p->dport = 0;
 	p->tcp_flags = 0;
-	if (p->fragment)
+	/* A first fragment (offset 0) holds the L4 header: parsed as usual. */
+	if (p->frag_rest)
 		return 0;
 
 	switch (p->proto) {

@@ -82,7 +82,12 @@ var (
 )
 
 func seedEnv(t *testing.T, ent entry) *fibEnv {
-	e := newFibEnv(t, ent)
+	return seedEnvSized(t, ent, 4096, uint32(HalfOpenSize(4096)))
+}
+
+// seedEnvSized is seedEnv with flow tables of the given sizes.
+func seedEnvSized(t *testing.T, ent entry, flows, half uint32) *fibEnv {
+	e := newFibEnvSized(t, ent, flows, half)
 	e.real(t, 1, 1, "192.168.200.11", 80)
 	e.real(t, 2, 2, "192.168.200.12", 80)
 	e.real(t, 3, 3, "192.168.200.11", 5353)
@@ -274,7 +279,7 @@ func TestMalformedAndSpecialPackets(t *testing.T) {
 			fragOff: 0x2000, sport: 5000, dport: 53, payload: make([]byte, 64)}
 		fragTail := frag
 		fragTail.fragOff = 8
-		fragOther := frag
+		fragOther := fragTail
 		fragOther.dst = lbPub
 		fragReal := pktSpec{srcMAC: macRip1, dstMAC: macInt, src: rip1, dst: client, ttl: 64, proto: ProtoUDP,
 			fragOff: 16, payload: make([]byte, 32)}
@@ -296,8 +301,7 @@ func TestMalformedAndSpecialPackets(t *testing.T) {
 			{"ttl 1", e.pub, ttl1.frame(), xdpDrop, PathTTLExceeded},
 			{"ip options to service", e.pub, opts.frame(), xdpDrop, PathIPOptions},
 			{"ip options elsewhere", e.pub, optsOther.frame(), xdpPass, PathNoService},
-			{"first fragment to vip", e.pub, frag.frame(), xdpDrop, PathFragment},
-			{"later fragment to vip", e.pub, fragTail.frame(), xdpDrop, PathFragment},
+			{"later fragment to vip before its first", e.pub, fragTail.frame(), xdpDrop, PathFragment},
 			{"fragment elsewhere", e.pub, fragOther.frame(), xdpPass, PathFragmentPass},
 			{"fragment from real server", e.inter, fragReal.frame(), xdpDrop, PathFragment},
 			{"ethernet only", e.pub, good[:14], xdpPass, PathL3Malformed},

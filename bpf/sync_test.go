@@ -7,9 +7,10 @@ import (
 )
 
 // With sync on, the program reports the forward key of a connection when
-// it is created and each time it changes state (whichever direction the
-// change came from), and nothing for packets that change nothing; with
-// sync off it reports nothing.
+// it becomes established and each time it changes state after that
+// (whichever direction the change came from), and nothing for packets that
+// change nothing nor for half-open connections (a SYN flood must not reach
+// the peer); with sync off it reports nothing.
 func TestSyncEvents(t *testing.T) {
 	forEachEntry(t, func(t *testing.T, ent entry) {
 		e := seedEnv(t, ent)
@@ -53,7 +54,15 @@ func TestSyncEvents(t *testing.T) {
 		rst.tcpFlags = tcpRST
 		e.run(t, e.inter, rst.frame()) // from the real server: the forward key all the same
 
-		for _, what := range []string{"new", "established", "fin"} {
+		// A half-open connection reset before its handshake completed:
+		// never established, never reported.
+		half := clientSYN(42002)
+		e.check(t, "half-open syn", e.pub, half.frame(), xdpRedirect, PathNewFlow, toReal(half, "192.168.200.11", macRip1, 80).frame())
+		halfRST := synack
+		halfRST.dport, halfRST.tcpFlags = 42002, tcpRST
+		e.run(t, e.inter, halfRST.frame())
+
+		for _, what := range []string{"established", "fin"} {
 			k, ok := next()
 			if !ok {
 				t.Fatalf("no event for %s", what)

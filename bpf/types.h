@@ -14,7 +14,7 @@
 /* ABI version of the pinned maps. Bump it whenever the meaning of a map
  * changes without its key or value size changing, so that a new binary never
  * adopts maps it would misread. */
-#define DIRECTOR_ABI 2
+#define DIRECTOR_ABI 3
 
 /* Key of the services map: one virtual service, as `ipvsadm -A -t|-u`. */
 struct svc_key {
@@ -69,7 +69,10 @@ enum flow_dir {
 	FLOW_REPLY = 2,   /* real server -> client: source rewritten to the VIP */
 };
 
-/* Connection state, shared by both entries of a connection. */
+/* Connection state, shared by both entries of a connection. Which table
+ * holds the entries ranks them: half_open (LRU, recycled under pressure)
+ * until the handshake completes (TCP) or the real server first replies
+ * (UDP), flows (never recycled) after that. */
 enum flow_state {
 	STATE_SYN = 1,         /* TCP: client SYN seen, handshake not complete */
 	STATE_ESTABLISHED = 2, /* TCP: client ACK seen after the SYN */
@@ -112,6 +115,31 @@ struct traffic_stats {
 	__u64 conns; /* new connections scheduled */
 };
 
+/* Key of the frags map: one IP datagram in fragments, as it arrives (RFC 791
+ * identifies a datagram by source, destination, protocol and id). */
+struct frag_key {
+	__be32 saddr; /* network order */
+	__be32 daddr; /* network order */
+	__be16 id;    /* IP identification, network order */
+	__u8 proto;
+	__u8 pad;     /* always zero */
+};
+
+/* What the rest of a fragmented datagram does (struct frag.verdict). */
+enum frag_verdict {
+	FRAG_FOLLOW = 1, /* NAT and send like the flow of the first fragment (frag.flow) */
+	FRAG_PASS = 2,   /* pass to the kernel, as the first fragment was */
+};
+
+/* Value of the frags map, written when the first fragment (offset 0, which
+ * holds the ports) is handled. */
+struct frag {
+	struct flow_key flow; /* the first fragment's flow key (FRAG_FOLLOW) */
+	__u64 seen;           /* when the first fragment was handled (jiffies) */
+	__u32 verdict;        /* enum frag_verdict */
+	__u32 pad;            /* always zero */
+};
+
 /* Runtime settings, one entry in the config map, written by the control
  * plane (ipvsadm --set tcp tcpfin udp). The lookup of this one-entry array
  * is inlined by the verifier, so reading it costs a load. */
@@ -148,7 +176,7 @@ enum pkt_path {
 	PATH_L4_TRUNCATED,      /* pass: TCP/UDP header truncated; the kernel drops it */
 	PATH_NO_SERVICE,        /* pass: no flow and no service (the director's own traffic) */
 	PATH_TCP_NOT_SYN,       /* pass: TCP to a service, no flow and not a SYN (stack answers RST, like IPVS) */
-	PATH_FRAGMENT,          /* drop: IP fragment to a VIP or from a real server (ports unknown) */
+	PATH_FRAGMENT,          /* drop: non-first TCP/UDP fragment to a VIP or from a real server whose first fragment was not seen */
 	PATH_FRAGMENT_PASS,     /* pass: IP fragment of other traffic */
 	PATH_IP_OPTIONS,        /* drop: IP options on service traffic */
 	PATH_NO_REAL,           /* drop: service has no real server with weight > 0 */
@@ -166,7 +194,26 @@ enum pkt_path {
 	PATH_ICMP_TO_CLIENT,    /* redirect: ICMP error about a forwarded packet, translated toward the client */
 	PATH_ICMP_OTHER,        /* pass: ICMP that is not an error about a tracked flow */
 	PATH_ICMP_MALFORMED,    /* pass: ICMP error whose quoted packet is truncated or has IP options */
+	PATH_TABLE_FULL,        /* drop: handshake completed but the established table is full: connection refused */
+	PATH_FRAGMENT_FORWARD,  /* redirect: non-first fragment, NATed and sent where its first fragment went */
 	PATH_MAX,
+};
+
+/*
+ * Flow-table events (enum ct_event), counted per CPU in ct_stats. The
+ * half-open table is an LRU: the kernel recycles its oldest entries when it
+ * is full and tells nobody, so the control plane derives evictions as
+ * added - removed - present. Slots from CT_CP_FIRST on are written by the
+ * control plane only (the program never touches them, so a read-modify-write
+ * from user space cannot lose the program's increments).
+ */
+enum ct_event {
+	CT_HALF_OPEN_ADDED = 0,  /* entries added to half_open (two per new connection) */
+	CT_HALF_OPEN_REMOVED,    /* entries the program deleted from half_open (promoted, expired, refused) */
+	CT_PROMOTED,             /* connections moved from half_open to flows */
+	CT_CP_FIRST,
+	CT_SWEPT = CT_CP_FIRST,  /* entries of dead connections the control plane deleted from flows */
+	CT_MAX,
 };
 
 #endif /* DIRECTOR_TYPES_H */

@@ -26,6 +26,9 @@ var mapTypes = map[string]struct {
 	"reals":      {uint32(0), Real{}, "__u32", "real"},
 	"schedule":   {uint32(0), uint32(0), "__u32", "__u32"},
 	"flows":      {FlowKey{}, Flow{}, "flow_key", "flow"},
+	"half_open":  {FlowKey{}, Flow{}, "flow_key", "flow"},
+	"ct_stats":   {uint32(0), uint64(0), "__u32", "__u64"}, // per CPU
+	"frags":      {directorFragKey{}, directorFrag{}, "frag_key", "frag"},
 	"addrs":      {uint32(0), uint32(0), "__be32", "__u32"},
 	"real_stats": {uint32(0), TrafficStats{}, "__u32", "traffic_stats"}, // per CPU: the size of one CPU's value
 	"path_stats": {uint32(0), uint64(0), "__u32", "__u64"},              // per CPU
@@ -40,10 +43,12 @@ var mapTypes = map[string]struct {
 // keeps only so that bpf2go emits it: a global variable (.bss) pointing at
 // the enum.
 var enumTypes = map[string]any{
-	"unused_addr_flags": directorAddrFlags(0),
-	"unused_flow_dir":   directorFlowDir(0),
-	"unused_flow_state": directorFlowState(0),
-	"unused_pkt_path":   PktPath(0),
+	"unused_addr_flags":   directorAddrFlags(0),
+	"unused_ct_event":     directorCtEvent(0),
+	"unused_frag_verdict": directorFragVerdict(0),
+	"unused_flow_dir":     directorFlowDir(0),
+	"unused_flow_state":   directorFlowState(0),
+	"unused_pkt_path":     PktPath(0),
 }
 
 // goSize returns the size of v as cilium/ebpf marshals it (binary.Size),

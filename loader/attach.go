@@ -78,15 +78,56 @@ func (d *Dataplane) attempts(iface *net.Interface, opts Options) []attempt {
 	default:
 		tc = []attempt{tcx, clsact}
 	}
+	why := xdpUnsafe(iface.Name)
 	switch opts.Mode {
-	case ModeNative:
-		return []attempt{native}
-	case ModeGeneric:
+	case ModeNative, ModeGeneric:
+		if why != "" {
+			d.Warnings = append(d.Warnings, fmt.Sprintf("%s: XDP forced on an interface where it can lose packets (%s); it works only with GRO on at the peer of %s (ethtool -K <peer> gro on) and transmit checksum offload off at every sender whose packets cross it (ethtool -K <sender> tx off), or use dataplane: tc",
+				iface.Name, why, iface.Name))
+		}
+		if opts.Mode == ModeNative {
+			return []attempt{native}
+		}
 		return []attempt{generic}
 	case ModeTC:
 		return tc
 	}
+	if why != "" {
+		// auto never picks a hook that may lose packets: TC sees the
+		// skb's checksum state and hands packets to the stack's own
+		// transmit path.
+		skip := func(mode string) attempt {
+			return attempt{mode, func() (string, error) {
+				return "", fmt.Errorf("not chosen by auto: %s; TC is safe there (dataplane: xdp forces XDP)", why)
+			}}
+		}
+		return append([]attempt{skip(ModeNameNative), skip(ModeNameGeneric)}, tc...)
+	}
 	return append([]attempt{native, generic}, tc...)
+}
+
+// xdpUnsafe says why the XDP program may lose packets on interface ifname,
+// or "" when nothing is known against it. On a veth, a frame redirected
+// into it is dropped unless its peer has NAPI (GRO on, or an XDP program),
+// and packets from local senders with transmit checksum offload on (a
+// veth's default) carry a half-finished TCP/UDP checksum (CHECKSUM_PARTIAL)
+// that XDP cannot see, so the rewritten packet arrives with a wrong
+// checksum. A tun/tap device carries the same half-finished checksums from
+// its guest or program.
+//
+// A variable so that tests can make a veth pass for a physical NIC.
+var xdpUnsafe = func(ifname string) string {
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return ""
+	}
+	switch l.Type() {
+	case "veth":
+		return "veth: XDP redirects into a veth are lost unless its peer has GRO on, and senders' checksum offload leaves checksums XDP cannot finish"
+	case "tuntap":
+		return "tun/tap: packets from the guest carry checksums XDP cannot finish"
+	}
+	return ""
 }
 
 // firstWorking runs the attempts in order until one succeeds and returns its

@@ -135,12 +135,18 @@ type Dataplane struct {
 	// Fallbacks lists, per interface, the better modes that failed
 	// before the one in use, in the order they were tried.
 	Fallbacks []Fallback
+	// Warnings are about modes forced on interfaces where they may lose
+	// packets (see xdpUnsafe), naming the settings they need.
+	Warnings []string
 
 	dir     string
 	created bool // this Open made the pinned state (it did not adopt it)
 	objs    bpf.Objects
 	links   []link.Link
-	lock    *os.File
+	// redirect is the redirect-error counter (redirect.go), nil when it
+	// could not load.
+	redirect *bpf.RedirectObjects
+	lock     *os.File
 }
 
 // PinDir is the pinned state directory of node under root.
@@ -211,6 +217,13 @@ func spec(opts Options) (*ebpf.CollectionSpec, error) {
 			}
 		}
 	}
+	flows, err := mapSpec(s, "flows")
+	if err != nil {
+		return nil, err
+	}
+	if err := setMaxEntries(s, "half_open", uint64(bpf.HalfOpenSize(int(flows.MaxEntries)))); err != nil {
+		return nil, fmt.Errorf("size the half-open table: %w", err)
+	}
 	services, err := mapSpec(s, "services")
 	if err != nil {
 		return nil, err
@@ -268,6 +281,10 @@ func Open(opts Options) (_ *Dataplane, err error) {
 	if root == "" {
 		root = DefaultPinRoot
 	}
+	root, err = resolvePinRoot(root)
+	if err != nil {
+		return nil, err
+	}
 	if err := ensureBPFFS(root); err != nil {
 		return nil, err
 	}
@@ -304,6 +321,9 @@ func Open(opts Options) (_ *Dataplane, err error) {
 	d.Maps = bpf.NewMaps(&d.objs)
 	if err := d.attach(opts); err != nil {
 		return nil, err
+	}
+	if err := d.openRedirectCounter(); err != nil {
+		d.Warnings = append(d.Warnings, "redirects that fail after the XDP program returned are not counted: "+err.Error())
 	}
 	return d, nil
 }
@@ -430,6 +450,12 @@ func (d *Dataplane) Close() error {
 	d.links = nil
 	if err := d.objs.Close(); err != nil {
 		errs = append(errs, err)
+	}
+	if d.redirect != nil {
+		if err := d.redirect.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		d.redirect = nil
 	}
 	if d.lock != nil {
 		unlockDir(d.lock)

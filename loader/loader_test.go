@@ -91,7 +91,7 @@ func TestOpenAdoptRemove(t *testing.T) {
 	node := testNode(t)
 	cleanupNode(t, node)
 	inNetns(t, func() {
-		opts := Options{Node: node, Interfaces: []string{"a0"}, FlowTableSize: 1024}
+		opts := Options{Node: node, Interfaces: []string{"a0"}, Mode: ModeNative, FlowTableSize: 1024}
 		d, err := Open(opts)
 		if err != nil {
 			t.Errorf("open: %v", err)
@@ -433,6 +433,53 @@ func TestClsactKeepsForeignQdisc(t *testing.T) {
 	})
 }
 
+// pretendNIC makes the test's veths pass for NICs where XDP is safe, for
+// the tests of the auto order itself.
+func pretendNIC(t *testing.T) {
+	orig := xdpUnsafe
+	t.Cleanup(func() { xdpUnsafe = orig })
+	xdpUnsafe = func(string) string { return "" }
+}
+
+// TestAutoAvoidsXDPOnVeth: on a veth, auto goes to TC and says why XDP
+// was not chosen; forcing XDP works, with a warning that names the two
+// settings it needs.
+func TestAutoAvoidsXDPOnVeth(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	node := testNode(t)
+	cleanupNode(t, node)
+	inNetns(t, func() {
+		d, err := Open(Options{Node: node, Interfaces: []string{"a0"}, FlowTableSize: 1024})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		// Then TCX, where the kernel has it (6.6 on), else clsact.
+		if !strings.HasPrefix(d.Mode(), "tc") || len(d.Fallbacks) < 2 ||
+			!strings.Contains(d.Fallbacks[0].Reason, "not chosen by auto: veth") ||
+			!strings.Contains(d.Fallbacks[1].Reason, "not chosen by auto: veth") {
+			t.Errorf("auto on a veth: %s %+v, want tc after xdp native and generic not chosen for the veth", d.Mode(), d.Fallbacks)
+		}
+		if len(d.Warnings) != 0 {
+			t.Errorf("warnings %q without a forced mode", d.Warnings)
+		}
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
+		d, err = Open(Options{Node: node, Interfaces: []string{"a0"}, Mode: ModeNative, FlowTableSize: 1024})
+		if err != nil {
+			t.Fatalf("open forced: %v", err)
+		}
+		defer func() { _ = d.Close() }()
+		if d.Mode() != "xdp native" {
+			t.Errorf("forced xdp runs as %s", d.Mode())
+		}
+		w := strings.Join(d.Warnings, "\n")
+		if !strings.Contains(w, "gro on") || !strings.Contains(w, "tx off") || !strings.Contains(w, "a0") {
+			t.Errorf("forced xdp on a veth: warnings %q, want the GRO and checksum offload settings named", w)
+		}
+	})
+}
+
 // TestAutoFallsBackToTC makes XDP (and then TCX) refuse to attach, as a
 // driver without XDP would: auto mode lands on TC and reports why each
 // better mode was not used, in order.
@@ -445,6 +492,7 @@ func TestAutoFallsBackToTC(t *testing.T) {
 	attachXDPLink = func(link.XDPOptions) (link.Link, error) {
 		return nil, errors.New("injected: no XDP")
 	}
+	pretendNIC(t)
 	inNetns(t, func() {
 		d, err := Open(Options{Node: node, Interfaces: []string{"a0"}, FlowTableSize: 1024})
 		if err != nil {

@@ -33,6 +33,10 @@ func Remove(root, node string) error {
 	if root == "" {
 		root = DefaultPinRoot
 	}
+	root, err := resolvePinRoot(root)
+	if err != nil {
+		return err
+	}
 	dir := PinDir(root, node)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil

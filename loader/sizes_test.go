@@ -20,6 +20,7 @@ var sizedOptions = Options{FlowTableSize: 1536, MaxServices: 24, MaxReals: 96, S
 // wantSizes are the max_entries of the maps that sizedOptions resizes.
 var wantSizes = map[string]uint32{
 	"flows":      1536,
+	"half_open":  1024, // a quarter of flows, at least 1024
 	"services":   24,
 	"reals":      96,
 	"real_stats": 96,
@@ -92,7 +93,7 @@ func TestOpenSizes(t *testing.T) {
 		check := func(what string, d *Dataplane) {
 			t.Helper()
 			loaded := map[string]*ebpf.Map{
-				"flows": d.objs.Flows, "services": d.objs.Services, "reals": d.objs.Reals,
+				"flows": d.objs.Flows, "half_open": d.objs.HalfOpen, "services": d.objs.Services, "reals": d.objs.Reals,
 				"real_stats": d.objs.RealStats, "schedule": d.objs.Schedule, "addrs": d.objs.Addrs,
 			}
 			for name, want := range wantSizes {
@@ -116,7 +117,7 @@ func TestOpenSizes(t *testing.T) {
 				}
 			}
 			c := d.Maps.Capacity()
-			if c.Services != 24 || c.Reals != 96 || c.ScheduleSlots != 3072 || c.Flows != 1536 {
+			if c.Services != 24 || c.Reals != 96 || c.ScheduleSlots != 3072 || c.Flows != 1536 || c.HalfOpen != 1024 {
 				t.Errorf("%s: capacity %+v, want the sized maps", what, c)
 			}
 		}

@@ -93,7 +93,16 @@ func WriteStatus(w io.Writer, s model.Status) error {
 	if s.Stats.FlowCapacity > 0 {
 		fmt.Fprintf(&b, " of %d", s.Stats.FlowCapacity)
 	}
+	if by, capBy := s.Stats.FlowEntriesByState, s.Stats.FlowCapacityByState; len(by) > 0 {
+		fmt.Fprintf(&b, " (established %d of %d, half-open %d of %d); %d half-open evicted, %d refused",
+			by["established"], capBy["established"], by["half_open"], capBy["half_open"],
+			s.Stats.FlowEvictions, s.Stats.FlowRefused)
+	}
 	b.WriteString("\n")
+	if s.Stats.RedirectErrors > 0 {
+		fmt.Fprintf(&b, "redirect errors: %d packets lost after the XDP program redirected them (see docs/dataplane-selection.md)\n",
+			s.Stats.RedirectErrors)
+	}
 	if s.HA != nil {
 		writeHA(&b, s.HA)
 	}

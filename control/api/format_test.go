@@ -184,3 +184,25 @@ Prot LocalAddress:Port Scheduler Flags
 		t.Errorf("WriteStatus:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestFormatStatusFlowPressure: a BPF plane under a flood shows its entries
+// by table, evictions and refusals, and lost redirects.
+func TestFormatStatusFlowPressure(t *testing.T) {
+	st := testStatus()
+	st.Stats.FlowEntries, st.Stats.FlowCapacity = 1064, 2048
+	st.Stats.FlowEntriesByState = map[string]int{"established": 40, "half_open": 1024}
+	st.Stats.FlowCapacityByState = map[string]int{"established": 1024, "half_open": 1024}
+	st.Stats.FlowEvictions, st.Stats.FlowRefused, st.Stats.RedirectErrors = 9169, 2, 7
+	var b strings.Builder
+	if err := WriteStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"flows: 1064 entries of 2048 (established 40 of 1024, half-open 1024 of 1024); 9169 half-open evicted, 2 refused\n",
+		"redirect errors: 7 packets lost after the XDP program redirected them (see docs/dataplane-selection.md)\n",
+	} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("status lacks %q:\n%s", line, b.String())
+		}
+	}
+}

@@ -10,7 +10,9 @@ package daemon
 //   - ipvs: kernel IPVS, or an error saying why the kernel cannot do it;
 //   - tc: the BPF program on the TC hook (TCX, or clsact; tc_attach);
 //   - auto: the BPF program (the loader tries, per interface, XDP native,
-//     then generic, then TC, and reports why each better one failed);
+//     then generic, then TC, and reports why each better one failed; on a
+//     veth or tun/tap, where XDP can lose packets, it goes straight to TC
+//     and says so);
 //     only when it cannot load at all (the kernel lacks what it needs, or
 //     loading fails) kernel IPVS, and the reason is reported in status.
 //     Pinned state of another layout, or another director holding this
@@ -55,6 +57,12 @@ func openPlane(cfg *model.Config, pinRoot string, log *slog.Logger) (p dataplane
 	dp, err := loader.Open(loader.Options{Node: cfg.Node, PinRoot: pinRoot, Interfaces: interfaces(cfg),
 		Mode: loaderMode(cfg.Dataplane), TCAttach: cfg.TCAttach, FlowTableSize: cfg.FlowTableSize})
 	if err == nil {
+		if n := loader.PinRootNote(); n != "" {
+			log.Info("pinned state in the host's bpffs", "why", n, "pinned", dp.Dir())
+		}
+		for _, w := range dp.Warnings {
+			log.Warn("data plane may lose packets", "warning", w)
+		}
 		return bpfplane.Wrap(dp), "", nil
 	}
 	if cfg.Dataplane != "auto" || errors.Is(err, loader.ErrBusy) || errors.Is(err, loader.ErrIncompatible) {

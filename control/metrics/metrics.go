@@ -54,13 +54,14 @@ type collector struct {
 	serviceInPackets, serviceOutPackets *prometheus.Desc
 	serviceInBytes, serviceOutBytes     *prometheus.Desc
 
-	packets, verdicts, drops   *prometheus.Desc
-	flowEntries, flowCapacity  *prometheus.Desc
-	flowCountAge, flowCountDur *prometheus.Desc
-	dataplaneInfo              *prometheus.Desc
-	dataplaneFallback          *prometheus.Desc
-	sysctl, syncDaemon         *prometheus.Desc
-	reloadOK, reloadTime       *prometheus.Desc
+	packets, verdicts, drops                              *prometheus.Desc
+	flowEntries, flowCapacity, flowEvictions, flowRefused *prometheus.Desc
+	flowCountAge, flowCountDur                            *prometheus.Desc
+	redirectErrors                                        *prometheus.Desc
+	dataplaneInfo                                         *prometheus.Desc
+	dataplaneFallback                                     *prometheus.Desc
+	sysctl, syncDaemon                                    *prometheus.Desc
+	reloadOK, reloadTime                                  *prometheus.Desc
 }
 
 // Source is what the collector reads at every scrape: the services and
@@ -134,10 +135,19 @@ func NewCollector(src Source, info func() model.Status) prometheus.Collector {
 			"Packets dropped by the data plane, by reason (the path that dropped them).",
 			[]string{"reason"}, nil),
 		flowEntries: prometheus.NewDesc("director_flow_table_entries",
-			"Entries in the data plane's flow table (two per tracked connection).",
-			nil, nil),
+			"Entries in the data plane's flow table (two per tracked connection), by state: established, half_open (TCP handshake not completed, UDP without a reply; recycled first), or all where the data plane does not tell them apart.",
+			[]string{"state"}, nil),
 		flowCapacity: prometheus.NewDesc("director_flow_table_capacity",
-			"Size of the data plane's flow table, in entries.",
+			"Size of the data plane's flow table, in entries (established and half-open tables together).",
+			nil, nil),
+		flowEvictions: prometheus.NewDesc("director_flow_table_evictions_total",
+			"Half-open flow-table entries recycled to make room for new connections (a SYN flood shows here).",
+			nil, nil),
+		flowRefused: prometheus.NewDesc("director_flow_table_refused_total",
+			"Connections refused because the established flow table was full when their handshake completed.",
+			nil, nil),
+		redirectErrors: prometheus.NewDesc("director_redirect_errors_total",
+			"Packets the XDP program redirected that the kernel dropped after it returned (not counted as forwarded).",
 			nil, nil),
 		flowCountAge: prometheus.NewDesc("director_flow_table_count_age_seconds",
 			"Age of the walk of the flow table behind the connection counts and director_flow_table_entries (large tables are walked in the background, see docs/monitoring.md).",
@@ -173,8 +183,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.backendInPackets, c.backendOutPackets, c.backendInBytes, c.backendOutBytes,
 		c.backendUp, c.backendChecks, c.backendCheckSeconds,
 		c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
-		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.flowCountAge, c.flowCountDur,
-		c.dataplaneInfo, c.dataplaneFallback,
+		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.flowEvictions, c.flowRefused,
+		c.flowCountAge, c.flowCountDur, c.redirectErrors, c.dataplaneInfo, c.dataplaneFallback,
 		c.sysctl, c.syncDaemon, c.reloadOK, c.reloadTime,
 	} {
 		ch <- d
@@ -262,8 +272,16 @@ func (c *collector) collectStats(ch chan<- prometheus.Metric, s model.DataplaneS
 			constMetric(ch, m.desc, prometheus.CounterValue, float64(m.counts[name]), name)
 		}
 	}
-	constMetric(ch, c.flowEntries, prometheus.GaugeValue, float64(s.FlowEntries))
+	if len(s.FlowEntriesByState) == 0 {
+		constMetric(ch, c.flowEntries, prometheus.GaugeValue, float64(s.FlowEntries), "all")
+	}
+	for _, state := range slices.Sorted(maps.Keys(s.FlowEntriesByState)) {
+		constMetric(ch, c.flowEntries, prometheus.GaugeValue, float64(s.FlowEntriesByState[state]), state)
+	}
 	constMetric(ch, c.flowCapacity, prometheus.GaugeValue, float64(s.FlowCapacity))
+	constMetric(ch, c.flowEvictions, prometheus.CounterValue, float64(s.FlowEvictions))
+	constMetric(ch, c.flowRefused, prometheus.CounterValue, float64(s.FlowRefused))
+	constMetric(ch, c.redirectErrors, prometheus.CounterValue, float64(s.RedirectErrors))
 	if s.FlowCountDuration > 0 {
 		constMetric(ch, c.flowCountAge, prometheus.GaugeValue, s.FlowCountAge.Seconds())
 		constMetric(ch, c.flowCountDur, prometheus.GaugeValue, s.FlowCountDuration.Seconds())

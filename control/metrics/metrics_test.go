@@ -94,12 +94,17 @@ func newFakeObserver() *fakeObserver {
 			},
 		},
 		stats: model.DataplaneStats{
-			Mode:         "xdp native",
-			Packets:      map[string]uint64{"to_real": 1020, "from_real": 920, "not_vip": 77, "no_real": 3},
-			Verdicts:     map[string]uint64{"forward": 1940, "pass": 77, "drop": 3},
-			Drops:        map[string]uint64{"no_real": 3},
-			FlowEntries:  24,
-			FlowCapacity: 262144,
+			Mode:                "xdp native",
+			Packets:             map[string]uint64{"to_real": 1020, "from_real": 920, "not_vip": 77, "no_real": 3},
+			Verdicts:            map[string]uint64{"forward": 1940, "pass": 77, "drop": 3},
+			Drops:               map[string]uint64{"no_real": 3},
+			FlowEntries:         24,
+			FlowCapacity:        327680,
+			FlowEntriesByState:  map[string]int{"established": 20, "half_open": 4},
+			FlowCapacityByState: map[string]int{"established": 262144, "half_open": 65536},
+			FlowEvictions:       7,
+			FlowRefused:         1,
+			RedirectErrors:      2,
 		},
 	}
 }
@@ -189,12 +194,22 @@ director_verdict_packets_total{verdict="pass"} 77
 # HELP director_drops_total Packets dropped by the data plane, by reason (the path that dropped them).
 # TYPE director_drops_total counter
 director_drops_total{reason="no_real"} 3
-# HELP director_flow_table_entries Entries in the data plane's flow table (two per tracked connection).
+# HELP director_flow_table_entries Entries in the data plane's flow table (two per tracked connection), by state: established, half_open (TCP handshake not completed, UDP without a reply; recycled first), or all where the data plane does not tell them apart.
 # TYPE director_flow_table_entries gauge
-director_flow_table_entries 24
-# HELP director_flow_table_capacity Size of the data plane's flow table, in entries.
+director_flow_table_entries{state="established"} 20
+director_flow_table_entries{state="half_open"} 4
+# HELP director_flow_table_capacity Size of the data plane's flow table, in entries (established and half-open tables together).
 # TYPE director_flow_table_capacity gauge
-director_flow_table_capacity 262144
+director_flow_table_capacity 327680
+# HELP director_flow_table_evictions_total Half-open flow-table entries recycled to make room for new connections (a SYN flood shows here).
+# TYPE director_flow_table_evictions_total counter
+director_flow_table_evictions_total 7
+# HELP director_flow_table_refused_total Connections refused because the established flow table was full when their handshake completed.
+# TYPE director_flow_table_refused_total counter
+director_flow_table_refused_total 1
+# HELP director_redirect_errors_total Packets the XDP program redirected that the kernel dropped after it returned (not counted as forwarded).
+# TYPE director_redirect_errors_total counter
+director_redirect_errors_total 2
 # HELP director_dataplane_info Always 1; the labels name the director's node and its data plane's mode.
 # TYPE director_dataplane_info gauge
 director_dataplane_info{mode="xdp native",node="lb1"} 1
@@ -222,9 +237,10 @@ func TestMetricsReadAtScrape(t *testing.T) {
 # TYPE director_service_connections_total counter
 director_service_connections_total{local_address="192.168.56.10",local_port="53",proto="UDP"} 10
 director_service_connections_total{local_address="192.168.56.10",local_port="80",proto="TCP"} 50
-# HELP director_flow_table_entries Entries in the data plane's flow table (two per tracked connection).
+# HELP director_flow_table_entries Entries in the data plane's flow table (two per tracked connection), by state: established, half_open (TCP handshake not completed, UDP without a reply; recycled first), or all where the data plane does not tell them apart.
 # TYPE director_flow_table_entries gauge
-director_flow_table_entries 24
+director_flow_table_entries{state="established"} 20
+director_flow_table_entries{state="half_open"} 4
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(before),
 		"director_service_connections_total", "director_flow_table_entries"); err != nil {
@@ -236,6 +252,7 @@ director_flow_table_entries 24
 		f.services[0].Reals[1].Connections = 14
 		f.services[0].Reals[1].ActiveConns = 2
 		f.stats.FlowEntries = 26
+		f.stats.FlowEntriesByState = map[string]int{"established": 22, "half_open": 4}
 		f.stats.Packets = map[string]uint64{"to_real": 1021}
 	})
 	const after = `
@@ -253,9 +270,10 @@ director_backend_connections_total{local_address="192.168.56.10",local_port="80"
 director_backend_connections_active{local_address="192.168.56.10",local_port="53",proto="UDP",remote_address="192.168.200.11",remote_port="53"} 0
 director_backend_connections_active{local_address="192.168.56.10",local_port="80",proto="TCP",remote_address="192.168.200.11",remote_port="80"} 5
 director_backend_connections_active{local_address="192.168.56.10",local_port="80",proto="TCP",remote_address="192.168.200.12",remote_port="8080"} 2
-# HELP director_flow_table_entries Entries in the data plane's flow table (two per tracked connection).
+# HELP director_flow_table_entries Entries in the data plane's flow table (two per tracked connection), by state: established, half_open (TCP handshake not completed, UDP without a reply; recycled first), or all where the data plane does not tell them apart.
 # TYPE director_flow_table_entries gauge
-director_flow_table_entries 26
+director_flow_table_entries{state="established"} 22
+director_flow_table_entries{state="half_open"} 4
 # HELP director_packets_total Packets seen by the data plane, by the path they took through its packet rules.
 # TYPE director_packets_total counter
 director_packets_total{path="to_real"} 1021

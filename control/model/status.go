@@ -89,6 +89,22 @@ type DataplaneStats struct {
 	// otherwise).
 	FlowCountAge      time.Duration `json:"flow_count_age_ns,omitempty"`
 	FlowCountDuration time.Duration `json:"flow_count_duration_ns,omitempty"`
+	// FlowEntriesByState and FlowCapacityByState split both by the rank
+	// of the entries (BPF planes): "established" (a table whose entries
+	// are never recycled for new ones) and "half_open" (TCP handshake not
+	// completed, UDP without a reply yet: recycled oldest first when
+	// full).
+	FlowEntriesByState  map[string]int `json:"flow_entries_by_state,omitempty"`
+	FlowCapacityByState map[string]int `json:"flow_capacity_by_state,omitempty"`
+	// FlowEvictions counts half-open entries recycled to make room for
+	// new ones; FlowRefused counts connections refused because the
+	// established table was full when their handshake completed.
+	FlowEvictions uint64 `json:"flow_evictions"`
+	FlowRefused   uint64 `json:"flow_refused"`
+	// RedirectErrors counts packets the XDP program redirected that the
+	// kernel dropped after it returned (a veth peer without NAPI, a target
+	// down); they are in Verdicts as "redirect_error", not "forward".
+	RedirectErrors uint64 `json:"redirect_errors"`
 	// Sysctls are the kernel settings the data plane set at start, with
 	// their values read back (IPVS).
 	Sysctls []Sysctl `json:"sysctls,omitempty"`

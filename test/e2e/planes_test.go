@@ -28,7 +28,7 @@ type plane struct {
 }
 
 var planes = []plane{
-	{name: "xdp", mode: loader.ModeAuto, want: "xdp native", dataplane: "auto"},
+	{name: "xdp", mode: loader.ModeNative, want: "xdp native", dataplane: "xdp"},
 	{name: "tcx", mode: loader.ModeTC, tcAttach: loader.TCAttachTCX, want: "tc (tcx)", txCsum: true,
 		dataplane: "tc", tcAttachKey: "tcx"},
 	{name: "clsact", mode: loader.ModeTC, tcAttach: loader.TCAttachClsact, want: "tc (clsact)",

@@ -173,12 +173,18 @@ type Options struct {
 	// as CHECKSUM_PARTIAL skbs, which the TC data plane must rewrite
 	// correctly. The XDP data plane cannot (see the package comment).
 	TxChecksumOffload bool
+	// KernelDefaults leaves every veth as the kernel makes it (GRO off,
+	// transmit checksum offload on), as in a user's own namespaces or
+	// containers: the XDP data plane loses packets there, and `auto` must
+	// not pick it. It overrides TxChecksumOffload.
+	KernelDefaults bool
 }
 
 // Lab is a built lab. Its methods are safe for concurrent use.
 type Lab struct {
 	prefix   string
 	txCsum   bool     // Options.TxChecksumOffload
+	defaults bool     // Options.KernelDefaults
 	nodes    []string // built nodes, topology order
 	switches []string // built switches
 
@@ -210,7 +216,7 @@ func New(opts Options) (*Lab, error) {
 		}
 		seen[n] = true
 	}
-	l := &Lab{prefix: prefix, txCsum: opts.TxChecksumOffload, deleted: map[string]bool{}}
+	l := &Lab{prefix: prefix, txCsum: opts.TxChecksumOffload, defaults: opts.KernelDefaults, deleted: map[string]bool{}}
 	sws := map[string]bool{}
 	for _, n := range allNodes {
 		if seen[n] {
@@ -360,11 +366,8 @@ func (l *Lab) buildNode(node string) error {
 		if err != nil {
 			return fmt.Errorf("find %s in %s: %w", ifc.Name, l.NetnsName(node), err)
 		}
-		if err := l.Do(node, func() error { return SetGRO(ifc.Name, true) }); err != nil {
-			return fmt.Errorf("enable gro on %s in %s: %w", ifc.Name, l.NetnsName(node), err)
-		}
-		if err := l.Do(node, func() error { return setTxChecksum(ifc.Name, l.txCsum) }); err != nil {
-			return fmt.Errorf("disable tx checksum offload on %s in %s: %w", ifc.Name, l.NetnsName(node), err)
+		if err := l.tune(node, ifc.Name); err != nil {
+			return err
 		}
 		if err := h.AddrAdd(link, addr(ifc.Addr, "")); err != nil {
 			return fmt.Errorf("add address %s to %s in %s: %w", ifc.Addr, ifc.Name, l.NetnsName(node), err)
@@ -382,6 +385,21 @@ func (l *Lab) buildNode(node string) error {
 		}); err != nil {
 			return fmt.Errorf("enable ip_forward in %s: %w", l.NetnsName(node), err)
 		}
+	}
+	return nil
+}
+
+// tune sets GRO on and transmit checksum offload as the lab's options say
+// on veth end name in node, or leaves the kernel's defaults.
+func (l *Lab) tune(node, name string) error {
+	if l.defaults {
+		return nil
+	}
+	if err := l.Do(node, func() error { return SetGRO(name, true) }); err != nil {
+		return fmt.Errorf("enable gro on %s in %s: %w", name, l.NetnsName(node), err)
+	}
+	if err := l.Do(node, func() error { return setTxChecksum(name, l.txCsum) }); err != nil {
+		return fmt.Errorf("set tx checksum offload on %s in %s: %w", name, l.NetnsName(node), err)
 	}
 	return nil
 }
@@ -409,11 +427,8 @@ func (l *Lab) addVeth(node string, ifc Interface, nodeNs netns.NsHandle) error {
 	if err := h.LinkAdd(veth); err != nil {
 		return fmt.Errorf("add veth %s/%s for %s: %w", ifc.Port, ifc.Name, l.NetnsName(node), err)
 	}
-	if err := l.Do(ifc.Switch, func() error { return SetGRO(ifc.Port, true) }); err != nil {
-		return fmt.Errorf("enable gro on %s in %s: %w", ifc.Port, l.NetnsName(ifc.Switch), err)
-	}
-	if err := l.Do(ifc.Switch, func() error { return setTxChecksum(ifc.Port, l.txCsum) }); err != nil {
-		return fmt.Errorf("disable tx checksum offload on %s in %s: %w", ifc.Port, l.NetnsName(ifc.Switch), err)
+	if err := l.tune(ifc.Switch, ifc.Port); err != nil {
+		return err
 	}
 	if err := h.LinkSetUp(veth); err != nil {
 		return fmt.Errorf("set %s up in %s: %w", ifc.Port, l.NetnsName(ifc.Switch), err)

@@ -32,6 +32,9 @@ type census struct {
 	// conns counts forward entries by real server slot and generation.
 	conns   map[realGen]*connCount
 	entries int // all entries, both directions
+	// table is the flow table's event counters, read just before the
+	// walk, with the entries it found in each table.
+	table bpf.FlowTableStats
 }
 
 type realGen struct{ id, gen uint32 }
@@ -108,8 +111,18 @@ func (c *censusCache) walk(maps *bpf.Maps, done chan struct{}) (*census, error) 
 	}()
 	start := c.clock()
 	n := &census{at: start, conns: map[realGen]*connCount{}}
-	err := maps.Flows(func(e bpf.FlowEntry) bool {
+	table, err := maps.FlowTableEvents()
+	if err != nil {
+		return nil, err
+	}
+	var established, halfOpen int
+	err = maps.Flows(func(e bpf.FlowEntry) bool {
 		n.entries++
+		if e.HalfOpen {
+			halfOpen++
+		} else {
+			established++
+		}
 		if e.Value.Dir != bpf.DirForward {
 			return true
 		}
@@ -129,6 +142,8 @@ func (c *censusCache) walk(maps *bpf.Maps, done chan struct{}) (*census, error) 
 	if err != nil {
 		return nil, err
 	}
+	table.Count(established, halfOpen)
+	n.table = table
 	n.took = c.clock().Sub(start)
 	c.mu.Lock()
 	c.last = n

@@ -113,8 +113,10 @@ func (d *Plane) Flows() ([]model.Flow, error) {
 func (d *Plane) Stats() (model.DataplaneStats, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	cp := d.maps.Capacity()
 	st := model.DataplaneStats{Mode: d.mode, Packets: map[string]uint64{}, Drops: map[string]uint64{},
-		FlowCapacity: d.maps.Capacity().Flows}
+		FlowCapacity:        cp.Flows + cp.HalfOpen,
+		FlowCapacityByState: map[string]int{"established": cp.Flows, "half_open": cp.HalfOpen}}
 	paths, err := d.maps.Paths()
 	if err != nil {
 		return st, err
@@ -129,11 +131,29 @@ func (d *Plane) Stats() (model.DataplaneStats, error) {
 	if st.Verdicts, err = d.maps.Verdicts(); err != nil {
 		return st, err
 	}
+	st.FlowRefused = paths[bpf.PathTableFull]
+	if d.dp != nil {
+		n, ok, err := d.dp.RedirectErrors()
+		if err != nil {
+			return st, err
+		}
+		if ok {
+			st.RedirectErrors = n
+			st.Verdicts["forward"] -= min(n, st.Verdicts["forward"])
+			st.Verdicts["redirect_error"] = n
+		}
+	}
 	cen, err := d.census.get(d.maps)
 	if err != nil {
 		return st, err
 	}
 	st.FlowEntries = cen.entries
 	st.FlowCountAge, st.FlowCountDuration = time.Since(cen.at), cen.took
+	ft := cen.table
+	st.FlowEntriesByState = map[string]int{"established": ft.Established, "half_open": ft.HalfOpen}
+	d.evictMu.Lock()
+	d.evicted = max(d.evicted, ft.Evicted)
+	st.FlowEvictions = d.evicted
+	d.evictMu.Unlock()
 	return st, nil
 }

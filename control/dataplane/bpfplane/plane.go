@@ -34,6 +34,14 @@ type Plane struct {
 	applied atomic.Uint64
 	// census counts the flow table for Status and Stats (census.go).
 	census censusCache
+	// sweepStop stops the sweep of the established table (sweep.go),
+	// sweepDone is closed when it has stopped; nil without a sweep.
+	sweepStop, sweepDone chan struct{}
+	// evicted is the largest half-open eviction count reported, which
+	// keeps the derived count monotonic (bpf.FlowTableStats); Stats
+	// runs for scrapes, status and the status page's sampler at once.
+	evictMu sync.Mutex
+	evicted uint64
 }
 
 // New makes a plane over maps, of a program loaded elsewhere (tests);
@@ -44,11 +52,24 @@ func New(maps *bpf.Maps, mode string) *Plane {
 		retired: map[bpf.SvcKey]model.Counters{}}
 }
 
-// Wrap makes the plane of a program the loader opened.
+// Wrap makes the plane of a program the loader opened, and starts the
+// sweep of its established flow table.
 func Wrap(dp *loader.Dataplane) *Plane {
 	p := New(dp.Maps, dp.Mode())
 	p.dp = dp
+	p.sweepStop, p.sweepDone = make(chan struct{}), make(chan struct{})
+	go p.startSweep(p.sweepStop, p.sweepDone)
 	return p
+}
+
+// stopSweep stops the sweep and waits for it.
+func (p *Plane) stopSweep() {
+	if p.sweepStop == nil {
+		return
+	}
+	close(p.sweepStop)
+	<-p.sweepDone
+	p.sweepStop = nil
 }
 
 // The capabilities of the BPF plane.
@@ -106,6 +127,7 @@ func (p *Plane) Remove() error {
 	if p.dp == nil {
 		return nil
 	}
+	p.stopSweep()
 	return p.dp.Remove()
 }
 
@@ -115,6 +137,7 @@ func (p *Plane) Close() error {
 	if p.dp == nil {
 		return nil
 	}
+	p.stopSweep()
 	return p.dp.Close()
 }
 

@@ -196,6 +196,9 @@ func (t *syncTable) Dump(fn func(heartbeat.SyncRecord) bool) error {
 	byReply := map[bpf.FlowKey]*fwd{}
 	replies := map[bpf.FlowKey]time.Duration{}
 	err = t.maps.Flows(func(e bpf.FlowEntry) bool {
+		if e.HalfOpen {
+			return true // not synced until established
+		}
 		if e.Value.Dir == bpf.DirForward {
 			if ix.gens[e.Value.RealId] == e.Value.RealGen { // its real server is still there
 				byReply[replyKey(e.Key, e.Value)] = &fwd{e.Key, e.Value, t.left(e.Value, now)}
@@ -247,6 +250,13 @@ func (t *syncTable) Install(recs []heartbeat.SyncRecord) (heartbeat.SyncInstalle
 			if sameReal {
 				errs = append(errs, t.maps.DeleteFlow(replyKey(k, cur)), t.maps.DeleteFlow(k))
 			}
+			res.Installed++
+			continue
+		}
+		if r.State == bpf.StateSYN {
+			// A half-open connection (from a peer that syncs them):
+			// not kept on a standby, it is sent again once
+			// established.
 			res.Installed++
 			continue
 		}
