@@ -106,7 +106,8 @@ func TestWalkBatched(t *testing.T) {
 		}
 	})
 	t.Run("Maps.Flows", func(t *testing.T) {
-		maps := &Maps{flows: m}
+		// The established table full, the half-open one empty.
+		maps := &Maps{flows: m, halfOpen: newFlowMap(t, 1024, 0)}
 		seen := 0
 		if err := maps.Flows(func(e FlowEntry) bool {
 			if want[e.Key] != e.Value.NatAddr {
