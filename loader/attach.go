@@ -98,7 +98,7 @@ func (d *Dataplane) attempts(iface *net.Interface, opts Options) []attempt {
 		// transmit path.
 		skip := func(mode string) attempt {
 			return attempt{mode, func() (string, error) {
-				return "", fmt.Errorf("not chosen by auto: %s; TC is safe there (dataplane: xdp forces XDP)", why)
+				return "", fmt.Errorf("%w: %s; TC is safe there (dataplane: xdp forces XDP)", errNotChosen, why)
 			}}
 		}
 		return append([]attempt{skip(ModeNameNative), skip(ModeNameGeneric)}, tc...)
@@ -140,7 +140,8 @@ func firstWorking(ifname string, attempts []attempt) (string, []Fallback, error)
 		if err == nil {
 			return mode, fallbacks, nil
 		}
-		fallbacks = append(fallbacks, Fallback{Interface: ifname, Mode: a.mode, Reason: err.Error()})
+		fallbacks = append(fallbacks, Fallback{Interface: ifname, Mode: a.mode, Reason: err.Error(),
+			NotChosen: errors.Is(err, errNotChosen)})
 		reasons = append(reasons, a.mode+": "+err.Error())
 	}
 	if len(reasons) == 1 {

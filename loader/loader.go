@@ -64,9 +64,15 @@ type Fallback struct {
 	Interface string
 	// Mode is the mode that failed ("xdp native", "tc (tcx)", ...).
 	Mode string
-	// Reason is the kernel's refusal.
+	// Reason is the kernel's refusal, or auto's rule against the mode.
 	Reason string
+	// NotChosen: auto passed over the mode by rule (it may lose packets
+	// on this interface), nothing failed.
+	NotChosen bool
 }
+
+// errNotChosen marks an attempt that auto skips by rule.
+var errNotChosen = errors.New("not chosen by auto")
 
 // Options say what to load and where.
 type Options struct {

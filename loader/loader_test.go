@@ -537,8 +537,13 @@ func TestFirstWorking(t *testing.T) {
 	fail := func(msg string) func() (string, error) { return func() (string, error) { return "", errors.New(msg) } }
 	ok := func(mode string) func() (string, error) { return func() (string, error) { return mode, nil } }
 	mode, fb, err := firstWorking("e0", []attempt{{"a", fail("no a")}, {"b", ok("b!")}, {"c", fail("unused")}})
-	if err != nil || mode != "b!" || len(fb) != 1 || fb[0] != (Fallback{"e0", "a", "no a"}) {
+	if err != nil || mode != "b!" || len(fb) != 1 || fb[0] != (Fallback{Interface: "e0", Mode: "a", Reason: "no a"}) {
 		t.Errorf("got %q %+v %v", mode, fb, err)
+	}
+	skip := func() (string, error) { return "", fmt.Errorf("%w: veth", errNotChosen) }
+	_, fb, err = firstWorking("e0", []attempt{{"a", skip}, {"b", fail("no b")}, {"c", ok("c!")}})
+	if err != nil || len(fb) != 2 || !fb[0].NotChosen || fb[1].NotChosen {
+		t.Errorf("a mode auto passes over is marked NotChosen, a failure is not: %+v %v", fb, err)
 	}
 	_, _, err = firstWorking("e0", []attempt{{"a", fail("no a")}, {"b", fail("no b")}})
 	if err == nil || err.Error() != "no data plane attaches to e0: a: no a; b: no b" {

@@ -159,7 +159,7 @@ func NewCollector(src Source, info func() model.Status) prometheus.Collector {
 			"Always 1; the labels name the director's node and its data plane's mode.",
 			[]string{"node", "mode"}, nil),
 		dataplaneFallback: prometheus.NewDesc("director_dataplane_fallback",
-			"Always 1, one per better data plane that could not be used on an interface, with the reason.",
+			"Always 1, one per better data plane that failed on an interface, with the reason (modes auto passes over by rule, such as XDP on a veth, are not counted).",
 			[]string{"node", "interface", "mode", "reason"}, nil),
 		sysctl: prometheus.NewDesc("director_sysctl",
 			"Value of a kernel setting the data plane set at start (IPVS: net.ipv4.ip_forward, net.ipv4.vs.*), read back.",
@@ -216,6 +216,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		constMetric(ch, c.dataplaneInfo, prometheus.GaugeValue, 1, st.Node, mode)
 		for _, f := range st.DataplaneFallbacks {
+			if f.NotChosen {
+				continue // auto's rule, not a failure: status says why
+			}
 			constMetric(ch, c.dataplaneFallback, prometheus.GaugeValue, 1, st.Node, f.Interface, f.Mode, f.Reason)
 		}
 		if st.DataplaneReason != "" { // auto fell back to IPVS: no BPF hook at all

@@ -417,19 +417,21 @@ director_dataplane_info{mode="xdp native",node="lb1"} 1
 }
 
 // TestMetricsDataplaneFallbacks: the mode in use and one series per better
-// mode that failed, with its reason.
+// mode that failed, with its reason; a mode auto passed over by rule (XDP on
+// a veth) is no series.
 func TestMetricsDataplaneFallbacks(t *testing.T) {
 	c := NewCollector(newFakeObserver(), func() model.Status {
 		return model.Status{Node: "lb1", Dataplane: "tc (clsact)", DataplaneFallbacks: []model.DataplaneFallback{
 			{Interface: "eth0", Mode: "xdp native", Reason: "no driver support"},
 			{Interface: "eth0", Mode: "tc (tcx)", Reason: "not supported (requires >= v6.6)"},
+			{Interface: "veth0", Mode: "xdp native", Reason: "not chosen by auto: veth", NotChosen: true},
 		}}
 	})
 	want := `
 # HELP director_dataplane_info Always 1; the labels name the director's node and its data plane's mode.
 # TYPE director_dataplane_info gauge
 director_dataplane_info{mode="tc (clsact)",node="lb1"} 1
-# HELP director_dataplane_fallback Always 1, one per better data plane that could not be used on an interface, with the reason.
+# HELP director_dataplane_fallback Always 1, one per better data plane that failed on an interface, with the reason (modes auto passes over by rule, such as XDP on a veth, are not counted).
 # TYPE director_dataplane_fallback gauge
 director_dataplane_fallback{interface="eth0",mode="tc (tcx)",node="lb1",reason="not supported (requires >= v6.6)"} 1
 director_dataplane_fallback{interface="eth0",mode="xdp native",node="lb1",reason="no driver support"} 1
@@ -453,7 +455,7 @@ director_config_last_reload_successful 0
 # HELP director_config_last_reload_success_timestamp_seconds Unix time of the last configuration applied (the start or a successful reload).
 # TYPE director_config_last_reload_success_timestamp_seconds gauge
 director_config_last_reload_success_timestamp_seconds 1.7000000005e+09
-# HELP director_dataplane_fallback Always 1, one per better data plane that could not be used on an interface, with the reason.
+# HELP director_dataplane_fallback Always 1, one per better data plane that failed on an interface, with the reason (modes auto passes over by rule, such as XDP on a veth, are not counted).
 # TYPE director_dataplane_fallback gauge
 director_dataplane_fallback{interface="",mode="bpf",node="lb1",reason="no BPF: permission denied"} 1
 `

@@ -160,6 +160,10 @@ type DataplaneFallback struct {
 	Interface string `json:"interface"`
 	Mode      string `json:"mode"` // "xdp native", "xdp generic", "tc (tcx)", ...
 	Reason    string `json:"reason"`
+	// NotChosen: auto passed over the mode by rule (it may lose packets
+	// on this interface, see docs/dataplane-selection.md); nothing failed,
+	// so it is not a fallback to alert on.
+	NotChosen bool `json:"not_chosen,omitempty"`
 }
 
 // HAStatus is the heartbeat pair as this node sees it.

@@ -108,7 +108,7 @@ func (p *Plane) Fallbacks() []model.DataplaneFallback {
 	}
 	var out []model.DataplaneFallback
 	for _, f := range p.dp.Fallbacks {
-		out = append(out, model.DataplaneFallback{Interface: f.Interface, Mode: f.Mode, Reason: f.Reason})
+		out = append(out, model.DataplaneFallback{Interface: f.Interface, Mode: f.Mode, Reason: f.Reason, NotChosen: f.NotChosen})
 	}
 	return out
 }
