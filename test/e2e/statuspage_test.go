@@ -82,7 +82,8 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 	}
 	check("node", dom.Node == "director "+p.names[lab.LB1])
-	check("data plane", dom.Mode == "xdp native")
+	// auto takes TC on the lab's veths (docs/dataplane-selection.md).
+	check("data plane", dom.Mode == "tc (tcx)" || dom.Mode == "tc (clsact)")
 	check("flow table fill", dom.Fill != "" && dom.Fill != "0.0 %")
 	check("HA state", dom.HA == "active")
 	check("peer", len(dom.Peers) == 1 && dom.Peers[0] == [2]string{p.names[lab.LB2], "true"})
