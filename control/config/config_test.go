@@ -239,7 +239,7 @@ func TestConfigAccepted(t *testing.T) {
 				got = append(got, fmt.Sprint(s.Key(), s.Reals))
 			}
 			return configCheck(strings.Join(got, "; "),
-				"tcp 192.168.56.10:80 [{192.168.200.11 80 1}]; tcp 192.168.56.10:8080 [{192.168.200.11 8080 1}]; tcp 192.168.56.11:80 [{192.168.200.11 80 1}]")
+				"tcp 192.168.56.10:80 [{192.168.200.11 80 1 0 0}]; tcp 192.168.56.10:8080 [{192.168.200.11 8080 1 0 0}]; tcp 192.168.56.11:80 [{192.168.200.11 80 1 0 0}]")
 		}},
 		{"ha: two links, sub-second timers", configHead + `ha:
   nodes: [lb2, lb1]

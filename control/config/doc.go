@@ -187,6 +187,19 @@
 //     default)" or, in a real server's check, "(1s, the service's)". With
 //     an invalid type, the keys' values are checked but not the type's
 //     rules.
+//   - scheduler_flags (a service's): `scheduler_flags: want a list, got
+//     <d>`; each item `scheduler_flags: want sh-fallback, sh-port,
+//     mh-fallback or mh-port, got %q` and `scheduler_flags: sh-port is
+//     only for scheduler sh, got scheduler wlc`, at the item; a flag
+//     written twice counts once. persistence: `persistence: want a
+//     mapping, got <d>`, unknown keys `unknown key %q in persistence`;
+//     timeout as timeouts.* ("persistence.timeout", 300s when not
+//     written); netmask `persistence.netmask: want an IPv4 netmask
+//     ("255.255.255.0"), got %q` (contiguous ones, 255.255.255.255 when not
+//     written). A real server's upper_threshold and lower_threshold: `an
+//     integer 0-2147483647` (0: none), and `lower_threshold: <l> must be
+//     below upper_threshold (<u>)` at the lower_threshold key when both
+//     are set.
 //   - sorry_server: `sorry_server: want a mapping, got <d>`,
 //     `sorry_server: missing key "address"` (at the key), address and port
 //     as a real server's ("sorry_server.address", "sorry_server.port");

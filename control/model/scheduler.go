@@ -60,6 +60,10 @@ const (
 	// SchedWRR is IPVS's weighted round-robin scheduler, the
 	// configuration's default.
 	SchedWRR = "wrr"
+	// SchedSH is IPVS's source hashing scheduler.
+	SchedSH = "sh"
+	// SchedMH is IPVS's Maglev hashing scheduler.
+	SchedMH = "mh"
 )
 
 // schedulers is the registry, in the order ipvsadm's manual lists them
@@ -69,13 +73,13 @@ var schedulers = []Scheduler{
 	{Name: SchedWRR, Summary: "weighted round robin", Expand: expandWRR},
 	{Name: "lc", Summary: "least connection"},
 	{Name: "wlc", Summary: "weighted least connection"},
-	{Name: "sh", Summary: "source hashing"},
+	{Name: SchedSH, Summary: "source hashing"},
 	{Name: "dh", Summary: "destination hashing"},
 	{Name: "sed", Summary: "shortest expected delay"},
 	{Name: "nq", Summary: "never queue"},
 	{Name: "lblc", Summary: "locality-based least connection"},
 	{Name: "lblcr", Summary: "locality-based least connection with replication"},
-	{Name: "mh", Summary: "maglev hashing"},
+	{Name: SchedMH, Summary: "maglev hashing"},
 	{Name: "fo", Summary: "weighted failover"},
 	{Name: "ovf", Summary: "weighted overflow"},
 	{Name: "twos", Summary: "weighted random twos choice"},
@@ -155,4 +159,51 @@ func positiveServers(weights []uint32) []uint32 {
 		}
 	}
 	return idx
+}
+
+// schedFlags are IPVS's scheduler flags (ipvsadm -b) and the scheduler
+// each belongs to, in ipvsadm's order.
+var schedFlags = []struct{ name, scheduler string }{
+	{SchedFlagSHFallback, SchedSH},
+	{SchedFlagSHPort, SchedSH},
+	{SchedFlagMHFallback, SchedMH},
+	{SchedFlagMHPort, SchedMH},
+}
+
+// Scheduler flag names (Service.SchedFlags).
+const (
+	// SchedFlagSHFallback: sh picks another server when the hashed one is
+	// unavailable (weight 0 or overloaded).
+	SchedFlagSHFallback = "sh-fallback"
+	// SchedFlagSHPort: sh hashes the client's port with its address.
+	SchedFlagSHPort = "sh-port"
+	// SchedFlagMHFallback: mh's counterpart of sh-fallback.
+	SchedFlagMHFallback = "mh-fallback"
+	// SchedFlagMHPort: mh's counterpart of sh-port.
+	SchedFlagMHPort = "mh-port"
+)
+
+// SchedFlagNames lists the scheduler flags' names.
+func SchedFlagNames() []string {
+	out := make([]string, len(schedFlags))
+	for i, f := range schedFlags {
+		out[i] = f.name
+	}
+	return out
+}
+
+// SchedFlagOwner returns the scheduler that flag belongs to, "" if flag is
+// no scheduler flag.
+func SchedFlagOwner(flag string) string {
+	for _, f := range schedFlags {
+		if f.name == flag {
+			return f.scheduler
+		}
+	}
+	return ""
+}
+
+// HasSchedFlag says whether the service has scheduler flag flag.
+func (s Service) HasSchedFlag(flag string) bool {
+	return s.SchedFlags != "" && slices.Contains(strings.Split(s.SchedFlags, ","), flag)
 }
