@@ -15,6 +15,7 @@
 #include "types.h"
 #include "maps.h"
 #include "parse.h"
+#include "sched.h"
 
 /* HZ assumed until the loader has written dp_config.hz. */
 #define FALLBACK_HZ 250ULL
@@ -141,6 +142,7 @@ static __always_inline void flow_set_state(const struct flow_key *k, struct flow
 	struct flow *twin;
 	__u64 timeout = state_timeout(state);
 
+	sched_conn_state(f->real_id, f->real_gen, f->state, state);
 	f->state = state;
 	f->timeout = timeout;
 	f->last_seen = now;
@@ -159,35 +161,25 @@ static __always_inline void flow_forget(const struct flow_key *k, const struct f
 {
 	struct flow_key tk;
 
+	__u32 rid = f->real_id, gen = f->real_gen;
+	__u8 state = f->state;
+
 	twin_key(k, f, &tk);
 	bpf_map_delete_elem(&flows, &tk);
-	bpf_map_delete_elem(&flows, k);
+	/* Whoever deletes the entry uncounts the connection, once. */
+	if (bpf_map_delete_elem(&flows, k) == 0)
+		sched_conn_gone(rid, gen, state);
 }
 
 /*
- * flow_pick schedules a new connection of service svc: it takes the next
- * slot of the service's schedule (one atomic increment) and returns the real
- * server's id and slot. Returns 0 or an enum pkt_path drop reason.
+ * flow_pick schedules a new connection k of service svc with the service's
+ * scheduler (sched.h) and returns the real server's id and slot. Returns 0
+ * or an enum pkt_path drop reason.
  */
-static __always_inline int flow_pick(struct svc_value *svc, __u32 *rid, struct real **out)
+static __always_inline int flow_pick(struct svc_value *svc, const struct flow_key *k, __u32 *rid,
+				     struct real **out)
 {
-	struct real *r;
-	__u32 slot, *real_id;
-	__u64 n;
-
-	if (svc->sched_len == 0)
-		return PATH_NO_REAL;
-	n = __sync_fetch_and_add(&svc->cursor, 1);
-	slot = svc->sched_off + (__u32)(n % svc->sched_len);
-	real_id = bpf_map_lookup_elem(&schedule, &slot);
-	if (!real_id)
-		return PATH_NO_REAL;
-	*rid = *real_id;
-	r = bpf_map_lookup_elem(&reals, rid);
-	if (!r || r->gen == 0)
-		return PATH_NO_REAL;
-	*out = r;
-	return 0;
+	return sched_pick(svc, k, rid, out);
 }
 
 /*
@@ -218,6 +210,7 @@ static __always_inline int flow_insert(const struct flow_key *k, const struct fl
 		bpf_map_delete_elem(&flows, &rk);
 		return PATH_FLOW_INSERT;
 	}
+	sched_conn_new(fwd->real_id, fwd->real_gen);
 	sync_notify(k);
 	return 0;
 }

@@ -18,5 +18,7 @@ const enum pkt_path *unused_pkt_path __attribute__((unused));
 const enum flow_dir *unused_flow_dir __attribute__((unused));
 const enum flow_state *unused_flow_state __attribute__((unused));
 const enum addr_flags *unused_addr_flags __attribute__((unused));
+const enum sched_kind *unused_sched_kind __attribute__((unused));
+const enum sched_flags *unused_sched_flags __attribute__((unused));
 
 char _license[] SEC("license") = "Dual BSD/GPL";

@@ -20,6 +20,14 @@ const (
 	directorAddrFlagsADDR_REAL directorAddrFlags = 2
 )
 
+type directorConnCounts struct {
+	_          structs.HostLayout
+	Active     int64
+	Inactive   int64
+	Overloaded uint32
+	Pad        uint32
+}
+
 type directorDpConfig struct {
 	_          structs.HostLayout
 	Hz         uint64
@@ -112,11 +120,33 @@ type directorReal struct {
 	Pad        uint16
 	Gen        uint32
 	SvcId      uint32
+	Weight     uint32
+	Upper      uint32
+	Lower      uint32
 	HopIfindex uint32
 	HopSmac    [6]uint8
 	HopDmac    [6]uint8
+	_          [4]byte
 	HopTime    uint64
 }
+
+type directorSchedFlags uint32
+
+const (
+	directorSchedFlagsSCHED_F_FALLBACK directorSchedFlags = 1
+	directorSchedFlagsSCHED_F_PORT     directorSchedFlags = 2
+)
+
+type directorSchedKind uint32
+
+const (
+	directorSchedKindSCHED_CURSOR directorSchedKind = 0
+	directorSchedKindSCHED_LC     directorSchedKind = 1
+	directorSchedKindSCHED_WLC    directorSchedKind = 2
+	directorSchedKindSCHED_SED    directorSchedKind = 3
+	directorSchedKindSCHED_NQ     directorSchedKind = 4
+	directorSchedKindSCHED_SH     directorSchedKind = 5
+)
 
 type directorStateMeta struct {
 	_     structs.HostLayout
@@ -139,6 +169,8 @@ type directorSvcValue struct {
 	SchedLen uint32
 	Flags    uint32
 	Cursor   uint64
+	Sched    uint32
+	Pad      uint32
 }
 
 type directorTrafficStats struct {
@@ -154,22 +186,25 @@ type directorTrafficStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	directorMapAddrs           = "addrs"
-	directorMapConfig          = "config"
-	directorMapFlows           = "flows"
-	directorMapMeta            = "meta"
-	directorMapPathStats       = "path_stats"
-	directorMapRealStats       = "real_stats"
-	directorMapReals           = "reals"
-	directorMapSchedule        = "schedule"
-	directorMapServices        = "services"
-	directorMapSyncEvents      = "sync_events"
-	directorProgTcDirector     = "tc_director"
-	directorProgXdpDirector    = "xdp_director"
-	directorVarUnusedAddrFlags = "unused_addr_flags"
-	directorVarUnusedFlowDir   = "unused_flow_dir"
-	directorVarUnusedFlowState = "unused_flow_state"
-	directorVarUnusedPktPath   = "unused_pkt_path"
+	directorMapAddrs            = "addrs"
+	directorMapConfig           = "config"
+	directorMapFlows            = "flows"
+	directorMapMeta             = "meta"
+	directorMapPathStats        = "path_stats"
+	directorMapRealConns        = "real_conns"
+	directorMapRealStats        = "real_stats"
+	directorMapReals            = "reals"
+	directorMapSchedule         = "schedule"
+	directorMapServices         = "services"
+	directorMapSyncEvents       = "sync_events"
+	directorProgTcDirector      = "tc_director"
+	directorProgXdpDirector     = "xdp_director"
+	directorVarUnusedAddrFlags  = "unused_addr_flags"
+	directorVarUnusedFlowDir    = "unused_flow_dir"
+	directorVarUnusedFlowState  = "unused_flow_state"
+	directorVarUnusedPktPath    = "unused_pkt_path"
+	directorVarUnusedSchedFlags = "unused_sched_flags"
+	directorVarUnusedSchedKind  = "unused_sched_kind"
 )
 
 // loadDirector returns the embedded CollectionSpec for director.
@@ -227,6 +262,7 @@ type directorMapSpecs struct {
 	Flows      *ebpf.MapSpec `ebpf:"flows"`
 	Meta       *ebpf.MapSpec `ebpf:"meta"`
 	PathStats  *ebpf.MapSpec `ebpf:"path_stats"`
+	RealConns  *ebpf.MapSpec `ebpf:"real_conns"`
 	RealStats  *ebpf.MapSpec `ebpf:"real_stats"`
 	Reals      *ebpf.MapSpec `ebpf:"reals"`
 	Schedule   *ebpf.MapSpec `ebpf:"schedule"`
@@ -238,10 +274,12 @@ type directorMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type directorVariableSpecs struct {
-	UnusedAddrFlags *ebpf.VariableSpec `ebpf:"unused_addr_flags"`
-	UnusedFlowDir   *ebpf.VariableSpec `ebpf:"unused_flow_dir"`
-	UnusedFlowState *ebpf.VariableSpec `ebpf:"unused_flow_state"`
-	UnusedPktPath   *ebpf.VariableSpec `ebpf:"unused_pkt_path"`
+	UnusedAddrFlags  *ebpf.VariableSpec `ebpf:"unused_addr_flags"`
+	UnusedFlowDir    *ebpf.VariableSpec `ebpf:"unused_flow_dir"`
+	UnusedFlowState  *ebpf.VariableSpec `ebpf:"unused_flow_state"`
+	UnusedPktPath    *ebpf.VariableSpec `ebpf:"unused_pkt_path"`
+	UnusedSchedFlags *ebpf.VariableSpec `ebpf:"unused_sched_flags"`
+	UnusedSchedKind  *ebpf.VariableSpec `ebpf:"unused_sched_kind"`
 }
 
 // directorObjects contains all objects after they have been loaded into the kernel.
@@ -269,6 +307,7 @@ type directorMaps struct {
 	Flows      *ebpf.Map `ebpf:"flows"`
 	Meta       *ebpf.Map `ebpf:"meta"`
 	PathStats  *ebpf.Map `ebpf:"path_stats"`
+	RealConns  *ebpf.Map `ebpf:"real_conns"`
 	RealStats  *ebpf.Map `ebpf:"real_stats"`
 	Reals      *ebpf.Map `ebpf:"reals"`
 	Schedule   *ebpf.Map `ebpf:"schedule"`
@@ -283,6 +322,7 @@ func (m *directorMaps) Close() error {
 		m.Flows,
 		m.Meta,
 		m.PathStats,
+		m.RealConns,
 		m.RealStats,
 		m.Reals,
 		m.Schedule,
@@ -295,10 +335,12 @@ func (m *directorMaps) Close() error {
 //
 // It can be passed to loadDirectorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type directorVariables struct {
-	UnusedAddrFlags *ebpf.Variable `ebpf:"unused_addr_flags"`
-	UnusedFlowDir   *ebpf.Variable `ebpf:"unused_flow_dir"`
-	UnusedFlowState *ebpf.Variable `ebpf:"unused_flow_state"`
-	UnusedPktPath   *ebpf.Variable `ebpf:"unused_pkt_path"`
+	UnusedAddrFlags  *ebpf.Variable `ebpf:"unused_addr_flags"`
+	UnusedFlowDir    *ebpf.Variable `ebpf:"unused_flow_dir"`
+	UnusedFlowState  *ebpf.Variable `ebpf:"unused_flow_state"`
+	UnusedPktPath    *ebpf.Variable `ebpf:"unused_pkt_path"`
+	UnusedSchedFlags *ebpf.Variable `ebpf:"unused_sched_flags"`
+	UnusedSchedKind  *ebpf.Variable `ebpf:"unused_sched_kind"`
 }
 
 // directorPrograms contains all programs after they have been loaded into the kernel.

@@ -34,10 +34,34 @@ type (
 	StateMeta = directorStateMeta
 	// PktPath says what happened to a packet (enum pkt_path).
 	PktPath = directorPktPath
+	// ConnCounts are a real server's connection counts (real_conns).
+	ConnCounts = directorConnCounts
+	// SchedKind is how a service picks real servers (enum sched_kind).
+	SchedKind = directorSchedKind
 )
 
+// Scheduler kinds of svc_value.sched (enum sched_kind).
+const (
+	SchedCursor = directorSchedKindSCHED_CURSOR
+	SchedLC     = directorSchedKindSCHED_LC
+	SchedWLC    = directorSchedKindSCHED_WLC
+	SchedSED    = directorSchedKindSCHED_SED
+	SchedNQ     = directorSchedKindSCHED_NQ
+	SchedSH     = directorSchedKindSCHED_SH
+)
+
+// Scheduler flags of svc_value.flags (enum sched_flags).
+const (
+	SchedFlagFallback = uint32(directorSchedFlagsSCHED_F_FALLBACK)
+	SchedFlagPort     = uint32(directorSchedFlagsSCHED_F_PORT)
+)
+
+// SchedMaxReals is sched.h's SCHED_MAX_REALS: the most real servers a
+// service of the least-connection family may have.
+const SchedMaxReals = 256
+
 // ABI is DIRECTOR_ABI of types.h: the version of the maps' meaning.
-const ABI = 2
+const ABI = 3
 
 // Flow directions and states (enum flow_dir, enum flow_state).
 const (
@@ -103,6 +127,7 @@ func NewSvcKey(vip netip.Addr, port uint16, proto uint8) SvcKey {
 type Maps struct {
 	services, reals, schedule, flows, addrs *ebpf.Map
 	realStats, paths, config, meta          *ebpf.Map
+	realConns                               *ebpf.Map
 	syncEvents                              *ebpf.Map
 }
 
@@ -111,7 +136,7 @@ func NewMaps(o *Objects) *Maps {
 	return &Maps{
 		services: o.Services, reals: o.Reals, schedule: o.Schedule, flows: o.Flows,
 		addrs: o.Addrs, realStats: o.RealStats, paths: o.PathStats, config: o.Config, meta: o.Meta,
-		syncEvents: o.SyncEvents,
+		syncEvents: o.SyncEvents, realConns: o.RealConns,
 	}
 }
 
@@ -437,6 +462,24 @@ func (m *Maps) RealStats(id uint32) (TrafficStats, error) {
 		return TrafficStats{}, fmt.Errorf("read real stats %d: %w", id, err)
 	}
 	return sumStats(per), nil
+}
+
+// RealConns returns the connection counts of real server id.
+func (m *Maps) RealConns(id uint32) (ConnCounts, error) {
+	var c ConnCounts
+	if err := m.realConns.Lookup(id, &c); err != nil {
+		return ConnCounts{}, fmt.Errorf("read real conns %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// ResetRealConns zeroes the connection counts of real server id, before
+// the slot is given to a new real server.
+func (m *Maps) ResetRealConns(id uint32) error {
+	if err := m.realConns.Put(id, ConnCounts{}); err != nil {
+		return fmt.Errorf("reset real conns %d: %w", id, err)
+	}
+	return nil
 }
 
 // ResetRealStats zeroes the counters of real server id (slot reuse).

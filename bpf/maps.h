@@ -30,6 +30,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } reals SEC(".maps");
 
+/* Connection counts per real server (struct conn_counts), indexed by
+ * real id like reals. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct conn_counts);
+	__uint(max_entries, 8192);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} real_conns SEC(".maps");
+
 /* Schedules of all services, one slab: slot -> real-server id. Each service
  * owns [sched_off, sched_off + sched_len). */
 struct {

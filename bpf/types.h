@@ -14,7 +14,7 @@
 /* ABI version of the pinned maps. Bump it whenever the meaning of a map
  * changes without its key or value size changing, so that a new binary never
  * adopts maps it would misread. */
-#define DIRECTOR_ABI 2
+#define DIRECTOR_ABI 3
 
 /* Key of the services map: one virtual service, as `ipvsadm -A -t|-u`. */
 struct svc_key {
@@ -31,9 +31,32 @@ struct svc_value {
 	__u32 id;        /* service index, allocated by the control plane (reals.svc_id) */
 	__u32 sched_off; /* first slot of this service's schedule in the schedule map */
 	__u32 sched_len; /* schedule length; 0 means no real server takes new connections */
-	__u32 flags;     /* reserved, zero */
+	__u32 flags;     /* enum sched_flags */
 	__u64 cursor;    /* new connections scheduled since this value was written (atomic) */
+	__u32 sched;     /* enum sched_kind: how flow_pick uses the schedule (sched.h) */
+	__u32 pad;       /* always zero */
 };
+
+/* How a service picks the real server of a new connection (sched.h).
+ * SCHED_CURSOR walks a static schedule (rr, wrr: the control plane's
+ * expansion); the least-connection family reads the per-real connection
+ * counts (real_conns) of the service's real servers, whose ids the
+ * service's schedule region lists in IPVS list order. */
+enum sched_kind {
+	SCHED_CURSOR = 0, /* rr, wrr */
+	SCHED_LC = 1,     /* least connection: active * 256 + inactive */
+	SCHED_WLC = 2,    /* the same overhead, divided by the weight */
+	SCHED_SED = 3,    /* shortest expected delay: (active + 1) / weight */
+	SCHED_NQ = 4,     /* never queue: an idle server first, else as sed */
+	SCHED_SH = 5,     /* source hashing: the schedule region is IPVS's 256-bucket table */
+};
+
+/* Scheduler flags (svc_value.flags), ipvsadm -b. */
+enum sched_flags {
+	SCHED_F_FALLBACK = 1, /* sh-fallback: an unavailable server's clients go to the next bucket's */
+	SCHED_F_PORT = 2,     /* sh-port: the client's port is hashed with its address */
+};
+
 
 /* Value of the reals map (array indexed by real-server id). */
 struct real {
@@ -44,12 +67,30 @@ struct real {
 	              * generation they were created with: a flow whose real server
 	              * was removed (slot freed or reused) no longer matches. */
 	__u32 svc_id; /* service this real server belongs to */
+	__u32 weight; /* IPVS weight (least-connection schedulers); 0 = quiesced */
+	__u32 upper;  /* upper connection threshold (ipvsadm -x); 0 = none */
+	__u32 lower;  /* lower connection threshold (ipvsadm -y); 0 = 3/4 of upper */
 	/* Next hop toward this real server, cached by the program for new
 	 * connections (see struct flow); the control plane writes zeros. */
 	__u32 hop_ifindex;
 	__u8 hop_smac[6];
 	__u8 hop_dmac[6];
 	__u64 hop_time; /* jiffies */
+};
+
+/* Value of the real_conns map (array indexed by real-server id): the
+ * connections of a real server, as IPVS counts them (ActiveConn and
+ * InActConn of ipvsadm -L): active are established TCP connections,
+ * inactive every other tracked connection (TCP handshake, closing; UDP).
+ * Written only by the program, with atomic adds, when a connection is
+ * created, changes state or is forgotten; the control plane resets it
+ * when it allocates the slot. Signed: a stray decrement (a flow table
+ * entry evicted by the LRU and then re-created) reads as zero, not as 2^64. */
+struct conn_counts {
+	__s64 active;
+	__s64 inactive;
+	__u32 overloaded; /* IPVS's overload flag: upper threshold reached, lower not yet crossed */
+	__u32 pad;        /* always zero */
 };
 
 /* Key of the flows map: the 5-tuple of one direction of a connection, as it

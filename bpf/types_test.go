@@ -28,7 +28,8 @@ var mapTypes = map[string]struct {
 	"flows":      {FlowKey{}, Flow{}, "flow_key", "flow"},
 	"addrs":      {uint32(0), uint32(0), "__be32", "__u32"},
 	"real_stats": {uint32(0), TrafficStats{}, "__u32", "traffic_stats"}, // per CPU: the size of one CPU's value
-	"path_stats": {uint32(0), uint64(0), "__u32", "__u64"},              // per CPU
+	"real_conns": {uint32(0), ConnCounts{}, "__u32", "conn_counts"},
+	"path_stats": {uint32(0), uint64(0), "__u32", "__u64"}, // per CPU
 	"config":     {uint32(0), DpConfig{}, "__u32", "dp_config"},
 	"meta":       {uint32(0), StateMeta{}, "__u32", "state_meta"},
 	// A ring buffer has no key or value; its records are struct flow_key,
@@ -40,10 +41,12 @@ var mapTypes = map[string]struct {
 // keeps only so that bpf2go emits it: a global variable (.bss) pointing at
 // the enum.
 var enumTypes = map[string]any{
-	"unused_addr_flags": directorAddrFlags(0),
-	"unused_flow_dir":   directorFlowDir(0),
-	"unused_flow_state": directorFlowState(0),
-	"unused_pkt_path":   PktPath(0),
+	"unused_addr_flags":  directorAddrFlags(0),
+	"unused_flow_dir":    directorFlowDir(0),
+	"unused_flow_state":  directorFlowState(0),
+	"unused_pkt_path":    PktPath(0),
+	"unused_sched_kind":  SchedKind(0),
+	"unused_sched_flags": directorSchedFlags(0),
 }
 
 // goSize returns the size of v as cilium/ebpf marshals it (binary.Size),

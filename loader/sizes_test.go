@@ -23,6 +23,7 @@ var wantSizes = map[string]uint32{
 	"services":   24,
 	"reals":      96,
 	"real_stats": 96,
+	"real_conns": 96,
 	"schedule":   3072,
 	"addrs":      24 + 96,
 }
@@ -93,7 +94,7 @@ func TestOpenSizes(t *testing.T) {
 			t.Helper()
 			loaded := map[string]*ebpf.Map{
 				"flows": d.objs.Flows, "services": d.objs.Services, "reals": d.objs.Reals,
-				"real_stats": d.objs.RealStats, "schedule": d.objs.Schedule, "addrs": d.objs.Addrs,
+				"real_stats": d.objs.RealStats, "real_conns": d.objs.RealConns, "schedule": d.objs.Schedule, "addrs": d.objs.Addrs,
 			}
 			for name, want := range wantSizes {
 				if got := loaded[name].MaxEntries(); got != want {

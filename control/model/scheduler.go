@@ -48,10 +48,31 @@ type Scheduler struct {
 	// ListOrder); it fails when the period would be longer than maxLen
 	// entries. Nil when only kernel IPVS runs the scheduler.
 	Expand func(weights []uint32, maxLen int) ([]uint32, error)
+	// Hashed: Expand returns a table indexed by a hash of the client (sh),
+	// not a cycle walked by a cursor; every server is in it, weight 0
+	// included.
+	Hashed bool
+	// Counts: the scheduler picks by the real servers' connection counts
+	// and weights at each new connection (the least-connection family);
+	// the BPF data planes keep the counts and walk the service's servers
+	// in IPVS list order. Pick is the rule, as a model of IPVS's.
+	Counts bool
+	// Pick returns the list index of the server a new connection goes to,
+	// given each server's state in IPVS list order, or -1 when none can
+	// take it. Set for the schedulers with Counts.
+	Pick func(servers []ConnState) int
+}
+
+// ConnState is what the least-connection schedulers know of a real server.
+type ConnState struct {
+	Weight     uint32
+	Active     uint64 // established TCP connections
+	Inactive   uint64 // every other connection
+	Overloaded bool   // at its upper threshold (ipvsadm -x)
 }
 
 // BPF says whether the BPF data planes (XDP and TC) run the scheduler.
-func (s Scheduler) BPF() bool { return s.Expand != nil }
+func (s Scheduler) BPF() bool { return s.Expand != nil || s.Counts }
 
 // Scheduler names the rest of the code refers to.
 const (
@@ -71,12 +92,12 @@ const (
 var schedulers = []Scheduler{
 	{Name: SchedRR, Summary: "round robin", Expand: expandRR},
 	{Name: SchedWRR, Summary: "weighted round robin", Expand: expandWRR},
-	{Name: "lc", Summary: "least connection"},
-	{Name: "wlc", Summary: "weighted least connection"},
-	{Name: SchedSH, Summary: "source hashing"},
+	{Name: "lc", Summary: "least connection", Counts: true, Pick: pickLC},
+	{Name: "wlc", Summary: "weighted least connection", Counts: true, Pick: pickWLC},
+	{Name: SchedSH, Summary: "source hashing", Expand: expandSH, Hashed: true},
 	{Name: "dh", Summary: "destination hashing"},
-	{Name: "sed", Summary: "shortest expected delay"},
-	{Name: "nq", Summary: "never queue"},
+	{Name: "sed", Summary: "shortest expected delay", Counts: true, Pick: pickSED},
+	{Name: "nq", Summary: "never queue", Counts: true, Pick: pickNQ},
 	{Name: "lblc", Summary: "locality-based least connection"},
 	{Name: "lblcr", Summary: "locality-based least connection with replication"},
 	{Name: SchedMH, Summary: "maglev hashing"},
@@ -133,11 +154,10 @@ func ListOrder(n int) []int {
 }
 
 // ExpandSchedule returns the expansion (see Scheduler.Expand) of the
-// scheduler called name. It fails for a scheduler the BPF data planes do
-// not run.
+// scheduler called name. It fails for a scheduler without one.
 func ExpandSchedule(name string, weights []uint32, maxLen int) ([]uint32, error) {
 	s, ok := LookupScheduler(name)
-	if !ok || !s.BPF() {
+	if !ok || s.Expand == nil {
 		return nil, fmt.Errorf("unknown scheduler %q: the BPF data planes implement %s", name,
 			JoinNames(SchedulerNames(true), "and"))
 	}
