@@ -141,8 +141,17 @@ func TestApplyWeightChangeRemovalAndAddresses(t *testing.T) {
 		t.Errorf("weight change: region %d -> %d, id %d -> %d; want a new region, the same id",
 			old.SchedOff, nv.SchedOff, old.Id, nv.Id)
 	}
-	if reals1, _ := m.Reals(); len(reals1) != 2 || reals1[0] != reals0[0] || reals1[1] != reals0[1] {
-		t.Errorf("weight change touched real-server slots: %v -> %v", reals0, reals1)
+	// The slots keep their generation (their flows go on); only the
+	// weight the least-connection schedulers read changes in place.
+	reals1, _ := m.Reals()
+	for id, r := range reals0 {
+		r.Weight = reals1[id].Weight
+		if len(reals1) != 2 || reals1[id] != r {
+			t.Errorf("weight change touched real-server slot %d beyond its weight: %v -> %v", id, reals0[id], reals1[id])
+		}
+	}
+	if reals1[0].Weight == reals0[0].Weight {
+		t.Errorf("weight change not written to the slot: %v -> %v", reals0, reals1)
 	}
 
 	// Weight 0 drains: out of the schedule, slot kept.
@@ -191,7 +200,7 @@ func TestApplyRefusesInvalidServices(t *testing.T) {
 		{dup},
 		{seedService(1, 1), seedService(2, 2)},
 		{{VIP: netip.MustParseAddr("2001:db8::1"), Port: 80, Proto: model.TCP, Scheduler: model.SchedRR}},
-		{{VIP: tVIP, Port: 80, Proto: model.TCP, Scheduler: "wlc"}},
+		{{VIP: tVIP, Port: 80, Proto: model.TCP, Scheduler: "mh"}},
 	} {
 		if err := d.Apply(bad); err == nil {
 			t.Errorf("Apply(%v) accepted", bad)
@@ -199,5 +208,50 @@ func TestApplyRefusesInvalidServices(t *testing.T) {
 	}
 	if svcs, _ := m.Services(); len(svcs) != 0 {
 		t.Errorf("a refused Apply wrote %d services", len(svcs))
+	}
+}
+
+// TestApplyLeastConnAndSH: a least-connection service's region lists
+// every real server in IPVS list order with the scheduler's kind, weights
+// and thresholds in the slots; sh gets its 256-bucket table and flags; a
+// change of scheduler alone rewrites the service.
+func TestApplyLeastConnAndSH(t *testing.T) {
+	d, m := newTestPlane(t)
+	s := seedService(3, 1)
+	s.Scheduler = "wlc"
+	s.Reals[0].UpperThreshold, s.Reals[0].LowerThreshold = 10, 5
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	svcs, _ := m.Services()
+	v := svcs[bpf.NewSvcKey(tVIP, 80, 6)]
+	if v.Sched != uint32(bpf.SchedWLC) || v.SchedLen != 2 {
+		t.Fatalf("wlc service %+v", v)
+	}
+	if got, want := scheduleAddrs(t, m, s), []string{"192.168.200.12", "192.168.200.11"}; !slices.Equal(got, want) {
+		t.Errorf("wlc list %v, want %v (list order)", got, want)
+	}
+	reals, _ := m.Reals()
+	for _, r := range reals {
+		if bpf.AddrFromBe32(r.Addr) == s.Reals[0].Addr && (r.Weight != 3 || r.Upper != 10 || r.Lower != 5) {
+			t.Errorf("slot of %s: %+v", s.Reals[0].Addr, r)
+		}
+	}
+	s.Scheduler = "lc"
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	svcs, _ = m.Services()
+	if v := svcs[bpf.NewSvcKey(tVIP, 80, 6)]; v.Sched != uint32(bpf.SchedLC) {
+		t.Errorf("scheduler change not applied: %+v", v)
+	}
+	s.Scheduler = model.SchedSH
+	s.SchedFlags = "sh-port"
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	svcs, _ = m.Services()
+	if v := svcs[bpf.NewSvcKey(tVIP, 80, 6)]; v.Sched != uint32(bpf.SchedSH) || v.SchedLen != model.SHBuckets || v.Flags != bpf.SchedFlagPort {
+		t.Errorf("sh service %+v", v)
 	}
 }
