@@ -187,6 +187,15 @@ static __always_inline int sched_least(struct svc_value *svc, __u32 *rid, struct
 	struct real *r;
 	__u32 n = svc->sched_len;
 
+	/* The walk starts from zeros read from the map (svc->pad is always
+	 * zero): kernels before 6.7 check a bpf_loop callback once, with the
+	 * caller's stack as it is at the call, and would take found = 0 and
+	 * loh = 0 for constants, drop the comparison with the best server so
+	 * far as dead code, and so pick the last available server. */
+	w.found = svc->pad;
+	w.loh = svc->pad;
+	w.weight = svc->pad;
+
 	if (n > SCHED_MAX_REALS)
 		n = SCHED_MAX_REALS;
 	bpf_loop(n, sched_least_step, &w, 0);
