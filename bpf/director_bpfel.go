@@ -20,6 +20,12 @@ const (
 	directorAddrFlagsADDR_REAL directorAddrFlags = 2
 )
 
+type directorConnAdj struct {
+	_        structs.HostLayout
+	Active   int64
+	Inactive int64
+}
+
 type directorConnCounts struct {
 	_          structs.HostLayout
 	Active     int64
@@ -192,6 +198,7 @@ const (
 	directorMapMeta             = "meta"
 	directorMapPathStats        = "path_stats"
 	directorMapRealConns        = "real_conns"
+	directorMapRealConnsAdj     = "real_conns_adj"
 	directorMapRealStats        = "real_stats"
 	directorMapReals            = "reals"
 	directorMapSchedule         = "schedule"
@@ -257,17 +264,18 @@ type directorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type directorMapSpecs struct {
-	Addrs      *ebpf.MapSpec `ebpf:"addrs"`
-	Config     *ebpf.MapSpec `ebpf:"config"`
-	Flows      *ebpf.MapSpec `ebpf:"flows"`
-	Meta       *ebpf.MapSpec `ebpf:"meta"`
-	PathStats  *ebpf.MapSpec `ebpf:"path_stats"`
-	RealConns  *ebpf.MapSpec `ebpf:"real_conns"`
-	RealStats  *ebpf.MapSpec `ebpf:"real_stats"`
-	Reals      *ebpf.MapSpec `ebpf:"reals"`
-	Schedule   *ebpf.MapSpec `ebpf:"schedule"`
-	Services   *ebpf.MapSpec `ebpf:"services"`
-	SyncEvents *ebpf.MapSpec `ebpf:"sync_events"`
+	Addrs        *ebpf.MapSpec `ebpf:"addrs"`
+	Config       *ebpf.MapSpec `ebpf:"config"`
+	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	Meta         *ebpf.MapSpec `ebpf:"meta"`
+	PathStats    *ebpf.MapSpec `ebpf:"path_stats"`
+	RealConns    *ebpf.MapSpec `ebpf:"real_conns"`
+	RealConnsAdj *ebpf.MapSpec `ebpf:"real_conns_adj"`
+	RealStats    *ebpf.MapSpec `ebpf:"real_stats"`
+	Reals        *ebpf.MapSpec `ebpf:"reals"`
+	Schedule     *ebpf.MapSpec `ebpf:"schedule"`
+	Services     *ebpf.MapSpec `ebpf:"services"`
+	SyncEvents   *ebpf.MapSpec `ebpf:"sync_events"`
 }
 
 // directorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -302,17 +310,18 @@ func (o *directorObjects) Close() error {
 //
 // It can be passed to loadDirectorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type directorMaps struct {
-	Addrs      *ebpf.Map `ebpf:"addrs"`
-	Config     *ebpf.Map `ebpf:"config"`
-	Flows      *ebpf.Map `ebpf:"flows"`
-	Meta       *ebpf.Map `ebpf:"meta"`
-	PathStats  *ebpf.Map `ebpf:"path_stats"`
-	RealConns  *ebpf.Map `ebpf:"real_conns"`
-	RealStats  *ebpf.Map `ebpf:"real_stats"`
-	Reals      *ebpf.Map `ebpf:"reals"`
-	Schedule   *ebpf.Map `ebpf:"schedule"`
-	Services   *ebpf.Map `ebpf:"services"`
-	SyncEvents *ebpf.Map `ebpf:"sync_events"`
+	Addrs        *ebpf.Map `ebpf:"addrs"`
+	Config       *ebpf.Map `ebpf:"config"`
+	Flows        *ebpf.Map `ebpf:"flows"`
+	Meta         *ebpf.Map `ebpf:"meta"`
+	PathStats    *ebpf.Map `ebpf:"path_stats"`
+	RealConns    *ebpf.Map `ebpf:"real_conns"`
+	RealConnsAdj *ebpf.Map `ebpf:"real_conns_adj"`
+	RealStats    *ebpf.Map `ebpf:"real_stats"`
+	Reals        *ebpf.Map `ebpf:"reals"`
+	Schedule     *ebpf.Map `ebpf:"schedule"`
+	Services     *ebpf.Map `ebpf:"services"`
+	SyncEvents   *ebpf.Map `ebpf:"sync_events"`
 }
 
 func (m *directorMaps) Close() error {
@@ -323,6 +332,7 @@ func (m *directorMaps) Close() error {
 		m.Meta,
 		m.PathStats,
 		m.RealConns,
+		m.RealConnsAdj,
 		m.RealStats,
 		m.Reals,
 		m.Schedule,

@@ -36,6 +36,8 @@ type (
 	PktPath = directorPktPath
 	// ConnCounts are a real server's connection counts (real_conns).
 	ConnCounts = directorConnCounts
+	// ConnAdj corrects a real server's connection counts (real_conns_adj).
+	ConnAdj = directorConnAdj
 	// SchedKind is how a service picks real servers (enum sched_kind).
 	SchedKind = directorSchedKind
 )
@@ -127,7 +129,7 @@ func NewSvcKey(vip netip.Addr, port uint16, proto uint8) SvcKey {
 type Maps struct {
 	services, reals, schedule, flows, addrs *ebpf.Map
 	realStats, paths, config, meta          *ebpf.Map
-	realConns                               *ebpf.Map
+	realConns, realConnsAdj                 *ebpf.Map
 	syncEvents                              *ebpf.Map
 }
 
@@ -136,7 +138,7 @@ func NewMaps(o *Objects) *Maps {
 	return &Maps{
 		services: o.Services, reals: o.Reals, schedule: o.Schedule, flows: o.Flows,
 		addrs: o.Addrs, realStats: o.RealStats, paths: o.PathStats, config: o.Config, meta: o.Meta,
-		syncEvents: o.SyncEvents, realConns: o.RealConns,
+		syncEvents: o.SyncEvents, realConns: o.RealConns, realConnsAdj: o.RealConnsAdj,
 	}
 }
 
@@ -473,13 +475,30 @@ func (m *Maps) RealConns(id uint32) (ConnCounts, error) {
 	return c, nil
 }
 
-// ResetRealConns zeroes the connection counts of real server id, before
-// the slot is given to a new real server.
+// ResetRealConns zeroes the connection counts of real server id and
+// their correction, before the slot is given to a new real server.
 func (m *Maps) ResetRealConns(id uint32) error {
 	if err := m.realConns.Put(id, ConnCounts{}); err != nil {
 		return fmt.Errorf("reset real conns %d: %w", id, err)
 	}
+	return m.SetRealConnsAdj(id, ConnAdj{})
+}
+
+// SetRealConnsAdj writes the correction of real server id's counts.
+func (m *Maps) SetRealConnsAdj(id uint32, a ConnAdj) error {
+	if err := m.realConnsAdj.Put(id, a); err != nil {
+		return fmt.Errorf("write real conns correction %d: %w", id, err)
+	}
 	return nil
+}
+
+// RealConnsAdj reads the correction of real server id's counts.
+func (m *Maps) RealConnsAdj(id uint32) (ConnAdj, error) {
+	var a ConnAdj
+	if err := m.realConnsAdj.Lookup(id, &a); err != nil {
+		return ConnAdj{}, fmt.Errorf("read real conns correction %d: %w", id, err)
+	}
+	return a, nil
 }
 
 // ResetRealStats zeroes the counters of real server id (slot reuse).

@@ -40,6 +40,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } real_conns SEC(".maps");
 
+/* Corrections of real_conns (struct conn_adj), by real id, written by the
+ * control plane only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct conn_adj);
+	__uint(max_entries, 8192);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} real_conns_adj SEC(".maps");
+
 /* Schedules of all services, one slab: slot -> real-server id. Each service
  * owns [sched_off, sched_off + sched_len). */
 struct {

@@ -108,12 +108,38 @@ static __always_inline __u64 count_of(__s64 v)
 	return v > 0 ? (__u64)v : 0;
 }
 
-/* sched_overloaded applies IPVS's overload flag to real r with counts c,
- * and says whether r is overloaded now. */
-static __always_inline int sched_overloaded(const struct real *r, struct conn_counts *c)
-{
-	__u64 total = count_of(c->active) + count_of(c->inactive);
+/* Connection counts of a real server as the schedulers see them: the
+ * program's own (real_conns) less the control plane's correction
+ * (real_conns_adj, see types.h), never below zero. */
+struct conns_now {
+	__u64 active;
+	__u64 inactive;
+};
 
+static __always_inline void sched_counts(__u32 id, const struct conn_counts *c, struct conns_now *n)
+{
+	struct conn_adj *a = bpf_map_lookup_elem(&real_conns_adj, &id);
+	__s64 active = c->active, inactive = c->inactive;
+
+	if (a) {
+		active -= a->active;
+		inactive -= a->inactive;
+	}
+	n->active = count_of(active);
+	n->inactive = count_of(inactive);
+}
+
+/* sched_overloaded applies IPVS's overload flag to real r (id) with counts
+ * c, and says whether r is overloaded now. */
+static __always_inline int sched_overloaded(const struct real *r, __u32 id, struct conn_counts *c)
+{
+	struct conns_now n;
+	__u64 total;
+
+	if (!r->upper && !c->overloaded)
+		return 0;
+	sched_counts(id, c, &n);
+	total = n.active + n.inactive;
 	if (r->upper && total >= r->upper) {
 		if (!c->overloaded)
 			c->overloaded = 1;
@@ -145,6 +171,7 @@ static long sched_least_step(__u32 i, void *ctx)
 {
 	struct least_walk *w = ctx;
 	struct conn_counts *c;
+	struct conns_now n;
 	struct real *r;
 	__u32 slot, id, *p;
 	__u64 doh, active;
@@ -158,9 +185,10 @@ static long sched_least_step(__u32 i, void *ctx)
 	if (!r || r->gen == 0 || r->weight == 0)
 		return 0;
 	c = bpf_map_lookup_elem(&real_conns, &id);
-	if (!c || sched_overloaded(r, c))
+	if (!c || sched_overloaded(r, id, c))
 		return 0;
-	active = count_of(c->active);
+	sched_counts(id, c, &n);
+	active = n.active;
 	if (w->kind == SCHED_SED || w->kind == SCHED_NQ) {
 		doh = active + 1;
 		if (w->kind == SCHED_NQ && active == 0) {
@@ -169,7 +197,7 @@ static long sched_least_step(__u32 i, void *ctx)
 			return 1;
 		}
 	} else {
-		doh = (active << SCHED_ACTIVE_SHIFT) + count_of(c->inactive);
+		doh = (active << SCHED_ACTIVE_SHIFT) + n.inactive;
 	}
 	if (!w->found || (w->kind == SCHED_LC ? doh < w->loh : w->loh * r->weight > doh * w->weight)) {
 		w->found = 1;
@@ -239,7 +267,7 @@ static long sched_cursor_step(__u32 i, void *ctx)
 		return 1;
 	if (r->upper) {
 		c = bpf_map_lookup_elem(&real_conns, &id);
-		if (c && sched_overloaded(r, c))
+		if (c && sched_overloaded(r, id, c))
 			return 0;
 	}
 	w->found = 1;
@@ -281,7 +309,7 @@ static __always_inline int sched_available(struct real *r, __u32 id)
 	if (!r->upper)
 		return 1;
 	c = bpf_map_lookup_elem(&real_conns, &id);
-	return !(c && sched_overloaded(r, c));
+	return !(c && sched_overloaded(r, id, c));
 }
 
 /* Source hashing: IPVS's table of SH_BUCKETS buckets, filled by the

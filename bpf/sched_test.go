@@ -299,3 +299,25 @@ func TestSourceHashing(t *testing.T) {
 		})
 	}
 }
+
+// TestLeastConnCorrection: the schedulers read the program's counts less
+// the control plane's correction (real_conns_adj).
+func TestLeastConnCorrection(t *testing.T) {
+	forEachEntry(t, func(t *testing.T, ent entry) {
+		reals := []lcReal{lcReals[0], lcReals[1]}
+		e := lcEnv(t, ent, SchedLC, reals)
+		// Real 1 holds two connections the program did not count.
+		if err := e.maps.SetRealConnsAdj(1, ConnAdj{Active: -2}); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []lcReal{reals[1], reals[1], reals[0]} {
+			syn := clientSYN(uint16(100 + i))
+			e.check(t, fmt.Sprintf("syn %d", i), e.pub, syn.frame(), xdpRedirect, PathNewFlow,
+				toReal(syn, want.addr, want.mac, want.port).frame())
+			ack := syn
+			ack.tcpFlags = tcpACK
+			e.check(t, fmt.Sprintf("ack %d", i), e.pub, ack.frame(), xdpRedirect, PathForward,
+				toReal(ack, want.addr, want.mac, want.port).frame())
+		}
+	})
+}

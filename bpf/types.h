@@ -93,6 +93,17 @@ struct conn_counts {
 	__u32 pad;        /* always zero */
 };
 
+/* Value of the real_conns_adj map (indexed by real id): what to subtract
+ * from real_conns to get the connections the flow table really holds.
+ * Written only by the control plane, which recounts the flow table every
+ * few seconds: a connection that expired without a packet to notice it, an
+ * entry the LRU evicted, or a flow installed by connection sync is not
+ * seen by the program's own counting. */
+struct conn_adj {
+	__s64 active;
+	__s64 inactive;
+};
+
 /* Key of the flows map: the 5-tuple of one direction of a connection, as it
  * arrives at the director. */
 struct flow_key {

@@ -184,7 +184,7 @@ func Probe() error {
 // spec returns the program's spec with the map sizes of opts. A size
 // option resizes every map indexed by what it counts: services by
 // MaxServices (a service's counters are its real servers', so no other map
-// is per service), reals, real_stats and real_conns (indexed by real id) by MaxReals.
+// is per service), reals, real_stats, real_conns and real_conns_adj (indexed by real id) by MaxReals.
 // addrs holds every VIP and real server address, so it is always their sum.
 func spec(opts Options) (*ebpf.CollectionSpec, error) {
 	s, err := bpf.LoadSpec()
@@ -198,7 +198,7 @@ func spec(opts Options) (*ebpf.CollectionSpec, error) {
 	}{
 		{"flow table size", opts.FlowTableSize, []string{"flows"}},
 		{"max services", opts.MaxServices, []string{"services"}},
-		{"max reals", opts.MaxReals, []string{"reals", "real_stats", "real_conns"}},
+		{"max reals", opts.MaxReals, []string{"reals", "real_stats", "real_conns", "real_conns_adj"}},
 		{"schedule slots", opts.ScheduleSlots, []string{"schedule"}},
 	}
 	for _, sz := range sizes {

@@ -32,6 +32,11 @@ type Plane struct {
 	// applied counts the calls of Apply that returned, for readers that
 	// cache the maps' indexes (conntrack sync).
 	applied atomic.Uint64
+	// stopRecount ends the recount loop (recount.go) of a plane made by
+	// Wrap; nil otherwise.
+	stopRecount chan struct{}
+	stopOnce    sync.Once
+	recounting  sync.WaitGroup
 }
 
 // New makes a plane over maps, of a program loaded elsewhere (tests);
@@ -46,7 +51,21 @@ func New(maps *bpf.Maps, mode string) *Plane {
 func Wrap(dp *loader.Dataplane) *Plane {
 	p := New(dp.Maps, dp.Mode())
 	p.dp = dp
+	p.stopRecount = make(chan struct{})
+	p.recounting.Add(1)
+	go func() {
+		defer p.recounting.Done()
+		p.recountLoop(p.stopRecount)
+	}()
 	return p
+}
+
+// stop ends the recount loop, and waits for it.
+func (p *Plane) stop() {
+	if p.stopRecount != nil {
+		p.stopOnce.Do(func() { close(p.stopRecount) })
+		p.recounting.Wait()
+	}
 }
 
 // The capabilities of the BPF plane.
@@ -104,6 +123,7 @@ func (p *Plane) Remove() error {
 	if p.dp == nil {
 		return nil
 	}
+	p.stop()
 	return p.dp.Remove()
 }
 
@@ -113,6 +133,7 @@ func (p *Plane) Close() error {
 	if p.dp == nil {
 		return nil
 	}
+	p.stop()
 	return p.dp.Close()
 }
 

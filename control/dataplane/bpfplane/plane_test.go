@@ -255,3 +255,62 @@ func TestApplyLeastConnAndSH(t *testing.T) {
 		t.Errorf("sh service %+v", v)
 	}
 }
+
+// TestRecount: connections the program did not count (installed by sync
+// here) and ones that expired unnoticed are corrected: the program's count
+// less the correction equals the live connections of the flow table.
+func TestRecount(t *testing.T) {
+	d, m := newTestPlane(t)
+	if err := m.InitClock(250); err != nil {
+		t.Fatal(err)
+	}
+	s := seedService(3, 1)
+	s.Scheduler = "lc"
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	reals, _ := m.Reals()
+	var id uint32
+	var r bpf.Real
+	for i, rr := range reals {
+		if bpf.AddrFromBe32(rr.Addr) == s.Reals[0].Addr {
+			id, r = i, rr
+		}
+	}
+	now, err := bpf.Jiffies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := netip.MustParseAddr("192.168.56.100")
+	put := func(cport uint16, state uint8, lastSeen uint64) {
+		fk := bpf.FlowKey{Saddr: bpf.Be32(client), Daddr: bpf.Be32(tVIP), Sport: bpf.Be16(cport), Dport: bpf.Be16(80), Proto: 6}
+		f := bpf.Flow{NatAddr: r.Addr, NatPort: r.Port, Dir: bpf.DirForward, State: state, RealId: id, RealGen: r.Gen,
+			LastSeen: lastSeen, Timeout: 1 << 20}
+		rk := bpf.FlowKey{Saddr: r.Addr, Daddr: bpf.Be32(client), Sport: r.Port, Dport: bpf.Be16(cport), Proto: 6}
+		rf := f
+		rf.Dir, rf.NatAddr, rf.NatPort = bpf.DirReply, bpf.Be32(tVIP), bpf.Be16(80)
+		if err := m.PutFlow(fk, f); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.PutFlow(rk, rf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Timeouts of 2^20 jiffies (over 17 minutes at HZ 1000): the live
+	// ones stay live however slow the test runs.
+	put(1000, bpf.StateEstablished, now)       // live, active
+	put(1001, bpf.StateSYN, now)               // live, inactive
+	put(1002, bpf.StateFIN, now-1<<21)         // expired: not counted
+	put(1003, bpf.StateEstablished, now-1<<21) // expired
+	if err := d.Recount(); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := m.RealConns(id)
+	a, _ := m.RealConnsAdj(id)
+	if c.Active-a.Active != 1 || c.Inactive-a.Inactive != 1 {
+		t.Errorf("counts %+v less correction %+v: want 1 active, 1 inactive", c, a)
+	}
+	if !needsCounts(map[model.ServiceKey]model.Service{s.Key(): s}) || needsCounts(map[model.ServiceKey]model.Service{}) {
+		t.Error("needsCounts: lc needs the counts, no service does not")
+	}
+}

@@ -1,0 +1,128 @@
+package bpfplane
+
+// Recounting the real servers' connections. The program counts them as
+// flows are created, change state and are forgotten (bpf/sched.h), but a
+// flow table entry can also end without the program noticing: a closed
+// connection that simply expires (no packet ever forgets it), an entry
+// the LRU evicts under pressure, a flow installed by connection sync. So
+// that lc, wlc, sed, nq and the thresholds see what the table really
+// holds, Recount counts the live connections of each real server (a
+// forward entry whose connection one of its two entries kept alive, the
+// program's rule) and writes the difference to the program's count as
+// that server's correction (real_conns_adj). A connection that changes
+// while the table is read makes the correction off by one until the next
+// recount, never more.
+
+import (
+	"time"
+
+	"github.com/director-lb/director/bpf"
+	"github.com/director-lb/director/control/model"
+)
+
+// RecountInterval is how often a plane made by Wrap recounts, while one of
+// its services needs the counts (a least-connection scheduler or a
+// threshold).
+const RecountInterval = 2 * time.Second
+
+// needsCounts says whether any desired service reads connection counts.
+func needsCounts(services map[model.ServiceKey]model.Service) bool {
+	for _, s := range services {
+		if sc, _ := model.LookupScheduler(s.Scheduler); sc.Counts {
+			return true
+		}
+		for _, r := range s.Reals {
+			if r.UpperThreshold > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Recount recounts the flow table and writes every real server's
+// correction.
+func (d *Plane) Recount() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cur, err := d.read()
+	if err != nil {
+		return err
+	}
+	now, err := bpf.Jiffies()
+	if err != nil {
+		return err
+	}
+	table := map[bpf.FlowKey]bpf.Flow{}
+	if err := d.maps.Flows(func(e bpf.FlowEntry) bool { table[e.Key] = e.Value; return true }); err != nil {
+		return err
+	}
+	idle := func(f bpf.Flow) bool { return now-f.LastSeen > f.Timeout }
+	truth := map[uint32]*bpf.ConnAdj{}
+	for k, f := range table {
+		if f.Dir != bpf.DirForward {
+			continue
+		}
+		if r, ok := cur.reals[f.RealId]; !ok || r.Gen != f.RealGen {
+			continue
+		}
+		if idle(f) {
+			twin, ok := table[bpf.FlowKey{Saddr: f.NatAddr, Daddr: k.Saddr, Sport: f.NatPort, Dport: k.Sport, Proto: k.Proto}]
+			if !ok || idle(twin) {
+				continue
+			}
+		}
+		t := truth[f.RealId]
+		if t == nil {
+			t = &bpf.ConnAdj{}
+			truth[f.RealId] = t
+		}
+		if f.State == bpf.StateEstablished {
+			t.Active++
+		} else {
+			t.Inactive++
+		}
+	}
+	for id := range cur.reals {
+		c, err := d.maps.RealConns(id)
+		if err != nil {
+			return err
+		}
+		var t bpf.ConnAdj
+		if p := truth[id]; p != nil {
+			t = *p
+		}
+		want := bpf.ConnAdj{Active: c.Active - t.Active, Inactive: c.Inactive - t.Inactive}
+		have, err := d.maps.RealConnsAdj(id)
+		if err != nil {
+			return err
+		}
+		if have != want {
+			if err := d.maps.SetRealConnsAdj(id, want); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// recountLoop recounts every RecountInterval until stop is closed, while
+// the services need it. Errors wait for the next round: the counts only
+// steer scheduling.
+func (d *Plane) recountLoop(stop <-chan struct{}) {
+	t := time.NewTicker(RecountInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			d.mu.Lock()
+			need := needsCounts(d.desired)
+			d.mu.Unlock()
+			if need {
+				_ = d.Recount()
+			}
+		}
+	}
+}
