@@ -49,6 +49,9 @@ type CheckCounts struct {
 type ServiceStatus struct {
 	ServiceKey
 	Scheduler string `json:"scheduler"`
+	// SchedFlags and Persistence are the service's (see Service).
+	SchedFlags  string      `json:"scheduler_flags,omitempty"`
+	Persistence Persistence `json:"persistence"`
 	Counters
 	Reals []RealStatus `json:"real_servers"`
 }

@@ -51,17 +51,19 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 		st := model.ServiceStatus{ServiceKey: model.ServiceKey{VIP: bpf.AddrFromBe32(key.Vip), Port: bpf.PortFromBe16(key.Port), Proto: model.Proto(key.Proto)}}
 		want := d.desired[st.ServiceKey]
 		st.Scheduler = want.Scheduler
+		st.SchedFlags, st.Persistence = want.SchedFlags, want.Persistence
 		st.Counters = d.retired[key]
-		weights := map[model.RealKey]uint32{}
+		byKey := map[model.RealKey]model.RealServer{}
 		for _, r := range want.Reals {
-			weights[r.Key()] = r.Weight
+			byKey[r.Key()] = r
 		}
 		for id, r := range cur.reals {
 			if r.SvcId != v.Id {
 				continue
 			}
 			rs := model.RealStatus{RealServer: model.RealServer{Addr: bpf.AddrFromBe32(r.Addr), Port: bpf.PortFromBe16(r.Port)}}
-			rs.Weight = weights[rs.Key()]
+			w := byKey[rs.Key()]
+			rs.Weight, rs.UpperThreshold, rs.LowerThreshold = w.Weight, w.UpperThreshold, w.LowerThreshold
 			ts, err := d.maps.RealStats(id)
 			if err != nil {
 				return nil, err

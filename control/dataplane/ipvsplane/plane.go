@@ -188,6 +188,30 @@ func ipvsServiceChanged(have, want *ipvs.Service) bool {
 		have.Timeout != want.Timeout || (want.Flags&ipvsFlagPersistent != 0 && have.Netmask != want.Netmask)
 }
 
+// ipvsReadFlags is the scheduler flags and persistence of the kernel's
+// service s, as the configuration writes them.
+func ipvsReadFlags(s *ipvs.Service) (string, model.Persistence) {
+	var flags []string
+	prefix := ""
+	switch s.SchedName {
+	case model.SchedSH, model.SchedMH:
+		prefix = s.SchedName
+	}
+	if prefix != "" && s.Flags&ipvsFlagSched1 != 0 {
+		flags = append(flags, prefix+"-fallback")
+	}
+	if prefix != "" && s.Flags&ipvsFlagSched2 != 0 {
+		flags = append(flags, prefix+"-port")
+	}
+	var p model.Persistence
+	if s.Flags&ipvsFlagPersistent != 0 {
+		var b [4]byte
+		binary.NativeEndian.PutUint32(b[:], s.Netmask)
+		p = model.Persistence{Timeout: time.Duration(s.Timeout) * time.Second, Netmask: netip.AddrFrom4(b)}
+	}
+	return strings.Join(flags, ","), p
+}
+
 func ipvsDest(r model.RealServer) *ipvs.Destination {
 	return &ipvs.Destination{Address: net.IP(r.Addr.AsSlice()), Port: r.Port, Weight: int(r.Weight),
 		ConnectionFlags: ipvs.ConnectionFlagMasq, AddressFamily: syscall.AF_INET,
@@ -361,9 +385,11 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 	var out []model.ServiceStatus
 	for k, c := range cur {
 		st := model.ServiceStatus{ServiceKey: k, Scheduler: c.svc.SchedName, Counters: ipvsCounters(ipvs.SvcStats(c.svc.Stats))}
+		st.SchedFlags, st.Persistence = ipvsReadFlags(c.svc)
 		for rk, dst := range c.dests {
 			st.Reals = append(st.Reals, model.RealStatus{
-				RealServer:    model.RealServer{Addr: rk.Addr, Port: rk.Port, Weight: uint32(max(dst.Weight, 0))},
+				RealServer: model.RealServer{Addr: rk.Addr, Port: rk.Port, Weight: uint32(max(dst.Weight, 0)),
+					UpperThreshold: dst.UpperThreshold, LowerThreshold: dst.LowerThreshold},
 				Counters:      ipvsCounters(ipvs.SvcStats(dst.Stats)),
 				ActiveConns:   uint64(max(dst.ActiveConnections, 0)),
 				InactiveConns: uint64(max(dst.InactiveConnections, 0)),

@@ -328,6 +328,13 @@ func TestIPVSSchedulerKeys(t *testing.T) {
 	if d11 == nil || d11.UpperThreshold != 100 || d11.LowerThreshold != 50 {
 		t.Fatalf("destination thresholds: %+v", d11)
 	}
+	st, err := d.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[0].SchedFlags != "sh-fallback,sh-port" || st[0].Persistence != s.Persistence {
+		t.Errorf("status: flags %q persistence %+v", st[0].SchedFlags, st[0].Persistence)
+	}
 	f.take()
 	// The kernel reports HASHED too: the same config is no write.
 	f.svcs[0].Flags |= 0x2
