@@ -37,6 +37,9 @@ type Plane struct {
 	stopRecount chan struct{}
 	stopOnce    sync.Once
 	recounting  sync.WaitGroup
+	// busy counts, per real-server slot, the recounts in a row that found
+	// its count changing (recount.go).
+	busy map[uint32]int
 }
 
 // New makes a plane over maps, of a program loaded elsewhere (tests);

@@ -9,9 +9,12 @@ package bpfplane
 // holds, Recount counts the live connections of each real server (a
 // forward entry whose connection one of its two entries kept alive, the
 // program's rule) and writes the difference to the program's count as
-// that server's correction (real_conns_adj). A connection that changes
-// while the table is read makes the correction off by one until the next
-// recount, never more.
+// that server's correction (real_conns_adj). A server whose count the
+// program changed while the table was read keeps its correction until a
+// recount in which it stays still (the table read and the count would not
+// match); after recountPatience such rounds in a row (a busy server) the
+// correction is written anyway, off by the connections that changed
+// meanwhile until the next recount.
 
 import (
 	"time"
@@ -24,6 +27,10 @@ import (
 // its services needs the counts (a least-connection scheduler or a
 // threshold).
 const RecountInterval = 2 * time.Second
+
+// recountPatience is how many recounts in a row a busy server's correction
+// may wait for a quiet moment.
+const recountPatience = 3
 
 // needsCounts says whether any desired service reads connection counts.
 func needsCounts(services map[model.ServiceKey]model.Service) bool {
@@ -52,6 +59,12 @@ func (d *Plane) Recount() error {
 	now, err := bpf.Jiffies()
 	if err != nil {
 		return err
+	}
+	before := map[uint32]bpf.ConnCounts{}
+	for id := range cur.reals {
+		if before[id], err = d.maps.RealConns(id); err != nil {
+			return err
+		}
 	}
 	table := map[bpf.FlowKey]bpf.Flow{}
 	if err := d.maps.Flows(func(e bpf.FlowEntry) bool { table[e.Key] = e.Value; return true }); err != nil {
@@ -83,11 +96,19 @@ func (d *Plane) Recount() error {
 			t.Inactive++
 		}
 	}
+	if d.busy == nil {
+		d.busy = map[uint32]int{}
+	}
 	for id := range cur.reals {
 		c, err := d.maps.RealConns(id)
 		if err != nil {
 			return err
 		}
+		if b := before[id]; (b.Active != c.Active || b.Inactive != c.Inactive) && d.busy[id] < recountPatience {
+			d.busy[id]++
+			continue
+		}
+		d.busy[id] = 0
 		var t bpf.ConnAdj
 		if p := truth[id]; p != nil {
 			t = *p
