@@ -8,12 +8,15 @@ package model
 // scheduler is one row here plus, for the BPF data planes, a file with its
 // expansion (sched_rr.go, sched_wrr.go) and its tests.
 //
-// A BPF schedule is static: the control plane computes, once per change,
-// the order in which consecutive new connections go to the real servers,
-// and the XDP program walks it with one cursor per service (connection n
-// goes to entry n mod len). A scheduler that looks at the servers' state
-// at each new connection (lc, wlc, sh, ...) cannot be written that way; it
-// has no expansion and needs dataplane: ipvs.
+// rr and wrr are static schedules: the control plane computes, once per
+// change, the order in which consecutive new connections go to the real
+// servers, and the XDP program walks it with one cursor per service
+// (connection n goes to entry n mod len). The least-connection family
+// (lc, wlc, sed, nq: Counts, sched_lc.go) reads the servers' connection
+// counts at each new connection, and sh (Hashed, sched_sh.go) looks the
+// client up in a table the control plane builds; bpf/sched.h runs both.
+// A scheduler with neither an expansion nor Counts (dh, mh, ...) needs
+// dataplane: ipvs.
 //
 // Schedule expansion: the order in which IPVS's rr and wrr schedulers hand
 // out consecutive new connections, computed once per change so that the XDP
