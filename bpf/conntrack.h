@@ -176,10 +176,10 @@ static __always_inline void flow_forget(const struct flow_key *k, const struct f
  * scheduler (sched.h) and returns the real server's id and slot. Returns 0
  * or an enum pkt_path drop reason.
  */
-static __always_inline int flow_pick(struct svc_value *svc, const struct flow_key *k, __u32 *rid,
-				     struct real **out)
+static __always_inline int flow_pick(struct svc_value *svc, const struct flow_key *k, __u64 now,
+				     __u64 second, __u32 *rid, struct real **out)
 {
-	return sched_pick(svc, k, rid, out);
+	return sched_pick(svc, k, now, second, rid, out);
 }
 
 /*

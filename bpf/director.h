@@ -352,7 +352,7 @@ static __always_inline enum action director_process(void *ctx, void *data, void 
 		*path = PATH_TTL_EXCEEDED;
 		return ACT_DROP;
 	}
-	rc = flow_pick(svc, &k, &rid, &r);
+	rc = flow_pick(svc, &k, now, second, &rid, &r);
 	if (rc) {
 		*path = rc;
 		return ACT_DROP;

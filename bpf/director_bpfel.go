@@ -89,6 +89,19 @@ const (
 	directorFlowStateSTATE_UDP         directorFlowState = 4
 )
 
+type directorPersistKey struct {
+	_      structs.HostLayout
+	SvcId  uint32
+	Client uint32
+}
+
+type directorPersistTmpl struct {
+	_        structs.HostLayout
+	RealId   uint32
+	RealGen  uint32
+	LastSeen uint64
+}
+
 type directorPktPath uint32
 
 const (
@@ -177,6 +190,8 @@ type directorSvcValue struct {
 	Cursor   uint64
 	Sched    uint32
 	Pad      uint32
+	Pmask    uint32
+	Ptimeout uint32
 }
 
 type directorTrafficStats struct {
@@ -197,6 +212,7 @@ const (
 	directorMapFlows            = "flows"
 	directorMapMeta             = "meta"
 	directorMapPathStats        = "path_stats"
+	directorMapPersist          = "persist"
 	directorMapRealConns        = "real_conns"
 	directorMapRealConnsAdj     = "real_conns_adj"
 	directorMapRealStats        = "real_stats"
@@ -269,6 +285,7 @@ type directorMapSpecs struct {
 	Flows        *ebpf.MapSpec `ebpf:"flows"`
 	Meta         *ebpf.MapSpec `ebpf:"meta"`
 	PathStats    *ebpf.MapSpec `ebpf:"path_stats"`
+	Persist      *ebpf.MapSpec `ebpf:"persist"`
 	RealConns    *ebpf.MapSpec `ebpf:"real_conns"`
 	RealConnsAdj *ebpf.MapSpec `ebpf:"real_conns_adj"`
 	RealStats    *ebpf.MapSpec `ebpf:"real_stats"`
@@ -315,6 +332,7 @@ type directorMaps struct {
 	Flows        *ebpf.Map `ebpf:"flows"`
 	Meta         *ebpf.Map `ebpf:"meta"`
 	PathStats    *ebpf.Map `ebpf:"path_stats"`
+	Persist      *ebpf.Map `ebpf:"persist"`
 	RealConns    *ebpf.Map `ebpf:"real_conns"`
 	RealConnsAdj *ebpf.Map `ebpf:"real_conns_adj"`
 	RealStats    *ebpf.Map `ebpf:"real_stats"`
@@ -331,6 +349,7 @@ func (m *directorMaps) Close() error {
 		m.Flows,
 		m.Meta,
 		m.PathStats,
+		m.Persist,
 		m.RealConns,
 		m.RealConnsAdj,
 		m.RealStats,

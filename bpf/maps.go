@@ -38,6 +38,10 @@ type (
 	ConnCounts = directorConnCounts
 	// ConnAdj corrects a real server's connection counts (real_conns_adj).
 	ConnAdj = directorConnAdj
+	// PersistKey is the key of a persistence template.
+	PersistKey = directorPersistKey
+	// Persist is a persistence template.
+	Persist = directorPersistTmpl
 	// SchedKind is how a service picks real servers (enum sched_kind).
 	SchedKind = directorSchedKind
 )
@@ -129,7 +133,7 @@ func NewSvcKey(vip netip.Addr, port uint16, proto uint8) SvcKey {
 type Maps struct {
 	services, reals, schedule, flows, addrs *ebpf.Map
 	realStats, paths, config, meta          *ebpf.Map
-	realConns, realConnsAdj                 *ebpf.Map
+	realConns, realConnsAdj, persist        *ebpf.Map
 	syncEvents                              *ebpf.Map
 }
 
@@ -138,7 +142,7 @@ func NewMaps(o *Objects) *Maps {
 	return &Maps{
 		services: o.Services, reals: o.Reals, schedule: o.Schedule, flows: o.Flows,
 		addrs: o.Addrs, realStats: o.RealStats, paths: o.PathStats, config: o.Config, meta: o.Meta,
-		syncEvents: o.SyncEvents, realConns: o.RealConns, realConnsAdj: o.RealConnsAdj,
+		syncEvents: o.SyncEvents, realConns: o.RealConns, realConnsAdj: o.RealConnsAdj, persist: o.Persist,
 	}
 }
 
@@ -482,6 +486,30 @@ func (m *Maps) ResetRealConns(id uint32) error {
 		return fmt.Errorf("reset real conns %d: %w", id, err)
 	}
 	return m.SetRealConnsAdj(id, ConnAdj{})
+}
+
+// Templates calls fn for each persistence template until fn returns false.
+func (m *Maps) Templates(fn func(PersistKey, Persist) bool) error {
+	var k PersistKey
+	var v Persist
+	it := m.persist.Iterate()
+	for it.Next(&k, &v) {
+		if !fn(k, v) {
+			return nil
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate persistence templates: %w", err)
+	}
+	return nil
+}
+
+// PutTemplate writes a persistence template.
+func (m *Maps) PutTemplate(k PersistKey, v Persist) error {
+	if err := m.persist.Put(k, v); err != nil {
+		return fmt.Errorf("put persistence template: %w", err)
+	}
+	return nil
 }
 
 // SetRealConnsAdj writes the correction of real server id's counts.

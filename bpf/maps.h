@@ -40,6 +40,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } real_conns SEC(".maps");
 
+/* Persistence templates (struct persist_key -> struct persist_tmpl): a client
+ * of a persistent service keeps its real server until ptimeout after its
+ * last connection. An LRU: under pressure the least recently used
+ * templates go first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct persist_key);
+	__type(value, struct persist_tmpl);
+	__uint(max_entries, 65536);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} persist SEC(".maps");
+
 /* Corrections of real_conns (struct conn_adj), by real id, written by the
  * control plane only. */
 struct {

@@ -394,15 +394,10 @@ static __always_inline int sched_sh(struct svc_value *svc, const struct flow_key
 	return 0;
 }
 
-/*
- * sched_pick schedules a new connection k of service svc: it returns the
- * real server's id and slot, or an enum pkt_path drop reason.
- */
-static __always_inline int sched_pick(struct svc_value *svc, const struct flow_key *k, __u32 *rid,
-				      struct real **out)
+/* sched_dispatch runs the service's scheduler. */
+static __always_inline int sched_dispatch(struct svc_value *svc, const struct flow_key *k, __u32 *rid,
+					  struct real **out)
 {
-	if (svc->sched_len == 0)
-		return PATH_NO_REAL;
 	switch (svc->sched) {
 	case SCHED_LC:
 	case SCHED_WLC:
@@ -414,6 +409,59 @@ static __always_inline int sched_pick(struct svc_value *svc, const struct flow_k
 	default:
 		return sched_cursor(svc, rid, out);
 	}
+}
+
+/*
+ * sched_persistent is persistence (ipvsadm -p, -M): a client (its address
+ * masked) whose template is younger than the timeout goes to the template's
+ * real server, as long as that server is configured (a weight 0 does not
+ * stop it, as IPVS without expire_quiescent_template); otherwise the
+ * scheduler picks and the template is (re)made. Only new connections read
+ * templates; the control plane refreshes them from the live connections.
+ */
+static __always_inline int sched_persistent(struct svc_value *svc, const struct flow_key *k, __u64 now,
+					    __u64 second, __u32 *rid, struct real **out)
+{
+	struct persist_key pk = { .svc_id = svc->id, .client = k->saddr & svc->pmask };
+	struct persist_tmpl *t, nt = {};
+	struct real *r;
+	__u32 id;
+	int rc;
+
+	t = bpf_map_lookup_elem(&persist, &pk);
+	if (t && now - t->last_seen <= (__u64)svc->ptimeout * second) {
+		id = t->real_id;
+		r = bpf_map_lookup_elem(&reals, &id);
+		if (r && r->gen != 0 && r->gen == t->real_gen) {
+			t->last_seen = now;
+			*rid = id;
+			*out = r;
+			return 0;
+		}
+	}
+	rc = sched_dispatch(svc, k, rid, out);
+	if (rc)
+		return rc;
+	nt.real_id = *rid;
+	nt.real_gen = (*out)->gen;
+	nt.last_seen = now;
+	bpf_map_update_elem(&persist, &pk, &nt, BPF_ANY);
+	return 0;
+}
+
+/*
+ * sched_pick schedules a new connection k of service svc at time now
+ * (jiffies, second of them a second): it returns the real server's id and
+ * slot, or an enum pkt_path drop reason.
+ */
+static __always_inline int sched_pick(struct svc_value *svc, const struct flow_key *k, __u64 now,
+				      __u64 second, __u32 *rid, struct real **out)
+{
+	if (svc->sched_len == 0)
+		return PATH_NO_REAL;
+	if (svc->ptimeout)
+		return sched_persistent(svc, k, now, second, rid, out);
+	return sched_dispatch(svc, k, rid, out);
 }
 
 #endif /* DIRECTOR_SCHED_H */

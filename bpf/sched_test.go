@@ -321,3 +321,51 @@ func TestLeastConnCorrection(t *testing.T) {
 		}
 	})
 }
+
+// TestPersistence: a client (masked /24) keeps its real server for new
+// connections while its template is younger than the timeout, whatever
+// the scheduler would say; another network is scheduled; an expired
+// template is replaced.
+func TestPersistence(t *testing.T) {
+	forEachEntry(t, func(t *testing.T, ent entry) {
+		reals := []lcReal{lcReals[0], lcReals[1]}
+		e := lcEnv(t, ent, SchedCursor, reals) // rr over [1, 2]
+		mask := Be32(ip4("255.255.255.0"))
+		if err := e.maps.PutService(webKey, SvcValue{Id: 7, SchedLen: 2, Pmask: mask, Ptimeout: 300}); err != nil {
+			t.Fatal(err)
+		}
+		conn := func(src string, sport uint16, want lcReal) {
+			t.Helper()
+			syn := clientSYN(sport)
+			syn.src = ip4(src)
+			e.check(t, fmt.Sprintf("%s:%d", src, sport), e.pub, syn.frame(), xdpRedirect, PathNewFlow,
+				toReal(syn, want.addr, want.mac, want.port).frame())
+		}
+		conn("10.1.1.1", 1000, reals[0]) // rr: real 1, template 10.1.1.0
+		conn("10.1.1.1", 1001, reals[0]) // persistent (rr would say real 2)
+		conn("10.1.1.77", 1002, reals[0]) // same /24
+		conn("10.1.2.1", 1003, reals[1]) // another /24: rr goes on (cursor 1)
+		conn("10.1.2.1", 1004, reals[1])
+		n := 0
+		if err := e.maps.Templates(func(k PersistKey, v Persist) bool {
+			n++
+			if k.SvcId != 7 || (AddrFromBe32(k.Client) != ip4("10.1.1.0") && AddrFromBe32(k.Client) != ip4("10.1.2.0")) {
+				t.Errorf("template %+v -> %+v", k, v)
+			}
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("%d templates, want 2", n)
+		}
+		// The first template expires: 10.1.1.x is scheduled afresh (rr: real 1,
+		// cursor 2) and keeps that.
+		k := PersistKey{SvcId: 7, Client: Be32(ip4("10.1.1.0"))}
+		if err := e.maps.PutTemplate(k, Persist{RealId: 2, RealGen: 12, LastSeen: 1}); err != nil {
+			t.Fatal(err)
+		}
+		conn("10.1.1.1", 1005, reals[0])
+		conn("10.1.1.1", 1006, reals[0])
+	})
+}

@@ -35,6 +35,24 @@ struct svc_value {
 	__u64 cursor;    /* new connections scheduled since this value was written (atomic) */
 	__u32 sched;     /* enum sched_kind: how flow_pick uses the schedule (sched.h) */
 	__u32 pad;       /* always zero */
+	__be32 pmask;    /* persistence netmask (ipvsadm -M), network order */
+	__u32 ptimeout;  /* persistence timeout in seconds (ipvsadm -p); 0 = not persistent */
+};
+
+/* Key of the persist map: a persistence template, one client (masked
+ * address) of one persistent service, as IPVS's templates. */
+struct persist_key {
+	__u32 svc_id;  /* svc_value.id */
+	__be32 client; /* client address & svc_value.pmask, network order */
+};
+
+/* Value of the persist map: the real server the client keeps. */
+struct persist_tmpl {
+	__u32 real_id;   /* reals index */
+	__u32 real_gen;  /* reals[real_id].gen when the template was made */
+	__u64 last_seen; /* jiffies: the client's last new connection, or the
+	                  * control plane's last sight of one of its live
+	                  * connections (it refreshes templates every few seconds) */
 };
 
 /* How a service picks the real server of a new connection (sched.h).

@@ -30,6 +30,7 @@ var mapTypes = map[string]struct {
 	"real_stats":     {uint32(0), TrafficStats{}, "__u32", "traffic_stats"}, // per CPU: the size of one CPU's value
 	"real_conns":     {uint32(0), ConnCounts{}, "__u32", "conn_counts"},
 	"real_conns_adj": {uint32(0), ConnAdj{}, "__u32", "conn_adj"},
+	"persist":        {PersistKey{}, Persist{}, "persist_key", "persist_tmpl"},
 	"path_stats":     {uint32(0), uint64(0), "__u32", "__u64"}, // per CPU
 	"config":         {uint32(0), DpConfig{}, "__u32", "dp_config"},
 	"meta":           {uint32(0), StateMeta{}, "__u32", "state_meta"},

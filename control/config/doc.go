@@ -197,9 +197,7 @@
 //     timeout as timeouts.* ("persistence.timeout", 300s when not
 //     written); netmask `persistence.netmask: want an IPv4 netmask
 //     ("255.255.255.0"), got %q` (contiguous ones, 255.255.255.255 when not
-//     written); on another data plane than ipvs, at the key: `persistence
-//     needs dataplane: ipvs (the BPF data planes do not implement it
-//     yet)`. A real server's upper_threshold and lower_threshold: `an
+//     written). A real server's upper_threshold and lower_threshold: `an
 //     integer 0-2147483647` (0: none), and `lower_threshold: <l> must be
 //     below upper_threshold (<u>)` at the lower_threshold key when both
 //     are set.

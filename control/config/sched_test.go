@@ -65,16 +65,6 @@ services:
     scheduler_flags: sh-port
     persistence: 300
 `))
-	_, bpfErr := Parse("bpf.yaml", []byte(configHead+`services:
-  - vip: 192.168.56.10
-    port: 80
-    scheduler: sh
-    scheduler_flags: [sh-fallback]
-    persistence: {timeout: 60s}
-`))
-	if bpfErr == nil || bpfErr.Error() != `bpf.yaml:8: persistence needs dataplane: ipvs (the BPF data planes do not implement it yet)` {
-		t.Errorf("persistence on a BPF data plane: %v", bpfErr)
-	}
 	want := []string{
 		`bad.yaml:8: scheduler_flags: sh-port is only for scheduler sh, got scheduler wlc`,
 		`bad.yaml:8: scheduler_flags: want sh-fallback, sh-port, mh-fallback or mh-port, got "fast"`,

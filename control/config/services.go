@@ -221,9 +221,6 @@ func (p *parser) persistence(field configField, out *model.Persistence) {
 	if !ok {
 		return
 	}
-	if p.dataplane != "ipvs" {
-		p.add(field.key.Line, "persistence needs dataplane: ipvs (the BPF data planes do not implement it yet)")
-	}
 	f := p.fields(m, "in persistence", "timeout", "netmask")
 	out.Timeout = model.DefaultPersistenceTimeout
 	out.Netmask = model.HostNetmask

@@ -127,8 +127,49 @@ func (d *Plane) Flows() ([]model.Flow, error) {
 	if err != nil {
 		return nil, err
 	}
+	if out, err = d.templateFlows(out, now, hz); err != nil {
+		return nil, err
+	}
 	dataplane.SortFlows(out)
 	return out, nil
+}
+
+// templateFlows appends the persistence templates to out, as ipvsadm -Lnc
+// lists them: state NONE, the client's masked address with port 0, the
+// service, the real server, and the time left before the template expires.
+func (d *Plane) templateFlows(out []model.Flow, now, hz uint64) ([]model.Flow, error) {
+	cur, err := d.read()
+	if err != nil {
+		return nil, err
+	}
+	svcs := map[uint32]bpf.SvcKey{}
+	timeouts := map[uint32]uint64{}
+	for k, v := range cur.services {
+		if v.Ptimeout > 0 {
+			svcs[v.Id], timeouts[v.Id] = k, uint64(v.Ptimeout)*hz
+		}
+	}
+	err = d.maps.Templates(func(k bpf.PersistKey, v bpf.Persist) bool {
+		sk, ok := svcs[k.SvcId]
+		r, rok := cur.reals[v.RealId]
+		if !ok || !rok || r.Gen != v.RealGen {
+			return true
+		}
+		left := bpf.Expiry(bpf.Flow{LastSeen: v.LastSeen, Timeout: timeouts[k.SvcId]}, now, hz)
+		if left <= 0 {
+			return true
+		}
+		out = append(out, model.Flow{
+			Proto:   model.Proto(sk.Proto),
+			Client:  addrPort(k.Client, 0),
+			VIP:     addrPort(sk.Vip, sk.Port),
+			Real:    addrPort(r.Addr, r.Port),
+			State:   "NONE",
+			Expires: left,
+		})
+		return true
+	})
+	return out, err
 }
 
 // Stats implements Observer.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/test/testenv"
@@ -312,5 +313,69 @@ func TestRecount(t *testing.T) {
 	}
 	if !needsCounts(map[model.ServiceKey]model.Service{s.Key(): s}) || needsCounts(map[model.ServiceKey]model.Service{}) {
 		t.Error("needsCounts: lc needs the counts, no service does not")
+	}
+}
+
+// TestPersistenceTemplates: a persistent service's value carries its mask
+// and timeout; Recount refreshes the template of a client with a live
+// connection; Flows lists templates as ipvsadm -Lnc does (state NONE).
+func TestPersistenceTemplates(t *testing.T) {
+	d, m := newTestPlane(t)
+	s := seedService(1, 1)
+	s.Persistence = model.Persistence{Timeout: 600 * time.Second, Netmask: netip.MustParseAddr("255.255.255.0")}
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	svcs, _ := m.Services()
+	v := svcs[bpf.NewSvcKey(tVIP, 80, 6)]
+	if v.Ptimeout != 600 || bpf.AddrFromBe32(v.Pmask) != s.Persistence.Netmask {
+		t.Fatalf("service value %+v", v)
+	}
+	reals, _ := m.Reals()
+	var id uint32
+	var r bpf.Real
+	for i, rr := range reals {
+		id, r = i, rr
+		break
+	}
+	now, err := bpf.Jiffies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := netip.MustParseAddr("192.168.56.100")
+	fk := bpf.FlowKey{Saddr: bpf.Be32(client), Daddr: bpf.Be32(tVIP), Sport: bpf.Be16(1000), Dport: bpf.Be16(80), Proto: 6}
+	f := bpf.Flow{NatAddr: r.Addr, NatPort: r.Port, Dir: bpf.DirForward, State: bpf.StateEstablished, SvcId: v.Id,
+		RealId: id, RealGen: r.Gen, LastSeen: now, Timeout: 1 << 20}
+	if err := m.PutFlow(fk, f); err != nil {
+		t.Fatal(err)
+	}
+	pk := bpf.PersistKey{SvcId: v.Id, Client: bpf.Be32(netip.MustParseAddr("192.168.56.0"))}
+	if err := m.PutTemplate(pk, bpf.Persist{RealId: id, RealGen: r.Gen, LastSeen: now - 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Recount(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Templates(func(k bpf.PersistKey, p bpf.Persist) bool {
+		if k == pk && p.LastSeen < now {
+			t.Errorf("template not refreshed: last seen %d, live connection at %d", p.LastSeen, now)
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	flows, err := d.Flows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, fl := range flows {
+		if fl.State == "NONE" {
+			found = fl.Client == netip.MustParseAddrPort("192.168.56.0:0") && fl.VIP.Port() == 80 &&
+				fl.Expires > 500*time.Second
+		}
+	}
+	if !found {
+		t.Errorf("no template listed in %+v", flows)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/control/dataplane"
@@ -35,6 +36,19 @@ func protoOK(p model.Proto) bool { return p == model.TCP || p == model.UDP }
 // others walk their expansion: bpf.SchedCursor).
 var schedKinds = map[string]bpf.SchedKind{"lc": bpf.SchedLC, "wlc": bpf.SchedWLC, "sed": bpf.SchedSED, "nq": bpf.SchedNQ,
 	model.SchedSH: bpf.SchedSH}
+
+// persistence returns the svc_value persistence netmask (network order)
+// and timeout (seconds) of the service; 0, 0 when it is not persistent.
+func persistence(s model.Service) (uint32, uint32) {
+	if !s.Persistent() {
+		return 0, 0
+	}
+	mask := s.Persistence.Netmask
+	if !mask.Is4() {
+		mask = model.HostNetmask
+	}
+	return bpf.Be32(mask), uint32(s.Persistence.Timeout / time.Second)
+}
 
 // schedFlags returns the svc_value flags of the service's scheduler flags.
 func schedFlags(s model.Service) uint32 {
@@ -286,7 +300,9 @@ func (d *Plane) Apply(services []model.Service) error {
 			return fmt.Errorf("apply: service %s: %w", s.Key(), err)
 		}
 		flags := schedFlags(s)
-		if exists && old.SchedLen == uint32(len(sched)) && old.Sched == uint32(kind) && old.Flags == flags {
+		pmask, ptimeout := persistence(s)
+		if exists && old.SchedLen == uint32(len(sched)) && old.Sched == uint32(kind) && old.Flags == flags &&
+			old.Pmask == pmask && old.Ptimeout == ptimeout {
 			have, err := d.maps.ReadSchedule(old.SchedOff, old.SchedLen)
 			if err != nil {
 				return err
@@ -305,7 +321,8 @@ func (d *Plane) Apply(services []model.Service) error {
 			}
 		}
 		// 3. switch the service to it.
-		if err := d.maps.PutService(key, bpf.SvcValue{Id: svcID, SchedOff: off, SchedLen: uint32(len(sched)), Sched: uint32(kind), Flags: flags}); err != nil {
+		if err := d.maps.PutService(key, bpf.SvcValue{Id: svcID, SchedOff: off, SchedLen: uint32(len(sched)), Sched: uint32(kind), Flags: flags,
+			Pmask: pmask, Ptimeout: ptimeout}); err != nil {
 			return err
 		}
 		if exists && old.SchedLen > 0 {

@@ -32,9 +32,13 @@ const RecountInterval = 2 * time.Second
 // may wait for a quiet moment.
 const recountPatience = 3
 
-// needsCounts says whether any desired service reads connection counts.
+// needsCounts says whether any desired service reads connection counts,
+// or has persistence templates to refresh.
 func needsCounts(services map[model.ServiceKey]model.Service) bool {
 	for _, s := range services {
+		if s.Persistent() {
+			return true
+		}
 		if sc, _ := model.LookupScheduler(s.Scheduler); sc.Counts {
 			return true
 		}
@@ -72,6 +76,7 @@ func (d *Plane) Recount() error {
 	}
 	idle := func(f bpf.Flow) bool { return now-f.LastSeen > f.Timeout }
 	truth := map[uint32]*bpf.ConnAdj{}
+	live := map[bpf.FlowKey]bool{}
 	for k, f := range table {
 		if f.Dir != bpf.DirForward {
 			continue
@@ -85,6 +90,7 @@ func (d *Plane) Recount() error {
 				continue
 			}
 		}
+		live[k] = true
 		t := truth[f.RealId]
 		if t == nil {
 			t = &bpf.ConnAdj{}
@@ -95,6 +101,9 @@ func (d *Plane) Recount() error {
 		} else {
 			t.Inactive++
 		}
+	}
+	if err := d.refreshTemplates(cur, table, live, now); err != nil {
+		return err
 	}
 	if d.busy == nil {
 		d.busy = map[uint32]int{}
@@ -146,4 +155,45 @@ func (d *Plane) recountLoop(stop <-chan struct{}) {
 			}
 		}
 	}
+}
+
+// refreshTemplates marks the persistence templates of clients with a live
+// connection (live: forward keys) as seen now, so that a template expires
+// its timeout after the client's last connection has ended.
+func (d *Plane) refreshTemplates(cur *current, table map[bpf.FlowKey]bpf.Flow, live map[bpf.FlowKey]bool, now uint64) error {
+	masks := map[uint32]uint32{} // persistent services' ids -> netmask
+	for _, v := range cur.services {
+		if v.Ptimeout > 0 {
+			masks[v.Id] = v.Pmask
+		}
+	}
+	if len(masks) == 0 {
+		return nil
+	}
+	seen := map[bpf.PersistKey]uint32{} // -> real id of a live connection
+	for k := range live {
+		f := table[k]
+		if mask, ok := masks[f.SvcId]; ok {
+			seen[bpf.PersistKey{SvcId: f.SvcId, Client: k.Saddr & mask}] = f.RealId
+		}
+	}
+	var stale []bpf.PersistKey
+	var vals []bpf.Persist
+	err := d.maps.Templates(func(k bpf.PersistKey, v bpf.Persist) bool {
+		if rid, ok := seen[k]; ok && rid == v.RealId && v.LastSeen != now {
+			v.LastSeen = now
+			stale = append(stale, k)
+			vals = append(vals, v)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	for i, k := range stale {
+		if err := d.maps.PutTemplate(k, vals[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
