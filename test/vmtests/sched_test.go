@@ -2,8 +2,9 @@
 // test VM: for lc, wlc, sed, nq and sh, `director run` with dataplane xdp,
 // tc and ipvs in turn serves the same scripted sequence of connections
 // (six opened and held, two of them closed, four more opened; sh from
-// several client addresses), and every data plane must send each new
-// connection to the same real server.
+// several client addresses; persistence: rr with -p and a /30 mask, two
+// rounds over the client addresses), and every data plane must send each
+// new connection to the same real server.
 
 package vmtests
 
@@ -31,7 +32,9 @@ interfaces: {public: enp0s3, internal: enp0s8}
 dataplane: %s
 control_socket: %%[1]s
 services:
-` + schedParityService + schedParityService + schedParityService + schedParityService + schedParityService
+` + schedParityService + schedParityService + schedParityService + schedParityService + schedParityService +
+	schedParityService + `    persistence: {timeout: 300s, netmask: 255.255.255.252}
+`
 
 const schedParityService = `  - vip: 192.168.56.10
     port: %d
@@ -45,7 +48,11 @@ const schedParityService = `  - vip: 192.168.56.10
 var schedParityPorts = []struct {
 	sched string
 	port  int
-}{{"lc", 8081}, {"wlc", 8082}, {"sed", 8083}, {"nq", 8084}, {"sh", 8085}}
+}{{"lc", 8081}, {"wlc", 8082}, {"sed", 8083}, {"nq", 8084}, {"sh", 8085}, {"rr", 8086}}
+
+// schedParityPersistent is the port of the persistent service (rr, -p 300
+// -M 255.255.255.252: four client addresses share a template).
+const schedParityPersistent = 8086
 
 // heldConn is a connection kept open after its first request.
 type heldConn struct {
@@ -110,8 +117,9 @@ func activeConns(d interface {
 	return n, fmt.Sprint(n)
 }
 
-// TestSchedulerParity: lc, wlc, sed, nq and sh pick the same real servers
-// on XDP, TC and kernel IPVS for the same scripted connections.
+// TestSchedulerParity: lc, wlc, sed, nq, sh and a persistent rr service
+// pick the same real servers on XDP, TC and kernel IPVS for the same
+// scripted connections.
 func TestSchedulerParity(t *testing.T) {
 	ipvsVMOnly(t)
 	l := vmLab(t, lab.Options{Nodes: []string{lab.Client, lab.LB1, lab.Web1, lab.Web2}, FloatingOn: lab.LB1})
@@ -149,7 +157,25 @@ func TestSchedulerParity(t *testing.T) {
 		d := startVMDirector(t, l, lab.LB1, cfg)
 		for _, sp := range schedParityPorts {
 			var picks []string
-			if sp.sched == "sh" {
+			if sp.port == schedParityPersistent {
+				// Two rounds over the clients: the second must repeat the
+				// first (templates), and both are the same on every plane.
+				for range 2 {
+					for _, c := range clients {
+						h := openHeld(t, l, c, sp.port)
+						picks = append(picks, h.server)
+						_ = h.conn.Close()
+					}
+				}
+				if a, b := strings.Join(picks[:len(clients)], " "), strings.Join(picks[len(clients):], " "); a != b {
+					t.Errorf("%s: persistence: the second round %s differs from the first %s", dp, b, a)
+				}
+				// (The IPVS plane's listing folds IPVS's NONE into SYN.)
+				out, err := d.CLI("conntrack")
+				if dp != "ipvs" && (err != nil || !strings.Contains(out, "NONE")) {
+					t.Errorf("%s: conntrack lists no persistence template: %v\n%s", dp, err, out)
+				}
+			} else if sp.sched == "sh" {
 				for _, c := range clients {
 					h := openHeld(t, l, c, sp.port)
 					picks = append(picks, h.server)

@@ -46,6 +46,10 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	templates, err := d.liveTemplates(cur)
+	if err != nil {
+		return nil, err
+	}
 	var out []model.ServiceStatus
 	for key, v := range cur.services {
 		st := model.ServiceStatus{ServiceKey: model.ServiceKey{VIP: bpf.AddrFromBe32(key.Vip), Port: bpf.PortFromBe16(key.Port), Proto: model.Proto(key.Proto)}}
@@ -73,6 +77,7 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 			if c := byReal[id]; c != nil {
 				rs.ActiveConns, rs.InactiveConns = c.active, c.inactive
 			}
+			rs.PersistentConns = templates[id]
 			st.Reals = append(st.Reals, rs)
 		}
 		out = append(out, st)
@@ -132,6 +137,36 @@ func (d *Plane) Flows() ([]model.Flow, error) {
 	}
 	dataplane.SortFlows(out)
 	return out, nil
+}
+
+// liveTemplates counts the unexpired persistence templates by real id.
+func (d *Plane) liveTemplates(cur *current) (map[uint32]uint64, error) {
+	out := map[uint32]uint64{}
+	timeouts := map[uint32]uint32{}
+	for _, v := range cur.services {
+		if v.Ptimeout > 0 {
+			timeouts[v.Id] = v.Ptimeout
+		}
+	}
+	if len(timeouts) == 0 {
+		return out, nil
+	}
+	now, err := bpf.Jiffies()
+	if err != nil {
+		return nil, err
+	}
+	hz, err := d.maps.HZ()
+	if err != nil {
+		return nil, err
+	}
+	err = d.maps.Templates(func(k bpf.PersistKey, v bpf.Persist) bool {
+		r, ok := cur.reals[v.RealId]
+		if t, pok := timeouts[k.SvcId]; pok && ok && r.Gen == v.RealGen && now-v.LastSeen <= uint64(t)*hz {
+			out[v.RealId]++
+		}
+		return true
+	})
+	return out, err
 }
 
 // templateFlows appends the persistence templates to out, as ipvsadm -Lnc

@@ -378,4 +378,15 @@ func TestPersistenceTemplates(t *testing.T) {
 	if !found {
 		t.Errorf("no template listed in %+v", flows)
 	}
+	st, err := d.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, rs := range st[0].Reals {
+		n += rs.PersistentConns
+	}
+	if n != 1 {
+		t.Errorf("status counts %d persistence templates, want 1", n)
+	}
 }
