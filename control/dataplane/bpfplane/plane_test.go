@@ -378,6 +378,28 @@ func TestPersistenceTemplates(t *testing.T) {
 	if !found {
 		t.Errorf("no template listed in %+v", flows)
 	}
+	// A synced connection of another client, without a template (the
+	// standby's case): the recount makes its template.
+	fk2 := fk
+	fk2.Saddr = bpf.Be32(netip.MustParseAddr("192.168.57.9"))
+	if err := m.PutFlow(fk2, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Recount(); err != nil {
+		t.Fatal(err)
+	}
+	made := false
+	if err := m.Templates(func(k bpf.PersistKey, p bpf.Persist) bool {
+		if bpf.AddrFromBe32(k.Client) == netip.MustParseAddr("192.168.57.0") && p.RealId == id && p.RealGen == r.Gen {
+			made = true
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !made {
+		t.Error("no template made for a live connection without one")
+	}
 	st, err := d.Status()
 	if err != nil {
 		t.Fatal(err)
@@ -386,7 +408,7 @@ func TestPersistenceTemplates(t *testing.T) {
 	for _, rs := range st[0].Reals {
 		n += rs.PersistentConns
 	}
-	if n != 1 {
-		t.Errorf("status counts %d persistence templates, want 1", n)
+	if n != 2 {
+		t.Errorf("status counts %d persistence templates, want 2", n)
 	}
 }

@@ -159,7 +159,11 @@ func (d *Plane) recountLoop(stop <-chan struct{}) {
 
 // refreshTemplates marks the persistence templates of clients with a live
 // connection (live: forward keys) as seen now, so that a template expires
-// its timeout after the client's last connection has ended.
+// its timeout after the client's last connection has ended, and makes the
+// template of a client that has live connections but none: on the
+// standby of a pair, whose connections come from connection sync, the
+// templates follow from them, so a client keeps its server across a
+// failover.
 func (d *Plane) refreshTemplates(cur *current, table map[bpf.FlowKey]bpf.Flow, live map[bpf.FlowKey]bool, now uint64) error {
 	masks := map[uint32]uint32{} // persistent services' ids -> netmask
 	for _, v := range cur.services {
@@ -170,17 +174,22 @@ func (d *Plane) refreshTemplates(cur *current, table map[bpf.FlowKey]bpf.Flow, l
 	if len(masks) == 0 {
 		return nil
 	}
-	seen := map[bpf.PersistKey]uint32{} // -> real id of a live connection
+	seen := map[bpf.PersistKey]bpf.Persist{} // -> the real server of a live connection
 	for k := range live {
 		f := table[k]
 		if mask, ok := masks[f.SvcId]; ok {
-			seen[bpf.PersistKey{SvcId: f.SvcId, Client: k.Saddr & mask}] = f.RealId
+			seen[bpf.PersistKey{SvcId: f.SvcId, Client: k.Saddr & mask}] = bpf.Persist{RealId: f.RealId, RealGen: f.RealGen, LastSeen: now}
 		}
 	}
 	var stale []bpf.PersistKey
 	var vals []bpf.Persist
 	err := d.maps.Templates(func(k bpf.PersistKey, v bpf.Persist) bool {
-		if rid, ok := seen[k]; ok && rid == v.RealId && v.LastSeen != now {
+		p, ok := seen[k]
+		if !ok {
+			return true
+		}
+		delete(seen, k) // it has a template
+		if p.RealId == v.RealId && p.RealGen == v.RealGen && v.LastSeen != now {
 			v.LastSeen = now
 			stale = append(stale, k)
 			vals = append(vals, v)
@@ -189,6 +198,10 @@ func (d *Plane) refreshTemplates(cur *current, table map[bpf.FlowKey]bpf.Flow, l
 	})
 	if err != nil {
 		return err
+	}
+	for k, p := range seen { // live connections without a template
+		stale = append(stale, k)
+		vals = append(vals, p)
 	}
 	for i, k := range stale {
 		if err := d.maps.PutTemplate(k, vals[i]); err != nil {
