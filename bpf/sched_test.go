@@ -341,10 +341,10 @@ func TestPersistence(t *testing.T) {
 			e.check(t, fmt.Sprintf("%s:%d", src, sport), e.pub, syn.frame(), xdpRedirect, PathNewFlow,
 				toReal(syn, want.addr, want.mac, want.port).frame())
 		}
-		conn("10.1.1.1", 1000, reals[0]) // rr: real 1, template 10.1.1.0
-		conn("10.1.1.1", 1001, reals[0]) // persistent (rr would say real 2)
+		conn("10.1.1.1", 1000, reals[0])  // rr: real 1, template 10.1.1.0
+		conn("10.1.1.1", 1001, reals[0])  // persistent (rr would say real 2)
 		conn("10.1.1.77", 1002, reals[0]) // same /24
-		conn("10.1.2.1", 1003, reals[1]) // another /24: rr goes on (cursor 1)
+		conn("10.1.2.1", 1003, reals[1])  // another /24: rr goes on (cursor 1)
 		conn("10.1.2.1", 1004, reals[1])
 		n := 0
 		if err := e.maps.Templates(func(k PersistKey, v Persist) bool {

@@ -90,4 +90,3 @@ func TestWLCThresholdReload(t *testing.T) {
 		}
 	})
 }
-
