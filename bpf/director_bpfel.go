@@ -165,6 +165,7 @@ const (
 	directorSchedKindSCHED_SED    directorSchedKind = 3
 	directorSchedKindSCHED_NQ     directorSchedKind = 4
 	directorSchedKindSCHED_SH     directorSchedKind = 5
+	directorSchedKindSCHED_MH     directorSchedKind = 6
 )
 
 type directorStateMeta struct {

@@ -54,6 +54,7 @@ const (
 	SchedSED    = directorSchedKindSCHED_SED
 	SchedNQ     = directorSchedKindSCHED_NQ
 	SchedSH     = directorSchedKindSCHED_SH
+	SchedMH     = directorSchedKindSCHED_MH
 )
 
 // Scheduler flags of svc_value.flags (enum sched_flags).

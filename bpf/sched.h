@@ -394,6 +394,88 @@ static __always_inline int sched_sh(struct svc_value *svc, const struct flow_key
 	return 0;
 }
 
+/* Maglev hashing: the schedule region is the lookup table the control
+ * plane built (control/model/sched_mh.go); a client goes to entry
+ * mh_hash(address + port) mod its size, port 0 unless mh-port. With
+ * mh-fallback an unavailable server's clients take the next entries'. */
+static __always_inline __u32 mh_hash(__be32 addr, __be16 port)
+{
+	__u32 h = bpf_ntohl(addr) + bpf_ntohs(port);
+
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+/* State of an mh fallback walk (mh_fallback_step). */
+struct mh_walk {
+	__u32 off;   /* svc_value.sched_off */
+	__u32 len;   /* svc_value.sched_len */
+	__u32 first; /* the client's entry */
+	__u32 found; /* a server was found */
+	__u32 best;  /* its id */
+};
+
+/* mh_fallback_step tries the i+1-th entry after the client's. A bpf_loop
+ * callback. */
+static long mh_fallback_step(__u32 i, void *ctx)
+{
+	struct mh_walk *w = ctx;
+	__u32 slot, id, *p;
+	struct real *r;
+
+	if (w->len == 0)
+		return 1;
+	slot = w->off + (w->first + i + 1) % w->len;
+	p = bpf_map_lookup_elem(&schedule, &slot);
+	if (!p)
+		return 1;
+	id = *p;
+	r = bpf_map_lookup_elem(&reals, &id);
+	if (!r || !sched_available(r, id))
+		return 0;
+	w->found = 1;
+	w->best = id;
+	return 1;
+}
+
+/* The largest mh table (IPVS's largest prime, CONFIG_IP_VS_MH_TAB_INDEX 17). */
+#define MH_MAX_TABLE 131071
+
+static __always_inline int sched_mh(struct svc_value *svc, const struct flow_key *k, __u32 *rid,
+				    struct real **out)
+{
+	struct mh_walk w = { .off = svc->sched_off, .len = svc->sched_len };
+	struct real *r;
+	__u32 slot, *p;
+
+	w.first = mh_hash(k->saddr, (svc->flags & SCHED_F_PORT) ? k->sport : 0) % w.len;
+	slot = w.off + w.first;
+	p = bpf_map_lookup_elem(&schedule, &slot);
+	if (!p)
+		return PATH_NO_REAL;
+	w.best = *p;
+	r = bpf_map_lookup_elem(&reals, &w.best);
+	if (!r || r->gen == 0)
+		return PATH_NO_REAL;
+	if (!sched_available(r, w.best)) {
+		if (!(svc->flags & SCHED_F_FALLBACK))
+			return PATH_NO_REAL;
+		bpf_loop(w.len < MH_MAX_TABLE ? w.len : MH_MAX_TABLE, mh_fallback_step, &w, 0);
+		if (!w.found)
+			return PATH_NO_REAL;
+		r = bpf_map_lookup_elem(&reals, &w.best);
+		if (!r || r->gen == 0)
+			return PATH_NO_REAL;
+	}
+	*rid = w.best;
+	*out = r;
+	return 0;
+}
+
 /* sched_dispatch runs the service's scheduler. */
 static __always_inline int sched_dispatch(struct svc_value *svc, const struct flow_key *k, __u32 *rid,
 					  struct real **out)
@@ -406,6 +488,8 @@ static __always_inline int sched_dispatch(struct svc_value *svc, const struct fl
 		return sched_least(svc, rid, out);
 	case SCHED_SH:
 		return sched_sh(svc, k, rid, out);
+	case SCHED_MH:
+		return sched_mh(svc, k, rid, out);
 	default:
 		return sched_cursor(svc, rid, out);
 	}

@@ -369,3 +369,62 @@ func TestPersistence(t *testing.T) {
 		conn("10.1.1.1", 1006, reals[0])
 	})
 }
+
+// TestMaglev: mh sends each client to the server the Go model's Maglev
+// table and hash give, and with mh-fallback replaces an overloaded one.
+func TestMaglev(t *testing.T) {
+	reals := []lcReal{lcReals[0], lcReals[1], lcReals[2]}
+	reals[1].upper = 1 // overloaded after its first connection
+	keys := make([]model.RealKey, len(reals))
+	weights := make([]uint32, len(reals))
+	for i, r := range reals {
+		keys[i], weights[i] = model.RealKey{Addr: ip4(r.addr), Port: r.port}, r.weight
+	}
+	table := model.MaglevTable(keys, weights, model.MHTableSize)
+	for _, c := range []struct {
+		name  string
+		flags uint32
+	}{{"plain", 0}, {"mh-fallback", SchedFlagFallback}, {"mh-port", SchedFlagPort}} {
+		t.Run(c.name, func(t *testing.T) {
+			forEachEntry(t, func(t *testing.T, ent entry) {
+				e := lcEnv(t, ent, SchedMH, reals)
+				ids := make([]uint32, len(table))
+				for i, li := range table {
+					ids[i] = reals[li].id
+				}
+				if err := e.maps.WriteSchedule(0, ids); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.maps.PutService(webKey, SvcValue{SchedLen: uint32(len(ids)), Sched: uint32(SchedMH), Flags: c.flags}); err != nil {
+					t.Fatal(err)
+				}
+				var conns1 uint64
+				served := map[int]int{}
+				for n := range 120 {
+					syn := clientSYN(uint16(20000 + 11*n))
+					syn.src = netip.AddrFrom4([4]byte{10, 7, byte(n >> 8), byte(n)})
+					port := uint16(0)
+					if c.flags&SchedFlagPort != 0 {
+						port = syn.sport
+					}
+					available := func(i int) bool { return i != 1 || conns1 < uint64(reals[1].upper) }
+					want := model.PickMH(table, available, syn.src.As4(), port, c.flags&SchedFlagFallback != 0)
+					name := fmt.Sprintf("client %s:%d", syn.src, syn.sport)
+					if want < 0 {
+						e.check(t, name, e.pub, syn.frame(), xdpDrop, PathNoReal, nil)
+						continue
+					}
+					r := reals[want]
+					e.check(t, name, e.pub, syn.frame(), xdpRedirect, PathNewFlow, toReal(syn, r.addr, r.mac, r.port).frame())
+					served[want]++
+					if want == 1 {
+						conns1++
+					}
+				}
+				if len(served) != 3 || served[1] != 1 {
+					t.Errorf("served %v: want all three servers, the one with a threshold of 1 once", served)
+				}
+			})
+		})
+	}
+}

@@ -67,12 +67,13 @@ enum sched_kind {
 	SCHED_SED = 3,    /* shortest expected delay: (active + 1) / weight */
 	SCHED_NQ = 4,     /* never queue: an idle server first, else as sed */
 	SCHED_SH = 5,     /* source hashing: the schedule region is IPVS's 256-bucket table */
+	SCHED_MH = 6,     /* Maglev hashing: the schedule region is the Maglev lookup table */
 };
 
 /* Scheduler flags (svc_value.flags), ipvsadm -b. */
 enum sched_flags {
-	SCHED_F_FALLBACK = 1, /* sh-fallback: an unavailable server's clients go to the next bucket's */
-	SCHED_F_PORT = 2,     /* sh-port: the client's port is hashed with its address */
+	SCHED_F_FALLBACK = 1, /* sh-/mh-fallback: an unavailable server's clients go to another bucket's */
+	SCHED_F_PORT = 2,     /* sh-/mh-port: the client's port is hashed with its address */
 };
 
 

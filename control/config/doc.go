@@ -71,7 +71,7 @@
 //     control_socket: `an absolute path` and `a path of at most 107 bytes
 //     (a unix socket's limit)`; flow_table.size: `an integer
 //     1024-67108864`; timeouts.*: `a duration ("900s", "15m", "1h") or a
-//     number of seconds`; protocol: `tcp or udp`; scheduler: `rr, wrr, lc, wlc, sh, sed or nq`
+//     number of seconds`; protocol: `tcp or udp`; scheduler: `rr, wrr, lc, wlc, sh, sed, nq or mh`
 //     (with dataplane ipvs: `rr, wrr, lc, wlc, sh, dh, sed, nq, lblc,
 //     lblcr, mh, fo, ovf or twos`); ipvs.sync_interface: an interface
 //     name; ipvs.sync_id: `an integer 0-255`; ipvs.conntrack: `true or
@@ -104,10 +104,10 @@
 //     outside 10ms..1h` (sub-second values allowed), `ha.arp.interval: <v>
 //     is outside 10ms..10s`; `ha.resources.addresses.address: prefix
 //     length <n> is outside 1..32`.
-//   - IPVS schedulers the BPF data planes lack (dh, lblc, lblcr, mh, fo,
-//     ovf, twos) on another data plane than ipvs: `scheduler %q needs
+//   - IPVS schedulers the BPF data planes lack (dh, lblc, lblcr, fo, ovf,
+//     twos) on another data plane than ipvs: `scheduler %q needs
 //     dataplane: ipvs (the BPF data planes implement rr, wrr, lc, wlc, sh,
-//     sed and nq)`; sctp:
+//     sed, nq and mh)`; sctp:
 //     `protocol "sctp" is not implemented (tcp, udp)`; an ipvs section
 //     with dataplane xdp, xdp-generic or tc: `ipvs: only for dataplane ipvs or
 //     auto, got dataplane <d>`, at the key.

@@ -15,7 +15,8 @@ package model
 // (lc, wlc, sed, nq: Counts, sched_lc.go) reads the servers' connection
 // counts at each new connection, and sh (Hashed, sched_sh.go) looks the
 // client up in a table the control plane builds; bpf/sched.h runs both.
-// A scheduler with neither an expansion nor Counts (dh, mh, ...) needs
+// mh (Keyed, sched_mh.go) is a Maglev table built from the servers'
+// identities. A scheduler with none of these (dh, lblc, ...) needs
 // dataplane: ipvs.
 //
 // Schedule expansion: the order in which IPVS's rr and wrr schedulers hand
@@ -55,6 +56,10 @@ type Scheduler struct {
 	// not a cycle walked by a cursor; every server is in it, weight 0
 	// included.
 	Hashed bool
+	// Keyed is Expand for a scheduler whose table depends on the servers'
+	// identities, not only their weights (mh): keys and weights in IPVS
+	// list order.
+	Keyed func(keys []RealKey, weights []uint32, maxLen int) ([]uint32, error)
 	// Counts: the scheduler picks by the real servers' connection counts
 	// and weights at each new connection (the least-connection family);
 	// the BPF data planes keep the counts and walk the service's servers
@@ -75,7 +80,7 @@ type ConnState struct {
 }
 
 // BPF says whether the BPF data planes (XDP and TC) run the scheduler.
-func (s Scheduler) BPF() bool { return s.Expand != nil || s.Counts }
+func (s Scheduler) BPF() bool { return s.Expand != nil || s.Keyed != nil || s.Counts }
 
 // Scheduler names the rest of the code refers to.
 const (
@@ -103,7 +108,7 @@ var schedulers = []Scheduler{
 	{Name: "nq", Summary: "never queue", Counts: true, Pick: pickNQ},
 	{Name: "lblc", Summary: "locality-based least connection"},
 	{Name: "lblcr", Summary: "locality-based least connection with replication"},
-	{Name: SchedMH, Summary: "maglev hashing"},
+	{Name: SchedMH, Summary: "maglev hashing", Keyed: expandMH, Hashed: true},
 	{Name: "fo", Summary: "weighted failover"},
 	{Name: "ovf", Summary: "weighted overflow"},
 	{Name: "twos", Summary: "weighted random twos choice"},

@@ -201,7 +201,7 @@ func TestApplyRefusesInvalidServices(t *testing.T) {
 		{dup},
 		{seedService(1, 1), seedService(2, 2)},
 		{{VIP: netip.MustParseAddr("2001:db8::1"), Port: 80, Proto: model.TCP, Scheduler: model.SchedRR}},
-		{{VIP: tVIP, Port: 80, Proto: model.TCP, Scheduler: "mh"}},
+		{{VIP: tVIP, Port: 80, Proto: model.TCP, Scheduler: "dh"}},
 	} {
 		if err := d.Apply(bad); err == nil {
 			t.Errorf("Apply(%v) accepted", bad)

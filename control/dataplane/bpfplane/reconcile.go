@@ -35,7 +35,7 @@ func protoOK(p model.Proto) bool { return p == model.TCP || p == model.UDP }
 // schedKinds says how the program runs each scheduler with Counts (the
 // others walk their expansion: bpf.SchedCursor).
 var schedKinds = map[string]bpf.SchedKind{"lc": bpf.SchedLC, "wlc": bpf.SchedWLC, "sed": bpf.SchedSED, "nq": bpf.SchedNQ,
-	model.SchedSH: bpf.SchedSH}
+	model.SchedSH: bpf.SchedSH, model.SchedMH: bpf.SchedMH}
 
 // persistence returns the svc_value persistence netmask (network order)
 // and timeout (seconds) of the service; 0, 0 when it is not persistent.
@@ -53,10 +53,10 @@ func persistence(s model.Service) (uint32, uint32) {
 // schedFlags returns the svc_value flags of the service's scheduler flags.
 func schedFlags(s model.Service) uint32 {
 	var f uint32
-	if s.HasSchedFlag(model.SchedFlagSHFallback) {
+	if s.HasSchedFlag(model.SchedFlagSHFallback) || s.HasSchedFlag(model.SchedFlagMHFallback) {
 		f |= bpf.SchedFlagFallback
 	}
-	if s.HasSchedFlag(model.SchedFlagSHPort) {
+	if s.HasSchedFlag(model.SchedFlagSHPort) || s.HasSchedFlag(model.SchedFlagMHPort) {
 		f |= bpf.SchedFlagPort
 	}
 	return f
@@ -80,10 +80,17 @@ func schedule(s model.Service, ids []uint32, maxLen int) ([]uint32, bpf.SchedKin
 		return out, kind, nil
 	}
 	weights := make([]uint32, len(order))
+	keys := make([]model.RealKey, len(order))
 	for i, ci := range order {
-		weights[i] = s.Reals[ci].Weight
+		weights[i], keys[i] = s.Reals[ci].Weight, s.Reals[ci].Key()
 	}
-	idx, err := model.ExpandSchedule(s.Scheduler, weights, maxLen)
+	var idx []uint32
+	var err error
+	if sc, _ := model.LookupScheduler(s.Scheduler); sc.Keyed != nil {
+		idx, err = sc.Keyed(keys, weights, maxLen)
+	} else {
+		idx, err = model.ExpandSchedule(s.Scheduler, weights, maxLen)
+	}
 	if err != nil {
 		return nil, 0, err
 	}
