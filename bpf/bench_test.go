@@ -59,6 +59,59 @@ func benchEnv(tb testing.TB) *fibEnv {
 
 const cycleBase = 20000
 
+// benchReals is the number of real servers per service of the scheduler
+// benchmarks (all with the chain's next address, so the chain holds).
+const benchReals = 8
+
+// schedBench names the schedulers whose new-flow cost is compared with
+// wrr's, with the same benchReals servers per service.
+var schedBench = []struct {
+	name string
+	kind SchedKind
+}{{"wrr", SchedCursor}, {"lc", SchedLC}, {"wlc", SchedWLC}, {"sed", SchedSED}, {"nq", SchedNQ}, {"sh", SchedSH}}
+
+// chainSched rebuilds the new-flow chain's services with benchReals real
+// servers each, run by scheduler kind (kind < 0: back to one real and a
+// one-slot schedule, as benchEnv made them).
+func chainSched(tb testing.TB, e *fibEnv, kind SchedKind, restore bool) {
+	tb.Helper()
+	for i := 0; i <= chainLen+1; i++ {
+		key, next := NewSvcKey(rip1, uint16(chainBase+i), ProtoTCP), uint16(chainBase+i+1)
+		if i == chainLen+1 {
+			key, next = NewSvcKey(vip, chainBase, ProtoTCP), chainBase
+		}
+		if restore {
+			id := uint32(i)
+			if i == chainLen+1 {
+				id = 0
+			}
+			e.service(tb, uint32(i), key, uint32(i), []uint32{id})
+			continue
+		}
+		ids := make([]uint32, benchReals)
+		for j := range ids {
+			ids[j] = uint32(1000 + i*benchReals + j)
+			if err := e.maps.PutReal(ids[j], Real{Addr: Be32(rip1), Port: Be16(next), Gen: ids[j], Weight: uint32(j + 1)}); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		sched := ids
+		if kind == SchedSH {
+			sched = make([]uint32, 256)
+			for j := range sched {
+				sched[j] = ids[j%benchReals]
+			}
+		}
+		off := uint32(100000 + i*256)
+		if err := e.maps.WriteSchedule(off, sched); err != nil {
+			tb.Fatal(err)
+		}
+		if err := e.maps.PutService(key, SvcValue{Id: uint32(i), SchedOff: off, SchedLen: uint32(len(sched)), Sched: uint32(kind)}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
 func cyclePacket() []byte {
 	s := clientSYN(33334)
 	s.dst = rip2
@@ -269,6 +322,15 @@ func BenchmarkPacketCost(b *testing.B) {
 				check("pass", en.ent, ret, xdpPass)
 				res[key("pass")] = append(res[key("pass")], d)
 			}
+			// New flows by scheduler, XDP, benchReals servers per service.
+			for _, sc := range schedBench {
+				chainSched(b, e, sc.kind, false)
+				clearFlows(b, e)
+				d, ret := timed(b, e, e.objs.XdpDirector, chain, chainLen)
+				check("new_flow "+sc.name, entryXDP, ret, xdpRedirect)
+				res["sched "+sc.name] = append(res["sched "+sc.name], d)
+			}
+			chainSched(b, e, 0, true)
 		}
 	}
 	b.StopTimer()
@@ -283,6 +345,13 @@ func BenchmarkPacketCost(b *testing.B) {
 			c.Nanoseconds(), float64(c)/float64(base), targets[name])
 		b.ReportMetric(float64(x)/float64(base), name+"/xdp_tx")
 		b.ReportMetric(float64(c)/float64(base), "tc_"+name+"/xdp_tx")
+	}
+	wrr := median(res["sched wrr"])
+	fmt.Printf("\nnew flow by scheduler (xdp, %d real servers per service), ratio to wrr in the same run\n", benchReals)
+	for _, sc := range schedBench {
+		x := median(res["sched "+sc.name])
+		fmt.Printf("%-16s %8d %7.2fx\n", sc.name, x.Nanoseconds(), float64(x)/float64(wrr))
+		b.ReportMetric(float64(x)/float64(wrr), "new_flow_"+sc.name+"/wrr")
 	}
 	// The chains must really have taken their paths.
 	p := e.paths(b)

@@ -22,6 +22,7 @@
 #include "types.h"
 #include "maps.h"
 #include "parse.h"
+#include "sched.h"
 
 /* HZ assumed until the loader has written dp_config.hz. */
 #define FALLBACK_HZ 250ULL
@@ -51,15 +52,18 @@ static __always_inline struct flow *ct_lookup(int half, const struct flow_key *k
 	return bpf_map_lookup_elem(&flows, k);
 }
 
-/* ct_delete deletes k from table half, counting what leaves half_open. */
-static __always_inline void ct_delete(int half, const struct flow_key *k)
+/* ct_delete deletes k from table half, counting what leaves half_open.
+ * Returns 0 when this call deleted the entry. */
+static __always_inline long ct_delete(int half, const struct flow_key *k)
 {
-	if (!half) {
-		bpf_map_delete_elem(&flows, k);
-		return;
-	}
-	if (bpf_map_delete_elem(&half_open, k) == 0)
+	long err;
+
+	if (!half)
+		return bpf_map_delete_elem(&flows, k);
+	err = bpf_map_delete_elem(&half_open, k);
+	if (err == 0)
 		ct_count(CT_HALF_OPEN_REMOVED);
+	return err;
 }
 
 /* flow_lookup finds the entry for k: in flows first (the established
@@ -195,6 +199,7 @@ static __always_inline void flow_set_state(const struct flow_key *k, struct flow
 	struct flow *twin;
 	__u64 timeout = state_timeout(state);
 
+	sched_conn_state(f->real_id, f->real_gen, f->state, state);
 	f->state = state;
 	f->timeout = timeout;
 	f->last_seen = now;
@@ -214,9 +219,14 @@ static __always_inline void flow_forget(const struct flow_key *k, const struct f
 {
 	struct flow_key tk;
 
+	__u32 rid = f->real_id, gen = f->real_gen;
+	__u8 state = f->state;
+
 	twin_key(k, f, &tk);
 	ct_delete(half, &tk);
-	ct_delete(half, k);
+	/* Whoever deletes the entry uncounts the connection, once. */
+	if (ct_delete(half, k) == 0)
+		sched_conn_gone(rid, gen, state);
 }
 
 /*
@@ -233,6 +243,7 @@ static __always_inline struct flow *flow_promote(const struct flow_key *k, struc
 {
 	struct flow_key tk;
 	struct flow nf = *f, tf = *f, *twin;
+	__u8 from = f->state;
 
 	twin_key(k, f, &tk);
 	tf.hop_ifindex = 0;
@@ -273,40 +284,28 @@ static __always_inline struct flow *flow_promote(const struct flow_key *k, struc
 		}
 	}
 	ct_count(CT_PROMOTED);
+	sched_conn_state(nf.real_id, nf.real_gen, from, state);
 	ct_delete(1, &tk);
 	ct_delete(1, k);
-	sync_notify(f->dir == FLOW_FORWARD ? k : &tk);
+	/* nf, not f: f was the half-open entry just deleted. */
+	sync_notify(nf.dir == FLOW_FORWARD ? k : &tk);
 	return bpf_map_lookup_elem(&flows, k);
 refuse:
 	ct_delete(1, &tk);
-	ct_delete(1, k);
+	if (ct_delete(1, k) == 0)
+		sched_conn_gone(nf.real_id, nf.real_gen, from);
 	return 0;
 }
 
 /*
- * flow_pick schedules a new connection of service svc: it takes the next
- * slot of the service's schedule (one atomic increment) and returns the real
- * server's id and slot. Returns 0 or an enum pkt_path drop reason.
+ * flow_pick schedules a new connection k of service svc with the service's
+ * scheduler (sched.h) and returns the real server's id and slot. Returns 0
+ * or an enum pkt_path drop reason.
  */
-static __always_inline int flow_pick(struct svc_value *svc, __u32 *rid, struct real **out)
+static __always_inline int flow_pick(struct svc_value *svc, const struct flow_key *k, __u64 now,
+				     __u64 second, __u32 *rid, struct real **out)
 {
-	struct real *r;
-	__u32 slot, *real_id;
-	__u64 n;
-
-	if (svc->sched_len == 0)
-		return PATH_NO_REAL;
-	n = __sync_fetch_and_add(&svc->cursor, 1);
-	slot = svc->sched_off + (__u32)(n % svc->sched_len);
-	real_id = bpf_map_lookup_elem(&schedule, &slot);
-	if (!real_id)
-		return PATH_NO_REAL;
-	*rid = *real_id;
-	r = bpf_map_lookup_elem(&reals, rid);
-	if (!r || r->gen == 0)
-		return PATH_NO_REAL;
-	*out = r;
-	return 0;
+	return sched_pick(svc, k, now, second, rid, out);
 }
 
 /* half_open_ref_twin looks up the twin of half-open entry (k, f), only for
@@ -371,6 +370,7 @@ static __always_inline int flow_insert(const struct flow_key *k, const struct fl
 		ct_delete(1, &rk);
 		return PATH_FLOW_INSERT;
 	}
+	sched_conn_new(fwd->real_id, fwd->real_gen);
 	return 0;
 }
 

@@ -20,5 +20,7 @@ const enum flow_state *unused_flow_state __attribute__((unused));
 const enum addr_flags *unused_addr_flags __attribute__((unused));
 const enum ct_event *unused_ct_event __attribute__((unused));
 const enum frag_verdict *unused_frag_verdict __attribute__((unused));
+const enum sched_kind *unused_sched_kind __attribute__((unused));
+const enum sched_flags *unused_sched_flags __attribute__((unused));
 
 char _license[] SEC("license") = "Dual BSD/GPL";

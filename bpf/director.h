@@ -454,7 +454,7 @@ static __always_inline enum action process_flow(void *ctx, struct pkt *pp, const
 		*path = PATH_TTL_EXCEEDED;
 		return ACT_DROP;
 	}
-	rc = flow_pick(svc, &rid, &r);
+	rc = flow_pick(svc, &k, now, second, &rid, &r);
 	if (rc) {
 		*path = rc;
 		return ACT_DROP;

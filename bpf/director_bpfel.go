@@ -20,6 +20,20 @@ const (
 	directorAddrFlagsADDR_REAL directorAddrFlags = 2
 )
 
+type directorConnAdj struct {
+	_        structs.HostLayout
+	Active   int64
+	Inactive int64
+}
+
+type directorConnCounts struct {
+	_          structs.HostLayout
+	Active     int64
+	Inactive   int64
+	Overloaded uint32
+	Pad        uint32
+}
+
 type directorCtEvent uint32
 
 const (
@@ -110,6 +124,19 @@ const (
 	directorFragVerdictFRAG_PASS   directorFragVerdict = 2
 )
 
+type directorPersistKey struct {
+	_      structs.HostLayout
+	SvcId  uint32
+	Client uint32
+}
+
+type directorPersistTmpl struct {
+	_        structs.HostLayout
+	RealId   uint32
+	RealGen  uint32
+	LastSeen uint64
+}
+
 type directorPktPath uint32
 
 const (
@@ -149,11 +176,34 @@ type directorReal struct {
 	Pad        uint16
 	Gen        uint32
 	SvcId      uint32
+	Weight     uint32
+	Upper      uint32
+	Lower      uint32
 	HopIfindex uint32
 	HopSmac    [6]uint8
 	HopDmac    [6]uint8
+	_          [4]byte
 	HopTime    uint64
 }
+
+type directorSchedFlags uint32
+
+const (
+	directorSchedFlagsSCHED_F_FALLBACK directorSchedFlags = 1
+	directorSchedFlagsSCHED_F_PORT     directorSchedFlags = 2
+)
+
+type directorSchedKind uint32
+
+const (
+	directorSchedKindSCHED_CURSOR directorSchedKind = 0
+	directorSchedKindSCHED_LC     directorSchedKind = 1
+	directorSchedKindSCHED_WLC    directorSchedKind = 2
+	directorSchedKindSCHED_SED    directorSchedKind = 3
+	directorSchedKindSCHED_NQ     directorSchedKind = 4
+	directorSchedKindSCHED_SH     directorSchedKind = 5
+	directorSchedKindSCHED_MH     directorSchedKind = 6
+)
 
 type directorStateMeta struct {
 	_     structs.HostLayout
@@ -176,6 +226,10 @@ type directorSvcValue struct {
 	SchedLen uint32
 	Flags    uint32
 	Cursor   uint64
+	Sched    uint32
+	Pad      uint32
+	Pmask    uint32
+	Ptimeout uint32
 }
 
 type directorTrafficStats struct {
@@ -199,6 +253,9 @@ const (
 	directorMapHalfOpen          = "half_open"
 	directorMapMeta              = "meta"
 	directorMapPathStats         = "path_stats"
+	directorMapPersist           = "persist"
+	directorMapRealConns         = "real_conns"
+	directorMapRealConnsAdj      = "real_conns_adj"
 	directorMapRealStats         = "real_stats"
 	directorMapReals             = "reals"
 	directorMapSchedule          = "schedule"
@@ -212,6 +269,8 @@ const (
 	directorVarUnusedFlowState   = "unused_flow_state"
 	directorVarUnusedFragVerdict = "unused_frag_verdict"
 	directorVarUnusedPktPath     = "unused_pkt_path"
+	directorVarUnusedSchedFlags  = "unused_sched_flags"
+	directorVarUnusedSchedKind   = "unused_sched_kind"
 )
 
 // loadDirector returns the embedded CollectionSpec for director.
@@ -264,19 +323,22 @@ type directorProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type directorMapSpecs struct {
-	Addrs      *ebpf.MapSpec `ebpf:"addrs"`
-	Config     *ebpf.MapSpec `ebpf:"config"`
-	CtStats    *ebpf.MapSpec `ebpf:"ct_stats"`
-	Flows      *ebpf.MapSpec `ebpf:"flows"`
-	Frags      *ebpf.MapSpec `ebpf:"frags"`
-	HalfOpen   *ebpf.MapSpec `ebpf:"half_open"`
-	Meta       *ebpf.MapSpec `ebpf:"meta"`
-	PathStats  *ebpf.MapSpec `ebpf:"path_stats"`
-	RealStats  *ebpf.MapSpec `ebpf:"real_stats"`
-	Reals      *ebpf.MapSpec `ebpf:"reals"`
-	Schedule   *ebpf.MapSpec `ebpf:"schedule"`
-	Services   *ebpf.MapSpec `ebpf:"services"`
-	SyncEvents *ebpf.MapSpec `ebpf:"sync_events"`
+	Addrs        *ebpf.MapSpec `ebpf:"addrs"`
+	Config       *ebpf.MapSpec `ebpf:"config"`
+	CtStats      *ebpf.MapSpec `ebpf:"ct_stats"`
+	Flows        *ebpf.MapSpec `ebpf:"flows"`
+	Frags        *ebpf.MapSpec `ebpf:"frags"`
+	HalfOpen     *ebpf.MapSpec `ebpf:"half_open"`
+	Meta         *ebpf.MapSpec `ebpf:"meta"`
+	PathStats    *ebpf.MapSpec `ebpf:"path_stats"`
+	Persist      *ebpf.MapSpec `ebpf:"persist"`
+	RealConns    *ebpf.MapSpec `ebpf:"real_conns"`
+	RealConnsAdj *ebpf.MapSpec `ebpf:"real_conns_adj"`
+	RealStats    *ebpf.MapSpec `ebpf:"real_stats"`
+	Reals        *ebpf.MapSpec `ebpf:"reals"`
+	Schedule     *ebpf.MapSpec `ebpf:"schedule"`
+	Services     *ebpf.MapSpec `ebpf:"services"`
+	SyncEvents   *ebpf.MapSpec `ebpf:"sync_events"`
 }
 
 // directorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -289,6 +351,8 @@ type directorVariableSpecs struct {
 	UnusedFlowState   *ebpf.VariableSpec `ebpf:"unused_flow_state"`
 	UnusedFragVerdict *ebpf.VariableSpec `ebpf:"unused_frag_verdict"`
 	UnusedPktPath     *ebpf.VariableSpec `ebpf:"unused_pkt_path"`
+	UnusedSchedFlags  *ebpf.VariableSpec `ebpf:"unused_sched_flags"`
+	UnusedSchedKind   *ebpf.VariableSpec `ebpf:"unused_sched_kind"`
 }
 
 // directorObjects contains all objects after they have been loaded into the kernel.
@@ -311,19 +375,22 @@ func (o *directorObjects) Close() error {
 //
 // It can be passed to loadDirectorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type directorMaps struct {
-	Addrs      *ebpf.Map `ebpf:"addrs"`
-	Config     *ebpf.Map `ebpf:"config"`
-	CtStats    *ebpf.Map `ebpf:"ct_stats"`
-	Flows      *ebpf.Map `ebpf:"flows"`
-	Frags      *ebpf.Map `ebpf:"frags"`
-	HalfOpen   *ebpf.Map `ebpf:"half_open"`
-	Meta       *ebpf.Map `ebpf:"meta"`
-	PathStats  *ebpf.Map `ebpf:"path_stats"`
-	RealStats  *ebpf.Map `ebpf:"real_stats"`
-	Reals      *ebpf.Map `ebpf:"reals"`
-	Schedule   *ebpf.Map `ebpf:"schedule"`
-	Services   *ebpf.Map `ebpf:"services"`
-	SyncEvents *ebpf.Map `ebpf:"sync_events"`
+	Addrs        *ebpf.Map `ebpf:"addrs"`
+	Config       *ebpf.Map `ebpf:"config"`
+	CtStats      *ebpf.Map `ebpf:"ct_stats"`
+	Flows        *ebpf.Map `ebpf:"flows"`
+	Frags        *ebpf.Map `ebpf:"frags"`
+	HalfOpen     *ebpf.Map `ebpf:"half_open"`
+	Meta         *ebpf.Map `ebpf:"meta"`
+	PathStats    *ebpf.Map `ebpf:"path_stats"`
+	Persist      *ebpf.Map `ebpf:"persist"`
+	RealConns    *ebpf.Map `ebpf:"real_conns"`
+	RealConnsAdj *ebpf.Map `ebpf:"real_conns_adj"`
+	RealStats    *ebpf.Map `ebpf:"real_stats"`
+	Reals        *ebpf.Map `ebpf:"reals"`
+	Schedule     *ebpf.Map `ebpf:"schedule"`
+	Services     *ebpf.Map `ebpf:"services"`
+	SyncEvents   *ebpf.Map `ebpf:"sync_events"`
 }
 
 func (m *directorMaps) Close() error {
@@ -336,6 +403,9 @@ func (m *directorMaps) Close() error {
 		m.HalfOpen,
 		m.Meta,
 		m.PathStats,
+		m.Persist,
+		m.RealConns,
+		m.RealConnsAdj,
 		m.RealStats,
 		m.Reals,
 		m.Schedule,
@@ -354,6 +424,8 @@ type directorVariables struct {
 	UnusedFlowState   *ebpf.Variable `ebpf:"unused_flow_state"`
 	UnusedFragVerdict *ebpf.Variable `ebpf:"unused_frag_verdict"`
 	UnusedPktPath     *ebpf.Variable `ebpf:"unused_pkt_path"`
+	UnusedSchedFlags  *ebpf.Variable `ebpf:"unused_sched_flags"`
+	UnusedSchedKind   *ebpf.Variable `ebpf:"unused_sched_kind"`
 }
 
 // directorPrograms contains all programs after they have been loaded into the kernel.

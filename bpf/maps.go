@@ -35,7 +35,38 @@ type (
 	StateMeta = directorStateMeta
 	// PktPath says what happened to a packet (enum pkt_path).
 	PktPath = directorPktPath
+	// ConnCounts are a real server's connection counts (real_conns).
+	ConnCounts = directorConnCounts
+	// ConnAdj corrects a real server's connection counts (real_conns_adj).
+	ConnAdj = directorConnAdj
+	// PersistKey is the key of a persistence template.
+	PersistKey = directorPersistKey
+	// Persist is a persistence template.
+	Persist = directorPersistTmpl
+	// SchedKind is how a service picks real servers (enum sched_kind).
+	SchedKind = directorSchedKind
 )
+
+// Scheduler kinds of svc_value.sched (enum sched_kind).
+const (
+	SchedCursor = directorSchedKindSCHED_CURSOR
+	SchedLC     = directorSchedKindSCHED_LC
+	SchedWLC    = directorSchedKindSCHED_WLC
+	SchedSED    = directorSchedKindSCHED_SED
+	SchedNQ     = directorSchedKindSCHED_NQ
+	SchedSH     = directorSchedKindSCHED_SH
+	SchedMH     = directorSchedKindSCHED_MH
+)
+
+// Scheduler flags of svc_value.flags (enum sched_flags).
+const (
+	SchedFlagFallback = uint32(directorSchedFlagsSCHED_F_FALLBACK)
+	SchedFlagPort     = uint32(directorSchedFlagsSCHED_F_PORT)
+)
+
+// SchedMaxReals is sched.h's SCHED_MAX_REALS: the most real servers a
+// service of the least-connection family may have.
+const SchedMaxReals = 256
 
 // ABI is DIRECTOR_ABI of types.h: the version of the maps' meaning.
 const ABI = 3
@@ -111,6 +142,7 @@ type Maps struct {
 	services, reals, schedule, flows, addrs *ebpf.Map
 	realStats, paths, config, meta          *ebpf.Map
 	syncEvents, halfOpen, ctStats           *ebpf.Map
+	realConns, realConnsAdj, persist        *ebpf.Map
 	// cpMu serialises the control plane's read-modify-writes of its own
 	// ct_stats slots (CT_CP_FIRST on).
 	cpMu sync.Mutex
@@ -122,6 +154,7 @@ func NewMaps(o *Objects) *Maps {
 		services: o.Services, reals: o.Reals, schedule: o.Schedule, flows: o.Flows,
 		addrs: o.Addrs, realStats: o.RealStats, paths: o.PathStats, config: o.Config, meta: o.Meta,
 		syncEvents: o.SyncEvents, halfOpen: o.HalfOpen, ctStats: o.CtStats,
+		realConns: o.RealConns, realConnsAdj: o.RealConnsAdj, persist: o.Persist,
 	}
 }
 
@@ -635,6 +668,65 @@ func (m *Maps) RealStats(id uint32) (TrafficStats, error) {
 		return TrafficStats{}, fmt.Errorf("read real stats %d: %w", id, err)
 	}
 	return sumStats(per), nil
+}
+
+// RealConns returns the connection counts of real server id.
+func (m *Maps) RealConns(id uint32) (ConnCounts, error) {
+	var c ConnCounts
+	if err := m.realConns.Lookup(id, &c); err != nil {
+		return ConnCounts{}, fmt.Errorf("read real conns %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// ResetRealConns zeroes the connection counts of real server id and
+// their correction, before the slot is given to a new real server.
+func (m *Maps) ResetRealConns(id uint32) error {
+	if err := m.realConns.Put(id, ConnCounts{}); err != nil {
+		return fmt.Errorf("reset real conns %d: %w", id, err)
+	}
+	return m.SetRealConnsAdj(id, ConnAdj{})
+}
+
+// Templates calls fn for each persistence template until fn returns false.
+func (m *Maps) Templates(fn func(PersistKey, Persist) bool) error {
+	var k PersistKey
+	var v Persist
+	it := m.persist.Iterate()
+	for it.Next(&k, &v) {
+		if !fn(k, v) {
+			return nil
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate persistence templates: %w", err)
+	}
+	return nil
+}
+
+// PutTemplate writes a persistence template.
+func (m *Maps) PutTemplate(k PersistKey, v Persist) error {
+	if err := m.persist.Put(k, v); err != nil {
+		return fmt.Errorf("put persistence template: %w", err)
+	}
+	return nil
+}
+
+// SetRealConnsAdj writes the correction of real server id's counts.
+func (m *Maps) SetRealConnsAdj(id uint32, a ConnAdj) error {
+	if err := m.realConnsAdj.Put(id, a); err != nil {
+		return fmt.Errorf("write real conns correction %d: %w", id, err)
+	}
+	return nil
+}
+
+// RealConnsAdj reads the correction of real server id's counts.
+func (m *Maps) RealConnsAdj(id uint32) (ConnAdj, error) {
+	var a ConnAdj
+	if err := m.realConnsAdj.Lookup(id, &a); err != nil {
+		return ConnAdj{}, fmt.Errorf("read real conns correction %d: %w", id, err)
+	}
+	return a, nil
 }
 
 // ResetRealStats zeroes the counters of real server id (slot reuse).

@@ -30,6 +30,38 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } reals SEC(".maps");
 
+/* Connection counts per real server (struct conn_counts), indexed by
+ * real id like reals. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct conn_counts);
+	__uint(max_entries, 8192);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} real_conns SEC(".maps");
+
+/* Persistence templates (struct persist_key -> struct persist_tmpl): a client
+ * of a persistent service keeps its real server until ptimeout after its
+ * last connection. An LRU: under pressure the least recently used
+ * templates go first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct persist_key);
+	__type(value, struct persist_tmpl);
+	__uint(max_entries, 65536);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} persist SEC(".maps");
+
+/* Corrections of real_conns (struct conn_adj), by real id, written by the
+ * control plane only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct conn_adj);
+	__uint(max_entries, 8192);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} real_conns_adj SEC(".maps");
+
 /* Schedules of all services, one slab: slot -> real-server id. Each service
  * owns [sched_off, sched_off + sched_len). */
 struct {

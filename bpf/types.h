@@ -31,9 +31,51 @@ struct svc_value {
 	__u32 id;        /* service index, allocated by the control plane (reals.svc_id) */
 	__u32 sched_off; /* first slot of this service's schedule in the schedule map */
 	__u32 sched_len; /* schedule length; 0 means no real server takes new connections */
-	__u32 flags;     /* reserved, zero */
+	__u32 flags;     /* enum sched_flags */
 	__u64 cursor;    /* new connections scheduled since this value was written (atomic) */
+	__u32 sched;     /* enum sched_kind: how flow_pick uses the schedule (sched.h) */
+	__u32 pad;       /* always zero */
+	__be32 pmask;    /* persistence netmask (ipvsadm -M), network order */
+	__u32 ptimeout;  /* persistence timeout in seconds (ipvsadm -p); 0 = not persistent */
 };
+
+/* Key of the persist map: a persistence template, one client (masked
+ * address) of one persistent service, as IPVS's templates. */
+struct persist_key {
+	__u32 svc_id;  /* svc_value.id */
+	__be32 client; /* client address & svc_value.pmask, network order */
+};
+
+/* Value of the persist map: the real server the client keeps. */
+struct persist_tmpl {
+	__u32 real_id;   /* reals index */
+	__u32 real_gen;  /* reals[real_id].gen when the template was made */
+	__u64 last_seen; /* jiffies: the client's last new connection, or the
+	                  * control plane's last sight of one of its live
+	                  * connections (it refreshes templates every few seconds) */
+};
+
+/* How a service picks the real server of a new connection (sched.h).
+ * SCHED_CURSOR walks a static schedule (rr, wrr: the control plane's
+ * expansion); the least-connection family reads the per-real connection
+ * counts (real_conns) of the service's real servers, whose ids the
+ * service's schedule region lists in IPVS list order. */
+enum sched_kind {
+	SCHED_CURSOR = 0, /* rr, wrr */
+	SCHED_LC = 1,     /* least connection: active * 256 + inactive */
+	SCHED_WLC = 2,    /* the same overhead, divided by the weight */
+	SCHED_SED = 3,    /* shortest expected delay: (active + 1) / weight */
+	SCHED_NQ = 4,     /* never queue: an idle server first, else as sed */
+	SCHED_SH = 5,     /* source hashing: the schedule region is IPVS's 256-bucket table */
+	SCHED_MH = 6,     /* Maglev hashing: the schedule region is the Maglev lookup table */
+};
+
+/* Scheduler flags (svc_value.flags), ipvsadm -b. */
+enum sched_flags {
+	SCHED_F_FALLBACK = 1, /* sh-/mh-fallback: an unavailable server's clients go to another bucket's */
+	SCHED_F_PORT = 2,     /* sh-/mh-port: the client's port is hashed with its address */
+};
+
 
 /* Value of the reals map (array indexed by real-server id). */
 struct real {
@@ -44,12 +86,41 @@ struct real {
 	              * generation they were created with: a flow whose real server
 	              * was removed (slot freed or reused) no longer matches. */
 	__u32 svc_id; /* service this real server belongs to */
+	__u32 weight; /* IPVS weight (least-connection schedulers); 0 = quiesced */
+	__u32 upper;  /* upper connection threshold (ipvsadm -x); 0 = none */
+	__u32 lower;  /* lower connection threshold (ipvsadm -y); 0 = 3/4 of upper */
 	/* Next hop toward this real server, cached by the program for new
 	 * connections (see struct flow); the control plane writes zeros. */
 	__u32 hop_ifindex;
 	__u8 hop_smac[6];
 	__u8 hop_dmac[6];
 	__u64 hop_time; /* jiffies */
+};
+
+/* Value of the real_conns map (array indexed by real-server id): the
+ * connections of a real server, as IPVS counts them (ActiveConn and
+ * InActConn of ipvsadm -L): active are established TCP connections,
+ * inactive every other tracked connection (TCP handshake, closing; UDP).
+ * Written only by the program, with atomic adds, when a connection is
+ * created, changes state or is forgotten; the control plane resets it
+ * when it allocates the slot. Signed: a stray decrement (a flow table
+ * entry evicted by the LRU and then re-created) reads as zero, not as 2^64. */
+struct conn_counts {
+	__s64 active;
+	__s64 inactive;
+	__u32 overloaded; /* IPVS's overload flag: upper threshold reached, lower not yet crossed */
+	__u32 pad;        /* always zero */
+};
+
+/* Value of the real_conns_adj map (indexed by real id): what to subtract
+ * from real_conns to get the connections the flow table really holds.
+ * Written only by the control plane, which recounts the flow table every
+ * few seconds: a connection that expired without a packet to notice it, an
+ * entry the LRU evicted, or a flow installed by connection sync is not
+ * seen by the program's own counting. */
+struct conn_adj {
+	__s64 active;
+	__s64 inactive;
 };
 
 /* Key of the flows map: the 5-tuple of one direction of a connection, as it

@@ -22,18 +22,21 @@ var mapTypes = map[string]struct {
 	key, value   any
 	cKey, cValue string
 }{
-	"services":   {SvcKey{}, SvcValue{}, "svc_key", "svc_value"},
-	"reals":      {uint32(0), Real{}, "__u32", "real"},
-	"schedule":   {uint32(0), uint32(0), "__u32", "__u32"},
-	"flows":      {FlowKey{}, Flow{}, "flow_key", "flow"},
-	"half_open":  {FlowKey{}, Flow{}, "flow_key", "flow"},
-	"ct_stats":   {uint32(0), uint64(0), "__u32", "__u64"}, // per CPU
-	"frags":      {directorFragKey{}, directorFrag{}, "frag_key", "frag"},
-	"addrs":      {uint32(0), uint32(0), "__be32", "__u32"},
-	"real_stats": {uint32(0), TrafficStats{}, "__u32", "traffic_stats"}, // per CPU: the size of one CPU's value
-	"path_stats": {uint32(0), uint64(0), "__u32", "__u64"},              // per CPU
-	"config":     {uint32(0), DpConfig{}, "__u32", "dp_config"},
-	"meta":       {uint32(0), StateMeta{}, "__u32", "state_meta"},
+	"services":       {SvcKey{}, SvcValue{}, "svc_key", "svc_value"},
+	"reals":          {uint32(0), Real{}, "__u32", "real"},
+	"schedule":       {uint32(0), uint32(0), "__u32", "__u32"},
+	"flows":          {FlowKey{}, Flow{}, "flow_key", "flow"},
+	"half_open":      {FlowKey{}, Flow{}, "flow_key", "flow"},
+	"ct_stats":       {uint32(0), uint64(0), "__u32", "__u64"}, // per CPU
+	"frags":          {directorFragKey{}, directorFrag{}, "frag_key", "frag"},
+	"addrs":          {uint32(0), uint32(0), "__be32", "__u32"},
+	"real_stats":     {uint32(0), TrafficStats{}, "__u32", "traffic_stats"}, // per CPU: the size of one CPU's value
+	"path_stats":     {uint32(0), uint64(0), "__u32", "__u64"},              // per CPU
+	"config":         {uint32(0), DpConfig{}, "__u32", "dp_config"},
+	"meta":           {uint32(0), StateMeta{}, "__u32", "state_meta"},
+	"real_conns":     {uint32(0), ConnCounts{}, "__u32", "conn_counts"},
+	"real_conns_adj": {uint32(0), ConnAdj{}, "__u32", "conn_adj"},
+	"persist":        {PersistKey{}, Persist{}, "persist_key", "persist_tmpl"},
 	// A ring buffer has no key or value; its records are struct flow_key,
 	// read as FlowKey by SyncReader (checked through flows' key above).
 	"sync_events": {nil, nil, "", ""},
@@ -49,6 +52,8 @@ var enumTypes = map[string]any{
 	"unused_flow_dir":     directorFlowDir(0),
 	"unused_flow_state":   directorFlowState(0),
 	"unused_pkt_path":     PktPath(0),
+	"unused_sched_kind":   SchedKind(0),
+	"unused_sched_flags":  directorSchedFlags(0),
 }
 
 // goSize returns the size of v as cilium/ebpf marshals it (binary.Size),

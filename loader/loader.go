@@ -196,7 +196,7 @@ func Probe() error {
 // spec returns the program's spec with the map sizes of opts. A size
 // option resizes every map indexed by what it counts: services by
 // MaxServices (a service's counters are its real servers', so no other map
-// is per service), reals and real_stats (indexed by real id) by MaxReals.
+// is per service), reals, real_stats, real_conns and real_conns_adj (indexed by real id) by MaxReals.
 // addrs holds every VIP and real server address, so it is always their sum.
 func spec(opts Options) (*ebpf.CollectionSpec, error) {
 	s, err := bpf.LoadSpec()
@@ -210,7 +210,7 @@ func spec(opts Options) (*ebpf.CollectionSpec, error) {
 	}{
 		{"flow table size", opts.FlowTableSize, []string{"flows"}},
 		{"max services", opts.MaxServices, []string{"services"}},
-		{"max reals", opts.MaxReals, []string{"reals", "real_stats"}},
+		{"max reals", opts.MaxReals, []string{"reals", "real_stats", "real_conns", "real_conns_adj"}},
 		{"schedule slots", opts.ScheduleSlots, []string{"schedule"}},
 	}
 	for _, sz := range sizes {

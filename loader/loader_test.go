@@ -499,10 +499,10 @@ func TestAutoFallsBackToTC(t *testing.T) {
 			t.Fatalf("open: %v", err)
 		}
 		got := fmt.Sprintf("%s %v", d.Mode(), d.Fallbacks)
-		want := "tc (tcx) [{a0 xdp native attach XDP to a0: injected: no XDP} {a0 xdp generic attach XDP to a0: injected: no XDP}]"
+		want := "tc (tcx) [{a0 xdp native attach XDP to a0: injected: no XDP false} {a0 xdp generic attach XDP to a0: injected: no XDP false}]"
 		if !haveTCX(t) {
-			want = "tc (clsact) [{a0 xdp native attach XDP to a0: injected: no XDP} {a0 xdp generic attach XDP to a0: injected: no XDP} " +
-				"{a0 tc (tcx) attach TCX ingress to a0: tcx not supported (requires >= v6.6)}]"
+			want = "tc (clsact) [{a0 xdp native attach XDP to a0: injected: no XDP false} {a0 xdp generic attach XDP to a0: injected: no XDP false} " +
+				"{a0 tc (tcx) attach TCX ingress to a0: tcx not supported (requires >= v6.6) false}]"
 		}
 		if got != want {
 			t.Errorf("got  %s\nwant %s", got, want)

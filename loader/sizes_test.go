@@ -19,13 +19,15 @@ var sizedOptions = Options{FlowTableSize: 1536, MaxServices: 24, MaxReals: 96, S
 
 // wantSizes are the max_entries of the maps that sizedOptions resizes.
 var wantSizes = map[string]uint32{
-	"flows":      1536,
-	"half_open":  1024, // a quarter of flows, at least 1024
-	"services":   24,
-	"reals":      96,
-	"real_stats": 96,
-	"schedule":   3072,
-	"addrs":      24 + 96,
+	"flows":          1536,
+	"half_open":      1024, // a quarter of flows, at least 1024
+	"services":       24,
+	"reals":          96,
+	"real_stats":     96,
+	"real_conns":     96,
+	"real_conns_adj": 96,
+	"schedule":       3072,
+	"addrs":          24 + 96,
 }
 
 func TestSpecSizes(t *testing.T) {
@@ -94,7 +96,7 @@ func TestOpenSizes(t *testing.T) {
 			t.Helper()
 			loaded := map[string]*ebpf.Map{
 				"flows": d.objs.Flows, "half_open": d.objs.HalfOpen, "services": d.objs.Services, "reals": d.objs.Reals,
-				"real_stats": d.objs.RealStats, "schedule": d.objs.Schedule, "addrs": d.objs.Addrs,
+				"real_stats": d.objs.RealStats, "real_conns": d.objs.RealConns, "real_conns_adj": d.objs.RealConnsAdj, "schedule": d.objs.Schedule, "addrs": d.objs.Addrs,
 			}
 			for name, want := range wantSizes {
 				if got := loaded[name].MaxEntries(); got != want {

@@ -34,7 +34,7 @@ func TestValidate(t *testing.T) {
 	files := map[string]string{
 		good: head + "services:\n  - vip: 192.168.56.10\n    port: 80\n    real_servers:\n" +
 			"      - {address: 192.168.200.11, weight: 3}\n      - {address: 192.168.200.12}\n",
-		bad: head + "services:\n  - vip: 192.168.56.10\n    port: 0\n    scheduler: lc\n",
+		bad: head + "services:\n  - vip: 192.168.56.10\n    port: 0\n    scheduler: dh\n",
 	}
 	for path, data := range files {
 		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
@@ -50,7 +50,7 @@ func TestValidate(t *testing.T) {
 	_, errOut, code := run(t, "validate", "-c", bad)
 	want := []string{
 		bad + `:5: port: 0 is outside 1..65535`,
-		bad + `:6: scheduler "lc" needs dataplane: ipvs (the BPF data planes implement rr and wrr)`,
+		bad + `:6: scheduler "dh" needs dataplane: ipvs (the BPF data planes implement rr, wrr, lc, wlc, sh, sed, nq and mh)`,
 	}
 	if code != exitInvalidConfig || errOut != strings.Join(want, "\n") {
 		t.Errorf("invalid file: exit %d, errors\n%s\nwant exit %d and\n%s", code, errOut, exitInvalidConfig, strings.Join(want, "\n"))

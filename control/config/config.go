@@ -111,6 +111,9 @@ const (
 	// what the data plane holds, so that aliases cannot blow a small
 	// file up.
 	configMaxReals = 1 << 16
+	// configMaxThreshold bounds upper_threshold and lower_threshold, as
+	// ipvsadm's -x and -y (a 32-bit count; IPVS compares it with an int).
+	configMaxThreshold = 1<<31 - 1
 
 	// The ha section's.
 	configDefaultFailbackWait = 30 * time.Second

@@ -71,7 +71,7 @@
 //     control_socket: `an absolute path` and `a path of at most 107 bytes
 //     (a unix socket's limit)`; flow_table.size: `an integer
 //     1024-67108864`; timeouts.*: `a duration ("900s", "15m", "1h") or a
-//     number of seconds`; protocol: `tcp or udp`; scheduler: `rr or wrr`
+//     number of seconds`; protocol: `tcp or udp`; scheduler: `rr, wrr, lc, wlc, sh, sed, nq or mh`
 //     (with dataplane ipvs: `rr, wrr, lc, wlc, sh, dh, sed, nq, lblc,
 //     lblcr, mh, fo, ovf or twos`); ipvs.sync_interface: an interface
 //     name; ipvs.sync_id: `an integer 0-255`; ipvs.conntrack: `true or
@@ -105,9 +105,10 @@
 //     outside 10ms..1h` (sub-second values allowed), `ha.arp.interval: <v>
 //     is outside 10ms..10s`; `ha.resources.addresses.address: prefix
 //     length <n> is outside 1..32`.
-//   - IPVS schedulers (lc, wlc, sh, dh, sed, nq, lblc, lblcr, mh, fo, ovf,
+//   - IPVS schedulers the BPF data planes lack (dh, lblc, lblcr, fo, ovf,
 //     twos) on another data plane than ipvs: `scheduler %q needs
-//     dataplane: ipvs (the BPF data planes implement rr and wrr)`; sctp:
+//     dataplane: ipvs (the BPF data planes implement rr, wrr, lc, wlc, sh,
+//     sed, nq and mh)`; sctp:
 //     `protocol "sctp" is not implemented (tcp, udp)`; an ipvs section
 //     with dataplane xdp, xdp-generic or tc: `ipvs: only for dataplane ipvs or
 //     auto, got dataplane <d>`, at the key.
@@ -188,6 +189,19 @@
 //     default)" or, in a real server's check, "(1s, the service's)". With
 //     an invalid type, the keys' values are checked but not the type's
 //     rules.
+//   - scheduler_flags (a service's): `scheduler_flags: want a list, got
+//     <d>`; each item `scheduler_flags: want sh-fallback, sh-port,
+//     mh-fallback or mh-port, got %q` and `scheduler_flags: sh-port is
+//     only for scheduler sh, got scheduler wlc`, at the item; a flag
+//     written twice counts once. persistence: `persistence: want a
+//     mapping, got <d>`, unknown keys `unknown key %q in persistence`;
+//     timeout as timeouts.* ("persistence.timeout", 300s when not
+//     written); netmask `persistence.netmask: want an IPv4 netmask
+//     ("255.255.255.0"), got %q` (contiguous ones, 255.255.255.255 when not
+//     written). A real server's upper_threshold and lower_threshold: `an
+//     integer 0-2147483647` (0: none), and `lower_threshold: <l> must be
+//     below upper_threshold (<u>)` at the lower_threshold key when both
+//     are set.
 //   - sorry_server: `sorry_server: want a mapping, got <d>`,
 //     `sorry_server: missing key "address"` (at the key), address and port
 //     as a real server's ("sorry_server.address", "sorry_server.port");

@@ -142,7 +142,7 @@ services: {vip: 192.168.56.10}
 			`6: vip: want an IPv4 address, got a mapping`,
 			`7: port: want an integer 1-65535, got "eighty"`,
 			`8: protocol: want tcp or udp, got a list`,
-			`9: scheduler: want rr or wrr, got nothing`,
+			`9: scheduler: want rr, wrr, lc, wlc, sh, sed, nq or mh, got nothing`,
 			`10: real_servers: want a list, got a mapping`,
 			`12: port: want an integer 1-65535, got "80.5"`,
 			`14: real server: want a mapping, got "192.168.200.11"`,
@@ -260,14 +260,14 @@ tc_attach: tcx
 services:
   - vip: 192.168.56.10
     port: 80
-    scheduler: wlc
+    scheduler: lblc
   - vip: 192.168.56.11
     port: 80
     scheduler: WRR
     protocol: http
 `, []string{
-			`8: scheduler "wlc" needs dataplane: ipvs (the BPF data planes implement rr and wrr)`,
-			`11: scheduler: want rr or wrr, got "WRR"`,
+			`8: scheduler "lblc" needs dataplane: ipvs (the BPF data planes implement rr, wrr, lc, wlc, sh, sed, nq and mh)`,
+			`11: scheduler: want rr, wrr, lc, wlc, sh, sed, nq or mh, got "WRR"`,
 			`12: protocol: want tcp or udp, got "http"`,
 		}},
 		{"ipvs schedulers", configHead + `dataplane: ipvs
@@ -333,7 +333,7 @@ interfaces:
 		{"several problems", `services:
   - vip: 192.168.56.300
     port: 80
-    scheduler: lc
+    scheduler: dh
     real_servers:
       - {address: 192.168.200.11, weigth: 3}
 interfaces:
@@ -343,7 +343,7 @@ timeouts: {tcp: 0}
 frobnicate: true
 `, []string{
 			`2: vip: invalid IPv4 address "192.168.56.300"`,
-			`4: scheduler "lc" needs dataplane: ipvs (the BPF data planes implement rr and wrr)`,
+			`4: scheduler "dh" needs dataplane: ipvs (the BPF data planes implement rr, wrr, lc, wlc, sh, sed, nq and mh)`,
 			`6: unknown key "weigth" in real server`,
 			`7: interfaces: missing key "internal"`,
 			`9: ` + nodeName + `"lb.1"`,

@@ -49,7 +49,7 @@ func (p *parser) service(item *yaml.Node) (model.Service, model.ServiceHealth, b
 		p.add(m.Line, "service: want a mapping, got %s", configDescribe(m))
 		return model.Service{}, model.ServiceHealth{}, false
 	}
-	f := p.fields(m, "in service", "vip", "port", "protocol", "scheduler", "health_check", "sorry_server", "real_servers")
+	f := p.fields(m, "in service", "vip", "port", "protocol", "scheduler", "scheduler_flags", "persistence", "health_check", "sorry_server", "real_servers")
 	s := model.Service{Proto: model.TCP, Scheduler: model.SchedWRR}
 	keyOK := true
 	if v, ok := f["vip"]; ok {
@@ -84,6 +84,12 @@ func (p *parser) service(item *yaml.Node) (model.Service, model.ServiceHealth, b
 		if sched, ok := p.scheduler(v.value); ok {
 			s.Scheduler = sched
 		}
+	}
+	if v, ok := f["scheduler_flags"]; ok {
+		s.SchedFlags = p.schedFlags(v, s.Scheduler)
+	}
+	if v, ok := f["persistence"]; ok {
+		p.persistence(v, &s.Persistence)
 	}
 	health := configHealthDefault(s.Proto)
 	if v, ok := f["health_check"]; ok {
@@ -145,7 +151,7 @@ func (p *parser) real(item *yaml.Node, port uint16, health *configHealth) (model
 		p.add(m.Line, "real server: want a mapping, got %s", configDescribe(m))
 		return model.RealServer{}, model.HealthCheck{}, false
 	}
-	f := p.fields(m, "in real server", "address", "port", "weight", "health_check")
+	f := p.fields(m, "in real server", "address", "port", "weight", "upper_threshold", "lower_threshold", "health_check")
 	r := model.RealServer{Port: port, Weight: 1}
 	addrOK, portOK := false, port != 0
 	if v, ok := f["address"]; ok {
@@ -163,11 +169,89 @@ func (p *parser) real(item *yaml.Node, port uint16, health *configHealth) (model
 			r.Weight = uint32(n)
 		}
 	}
+	upper, upperOK := f["upper_threshold"]
+	if upperOK {
+		n, ok := p.integer(upper.value, "upper_threshold", 0, configMaxThreshold)
+		r.UpperThreshold, upperOK = uint32(n), ok
+	}
+	if v, ok := f["lower_threshold"]; ok {
+		if n, ok := p.integer(v.value, "lower_threshold", 0, configMaxThreshold); ok {
+			r.LowerThreshold = uint32(n)
+			if upperOK && r.UpperThreshold > 0 && r.LowerThreshold >= r.UpperThreshold {
+				p.add(v.key.Line, "lower_threshold: %d must be below upper_threshold (%d)", r.LowerThreshold, r.UpperThreshold)
+			}
+		}
+	}
 	check := health.check
 	if v, ok := f["health_check"]; ok {
 		check = p.health(v, health).check
 	}
 	return r, check, addrOK && portOK
+}
+
+// schedFlags checks scheduler_flags, a list of IPVS's scheduler flag names
+// (ipvsadm -b), each belonging to the service's scheduler sched. It
+// returns them comma-separated in the order written, duplicates dropped.
+func (p *parser) schedFlags(field configField, sched string) string {
+	items, ok := p.list(field.value, "scheduler_flags")
+	if !ok {
+		return ""
+	}
+	all := model.SchedFlagNames()
+	var out []string
+	for _, item := range items {
+		name, ok := p.choice(item, "scheduler_flags", model.JoinNames(all, "or"), all, nil, "")
+		if !ok || slices.Contains(out, name) {
+			continue
+		}
+		if owner := model.SchedFlagOwner(name); owner != sched {
+			p.add(configResolve(item).Line, "scheduler_flags: %s is only for scheduler %s, got scheduler %s", name, owner, sched)
+			continue
+		}
+		out = append(out, name)
+	}
+	return strings.Join(out, ",")
+}
+
+// persistence checks the persistence mapping (ipvsadm -p/-M): timeout (a
+// timeout, 300s when only netmask is written) and netmask (a contiguous
+// IPv4 netmask, 255.255.255.255 by default).
+func (p *parser) persistence(field configField, out *model.Persistence) {
+	m, ok := p.mapping(field.value, "persistence", field.key.Line)
+	if !ok {
+		return
+	}
+	f := p.fields(m, "in persistence", "timeout", "netmask")
+	out.Timeout = model.DefaultPersistenceTimeout
+	out.Netmask = model.HostNetmask
+	if v, ok := f["timeout"]; ok {
+		if d, ok := p.timeout(v.value, "persistence.timeout"); ok {
+			out.Timeout = d
+		}
+	}
+	if v, ok := f["netmask"]; ok {
+		s, line, ok := p.scalar(v.value, "persistence.netmask", configWantNetmask)
+		if !ok {
+			return
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() || !configNetmask(a) {
+			p.add(line, "persistence.netmask: want %s, got %q", configWantNetmask, s)
+			return
+		}
+		out.Netmask = a
+	}
+}
+
+// configWantNetmask describes a persistence netmask.
+const configWantNetmask = `an IPv4 netmask ("255.255.255.0")`
+
+// configNetmask says whether a is a contiguous netmask: ones, then zeros,
+// at least one leading one.
+func configNetmask(a netip.Addr) bool {
+	b := a.As4()
+	m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	return m != 0 && (^m)&(^m+1) == 0
 }
 
 // sorry checks sorry_server, whose key is field.key; port is the

@@ -49,6 +49,8 @@ type collector struct {
 	backendInPackets, backendOutPackets           *prometheus.Desc
 	backendInBytes, backendOutBytes               *prometheus.Desc
 	backendUp, backendChecks, backendCheckSeconds *prometheus.Desc
+	backendUpper, backendLower                    *prometheus.Desc
+	servicePersistence                            *prometheus.Desc
 
 	serviceConns                        *prometheus.Desc
 	serviceInPackets, serviceOutPackets *prometheus.Desc
@@ -114,6 +116,12 @@ func NewCollector(src Source, info func() model.Status) prometheus.Collector {
 		backendCheckSeconds: backend("health_check_duration_seconds",
 			"Duration of the real server's last health check."),
 
+		backendUpper: backend("upper_threshold",
+			"Connections at which the real server stops taking new ones (ipvsadm -x; absent when not set)."),
+		backendLower: backend("lower_threshold",
+			"Connections below which an overloaded real server takes new ones again (ipvsadm -y; absent when not set)."),
+		servicePersistence: service("persistence_timeout_seconds",
+			"How long a client keeps its real server after its last connection (ipvsadm -p; absent when not persistent)."),
 		serviceConns: service("connections_total",
 			"New connections scheduled by the virtual service, over all its real servers, including removed ones."),
 		serviceInPackets: service("incoming_packets_total",
@@ -181,8 +189,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.backendActive, c.backendInactive, c.backendWeight, c.backendConns,
 		c.backendInPackets, c.backendOutPackets, c.backendInBytes, c.backendOutBytes,
-		c.backendUp, c.backendChecks, c.backendCheckSeconds,
-		c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
+		c.backendUp, c.backendChecks, c.backendCheckSeconds, c.backendUpper, c.backendLower,
+		c.servicePersistence, c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
 		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.flowEvictions, c.flowRefused,
 		c.flowCountAge, c.flowCountDur, c.redirectErrors, c.dataplaneInfo, c.dataplaneFallback,
 		c.sysctl, c.syncDaemon, c.reloadOK, c.reloadTime,
@@ -240,12 +248,21 @@ func (c *collector) collectServices(ch chan<- prometheus.Metric, services []mode
 		constMetric(ch, c.serviceOutPackets, counter, float64(s.PacketsOut), vip, vport, proto)
 		constMetric(ch, c.serviceInBytes, counter, float64(s.BytesIn), vip, vport, proto)
 		constMetric(ch, c.serviceOutBytes, counter, float64(s.BytesOut), vip, vport, proto)
+		if s.Persistence.Timeout > 0 {
+			constMetric(ch, c.servicePersistence, prometheus.GaugeValue, s.Persistence.Timeout.Seconds(), vip, vport, proto)
+		}
 		for _, r := range s.Reals {
 			l := []string{vip, vport, proto, r.Addr.String(), strconv.Itoa(int(r.Port))}
 			gauge := prometheus.GaugeValue
 			constMetric(ch, c.backendActive, gauge, float64(r.ActiveConns), l...)
 			constMetric(ch, c.backendInactive, gauge, float64(r.InactiveConns), l...)
 			constMetric(ch, c.backendWeight, gauge, float64(r.Weight), l...)
+			if r.UpperThreshold > 0 {
+				constMetric(ch, c.backendUpper, gauge, float64(r.UpperThreshold), l...)
+			}
+			if r.LowerThreshold > 0 {
+				constMetric(ch, c.backendLower, gauge, float64(r.LowerThreshold), l...)
+			}
 			constMetric(ch, c.backendConns, counter, float64(r.Connections), l...)
 			constMetric(ch, c.backendInPackets, counter, float64(r.PacketsIn), l...)
 			constMetric(ch, c.backendOutPackets, counter, float64(r.PacketsOut), l...)

@@ -248,6 +248,8 @@ director_flow_table_entries{state="half_open"} 4
 	}
 
 	obs.set(func(f *fakeObserver) {
+		f.services[0].Persistence = model.Persistence{Timeout: 300 * time.Second, Netmask: model.HostNetmask}
+		f.services[0].Reals[1].UpperThreshold, f.services[0].Reals[1].LowerThreshold = 100, 50
 		f.services[0].Connections = 51
 		f.services[0].Reals[1].Connections = 14
 		f.services[0].Reals[1].ActiveConns = 2
@@ -270,6 +272,15 @@ director_backend_connections_total{local_address="192.168.56.10",local_port="80"
 director_backend_connections_active{local_address="192.168.56.10",local_port="53",proto="UDP",remote_address="192.168.200.11",remote_port="53"} 0
 director_backend_connections_active{local_address="192.168.56.10",local_port="80",proto="TCP",remote_address="192.168.200.11",remote_port="80"} 5
 director_backend_connections_active{local_address="192.168.56.10",local_port="80",proto="TCP",remote_address="192.168.200.12",remote_port="8080"} 2
+# HELP director_backend_upper_threshold Connections at which the real server stops taking new ones (ipvsadm -x; absent when not set).
+# TYPE director_backend_upper_threshold gauge
+director_backend_upper_threshold{local_address="192.168.56.10",local_port="80",proto="TCP",remote_address="192.168.200.12",remote_port="8080"} 100
+# HELP director_backend_lower_threshold Connections below which an overloaded real server takes new ones again (ipvsadm -y; absent when not set).
+# TYPE director_backend_lower_threshold gauge
+director_backend_lower_threshold{local_address="192.168.56.10",local_port="80",proto="TCP",remote_address="192.168.200.12",remote_port="8080"} 50
+# HELP director_service_persistence_timeout_seconds How long a client keeps its real server after its last connection (ipvsadm -p; absent when not persistent).
+# TYPE director_service_persistence_timeout_seconds gauge
+director_service_persistence_timeout_seconds{local_address="192.168.56.10",local_port="80",proto="TCP"} 300
 # HELP director_flow_table_entries Entries in the data plane's flow table (two per tracked connection), by state: established, half_open (TCP handshake not completed, UDP without a reply; recycled first), or all where the data plane does not tell them apart.
 # TYPE director_flow_table_entries gauge
 director_flow_table_entries{state="established"} 22
@@ -281,7 +292,8 @@ director_packets_total{path="to_real"} 1021
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(after),
 		"director_service_connections_total", "director_backend_connections_total",
 		"director_backend_connections_active", "director_flow_table_entries",
-		"director_packets_total"); err != nil {
+		"director_packets_total", "director_backend_upper_threshold", "director_backend_lower_threshold",
+		"director_service_persistence_timeout_seconds"); err != nil {
 		t.Error(err)
 	}
 	obs.mu.Lock()

@@ -23,18 +23,12 @@ type Service struct {
 	Proto Proto      `json:"protocol"`
 	// Scheduler names one of Schedulers (ipvsadm's -s).
 	Scheduler string `json:"scheduler"`
-	// Reals in configuration order (the order of `ipvsadm -a`).
-	Reals []RealServer `json:"real_servers"`
 	// SchedFlags are IPVS's scheduler flags (ipvsadm -b), comma-separated names: sh-fallback, sh-port, mh-fallback, mh-port.
 	SchedFlags string `json:"scheduler_flags,omitempty"`
 	// Persistence is ipvsadm's -p/-M; a zero Timeout means not persistent.
 	Persistence Persistence `json:"persistence"`
-}
-
-// Persistence is a service's persistence (ipvsadm -p, -M).
-type Persistence struct {
-	Timeout time.Duration `json:"timeout"`
-	Netmask netip.Addr    `json:"netmask"` // 255.255.255.255 when unset
+	// Reals in configuration order (the order of `ipvsadm -a`).
+	Reals []RealServer `json:"real_servers"`
 }
 
 // RealServer is one real server of a service (masquerading forward).
@@ -45,6 +39,25 @@ type RealServer struct {
 	UpperThreshold uint32     `json:"upper_threshold"` // ipvsadm -x; 0 = none
 	LowerThreshold uint32     `json:"lower_threshold"` // ipvsadm -y; 0 = none
 }
+
+// Persistence keeps a client on one real server (ipvsadm -p [timeout] -M
+// netmask): new connections from the client's address, masked by Netmask,
+// go to the server its previous ones went to, until Timeout after the last
+// of them ended. A service that is not persistent has the zero value.
+type Persistence struct {
+	Timeout time.Duration `json:"timeout"`
+	Netmask netip.Addr    `json:"netmask"` // 255.255.255.255 when unset
+}
+
+// DefaultPersistenceTimeout is ipvsadm's -p without a value: 300 s.
+const DefaultPersistenceTimeout = 300 * time.Second
+
+// HostNetmask is the persistence netmask when none is given: every client
+// address on its own.
+var HostNetmask = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// Persistent says whether the service keeps clients on their server.
+func (s Service) Persistent() bool { return s.Persistence.Timeout > 0 }
 
 // Proto is a service's transport protocol.
 type Proto uint8

@@ -8,12 +8,16 @@ package model
 // scheduler is one row here plus, for the BPF data planes, a file with its
 // expansion (sched_rr.go, sched_wrr.go) and its tests.
 //
-// A BPF schedule is static: the control plane computes, once per change,
-// the order in which consecutive new connections go to the real servers,
-// and the XDP program walks it with one cursor per service (connection n
-// goes to entry n mod len). A scheduler that looks at the servers' state
-// at each new connection (lc, wlc, sh, ...) cannot be written that way; it
-// has no expansion and needs dataplane: ipvs.
+// rr and wrr are static schedules: the control plane computes, once per
+// change, the order in which consecutive new connections go to the real
+// servers, and the XDP program walks it with one cursor per service
+// (connection n goes to entry n mod len). The least-connection family
+// (lc, wlc, sed, nq: Counts, sched_lc.go) reads the servers' connection
+// counts at each new connection, and sh (Hashed, sched_sh.go) looks the
+// client up in a table the control plane builds; bpf/sched.h runs both.
+// mh (Keyed, sched_mh.go) is a Maglev table built from the servers'
+// identities. A scheduler with none of these (dh, lblc, ...) needs
+// dataplane: ipvs.
 //
 // Schedule expansion: the order in which IPVS's rr and wrr schedulers hand
 // out consecutive new connections, computed once per change so that the XDP
@@ -48,10 +52,35 @@ type Scheduler struct {
 	// ListOrder); it fails when the period would be longer than maxLen
 	// entries. Nil when only kernel IPVS runs the scheduler.
 	Expand func(weights []uint32, maxLen int) ([]uint32, error)
+	// Hashed: Expand returns a table indexed by a hash of the client (sh),
+	// not a cycle walked by a cursor; every server is in it, weight 0
+	// included.
+	Hashed bool
+	// Keyed is Expand for a scheduler whose table depends on the servers'
+	// identities, not only their weights (mh): keys and weights in IPVS
+	// list order.
+	Keyed func(keys []RealKey, weights []uint32, maxLen int) ([]uint32, error)
+	// Counts: the scheduler picks by the real servers' connection counts
+	// and weights at each new connection (the least-connection family);
+	// the BPF data planes keep the counts and walk the service's servers
+	// in IPVS list order. Pick is the rule, as a model of IPVS's.
+	Counts bool
+	// Pick returns the list index of the server a new connection goes to,
+	// given each server's state in IPVS list order, or -1 when none can
+	// take it. Set for the schedulers with Counts.
+	Pick func(servers []ConnState) int
+}
+
+// ConnState is what the least-connection schedulers know of a real server.
+type ConnState struct {
+	Weight     uint32
+	Active     uint64 // established TCP connections
+	Inactive   uint64 // every other connection
+	Overloaded bool   // at its upper threshold (ipvsadm -x)
 }
 
 // BPF says whether the BPF data planes (XDP and TC) run the scheduler.
-func (s Scheduler) BPF() bool { return s.Expand != nil }
+func (s Scheduler) BPF() bool { return s.Expand != nil || s.Keyed != nil || s.Counts }
 
 // Scheduler names the rest of the code refers to.
 const (
@@ -60,6 +89,10 @@ const (
 	// SchedWRR is IPVS's weighted round-robin scheduler, the
 	// configuration's default.
 	SchedWRR = "wrr"
+	// SchedSH is IPVS's source hashing scheduler.
+	SchedSH = "sh"
+	// SchedMH is IPVS's Maglev hashing scheduler.
+	SchedMH = "mh"
 )
 
 // schedulers is the registry, in the order ipvsadm's manual lists them
@@ -67,15 +100,15 @@ const (
 var schedulers = []Scheduler{
 	{Name: SchedRR, Summary: "round robin", Expand: expandRR},
 	{Name: SchedWRR, Summary: "weighted round robin", Expand: expandWRR},
-	{Name: "lc", Summary: "least connection"},
-	{Name: "wlc", Summary: "weighted least connection"},
-	{Name: "sh", Summary: "source hashing"},
+	{Name: "lc", Summary: "least connection", Counts: true, Pick: pickLC},
+	{Name: "wlc", Summary: "weighted least connection", Counts: true, Pick: pickWLC},
+	{Name: SchedSH, Summary: "source hashing", Expand: expandSH, Hashed: true},
 	{Name: "dh", Summary: "destination hashing"},
-	{Name: "sed", Summary: "shortest expected delay"},
-	{Name: "nq", Summary: "never queue"},
+	{Name: "sed", Summary: "shortest expected delay", Counts: true, Pick: pickSED},
+	{Name: "nq", Summary: "never queue", Counts: true, Pick: pickNQ},
 	{Name: "lblc", Summary: "locality-based least connection"},
 	{Name: "lblcr", Summary: "locality-based least connection with replication"},
-	{Name: "mh", Summary: "maglev hashing"},
+	{Name: SchedMH, Summary: "maglev hashing", Keyed: expandMH, Hashed: true},
 	{Name: "fo", Summary: "weighted failover"},
 	{Name: "ovf", Summary: "weighted overflow"},
 	{Name: "twos", Summary: "weighted random twos choice"},
@@ -129,11 +162,10 @@ func ListOrder(n int) []int {
 }
 
 // ExpandSchedule returns the expansion (see Scheduler.Expand) of the
-// scheduler called name. It fails for a scheduler the BPF data planes do
-// not run.
+// scheduler called name. It fails for a scheduler without one.
 func ExpandSchedule(name string, weights []uint32, maxLen int) ([]uint32, error) {
 	s, ok := LookupScheduler(name)
-	if !ok || !s.BPF() {
+	if !ok || s.Expand == nil {
 		return nil, fmt.Errorf("unknown scheduler %q: the BPF data planes implement %s", name,
 			JoinNames(SchedulerNames(true), "and"))
 	}
@@ -155,4 +187,51 @@ func positiveServers(weights []uint32) []uint32 {
 		}
 	}
 	return idx
+}
+
+// schedFlags are IPVS's scheduler flags (ipvsadm -b) and the scheduler
+// each belongs to, in ipvsadm's order.
+var schedFlags = []struct{ name, scheduler string }{
+	{SchedFlagSHFallback, SchedSH},
+	{SchedFlagSHPort, SchedSH},
+	{SchedFlagMHFallback, SchedMH},
+	{SchedFlagMHPort, SchedMH},
+}
+
+// Scheduler flag names (Service.SchedFlags).
+const (
+	// SchedFlagSHFallback: sh picks another server when the hashed one is
+	// unavailable (weight 0 or overloaded).
+	SchedFlagSHFallback = "sh-fallback"
+	// SchedFlagSHPort: sh hashes the client's port with its address.
+	SchedFlagSHPort = "sh-port"
+	// SchedFlagMHFallback: mh's counterpart of sh-fallback.
+	SchedFlagMHFallback = "mh-fallback"
+	// SchedFlagMHPort: mh's counterpart of sh-port.
+	SchedFlagMHPort = "mh-port"
+)
+
+// SchedFlagNames lists the scheduler flags' names.
+func SchedFlagNames() []string {
+	out := make([]string, len(schedFlags))
+	for i, f := range schedFlags {
+		out[i] = f.name
+	}
+	return out
+}
+
+// SchedFlagOwner returns the scheduler that flag belongs to, "" if flag is
+// no scheduler flag.
+func SchedFlagOwner(flag string) string {
+	for _, f := range schedFlags {
+		if f.name == flag {
+			return f.scheduler
+		}
+	}
+	return ""
+}
+
+// HasSchedFlag says whether the service has scheduler flag flag.
+func (s Service) HasSchedFlag(flag string) bool {
+	return s.SchedFlags != "" && slices.Contains(strings.Split(s.SchedFlags, ","), flag)
 }

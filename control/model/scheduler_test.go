@@ -432,7 +432,7 @@ func TestScheduleSeed(t *testing.T) {
 }
 
 func TestExpandScheduleErrors(t *testing.T) {
-	for _, s := range []string{"", "lc", "WRR", "sh"} {
+	for _, s := range []string{"", "lc", "WRR", "mh", "dh"} {
 		if _, err := ExpandSchedule(s, []uint32{1}, 10); err == nil || !strings.Contains(err.Error(), "unknown scheduler") {
 			t.Errorf("scheduler %q: %v, want an unknown-scheduler error", s, err)
 		}
@@ -477,12 +477,15 @@ func TestSchedulerRegistry(t *testing.T) {
 			t.Errorf("registry entry %+v: want a unique name and a summary", s)
 		}
 		seen[s.Name] = true
+		if s.Counts != (s.Pick != nil) || (s.Counts && s.Expand != nil) {
+			t.Errorf("registry entry %s: Counts needs Pick and no Expand", s.Name)
+		}
 		if got, ok := LookupScheduler(s.Name); !ok || got.Name != s.Name {
 			t.Errorf("LookupScheduler(%q) = %+v, %v", s.Name, got, ok)
 		}
 	}
-	if got := strings.Join(SchedulerNames(true), " "); got != "rr wrr" {
-		t.Errorf("BPF schedulers %q, want %q", got, "rr wrr")
+	if got := strings.Join(SchedulerNames(true), " "); got != "rr wrr lc wlc sh sed nq mh" {
+		t.Errorf("BPF schedulers %q, want %q", got, "rr wrr lc wlc sh sed nq mh")
 	}
 	if got := JoinNames(SchedulerNames(false), "or"); got != "rr, wrr, lc, wlc, sh, dh, sed, nq, lblc, lblcr, mh, fo, ovf or twos" {
 		t.Errorf("all schedulers %q", got)

@@ -26,6 +26,9 @@ type RealStatus struct {
 	// others (as ipvsadm's ActiveConn / InActConn).
 	ActiveConns   uint64 `json:"active_connections"`
 	InactiveConns uint64 `json:"inactive_connections"`
+	// PersistentConns are the persistence templates that send clients to
+	// this server (ipvsadm's PersistConn); BPF data planes only.
+	PersistentConns uint64 `json:"persistent_connections"`
 	// Health is "up", "down" or "" (not checked); the weight above is the
 	// one in force (0 while quiesced by a failed check), ConfiguredWeight
 	// the file's.
@@ -49,6 +52,9 @@ type CheckCounts struct {
 type ServiceStatus struct {
 	ServiceKey
 	Scheduler string `json:"scheduler"`
+	// SchedFlags and Persistence are the service's (see Service).
+	SchedFlags  string      `json:"scheduler_flags,omitempty"`
+	Persistence Persistence `json:"persistence"`
 	Counters
 	Reals []RealStatus `json:"real_servers"`
 }

@@ -26,22 +26,28 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	templates, err := d.liveTemplates(cur)
+	if err != nil {
+		return nil, err
+	}
 	var out []model.ServiceStatus
 	for key, v := range cur.services {
 		st := model.ServiceStatus{ServiceKey: model.ServiceKey{VIP: bpf.AddrFromBe32(key.Vip), Port: bpf.PortFromBe16(key.Port), Proto: model.Proto(key.Proto)}}
 		want := d.desired[st.ServiceKey]
 		st.Scheduler = want.Scheduler
+		st.SchedFlags, st.Persistence = want.SchedFlags, want.Persistence
 		st.Counters = d.retired[key]
-		weights := map[model.RealKey]uint32{}
+		byKey := map[model.RealKey]model.RealServer{}
 		for _, r := range want.Reals {
-			weights[r.Key()] = r.Weight
+			byKey[r.Key()] = r
 		}
 		for id, r := range cur.reals {
 			if r.SvcId != v.Id {
 				continue
 			}
 			rs := model.RealStatus{RealServer: model.RealServer{Addr: bpf.AddrFromBe32(r.Addr), Port: bpf.PortFromBe16(r.Port)}}
-			rs.Weight = weights[rs.Key()]
+			w := byKey[rs.Key()]
+			rs.Weight, rs.UpperThreshold, rs.LowerThreshold = w.Weight, w.UpperThreshold, w.LowerThreshold
 			ts, err := d.maps.RealStats(id)
 			if err != nil {
 				return nil, err
@@ -51,6 +57,7 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 			if c := cen.conns[realGen{id, r.Gen}]; c != nil {
 				rs.ActiveConns, rs.InactiveConns = c.active, c.inactive
 			}
+			rs.PersistentConns = templates[id]
 			st.Reals = append(st.Reals, rs)
 		}
 		out = append(out, st)
@@ -105,8 +112,79 @@ func (d *Plane) Flows() ([]model.Flow, error) {
 	if err != nil {
 		return nil, err
 	}
+	if out, err = d.templateFlows(out, now, hz); err != nil {
+		return nil, err
+	}
 	dataplane.SortFlows(out)
 	return out, nil
+}
+
+// liveTemplates counts the unexpired persistence templates by real id.
+func (d *Plane) liveTemplates(cur *current) (map[uint32]uint64, error) {
+	out := map[uint32]uint64{}
+	timeouts := map[uint32]uint32{}
+	for _, v := range cur.services {
+		if v.Ptimeout > 0 {
+			timeouts[v.Id] = v.Ptimeout
+		}
+	}
+	if len(timeouts) == 0 {
+		return out, nil
+	}
+	now, err := bpf.Jiffies()
+	if err != nil {
+		return nil, err
+	}
+	hz, err := d.maps.HZ()
+	if err != nil {
+		return nil, err
+	}
+	err = d.maps.Templates(func(k bpf.PersistKey, v bpf.Persist) bool {
+		r, ok := cur.reals[v.RealId]
+		if t, pok := timeouts[k.SvcId]; pok && ok && r.Gen == v.RealGen && now-v.LastSeen <= uint64(t)*hz {
+			out[v.RealId]++
+		}
+		return true
+	})
+	return out, err
+}
+
+// templateFlows appends the persistence templates to out, as ipvsadm -Lnc
+// lists them: state NONE, the client's masked address with port 0, the
+// service, the real server, and the time left before the template expires.
+func (d *Plane) templateFlows(out []model.Flow, now, hz uint64) ([]model.Flow, error) {
+	cur, err := d.read()
+	if err != nil {
+		return nil, err
+	}
+	svcs := map[uint32]bpf.SvcKey{}
+	timeouts := map[uint32]uint64{}
+	for k, v := range cur.services {
+		if v.Ptimeout > 0 {
+			svcs[v.Id], timeouts[v.Id] = k, uint64(v.Ptimeout)*hz
+		}
+	}
+	err = d.maps.Templates(func(k bpf.PersistKey, v bpf.Persist) bool {
+		sk, ok := svcs[k.SvcId]
+		r, rok := cur.reals[v.RealId]
+		if !ok || !rok || r.Gen != v.RealGen {
+			return true
+		}
+		left := bpf.Expiry(bpf.Flow{LastSeen: v.LastSeen, Timeout: timeouts[k.SvcId]}, now, hz)
+		if left <= 0 {
+			return true
+		}
+		out = append(out, model.Flow{
+			Proto:   model.Proto(sk.Proto),
+			Client:  addrPort(k.Client, 0),
+			VIP:     addrPort(sk.Vip, sk.Port),
+			Real:    addrPort(r.Addr, r.Port),
+			State:   "NONE",
+			Expires: left,
+		})
+		return true
+	})
+	return out, err
 }
 
 // Stats implements Observer.

@@ -42,6 +42,14 @@ type Plane struct {
 	// runs for scrapes, status and the status page's sampler at once.
 	evictMu sync.Mutex
 	evicted uint64
+	// stopRecount ends the recount loop (recount.go) of a plane made by
+	// Wrap; nil otherwise.
+	stopRecount chan struct{}
+	stopOnce    sync.Once
+	recounting  sync.WaitGroup
+	// busy counts, per real-server slot, the recounts in a row that found
+	// its count changing (recount.go).
+	busy map[uint32]int
 }
 
 // New makes a plane over maps, of a program loaded elsewhere (tests);
@@ -53,12 +61,19 @@ func New(maps *bpf.Maps, mode string) *Plane {
 }
 
 // Wrap makes the plane of a program the loader opened, and starts the
-// sweep of its established flow table.
+// sweep of its established flow table and the recount of connection counts
+// (recount.go).
 func Wrap(dp *loader.Dataplane) *Plane {
 	p := New(dp.Maps, dp.Mode())
 	p.dp = dp
 	p.sweepStop, p.sweepDone = make(chan struct{}), make(chan struct{})
 	go p.startSweep(p.sweepStop, p.sweepDone)
+	p.stopRecount = make(chan struct{})
+	p.recounting.Add(1)
+	go func() {
+		defer p.recounting.Done()
+		p.recountLoop(p.stopRecount)
+	}()
 	return p
 }
 
@@ -70,6 +85,14 @@ func (p *Plane) stopSweep() {
 	close(p.sweepStop)
 	<-p.sweepDone
 	p.sweepStop = nil
+}
+
+// stop ends the recount loop, and waits for it.
+func (p *Plane) stop() {
+	if p.stopRecount != nil {
+		p.stopOnce.Do(func() { close(p.stopRecount) })
+		p.recounting.Wait()
+	}
 }
 
 // The capabilities of the BPF plane.
@@ -128,6 +151,7 @@ func (p *Plane) Remove() error {
 		return nil
 	}
 	p.stopSweep()
+	p.stop()
 	return p.dp.Remove()
 }
 
@@ -138,6 +162,7 @@ func (p *Plane) Close() error {
 		return nil
 	}
 	p.stopSweep()
+	p.stop()
 	return p.dp.Close()
 }
 

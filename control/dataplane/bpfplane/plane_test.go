@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/test/testenv"
@@ -150,8 +151,17 @@ func TestApplyWeightChangeRemovalAndAddresses(t *testing.T) {
 		t.Errorf("weight change: region %d -> %d, id %d -> %d; want a new region, the same id",
 			old.SchedOff, nv.SchedOff, old.Id, nv.Id)
 	}
-	if reals1, _ := m.Reals(); len(reals1) != 2 || reals1[0] != reals0[0] || reals1[1] != reals0[1] {
-		t.Errorf("weight change touched real-server slots: %v -> %v", reals0, reals1)
+	// The slots keep their generation (their flows go on); only the
+	// weight the least-connection schedulers read changes in place.
+	reals1, _ := m.Reals()
+	for id, r := range reals0 {
+		r.Weight = reals1[id].Weight
+		if len(reals1) != 2 || reals1[id] != r {
+			t.Errorf("weight change touched real-server slot %d beyond its weight: %v -> %v", id, reals0[id], reals1[id])
+		}
+	}
+	if reals1[0].Weight == reals0[0].Weight {
+		t.Errorf("weight change not written to the slot: %v -> %v", reals0, reals1)
 	}
 
 	// Weight 0 drains: out of the schedule, slot kept.
@@ -200,7 +210,7 @@ func TestApplyRefusesInvalidServices(t *testing.T) {
 		{dup},
 		{seedService(1, 1), seedService(2, 2)},
 		{{VIP: netip.MustParseAddr("2001:db8::1"), Port: 80, Proto: model.TCP, Scheduler: model.SchedRR}},
-		{{VIP: tVIP, Port: 80, Proto: model.TCP, Scheduler: "wlc"}},
+		{{VIP: tVIP, Port: 80, Proto: model.TCP, Scheduler: "dh"}},
 	} {
 		if err := d.Apply(bad); err == nil {
 			t.Errorf("Apply(%v) accepted", bad)
@@ -208,5 +218,206 @@ func TestApplyRefusesInvalidServices(t *testing.T) {
 	}
 	if svcs, _ := m.Services(); len(svcs) != 0 {
 		t.Errorf("a refused Apply wrote %d services", len(svcs))
+	}
+}
+
+// TestApplyLeastConnAndSH: a least-connection service's region lists
+// every real server in IPVS list order with the scheduler's kind, weights
+// and thresholds in the slots; sh gets its 256-bucket table and flags; a
+// change of scheduler alone rewrites the service.
+func TestApplyLeastConnAndSH(t *testing.T) {
+	d, m := newTestPlane(t)
+	s := seedService(3, 1)
+	s.Scheduler = "wlc"
+	s.Reals[0].UpperThreshold, s.Reals[0].LowerThreshold = 10, 5
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	svcs, _ := m.Services()
+	v := svcs[bpf.NewSvcKey(tVIP, 80, 6)]
+	if v.Sched != uint32(bpf.SchedWLC) || v.SchedLen != 2 {
+		t.Fatalf("wlc service %+v", v)
+	}
+	if got, want := scheduleAddrs(t, m, s), []string{"192.168.200.12", "192.168.200.11"}; !slices.Equal(got, want) {
+		t.Errorf("wlc list %v, want %v (list order)", got, want)
+	}
+	reals, _ := m.Reals()
+	for _, r := range reals {
+		if bpf.AddrFromBe32(r.Addr) == s.Reals[0].Addr && (r.Weight != 3 || r.Upper != 10 || r.Lower != 5) {
+			t.Errorf("slot of %s: %+v", s.Reals[0].Addr, r)
+		}
+	}
+	s.Scheduler = "lc"
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	svcs, _ = m.Services()
+	if v := svcs[bpf.NewSvcKey(tVIP, 80, 6)]; v.Sched != uint32(bpf.SchedLC) {
+		t.Errorf("scheduler change not applied: %+v", v)
+	}
+	s.Scheduler = model.SchedSH
+	s.SchedFlags = "sh-port"
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	svcs, _ = m.Services()
+	if v := svcs[bpf.NewSvcKey(tVIP, 80, 6)]; v.Sched != uint32(bpf.SchedSH) || v.SchedLen != model.SHBuckets || v.Flags != bpf.SchedFlagPort {
+		t.Errorf("sh service %+v", v)
+	}
+}
+
+// TestRecount: connections the program did not count (installed by sync
+// here) and ones that expired unnoticed are corrected: the program's count
+// less the correction equals the live connections of the flow table.
+func TestRecount(t *testing.T) {
+	d, m := newTestPlane(t)
+	if err := m.InitClock(250); err != nil {
+		t.Fatal(err)
+	}
+	s := seedService(3, 1)
+	s.Scheduler = "lc"
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	reals, _ := m.Reals()
+	var id uint32
+	var r bpf.Real
+	for i, rr := range reals {
+		if bpf.AddrFromBe32(rr.Addr) == s.Reals[0].Addr {
+			id, r = i, rr
+		}
+	}
+	now, err := bpf.Jiffies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := netip.MustParseAddr("192.168.56.100")
+	put := func(cport uint16, state uint8, lastSeen uint64) {
+		fk := bpf.FlowKey{Saddr: bpf.Be32(client), Daddr: bpf.Be32(tVIP), Sport: bpf.Be16(cport), Dport: bpf.Be16(80), Proto: 6}
+		f := bpf.Flow{NatAddr: r.Addr, NatPort: r.Port, Dir: bpf.DirForward, State: state, RealId: id, RealGen: r.Gen,
+			LastSeen: lastSeen, Timeout: 1 << 20}
+		rk := bpf.FlowKey{Saddr: r.Addr, Daddr: bpf.Be32(client), Sport: r.Port, Dport: bpf.Be16(cport), Proto: 6}
+		rf := f
+		rf.Dir, rf.NatAddr, rf.NatPort = bpf.DirReply, bpf.Be32(tVIP), bpf.Be16(80)
+		if err := m.PutFlow(fk, f); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.PutFlow(rk, rf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Timeouts of 2^20 jiffies (over 17 minutes at HZ 1000): the live
+	// ones stay live however slow the test runs.
+	put(1000, bpf.StateEstablished, now)       // live, active
+	put(1001, bpf.StateSYN, now)               // live, inactive
+	put(1002, bpf.StateFIN, now-1<<21)         // expired: not counted
+	put(1003, bpf.StateEstablished, now-1<<21) // expired
+	if err := d.Recount(); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := m.RealConns(id)
+	a, _ := m.RealConnsAdj(id)
+	if c.Active-a.Active != 1 || c.Inactive-a.Inactive != 1 {
+		t.Errorf("counts %+v less correction %+v: want 1 active, 1 inactive", c, a)
+	}
+	if !needsCounts(map[model.ServiceKey]model.Service{s.Key(): s}) || needsCounts(map[model.ServiceKey]model.Service{}) {
+		t.Error("needsCounts: lc needs the counts, no service does not")
+	}
+}
+
+// TestPersistenceTemplates: a persistent service's value carries its mask
+// and timeout; Recount refreshes the template of a client with a live
+// connection; Flows lists templates as ipvsadm -Lnc does (state NONE).
+func TestPersistenceTemplates(t *testing.T) {
+	d, m := newTestPlane(t)
+	s := seedService(1, 1)
+	s.Persistence = model.Persistence{Timeout: 600 * time.Second, Netmask: netip.MustParseAddr("255.255.255.0")}
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	svcs, _ := m.Services()
+	v := svcs[bpf.NewSvcKey(tVIP, 80, 6)]
+	if v.Ptimeout != 600 || bpf.AddrFromBe32(v.Pmask) != s.Persistence.Netmask {
+		t.Fatalf("service value %+v", v)
+	}
+	reals, _ := m.Reals()
+	var id uint32
+	var r bpf.Real
+	for i, rr := range reals {
+		id, r = i, rr
+		break
+	}
+	now, err := bpf.Jiffies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := netip.MustParseAddr("192.168.56.100")
+	fk := bpf.FlowKey{Saddr: bpf.Be32(client), Daddr: bpf.Be32(tVIP), Sport: bpf.Be16(1000), Dport: bpf.Be16(80), Proto: 6}
+	f := bpf.Flow{NatAddr: r.Addr, NatPort: r.Port, Dir: bpf.DirForward, State: bpf.StateEstablished, SvcId: v.Id,
+		RealId: id, RealGen: r.Gen, LastSeen: now, Timeout: 1 << 20}
+	if err := m.PutFlow(fk, f); err != nil {
+		t.Fatal(err)
+	}
+	pk := bpf.PersistKey{SvcId: v.Id, Client: bpf.Be32(netip.MustParseAddr("192.168.56.0"))}
+	if err := m.PutTemplate(pk, bpf.Persist{RealId: id, RealGen: r.Gen, LastSeen: now - 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Recount(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Templates(func(k bpf.PersistKey, p bpf.Persist) bool {
+		if k == pk && p.LastSeen < now {
+			t.Errorf("template not refreshed: last seen %d, live connection at %d", p.LastSeen, now)
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	flows, err := d.Flows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, fl := range flows {
+		if fl.State == "NONE" {
+			found = fl.Client == netip.MustParseAddrPort("192.168.56.0:0") && fl.VIP.Port() == 80 &&
+				fl.Expires > 500*time.Second
+		}
+	}
+	if !found {
+		t.Errorf("no template listed in %+v", flows)
+	}
+	// A synced connection of another client, without a template (the
+	// standby's case): the recount makes its template.
+	fk2 := fk
+	fk2.Saddr = bpf.Be32(netip.MustParseAddr("192.168.57.9"))
+	if err := m.PutFlow(fk2, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Recount(); err != nil {
+		t.Fatal(err)
+	}
+	made := false
+	if err := m.Templates(func(k bpf.PersistKey, p bpf.Persist) bool {
+		if bpf.AddrFromBe32(k.Client) == netip.MustParseAddr("192.168.57.0") && p.RealId == id && p.RealGen == r.Gen {
+			made = true
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !made {
+		t.Error("no template made for a live connection without one")
+	}
+	st, err := d.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, rs := range st[0].Reals {
+		n += rs.PersistentConns
+	}
+	if n != 2 {
+		t.Errorf("status counts %d persistence templates, want 2", n)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/control/dataplane"
@@ -30,6 +31,85 @@ import (
 )
 
 func protoOK(p model.Proto) bool { return p == model.TCP || p == model.UDP }
+
+// schedKinds says how the program runs each scheduler with Counts (the
+// others walk their expansion: bpf.SchedCursor).
+var schedKinds = map[string]bpf.SchedKind{"lc": bpf.SchedLC, "wlc": bpf.SchedWLC, "sed": bpf.SchedSED, "nq": bpf.SchedNQ,
+	model.SchedSH: bpf.SchedSH, model.SchedMH: bpf.SchedMH}
+
+// persistence returns the svc_value persistence netmask (network order)
+// and timeout (seconds) of the service; 0, 0 when it is not persistent.
+func persistence(s model.Service) (uint32, uint32) {
+	if !s.Persistent() {
+		return 0, 0
+	}
+	mask := s.Persistence.Netmask
+	if !mask.Is4() {
+		mask = model.HostNetmask
+	}
+	return bpf.Be32(mask), uint32(s.Persistence.Timeout / time.Second)
+}
+
+// schedFlags returns the svc_value flags of the service's scheduler flags.
+func schedFlags(s model.Service) uint32 {
+	var f uint32
+	if s.HasSchedFlag(model.SchedFlagSHFallback) || s.HasSchedFlag(model.SchedFlagMHFallback) {
+		f |= bpf.SchedFlagFallback
+	}
+	if s.HasSchedFlag(model.SchedFlagSHPort) || s.HasSchedFlag(model.SchedFlagMHPort) {
+		f |= bpf.SchedFlagPort
+	}
+	return f
+}
+
+// schedule returns what the service's schedule region holds, given its
+// real servers' slots (ids, in configuration order), and how the program
+// uses it: the expansion in slots, or for a scheduler with Counts every
+// real server in IPVS list order.
+func schedule(s model.Service, ids []uint32, maxLen int) ([]uint32, bpf.SchedKind, error) {
+	order := model.ListOrder(len(s.Reals))
+	if sc, _ := model.LookupScheduler(s.Scheduler); sc.Counts {
+		kind, ok := schedKinds[s.Scheduler]
+		if !ok {
+			return nil, 0, fmt.Errorf("scheduler %s: not in the BPF program", s.Scheduler)
+		}
+		out := make([]uint32, len(order))
+		for i, ci := range order {
+			out[i] = ids[ci]
+		}
+		return out, kind, nil
+	}
+	weights := make([]uint32, len(order))
+	keys := make([]model.RealKey, len(order))
+	for i, ci := range order {
+		weights[i], keys[i] = s.Reals[ci].Weight, s.Reals[ci].Key()
+	}
+	var idx []uint32
+	var err error
+	if sc, _ := model.LookupScheduler(s.Scheduler); sc.Keyed != nil {
+		idx, err = sc.Keyed(keys, weights, maxLen)
+	} else {
+		idx, err = model.ExpandSchedule(s.Scheduler, weights, maxLen)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]uint32, len(idx))
+	for i, li := range idx {
+		out[i] = ids[order[li]]
+	}
+	if kind, ok := schedKinds[s.Scheduler]; ok {
+		return out, kind, nil // a hashed table
+	}
+	return out, bpf.SchedCursor, nil
+}
+
+// realValue is the reals entry of r in slot gen of service svcID; the next
+// hop cache starts empty.
+func realValue(r model.RealServer, gen, svcID uint32) bpf.Real {
+	return bpf.Real{Addr: bpf.Be32(r.Addr), Port: bpf.Be16(r.Port), Gen: gen, SvcId: svcID,
+		Weight: r.Weight, Upper: r.UpperThreshold, Lower: r.LowerThreshold}
+}
 
 // validate checks what the maps cannot represent.
 func validate(services []model.Service) error {
@@ -41,8 +121,13 @@ func validate(services []model.Service) error {
 		if seen[s.Key()] {
 			return fmt.Errorf("service %s: duplicate", s.Key())
 		}
-		if sched, ok := model.LookupScheduler(s.Scheduler); !ok || !sched.BPF() {
+		sched, ok := model.LookupScheduler(s.Scheduler)
+		if !ok || !sched.BPF() {
 			return fmt.Errorf("service %s: unknown scheduler %q", s.Key(), s.Scheduler)
+		}
+		if sched.Counts && len(s.Reals) > bpf.SchedMaxReals {
+			return fmt.Errorf("service %s: scheduler %s takes at most %d real servers, got %d",
+				s.Key(), s.Scheduler, bpf.SchedMaxReals, len(s.Reals))
 		}
 		seen[s.Key()] = true
 		reals := map[model.RealKey]bool{}
@@ -183,6 +268,14 @@ func (d *Plane) Apply(services []model.Service) error {
 			for id, cr := range cur.reals {
 				if exists && cr.SvcId == svcID && cr.Addr == bpf.Be32(r.Addr) && cr.Port == bpf.Be16(r.Port) {
 					ids[i], found = id, true
+					// Weight and thresholds change in place.
+					if cr.Weight != r.Weight || cr.Upper != r.UpperThreshold || cr.Lower != r.LowerThreshold {
+						nr := realValue(r, cr.Gen, svcID)
+						if err := d.maps.PutReal(id, nr); err != nil {
+							return err
+						}
+						cur.reals[id] = nr
+					}
 					break
 				}
 			}
@@ -196,7 +289,10 @@ func (d *Plane) Apply(services []model.Service) error {
 				if err := d.maps.ResetRealStats(id); err != nil {
 					return err
 				}
-				nr := bpf.Real{Addr: bpf.Be32(r.Addr), Port: bpf.Be16(r.Port), Gen: gen, SvcId: svcID}
+				if err := d.maps.ResetRealConns(id); err != nil {
+					return err
+				}
+				nr := realValue(r, gen, svcID)
 				if err := d.maps.PutReal(id, nr); err != nil {
 					return err
 				}
@@ -206,20 +302,14 @@ func (d *Plane) Apply(services []model.Service) error {
 			keepReal[ids[i]] = true
 		}
 		// 2. the schedule, in IPVS list order.
-		order := model.ListOrder(len(s.Reals))
-		weights := make([]uint32, len(order))
-		for i, ci := range order {
-			weights[i] = s.Reals[ci].Weight
-		}
-		idx, err := model.ExpandSchedule(s.Scheduler, weights, capa.ScheduleSlots)
+		sched, kind, err := schedule(s, ids, capa.ScheduleSlots)
 		if err != nil {
 			return fmt.Errorf("apply: service %s: %w", s.Key(), err)
 		}
-		sched := make([]uint32, len(idx))
-		for i, li := range idx {
-			sched[i] = ids[order[li]]
-		}
-		if exists && old.SchedLen == uint32(len(sched)) {
+		flags := schedFlags(s)
+		pmask, ptimeout := persistence(s)
+		if exists && old.SchedLen == uint32(len(sched)) && old.Sched == uint32(kind) && old.Flags == flags &&
+			old.Pmask == pmask && old.Ptimeout == ptimeout {
 			have, err := d.maps.ReadSchedule(old.SchedOff, old.SchedLen)
 			if err != nil {
 				return err
@@ -238,7 +328,8 @@ func (d *Plane) Apply(services []model.Service) error {
 			}
 		}
 		// 3. switch the service to it.
-		if err := d.maps.PutService(key, bpf.SvcValue{Id: svcID, SchedOff: off, SchedLen: uint32(len(sched))}); err != nil {
+		if err := d.maps.PutService(key, bpf.SvcValue{Id: svcID, SchedOff: off, SchedLen: uint32(len(sched)), Sched: uint32(kind), Flags: flags,
+			Pmask: pmask, Ptimeout: ptimeout}); err != nil {
 			return err
 		}
 		if exists && old.SchedLen > 0 {

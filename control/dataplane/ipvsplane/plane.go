@@ -33,6 +33,7 @@ package ipvsplane
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -142,13 +143,79 @@ func ipvsKey(s *ipvs.Service) (model.ServiceKey, bool) {
 }
 
 func ipvsService(s model.Service) *ipvs.Service {
-	return &ipvs.Service{Address: net.IP(s.VIP.AsSlice()), Protocol: uint16(s.Proto), Port: s.Port,
-		SchedName: s.Scheduler, AddressFamily: syscall.AF_INET, Netmask: 0xffffffff}
+	svc := &ipvs.Service{Address: net.IP(s.VIP.AsSlice()), Protocol: uint16(s.Proto), Port: s.Port,
+		SchedName: s.Scheduler, AddressFamily: syscall.AF_INET, Netmask: 0xffffffff, Flags: ipvsSvcFlags(s)}
+	if s.Persistent() {
+		svc.Timeout = uint32(s.Persistence.Timeout / time.Second)
+		if s.Persistence.Netmask.Is4() {
+			// IPVS_SVC_ATTR_NETMASK is network order; moby/ipvs writes the
+			// value in host order.
+			b := s.Persistence.Netmask.As4()
+			svc.Netmask = binary.NativeEndian.Uint32(b[:])
+		}
+	}
+	return svc
+}
+
+// IPVS's service flags (IP_VS_SVC_F_*): persistence, and the scheduler
+// flags ipvsadm -b sets (sh-fallback and mh-fallback are SCHED1, sh-port
+// and mh-port SCHED2); HASHED is the kernel's own and never written.
+const (
+	ipvsFlagHashed = 0x2
+	ipvsFlagSched1 = 0x8
+	ipvsFlagSched2 = 0x10
+)
+
+// ipvsSvcFlags returns the service flags of s.
+func ipvsSvcFlags(s model.Service) uint32 {
+	var f uint32
+	if s.Persistent() {
+		f |= ipvsFlagPersistent
+	}
+	if s.HasSchedFlag(model.SchedFlagSHFallback) || s.HasSchedFlag(model.SchedFlagMHFallback) {
+		f |= ipvsFlagSched1
+	}
+	if s.HasSchedFlag(model.SchedFlagSHPort) || s.HasSchedFlag(model.SchedFlagMHPort) {
+		f |= ipvsFlagSched2
+	}
+	return f
+}
+
+// ipvsServiceChanged says whether the kernel's service have differs from
+// want in what the configuration sets.
+func ipvsServiceChanged(have, want *ipvs.Service) bool {
+	return have.SchedName != want.SchedName || have.Flags&^ipvsFlagHashed != want.Flags ||
+		have.Timeout != want.Timeout || (want.Flags&ipvsFlagPersistent != 0 && have.Netmask != want.Netmask)
+}
+
+// ipvsReadFlags is the scheduler flags and persistence of the kernel's
+// service s, as the configuration writes them.
+func ipvsReadFlags(s *ipvs.Service) (string, model.Persistence) {
+	var flags []string
+	prefix := ""
+	switch s.SchedName {
+	case model.SchedSH, model.SchedMH:
+		prefix = s.SchedName
+	}
+	if prefix != "" && s.Flags&ipvsFlagSched1 != 0 {
+		flags = append(flags, prefix+"-fallback")
+	}
+	if prefix != "" && s.Flags&ipvsFlagSched2 != 0 {
+		flags = append(flags, prefix+"-port")
+	}
+	var p model.Persistence
+	if s.Flags&ipvsFlagPersistent != 0 {
+		var b [4]byte
+		binary.NativeEndian.PutUint32(b[:], s.Netmask)
+		p = model.Persistence{Timeout: time.Duration(s.Timeout) * time.Second, Netmask: netip.AddrFrom4(b)}
+	}
+	return strings.Join(flags, ","), p
 }
 
 func ipvsDest(r model.RealServer) *ipvs.Destination {
 	return &ipvs.Destination{Address: net.IP(r.Addr.AsSlice()), Port: r.Port, Weight: int(r.Weight),
-		ConnectionFlags: ipvs.ConnectionFlagMasq, AddressFamily: syscall.AF_INET}
+		ConnectionFlags: ipvs.ConnectionFlagMasq, AddressFamily: syscall.AF_INET,
+		UpperThreshold: r.UpperThreshold, LowerThreshold: r.LowerThreshold}
 }
 
 func destKey(d *ipvs.Destination) model.RealKey {
@@ -239,9 +306,9 @@ func (d *Plane) Apply(services []model.Service) error {
 				return fmt.Errorf("apply: service %s: %w", s.Key(), ipvsSchedError(s.Scheduler, err))
 			}
 			c = &ipvsCurrent{svc: want, dests: map[model.RealKey]*ipvs.Destination{}}
-		} else if c.svc.SchedName != s.Scheduler || c.svc.Flags&ipvsFlagPersistent != 0 {
-			// A persistent service (someone's ipvsadm -p) is made a
-			// plain one, as the configuration describes it.
+		} else if ipvsServiceChanged(c.svc, want) {
+			// Scheduler, flags, persistence: as the configuration says
+			// (someone's ipvsadm -p on a plain service is undone).
 			if err := d.h.UpdateService(want); err != nil {
 				return fmt.Errorf("apply: service %s: %w", s.Key(), ipvsSchedError(s.Scheduler, err))
 			}
@@ -253,7 +320,7 @@ func (d *Plane) Apply(services []model.Service) error {
 			case !ok:
 				err = d.h.NewDestination(want, wd)
 			case have.Weight != wd.Weight || have.ConnectionFlags&ipvs.ConnectionFlagFwdMask != ipvs.ConnectionFlagMasq ||
-				have.UpperThreshold != 0 || have.LowerThreshold != 0:
+				have.UpperThreshold != wd.UpperThreshold || have.LowerThreshold != wd.LowerThreshold:
 				err = d.h.UpdateDestination(want, wd)
 			}
 			if err != nil {
@@ -318,9 +385,11 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 	var out []model.ServiceStatus
 	for k, c := range cur {
 		st := model.ServiceStatus{ServiceKey: k, Scheduler: c.svc.SchedName, Counters: ipvsCounters(ipvs.SvcStats(c.svc.Stats))}
+		st.SchedFlags, st.Persistence = ipvsReadFlags(c.svc)
 		for rk, dst := range c.dests {
 			st.Reals = append(st.Reals, model.RealStatus{
-				RealServer:    model.RealServer{Addr: rk.Addr, Port: rk.Port, Weight: uint32(max(dst.Weight, 0))},
+				RealServer: model.RealServer{Addr: rk.Addr, Port: rk.Port, Weight: uint32(max(dst.Weight, 0)),
+					UpperThreshold: dst.UpperThreshold, LowerThreshold: dst.LowerThreshold},
 				Counters:      ipvsCounters(ipvs.SvcStats(dst.Stats)),
 				ActiveConns:   uint64(max(dst.ActiveConnections, 0)),
 				InactiveConns: uint64(max(dst.InactiveConnections, 0)),

@@ -5,6 +5,7 @@ package ipvsplane
 // connection table parser, and of the error on a kernel without IPVS.
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -296,5 +297,59 @@ TCP 20010db8000000000000000000000001 A1B2 20010db8000000000000000000000002 0050 
 	}
 	if !slices.Equal(flows, want) {
 		t.Errorf("got %+v\nwant %+v", flows, want)
+	}
+}
+
+// TestIPVSSchedulerKeys: scheduler flags, persistence and thresholds reach
+// the kernel's service and destinations, and change live like weights.
+func TestIPVSSchedulerKeys(t *testing.T) {
+	f := newFakeIPVS()
+	d := newPlane(f, nil)
+	s := ipvsSeed(3, 1)
+	s.Scheduler = model.SchedSH
+	s.SchedFlags = "sh-fallback,sh-port"
+	s.Persistence = model.Persistence{Timeout: 600 * time.Second, Netmask: netip.MustParseAddr("255.255.255.0")}
+	s.Reals[0].UpperThreshold, s.Reals[0].LowerThreshold = 100, 50
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	const svc = "6 192.168.56.10:80"
+	got := f.svcs[0]
+	mask := [4]byte{255, 255, 255, 0}
+	if got.Flags != 0x1|0x8|0x10 || got.Timeout != 600 || got.Netmask != binary.NativeEndian.Uint32(mask[:]) {
+		t.Errorf("service flags %#x timeout %d netmask %#x, want persistent|sched1|sched2, 600, 255.255.255.0", got.Flags, got.Timeout, got.Netmask)
+	}
+	var d11 *ipvs.Destination
+	for _, dst := range f.dests[svc] {
+		if dst.Address.String() == "192.168.200.11" {
+			d11 = dst
+		}
+	}
+	if d11 == nil || d11.UpperThreshold != 100 || d11.LowerThreshold != 50 {
+		t.Fatalf("destination thresholds: %+v", d11)
+	}
+	st, err := d.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[0].SchedFlags != "sh-fallback,sh-port" || st[0].Persistence != s.Persistence {
+		t.Errorf("status: flags %q persistence %+v", st[0].SchedFlags, st[0].Persistence)
+	}
+	f.take()
+	// The kernel reports HASHED too: the same config is no write.
+	f.svcs[0].Flags |= 0x2
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	wantWrites(t, "same config", f.take())
+	// Thresholds and persistence change live.
+	s.Reals[0].UpperThreshold = 10
+	s.Persistence = model.Persistence{}
+	if err := d.Apply([]model.Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	wantWrites(t, "changed", f.take(), "update service "+svc+" sh", "update dest "+svc+" 192.168.200.11:80 w3")
+	if f.svcs[0].Flags&0x1 != 0 || f.svcs[0].Timeout != 0 {
+		t.Errorf("persistence not removed: flags %#x timeout %d", f.svcs[0].Flags, f.svcs[0].Timeout)
 	}
 }
