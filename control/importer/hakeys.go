@@ -203,7 +203,7 @@ func (d *doc) scriptResourceOf(file string, n int, r, name, rest string, address
 	s := scriptResource{args: args, src: src(file, n)}
 	for _, dir := range []string{heartbeatResourceDir, initDir} {
 		if p := dir + "/" + name; d.opt.ScriptExists != nil && d.opt.ScriptExists(p) {
-			s.path, s.note = p, "found on this node, where Heartbeat looks first"
+			s.path, s.note = p, "found on this node, as Heartbeat finds it"
 			break
 		}
 	}
