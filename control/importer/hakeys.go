@@ -20,6 +20,7 @@ type pingNode struct {
 	addrs []netip.Addr
 	group string // the ping_group's name; "" for ping
 	src   string
+	line  string // ha.cf's line
 }
 
 // scriptResource is one script resource of haresources, found where
@@ -58,7 +59,7 @@ var notNeeded = map[string]string{
 // ADDRESS...`.
 func (d *doc) pingLine(file string, n int, line, key string, args []string) {
 	h := d.ha
-	node := pingNode{src: src(file, n)}
+	node := pingNode{src: src(file, n), line: line}
 	if key == "ping_group" {
 		if len(args) < 2 {
 			d.note(file, n, line, "want: ping_group NAME ADDRESS...")
@@ -91,7 +92,7 @@ func (d *doc) pingLine(file string, n int, line, key string, args []string) {
 	}
 	// Each address of a ping line is a ping node of its own.
 	for _, a := range node.addrs {
-		h.ping = append(h.ping, pingNode{addrs: []netip.Addr{a}, src: node.src})
+		h.ping = append(h.ping, pingNode{addrs: []netip.Addr{a}, src: node.src, line: line})
 	}
 }
 
@@ -119,6 +120,14 @@ func (d *doc) deadpingLine(file string, n int, line string, args []string) {
 // (keepalive), as ha.ping.deadping must.
 func (d *doc) pingDone(file string) {
 	h := d.ha
+	if len(h.ping) == 0 && h.ipfail != "" {
+		d.note(file, lineOf(h.ipfail), h.ipfailLine, "not translated: ipfail acts on ping nodes, and there are none")
+	}
+	if len(h.ping) > 0 && h.ipfail == "" {
+		n := lineOf(h.ping[0].src)
+		d.note(file, n, h.ping[0].line, "Heartbeat acts on ping nodes only through ipfail (respawn hacluster .../ipfail), and this ha.cf has none: "+
+			"director moves the group to the node that reaches more of them, check that this is wanted")
+	}
 	if h.deadping == "" {
 		return
 	}
@@ -166,7 +175,11 @@ func (d *doc) writePing(b *bytes.Buffer) {
 		return
 	}
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	w("  ping:   # interval: keepalive, as Heartbeat pings with every heartbeat\n    nodes:\n")
+	w("  ping:   # interval: keepalive, as Heartbeat pings with every heartbeat\n")
+	if h.ipfail != "" {
+		w("    # %s: ipfail is not needed: director moves the group to the node that reaches more ping nodes\n", h.ipfail)
+	}
+	w("    nodes:\n")
 	for _, p := range h.ping {
 		if p.group == "" {
 			w("      - %s   # %s\n", p.addrs[0], p.src)

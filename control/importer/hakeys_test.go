@@ -68,6 +68,9 @@ func TestHAKeysImport(t *testing.T) {
 			t.Errorf("no note %q in\n%s", want, notes)
 		}
 	}
+	if strings.Contains(notes, "ha.cf") || !strings.Contains(string(res.YAML), "/etc/ha.d/ha.cf:13: ipfail is not needed") {
+		t.Errorf("ha.cf's ping nodes with ipfail: want no note and ipfail said not needed:\n%s\n%s", notes, res.YAML)
+	}
 	if len(res.Notes) != 2 {
 		t.Errorf("want exactly the 2 notes of drbddisk, got:\n%s", notes)
 	}

@@ -130,6 +130,12 @@ func (d *doc) haCF(f File) {
 			d.pingLine(f.Name, n, line, key, args)
 		case "deadping":
 			d.deadpingLine(f.Name, n, line, args)
+		case "respawn":
+			if len(args) == 2 && filepath.Base(args[1]) == "ipfail" {
+				h.ipfail, h.ipfailLine = where, line
+				return
+			}
+			d.note(f.Name, n, line, "not translated: %s", haCFIgnored[key])
 		default:
 			if why, ok := haCFIgnored[key]; ok {
 				d.note(f.Name, n, line, "not translated: %s", why)

@@ -197,6 +197,8 @@ type ha struct {
 	// ping is ha.cf's ping and ping_group lines, deadping its deadping.
 	ping                                []pingNode
 	deadping, deadpingSrc, deadpingLine string
+	// ipfail is where ha.cf respawns ipfail, which acts on ping nodes.
+	ipfail, ipfailLine string
 	// scripts are haresources' script resources, in order.
 	scripts []scriptResource
 }

@@ -165,7 +165,7 @@ func TestUntranslated(t *testing.T) {
 		"/etc/ha.d/ha.cf:13: ", "/etc/ha.d/haresources:1: httpd", "/etc/ha.d/haresources:3: ",
 		// ha.ping refuses an empty group, IPv6, an address twice, a
 		// deadping not longer than keepalive (the ping interval).
-		"/etc/ha.d/ha.cf:14: ping_group uplinks: want", "/etc/ha.d/ha.cf:15: ping 2001:db8::1: 2001:db8::1: want an IPv4",
+		"/etc/ha.d/ha.cf:9: ping 192.168.56.1: Heartbeat acts on ping nodes only through ipfail", "/etc/ha.d/ha.cf:14: ping_group uplinks: want", "/etc/ha.d/ha.cf:15: ping 2001:db8::1: 2001:db8::1: want an IPv4",
 		"/etc/ha.d/ha.cf:16: ping 192.168.56.1: 192.168.56.1 is already a ping node (/etc/ha.d/ha.cf:9)",
 		"/etc/ha.d/ha.cf:17: deadping 500ms: not longer than keepalive 500ms",
 		"/etc/ha.d/haresources:4: ../sbin/halt: want a resource name",
