@@ -16,8 +16,10 @@ import (
 // new connection anew, maybe to the other real server. The standby must
 // take the peer's record of the newer connection in place of its closing
 // copy (with the old reply entry gone), or a failover sends the new
-// connection to the old real server. A live SYN or established entry is
-// never traded for a record of another real server.
+// connection to the old real server. A live established entry is never
+// traded for a record of another real server. (Records are of established
+// and closing connections only: with the half-open table, a standby does
+// not keep SYN records.)
 func TestSyncInstallReplacesClosingConnection(t *testing.T) {
 	p, m := newTestPlane(t)
 	if err := p.Apply([]model.Service{seedService(3, 1)}); err != nil {
@@ -74,8 +76,9 @@ func TestSyncInstallReplacesClosingConnection(t *testing.T) {
 	}
 
 	install("a closing connection to web1", rec(bpf.StateFIN, web1, 100*time.Second), 1, 0, web1, bpf.StateFIN)
-	install("a new connection reusing the tuple, to web2", rec(bpf.StateSYN, web2, time.Minute), 1, 0, web2, bpf.StateSYN)
-	install("a record of web1 against a live SYN entry", rec(bpf.StateEstablished, web1, 10*time.Minute), 0, 1, web2, bpf.StateSYN)
-	install("the connection established", rec(bpf.StateEstablished, web2, 15*time.Minute), 1, 0, web2, bpf.StateEstablished)
-	install("a record of web1 against an established entry", rec(bpf.StateSYN, web1, time.Minute), 0, 1, web2, bpf.StateEstablished)
+	install("a new connection reusing the tuple, to web2", rec(bpf.StateEstablished, web2, 15*time.Minute), 1, 0, web2, bpf.StateEstablished)
+	install("a record of web1 against an established entry", rec(bpf.StateEstablished, web1, 10*time.Minute), 0, 1, web2, bpf.StateEstablished)
+	install("a closing record of web1 against an established entry", rec(bpf.StateFIN, web1, time.Minute), 0, 1, web2, bpf.StateEstablished)
+	install("the connection closing", rec(bpf.StateFIN, web2, 2*time.Minute), 1, 0, web2, bpf.StateFIN)
+	install("the next one reusing the tuple, to web1", rec(bpf.StateEstablished, web1, 15*time.Minute), 1, 0, web1, bpf.StateEstablished)
 }
