@@ -40,12 +40,12 @@ const (
 )
 
 // heartbeatResourceScripts are the scripts Heartbeat 3.0.6's package
-// installs in /etc/ha.d/resource.d: a resource of one of these names is
-// guessed there when the node has neither candidate (an import made away
-// from the director).
+// installs in /etc/ha.d/resource.d, and drbd-utils' drbddisk: a resource
+// of one of these names is guessed there when the node has neither
+// candidate (an import made away from the director).
 var heartbeatResourceScripts = []string{"AudibleAlarm", "Delay", "Filesystem", "ICP", "IPaddr", "IPaddr2",
 	"IPsrcaddr", "IPv6addr", "LVM", "LinuxSCSI", "MailTo", "OCF", "Raid1", "SendArp", "ServeRAID", "WAS",
-	"WinPopup", "Xinetd", "apache", "db2", "ids", "portblock"}
+	"WinPopup", "Xinetd", "apache", "db2", "ids", "portblock", "drbddisk"}
 
 // notNeeded are the resources director does itself, with why: their
 // scripts would fight it.
@@ -230,7 +230,7 @@ func (d *doc) scriptResourceOf(file string, n int, r, name, rest string, address
 			heartbeatResourceDir, name, initDir, name, s.path)
 	}
 	if strings.HasPrefix(s.path, heartbeatResourceDir+"/") {
-		s.note = join(s.note, "Heartbeat's own script: keep its package (and resource-agents) installed")
+		s.note = join(s.note, "keep the package that installed it (heartbeat, with resource-agents; drbd-utils) when Heartbeat goes")
 	}
 	if addressesAfter {
 		d.note(file, n, r, "started after the addresses (director adds a group's addresses first), not before the addresses listed after it")

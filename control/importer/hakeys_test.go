@@ -54,7 +54,7 @@ func TestHAKeysImport(t *testing.T) {
 		// Heartbeat looks in resource.d before init.d.
 		{"/etc/ha.d/resource.d/Filesystem", "/dev/sdb1 /srv/www ext4"},
 		{"/etc/ha.d/resource.d/MailTo", "root@example.com director"},
-		{"/etc/init.d/drbddisk", "r0"}, // guessed, and said so
+		{"/etc/ha.d/resource.d/drbddisk", "r0"}, // guessed (drbd-utils puts it there), and said so
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("ha.resources.scripts:\n got %v\nwant %v", got, want)
