@@ -60,7 +60,9 @@ type SyncInstalled struct {
 	// have; they are skipped.
 	Unknown int
 	// Conflicts are records for a connection that this node tracks with
-	// another real server and that is alive here: the local one is kept.
+	// another real server and that is alive and not closing here: the
+	// local one is kept. A closing one (FIN or RST seen) gives way to the
+	// record, a newer connection through the same tuple.
 	Conflicts int
 }
 

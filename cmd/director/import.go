@@ -54,7 +54,7 @@ func importCommand() *cli.Command {
 			}
 			host, _ := os.Hostname()
 			res, err := importer.Import(files, importer.Options{Node: c.String("node"), Peer: c.String("peer"),
-				Hostname: host, Networks: nets})
+				Hostname: host, Networks: nets, ScriptExists: executableFile})
 			if err != nil {
 				return err
 			}
@@ -83,6 +83,13 @@ func importCommand() *cli.Command {
 			return err
 		},
 	}
+}
+
+// executableFile says whether p is an executable regular file, as
+// Heartbeat's ResourceManager looks for a resource's script.
+func executableFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
 // importNetworks reads --net, or this host's interface addresses.

@@ -127,9 +127,15 @@ func (d *doc) haCF(f File) {
 			}
 			h.failback, h.fbSrc = &b, where
 		case "ping", "ping_group":
-			d.note(f.Name, n, line, "ping nodes are not a configuration key in this version: not translated")
+			d.pingLine(f.Name, n, line, key, args)
 		case "deadping":
-			d.note(f.Name, n, line, "ping nodes are not a configuration key in this version: not translated")
+			d.deadpingLine(f.Name, n, line, args)
+		case "respawn":
+			if len(args) == 2 && filepath.Base(args[1]) == "ipfail" {
+				h.ipfail, h.ipfailLine = where, line
+				return
+			}
+			d.note(f.Name, n, line, "not translated: %s", haCFIgnored[key])
 		default:
 			if why, ok := haCFIgnored[key]; ok {
 				d.note(f.Name, n, line, "not translated: %s", why)
@@ -138,6 +144,7 @@ func (d *doc) haCF(f File) {
 			d.note(f.Name, n, line, "unknown ha.cf directive")
 		}
 	})
+	d.pingDone(f.Name)
 	if h.failback == nil {
 		b := true
 		h.failback, h.fbSrc = &b, "ha.cf has no auto_failback: Heartbeat's default (legacy) behaves as on"
@@ -261,7 +268,7 @@ func (d *doc) resourceLine(file string, n int, line string, words []string) {
 	if h.owner == "" {
 		h.owner, h.ownerSrc = owner, where
 	}
-	for _, r := range words[1:] {
+	for i, r := range words[1:] {
 		name, args, _ := strings.Cut(r, "::")
 		if _, err := netip.ParseAddr(strings.Split(r, "/")[0]); err == nil {
 			name, args = "IPaddr", r
@@ -269,10 +276,8 @@ func (d *doc) resourceLine(file string, n int, line string, words []string) {
 		switch name {
 		case "IPaddr", "IPaddr2":
 			d.ipaddr(file, n, r, args)
-		case "ipvsadm", "ldirectord", "ldirectord::ldirectord.cf":
-			h.ownerSrc += fmt.Sprintf("; the %s resource is not needed: director's services run on both nodes", name)
 		default:
-			d.note(file, n, r, "script resources are not a configuration key in this version: not translated")
+			d.scriptResourceOf(file, n, r, name, args, addressAfter(words[i+2:]))
 		}
 	}
 }

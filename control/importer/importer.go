@@ -47,6 +47,10 @@ type Options struct {
 	// KeyFile is the key file written for a pair whose key cannot be
 	// reused (keepalived's VRRP password); "" = /etc/director/authkey.
 	KeyFile string
+	// ScriptExists says whether a script resource's candidate path is an
+	// executable file on this node, where Heartbeat would look for it
+	// (/etc/ha.d/resource.d, then /etc/init.d); nil = none found.
+	ScriptExists func(path string) bool
 }
 
 // Note is one item that was not translated, or translated with a
@@ -190,6 +194,13 @@ type ha struct {
 	owner     string
 	ownerSrc  string
 	addresses []haAddress
+	// ping is ha.cf's ping and ping_group lines, deadping its deadping.
+	ping                                []pingNode
+	deadping, deadpingSrc, deadpingLine string
+	// ipfail is where ha.cf respawns ipfail, which acts on ping nodes.
+	ipfail, ipfailLine string
+	// scripts are haresources' script resources, in order.
+	scripts []scriptResource
 }
 
 type link struct {
@@ -230,6 +241,20 @@ func Import(files []File, opt Options) (*Result, error) {
 			d.keepalived(f)
 		}
 	}
+	// Some notes are made once a file is read (ha.cf's deadping): put
+	// them back in file and line order.
+	order := map[string]int{}
+	for _, n := range d.notes {
+		if _, ok := order[n.File]; !ok {
+			order[n.File] = len(order)
+		}
+	}
+	slices.SortStableFunc(d.notes, func(a, b Note) int {
+		if a.File != b.File {
+			return order[a.File] - order[b.File]
+		}
+		return a.Line - b.Line
+	})
 	return &Result{YAML: d.yaml(), Notes: d.notes}, nil
 }
 
@@ -467,7 +492,9 @@ func (d *doc) writeHA(b *bytes.Buffer, node, pub string) {
 		owner = nodes[0]
 		h.ownerSrc = "no owner given: the first node"
 	}
+	d.writePing(b)
 	w("  resources:\n    owner: %s   # %s\n", yamlString(owner), h.ownerSrc)
+	defer d.writeScripts(b)
 	if len(h.addresses) == 0 {
 		w("    addresses: []   # no floating address was imported: add the VIP and the gateway\n")
 		return

@@ -162,7 +162,13 @@ func TestUntranslated(t *testing.T) {
 	for _, want := range []string{
 		"/etc/ipvsadm.rules:4: ", "/etc/ipvsadm.rules:5: ", "/etc/ipvsadm.rules:6: ", "/etc/ipvsadm.rules:7: ",
 		"/etc/ipvsadm.rules:8: ", "/etc/ipvsadm.rules:9: ", "/etc/ha.d/ha.cf:1: ", "/etc/ha.d/ha.cf:7: ",
-		"/etc/ha.d/ha.cf:9: ", "/etc/ha.d/ha.cf:13: ", "/etc/ha.d/haresources:1: httpd", "/etc/ha.d/haresources:3: ",
+		"/etc/ha.d/ha.cf:13: ", "/etc/ha.d/haresources:1: httpd", "/etc/ha.d/haresources:3: ",
+		// ha.ping refuses an empty group, IPv6, an address twice, a
+		// deadping not longer than keepalive (the ping interval).
+		"/etc/ha.d/ha.cf:9: ping 192.168.56.1: Heartbeat acts on ping nodes only through ipfail", "/etc/ha.d/ha.cf:14: ping_group uplinks: want", "/etc/ha.d/ha.cf:15: ping 2001:db8::1: 2001:db8::1: want an IPv4",
+		"/etc/ha.d/ha.cf:16: ping 192.168.56.1: 192.168.56.1 is already a ping node (/etc/ha.d/ha.cf:9)",
+		"/etc/ha.d/ha.cf:17: deadping 500ms: not longer than keepalive 500ms",
+		"/etc/ha.d/haresources:4: ../sbin/halt: want a resource name",
 	} {
 		if !strings.Contains(notesText(res.Notes), want) {
 			t.Errorf("no note at %s", want)

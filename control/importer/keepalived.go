@@ -418,7 +418,7 @@ func (d *doc) kaVRRP(file string, v *kaNode) {
 				d.kaAddress(file, a, iface)
 			}
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
-			d.note(file, s.line, s.text(), "notify hooks are not a configuration key in this version: not translated")
+			d.note(file, s.line, s.text(), "%s", kaNotifyReason(s.words[0]))
 		case "track_script", "track_interface", "track_file":
 			d.note(file, s.line, s.text(), "tracked scripts and interfaces are not a configuration key in this version: not translated")
 		default:

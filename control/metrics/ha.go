@@ -53,7 +53,7 @@ var (
 	syncBytesDesc = prometheus.NewDesc("director_sync_bytes_total",
 		"Bytes of sync messages sent or received (once per message, whatever the number of links).", []string{"direction"}, nil)
 	syncInstalledDesc = prometheus.NewDesc("director_sync_records_applied_total",
-		"Received records by outcome: installed, unknown (service or real server not configured here), conflict (a live local connection to another real server is kept).",
+		"Received records by outcome: installed, unknown (service or real server not configured here), conflict (a live local connection to another real server, not closing, is kept).",
 		[]string{"outcome"}, nil)
 	syncFullDesc = prometheus.NewDesc("director_sync_full_tables_total",
 		"Full tables sent (asked for by the peer, or pushed when releasing the group) or completely received.", []string{"direction"}, nil)

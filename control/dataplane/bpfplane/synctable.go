@@ -260,7 +260,7 @@ func (t *syncTable) Install(recs []heartbeat.SyncRecord) (heartbeat.SyncInstalle
 			res.Installed++
 			continue
 		}
-		if have && !sameReal && t.left(cur, now) > 0 {
+		if have && !sameReal && t.left(cur, now) > 0 && !replaceable(cur) {
 			res.Conflicts++
 			continue
 		}
@@ -287,6 +287,15 @@ func (t *syncTable) Install(recs []heartbeat.SyncRecord) (heartbeat.SyncInstalle
 		}
 		rf := bpf.Flow{NatAddr: k.Daddr, NatPort: k.Dport, Dir: bpf.DirReply, State: r.State,
 			SvcId: svc, RealId: real.id, RealGen: real.gen, LastSeen: seen, Timeout: timeout}
+		if have && !sameReal && cur.Dir == bpf.DirForward {
+			// The older connection of this tuple is replaced: its reply
+			// entry (its real server's side) goes with it, as the
+			// program's flow_forget does.
+			if err := t.maps.DeleteFlow(replyKey(k, cur)); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		// Reply entry first, as the program does.
 		if err := t.maps.PutFlow(replyKey(k, f), rf); err != nil {
 			errs = append(errs, err)
@@ -299,6 +308,18 @@ func (t *syncTable) Install(recs []heartbeat.SyncRecord) (heartbeat.SyncInstalle
 		res.Installed++
 	}
 	return res, errors.Join(errs...)
+}
+
+// replaceable says whether a live local connection gives way to the
+// peer's record of another connection with the same tuple: only a
+// closing one (FIN or RST seen). The program itself forgets such an entry
+// when a new SYN reuses its tuple (a client reusing a source port within
+// tcp_fin), and schedules the new connection anew, maybe to another real
+// server: the peer's record is of that newer connection. A SYN-state or
+// established connection is never traded for a record (the program never
+// moves one to another real server), nor a UDP one.
+func replaceable(cur bpf.Flow) bool {
+	return cur.Dir == bpf.DirForward && cur.State == bpf.StateFIN
 }
 
 // stateTimeout is the idle timeout of a flow state.
