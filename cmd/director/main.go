@@ -10,9 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -66,11 +66,18 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Name:  "run",
 				Usage: "run the director of this node: load the XDP data plane and serve the configuration",
 				Flags: []cli.Flag{configFlag,
-					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory of all nodes' pinned state"}},
+					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory of all nodes' pinned state"},
+					&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"DIRECTOR_LOG_FORMAT"},
+						Usage: "log lines on stderr as " + strings.Join(daemon.LogFormats, " or ") + " (under systemd: to the journal, with priorities)"},
+					&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"DIRECTOR_LOG_LEVEL"},
+						Usage: "least level logged: " + strings.Join(daemon.LogLevels, ", ")}},
 				Action: func(c *cli.Context) error {
 					ctx, cancel := signal.NotifyContext(c.Context, syscall.SIGQUIT)
 					defer cancel()
-					log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+					log, err := daemon.NewLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+					if err != nil {
+						return err
+					}
 					return daemon.Run(ctx, daemon.Options{ConfigPath: c.String("config"), Version: version,
 						PinRoot: c.String("pin-root"), Log: log,
 						Ready: func(s model.Status) {

@@ -97,7 +97,7 @@ func (b backend) Status() model.Status         { return b.d.Status() }
 func (b backend) Flows() ([]model.Flow, error) { return b.d.plane.Flows() }
 
 func (b backend) Reload() error {
-	err := b.d.Reload()
+	err := b.d.reloadNotified()
 	if err != nil {
 		b.d.log.Error("reload rejected; the running configuration stays", "error", err)
 	}
