@@ -55,9 +55,16 @@ func printJSON(w io.Writer, v any) error {
 func newApp(stdout, stderr io.Writer) *cli.App {
 	configFlag := &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "/etc/director/director.yaml", Usage: "configuration file"}
 	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print JSON"}
-	return &cli.App{
-		Name:      "director",
-		Usage:     "an XDP layer-4 load-balancing director (ipvsadm -m in the kernel's XDP hook)",
+	app := &cli.App{
+		Name:  "director",
+		Usage: "an XDP layer-4 load-balancing director (ipvsadm -m in the kernel's XDP hook)",
+		Description: "director does in the kernel's XDP hook what the classic ipvsadm -m (NAT) and Heartbeat pair does: " +
+			"clients reach a virtual IP, director picks a real server by round robin or weighted round robin in IPVS's " +
+			"order and NATs the connection to it; two directors move the VIP and the real servers' gateway together. " +
+			"`director run` is the daemon of one node (under systemd: director.service), configured by " +
+			"/etc/director/director.yaml; the other commands talk to it over its root-only control socket " +
+			"(/run/director/NODE.sock). Exit codes: 0 success, 1 any other error, 2 the configuration file has problems, " +
+			"3 another director holds the node's data plane. See /usr/share/doc/director/.",
 		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
@@ -195,6 +202,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 		},
 	}
+	app.Commands = append(app.Commands, docsCommands()...)
+	return app
 }
 
 // exitCode maps errors to the documented exit codes.
