@@ -13,7 +13,8 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 # Debian packages: for `make generate`, and for the tests and benchmarks
 # (namespaces, veth GRO switch, reference arms).
 GEN_PKGS  := clang-19 llvm-19 libbpf-dev linux-libc-dev
-TEST_PKGS := iproute2 ethtool nftables curl iputils-ping
+TEST_PKGS := iproute2 ethtool nftables curl iputils-ping \
+	systemd man-db zsh lintian
 # The throw-away VM of make test-vm: QEMU, and depmod for the downloaded
 # kernel's modules.dep.
 VM_PKGS   := qemu-system-x86 kmod
@@ -23,7 +24,8 @@ VM_PKGS   := qemu-system-x86 kmod
 # without TCX: clsact).
 VMRUN     ?= ./test/vmtests/ ./bpf/ ./loader/
 
-.PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit lint bench bench-heartbeat fuzz clean deps-generate deps-test
+.PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit lint bench bench-heartbeat fuzz clean deps-generate deps-test \
+	man install deb deps-package test-package box test-vagrant
 
 all: build
 
@@ -107,4 +109,80 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzProgram -fuzztime 60s ./bpf/
 
 clean:
-	rm -rf bin
+	rm -rf bin build
+
+# --- Installing: make install, make deb ----------------------------------
+#
+# `make install` puts the binary, director.service (its ExecStart pointing
+# at BINDIR), the man page, bash and zsh completion and an example
+# /etc/director/director.yaml (never over an existing one) under
+# $(DESTDIR)$(PREFIX). The man page and completion are generated from the
+# command definitions by a build for this machine (`make man`).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+DOCDIR      ?= $(PREFIX)/share/doc/director
+SYSCONFDIR  ?= /etc
+
+# The .deb's version: Debian's ordering needs a leading digit; the commit
+# time orders builds of successive commits.
+DEB_VERSION ?= 0~$(shell git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0).$(shell git rev-parse --short HEAD 2>/dev/null || echo dev)-1
+DEB_ARCH    ?= amd64
+DEB         := build/director_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+man:
+	@mkdir -p build/pkg
+	GOOS= GOARCH= $(GO) build -o build/director-host ./cmd/director
+	build/director-host man | gzip -9n >build/pkg/director.8.gz
+	build/director-host completion bash >build/pkg/director.bash
+	build/director-host completion zsh >build/pkg/_director
+
+install: build man
+	install -D -m 0755 bin/director $(DESTDIR)$(BINDIR)/director
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/bin/director|$(BINDIR)/director|g' -e 's|/usr/share/doc/director|$(DOCDIR)|g' \
+		deploy/systemd/director.service >$(DESTDIR)$(UNITDIR)/director.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/director.service
+	install -D -m 0644 build/pkg/director.8.gz $(DESTDIR)$(MANDIR)/man8/director.8.gz
+	install -D -m 0644 build/pkg/director.bash $(DESTDIR)$(BASHCOMPDIR)/director
+	install -D -m 0644 build/pkg/_director $(DESTDIR)$(ZSHCOMPDIR)/_director
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 deploy/director.yaml $(DESTDIR)$(DOCDIR)/director.yaml.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/director/director.yaml ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/director/director.yaml (the example is $(DESTDIR)$(DOCDIR)/director.yaml.example)"; \
+	else \
+		install -D -m 0644 deploy/director.yaml $(DESTDIR)$(SYSCONFDIR)/director/director.yaml; \
+	fi
+	@echo "installed; then: systemctl daemon-reload, edit $(SYSCONFDIR)/director/director.yaml, systemctl enable --now director"
+
+# The .deb, by nfpm (pinned in go.mod as a tool): deploy/nfpm.yaml lists
+# its files, deploy/deb/ holds its maintainer scripts.
+deb: man
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(DEB_ARCH) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(DEB_VERSION)" -o build/pkg/director ./cmd/director
+	{ echo 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/'; \
+	  echo 'Upstream-Name: director'; echo; \
+	  echo 'Files: *'; echo 'Copyright: 2026 the director authors'; echo 'License: BSD-2-Clause'; \
+	  sed -n '/^Redistribution/,$$p' LICENSES/BSD-2-Clause.txt | sed 's/^$$/./; s/^/ /'; echo; \
+	  echo 'Files: bpf/*'; echo 'Copyright: 2026 the director authors'; echo 'License: GPL-2.0-only or BSD-2-Clause'; \
+	  echo ' The eBPF programs compiled into /usr/bin/director may be used under either license.'; \
+	  echo ' On Debian systems, the GPL version 2 is in /usr/share/common-licenses/GPL-2.'; \
+	} >build/pkg/copyright
+	{ echo "director ($(DEB_VERSION)) unstable; urgency=medium"; echo; \
+	  echo "  * Built from commit $$(git rev-parse --short HEAD 2>/dev/null || echo unknown)."; echo; \
+	  echo " -- director maintainers <director-lb@users.noreply.github.com>  $$(git log -1 --format=%aD 2>/dev/null || date -R)"; \
+	} | gzip -9n >build/pkg/changelog.Debian.gz
+	rm -f build/director_*.deb
+	VERSION=$(DEB_VERSION) ARCH=$(DEB_ARCH) $(GO) tool nfpm package -f deploy/nfpm.yaml -p deb -t $(DEB)
+	@echo $(DEB)
+
+deps-package:
+	$(call apt_install,$(TEST_PKGS))
+
+# The package's tests (test/pkg): make install into a temporary DESTDIR,
+# the unit checked by systemd-analyze verify, the .deb's contents, lintian,
+# and dpkg install, upgrade, remove and purge in a throw-away root.
+test-package: deps-package deb
+	DIRECTOR_DEB=$(CURDIR)/$(DEB) $(GO) test $(GOFLAGS_TEST) -v ./test/pkg/
