@@ -178,6 +178,24 @@ deb: man
 	VERSION=$(DEB_VERSION) ARCH=$(DEB_ARCH) $(GO) tool nfpm package -f deploy/nfpm.yaml -p deb -t $(DEB)
 	@echo $(DEB)
 
+# The Vagrant lab booted for real (test/vagrant/run.sh): libvirt and QEMU
+# (software emulation) inside a network namespace of the test's own, a box
+# built here from Debian packages (vagrant/box/build.sh, cached in
+# .cache/vagrant/), lb1/lb2 running the .deb's director.service, the
+# seed's scenario. VAGRANT_MACHINES='web1' boots fewer machines (no
+# scenario then).
+VAGRANT_PKGS := vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils \
+	mmdebstrap e2fsprogs dnsmasq-base iptables
+VAGRANT_MACHINES ?=
+
+box:
+	$(call apt_install,$(VAGRANT_PKGS))
+	vagrant/box/build.sh .cache/vagrant/box
+
+test-vagrant: deb
+	$(call apt_install,$(VAGRANT_PKGS))
+	test/vagrant/run.sh $(VAGRANT_MACHINES)
+
 deps-package:
 	$(call apt_install,$(TEST_PKGS))
 

@@ -52,16 +52,20 @@ mmdebstrap --variant=minbase --include="$(IFS=,; echo "${pkgs[*]}")" \
 	--customize-hook='echo director-box >"$1/etc/hostname"' \
 	--customize-hook='printf "UseDNS no\n" >"$1/etc/ssh/sshd_config.d/vagrant.conf"' \
 	--customize-hook='chroot "$1" systemctl disable nginx' \
+	--customize-hook='chroot "$1" systemctl mask apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer fstrim.timer dpkg-db-backup.timer' \
 	--customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
 	--customize-hook='cp "$1"/boot/vmlinuz-* "'"$work"'/vmlinuz"; cp "$1"/boot/initrd.img-* "'"$work"'/initrd.img"' \
 	bookworm "$root" "deb $mirror bookworm main" "deb $mirror bookworm-updates main" "deb $security bookworm-security main"
 t1=$(date +%s)
 
-# Host keys: made on the VM's first boot if the package's unit is missing.
+# Host keys: made on each VM's first boot, before the package's own check
+# of the configuration (which fails without them).
 mkdir -p "$root/etc/systemd/system/ssh.service.d"
 cat >"$root/etc/systemd/system/ssh.service.d/hostkeys.conf" <<'UNIT'
 [Service]
+ExecStartPre=
 ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
 UNIT
 
 mkfs.ext4 -q -F -L root -d "$root" "$work/root.img" "$size"
@@ -73,7 +77,6 @@ JSON
 cat >"$work/Vagrantfile" <<'RUBY'
 Vagrant.configure("2") do |config|
   config.vm.provider :libvirt do |lv|
-    lv.driver = "qemu"
     lv.disk_bus = "virtio"
   end
 end
