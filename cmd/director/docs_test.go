@@ -96,7 +96,12 @@ func TestZshCompletion(t *testing.T) {
 		t.Fatalf("exit %d, script starts %.30q", code, out)
 	}
 	if _, err := exec.LookPath("zsh"); err != nil {
-		t.Fatal("zsh is needed to check the script: make deps-test installs it")
+		// The unprivileged tier needs no system package; the full one
+		// (make test, CI) installs zsh and must check.
+		if os.Getenv("DIRECTOR_PRIVILEGED_TESTS") == "1" {
+			t.Fatal("zsh is needed to check the script: make deps-test installs it")
+		}
+		t.Skip("zsh is not installed (make deps-test installs it)")
 	}
 	script := filepath.Join(t.TempDir(), "_director")
 	if err := os.WriteFile(script, []byte(out), 0o644); err != nil {

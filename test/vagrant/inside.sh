@@ -82,9 +82,11 @@ elif [ "$BOX/director-bookworm.box" -nt "$VAGRANT_HOME/boxes/director-bookworm" 
 	vagrant box add --force --name director-bookworm "$BOX/director-bookworm.box"
 fi
 
+# vagrant's progress bars (\r-separated) would fill the log.
+quiet() { local rc=0; "$@" > >(tr '\r' '\n' | grep --line-buffered -v 'Progress: ') 2>&1 || rc=$?; return $rc; }
 for m in "${machines[@]}"; do
 	step "vagrant up $m"
-	vagrant up --no-parallel "$m"
+	quiet vagrant up --no-parallel "$m"
 done
 step "up: ${machines[*]}"
 
@@ -141,11 +143,16 @@ echo "lb2 holds both $(( $(date +%s) - t0 ))s after lb1's halt returned"
 s=$(split); echo "split through lb2: $s"
 check "lb2 answers, 30/10" [ "$s" = "web1 30 web2 10 none 0" ]
 
-step "vagrant up lb1 (back)"
-vagrant up lb1
+# lb1 comes back as a rebooted machine does: its domain started again,
+# its interfaces configured at boot from what Vagrant wrote. Not `vagrant
+# up`, whose network step takes the private interfaces down and flushes
+# their addresses, floating ones included, under the running director.
+step "lb1 boots again (virsh start)"
+dom=$(virsh -c qemu:///system list --all --name | grep '_lb1$')
+virsh -c qemu:///system start "$dom"
 t0=$(date +%s)
-check "lb1 takes both addresses back" wait_holds lb1 120
-echo "lb1 holds both $(( $(date +%s) - t0 ))s after its boot returned"
+check "lb1 takes both addresses back" wait_holds lb1 600
+echo "lb1 holds both $(( $(date +%s) - t0 ))s after its domain started"
 check "lb2 released them" not_holds lb2
 s=$(split); echo "split through lb1 again: $s"
 check "lb1 answers again, 30/10" [ "$s" = "web1 30 web2 10 none 0" ]
