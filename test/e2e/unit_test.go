@@ -88,11 +88,14 @@ func TestPairWithUnitCapabilities(t *testing.T) {
 	}
 	t.Logf("lb2 took both addresses %v after lb1's stop; 40 connections through it: %v", took.Round(time.Millisecond), counts)
 
-	// Nothing was refused on the way (a missing capability shows as a
-	// warning or an error: gratuitous ARP, a sysctl, a socket option).
+	// Nothing was refused on the way: a missing capability shows as an
+	// error (gratuitous ARP, a sysctl, a socket option) or as a warning
+	// saying the kernel refused (EPERM, EACCES). Other warnings (a health
+	// check slow under load) are not this test's business.
 	for _, n := range []string{lab.LB1, lab.LB2} {
 		for _, line := range strings.Split(dirs[n].Log.String(), "\n") {
-			if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			if strings.Contains(line, "level=ERROR") || strings.Contains(line, "not permitted") ||
+				strings.Contains(line, "permission denied") {
 				t.Errorf("%s: %s", n, line)
 			}
 		}

@@ -157,6 +157,19 @@ check "lb2 released them" not_holds lb2
 s=$(split); echo "split through lb1 again: $s"
 check "lb1 answers again, 30/10" [ "$s" = "web1 30 web2 10 none 0" ]
 
+# A broken file: the unit fails before anything is attached, and the
+# journal names the problem (file:line: reason). On lb2, the standby.
+step "lb2: director.service with a broken configuration"
+out=$(vagrant ssh lb2 -c 'sudo cp /etc/director/director.yaml /tmp/good.yaml
+	printf "services:\n  - vip: 192.168.56.10\n    port: 0\n" | sudo tee -a /etc/director/director.yaml >/dev/null
+	sudo systemctl restart director; echo "restart exit $?"; systemctl is-failed director
+	sudo journalctl -u director -n 15 --no-pager
+	sudo cp /tmp/good.yaml /etc/director/director.yaml; sudo systemctl start director; echo "with the good file: $(systemctl is-active director)"' 2>&1 | tr -d '\r')
+echo "$out"
+check "a broken file fails the start" grep -q '^failed$' <<<"$out"
+check "the journal names file:line: reason" grep -q 'director.yaml:[0-9]*: ' <<<"$out"
+check "the good file starts again" grep -q 'with the good file: active' <<<"$out"
+
 step "scenario done"
 [ $fail = 0 ] || { echo "test-vagrant: FAILED"; exit 1; }
 echo "test-vagrant: passed"
