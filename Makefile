@@ -68,6 +68,10 @@ lab: deps-test build
 vagrant-validate:
 	$(call apt_install,vagrant)
 	vagrant validate --ignore-provider
+	@# Asked for libvirt without the plugin, it says what to install.
+	@out=$$(VAGRANT_NO_PLUGINS=1 VAGRANT_DEFAULT_PROVIDER=libvirt vagrant status 2>&1); \
+	case "$$out" in *"apt-get install vagrant-libvirt"*) echo "vagrant without libvirt: says what to install" ;; \
+	*) echo "vagrant without libvirt did not say what to install:"; echo "$$out"; exit 1 ;; esac
 
 # Unit and privileged tests (namespaces, real kernel XDP). Run as root;
 # DIRECTOR_PRIVILEGED_TESTS=1 makes privileged tests fail instead of skip.
