@@ -135,7 +135,8 @@ SYSCONFDIR  ?= /etc
 # time orders builds of successive commits.
 DEB_VERSION ?= 0~$(shell git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0).$(shell git rev-parse --short HEAD 2>/dev/null || echo dev)-1
 DEB_ARCH    ?= amd64
-DEB         := build/director_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_DIR     ?= build
+DEB         := $(DEB_DIR)/director_$(DEB_VERSION)_$(DEB_ARCH).deb
 
 man:
 	@mkdir -p build/pkg
@@ -178,7 +179,7 @@ deb: man
 	  echo "  * Built from commit $$(git rev-parse --short HEAD 2>/dev/null || echo unknown)."; echo; \
 	  echo " -- director maintainers <director-lb@users.noreply.github.com>  $$(git log -1 --format=%aD 2>/dev/null || date -R)"; \
 	} | gzip -9n >build/pkg/changelog.Debian.gz
-	rm -f build/director_*.deb
+	@mkdir -p $(DEB_DIR)
 	VERSION=$(DEB_VERSION) ARCH=$(DEB_ARCH) $(GO) tool nfpm package -f deploy/nfpm.yaml -p deb -t $(DEB)
 	@echo $(DEB)
 
@@ -203,8 +204,9 @@ test-vagrant: deb
 deps-package:
 	$(call apt_install,$(TEST_PKGS))
 
-# The package's tests (test/pkg): make install into a temporary DESTDIR,
+# The package's tests (test/pkg; make test runs them too): make install
+# into a temporary DESTDIR,
 # the unit checked by systemd-analyze verify, the .deb's contents, lintian,
 # and dpkg install, upgrade, remove and purge in a throw-away root.
-test-package: deps-package deb
-	DIRECTOR_DEB=$(CURDIR)/$(DEB) $(GO) test $(GOFLAGS_TEST) -v ./test/pkg/
+test-package: deps-package
+	$(GO) test $(GOFLAGS_TEST) -v ./test/pkg/

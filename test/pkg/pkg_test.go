@@ -130,21 +130,17 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// buildDeb runs make deb with version v and returns a copy of the .deb in
-// dir.
+// buildDeb runs make deb with version v into dir and returns the .deb.
 func buildDeb(t *testing.T, abs, dir, v string) string {
 	t.Helper()
-	out := sh(t, nil, "make", "-C", abs, "--no-print-directory", "deb", "DEB_VERSION="+v)
-	built := filepath.Join(abs, lastLines(out, 1))
-	b, err := os.ReadFile(built)
-	if err != nil {
-		t.Fatalf("make deb: %v\n%s", err, lastLines(out, 5))
+	// DEB_DIR keeps the test's packages out of build/, where the
+	// Vagrantfile takes the newest.
+	out := sh(t, nil, "make", "-C", abs, "--no-print-directory", "deb", "DEB_VERSION="+v, "DEB_DIR="+dir)
+	built := lastLines(out, 1)
+	if _, err := os.Stat(built); err != nil || filepath.Dir(built) != dir {
+		t.Fatalf("make deb: %v (%s)\n%s", err, built, lastLines(out, 5))
 	}
-	dst := filepath.Join(dir, filepath.Base(built))
-	if err := os.WriteFile(dst, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dst
+	return built
 }
 
 // throwAwayRoot is a root for dpkg --root: an empty dpkg database and a
