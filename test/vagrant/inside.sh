@@ -74,12 +74,12 @@ export DIRECTOR_DEB=$DEB
 DIRECTOR_HA_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export DIRECTOR_HA_KEY
 
-if ! vagrant box list 2>/dev/null | grep -q "^director-bookworm "; then
+# Added again only when the box file is newer than the last addition.
+stamp=$VAGRANT_HOME/director-bookworm.added
+if ! vagrant box list 2>/dev/null | grep -q "^director-bookworm " || [ "$BOX/director-bookworm.box" -nt "$stamp" ]; then
 	step "vagrant box add"
-	vagrant box add --name director-bookworm "$BOX/director-bookworm.box"
-elif [ "$BOX/director-bookworm.box" -nt "$VAGRANT_HOME/boxes/director-bookworm" ]; then
-	step "vagrant box add --force (a newer box)"
 	vagrant box add --force --name director-bookworm "$BOX/director-bookworm.box"
+	touch "$stamp"
 fi
 
 # vagrant's progress bars (\r-separated) would fill the log.
