@@ -13,7 +13,8 @@ GOFLAGS_TEST ?= -count=1 -timeout 30m
 # Debian packages: for `make generate`, and for the tests and benchmarks
 # (namespaces, veth GRO switch, reference arms).
 GEN_PKGS  := clang-19 llvm-19 libbpf-dev linux-libc-dev
-TEST_PKGS := iproute2 ethtool nftables curl iputils-ping stress-ng hping3
+TEST_PKGS := iproute2 ethtool nftables curl iputils-ping stress-ng hping3 \
+	systemd man-db zsh lintian
 # The monitoring kit's tests: promtool and prometheus (deploy/, make
 # test-monitoring), headless chromium (the status page).
 MONITORING_PKGS := prometheus chromium
@@ -28,6 +29,7 @@ VMRUN     ?= ./test/vmtests/ ./bpf/ ./loader/
 
 .PHONY: all build generate check-generated lab vagrant-validate test test-vm test-unit lint bench bench-heartbeat bench-ha fuzz fuzz-long clean deps-generate deps-test
 .PHONY: bench-scan test-monitoring test-statuspage deps-monitoring
+.PHONY: man install deb deps-package test-package box test-vagrant
 
 all: build
 
@@ -73,6 +75,10 @@ lab: deps-test build
 vagrant-validate:
 	$(call apt_install,vagrant)
 	vagrant validate --ignore-provider
+	@# Asked for libvirt without the plugin, it says what to install.
+	@out=$$(VAGRANT_NO_PLUGINS=1 VAGRANT_DEFAULT_PROVIDER=libvirt vagrant status 2>&1); \
+	case "$$out" in *"apt-get install vagrant-libvirt"*) echo "vagrant without libvirt: says what to install" ;; \
+	*) echo "vagrant without libvirt did not say what to install:"; echo "$$out"; exit 1 ;; esac
 
 # Unit and privileged tests (namespaces, real kernel XDP). Run as root;
 # DIRECTOR_PRIVILEGED_TESTS=1 makes privileged tests fail instead of skip.
@@ -139,4 +145,100 @@ fuzz-long:
 	DIRECTOR_PRIVILEGED_TESTS=1 DIRECTOR_FUZZ_PACKETS=10000000 $(GO) test -count=1 -run '^TestStructuredFuzz$$' -timeout 60m -v ./bpf/
 
 clean:
-	rm -rf bin
+	rm -rf bin build
+
+# --- Installing: make install, make deb ----------------------------------
+#
+# `make install` puts the binary, director.service (its ExecStart pointing
+# at BINDIR), the man page, bash and zsh completion and an example
+# /etc/director/director.yaml (never over an existing one) under
+# $(DESTDIR)$(PREFIX). The man page and completion are generated from the
+# command definitions by a build for this machine (`make man`).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+DOCDIR      ?= $(PREFIX)/share/doc/director
+SYSCONFDIR  ?= /etc
+
+# The .deb's version: Debian's ordering needs a leading digit; the commit
+# time orders builds of successive commits.
+DEB_VERSION ?= 0~$(shell git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0).$(shell git rev-parse --short HEAD 2>/dev/null || echo dev)-1
+DEB_ARCH    ?= amd64
+DEB_DIR     ?= build
+DEB         := $(DEB_DIR)/director_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+man:
+	@mkdir -p build/pkg
+	GOOS= GOARCH= $(GO) build -o build/director-host ./cmd/director
+	build/director-host man | gzip -9n >build/pkg/director.8.gz
+	build/director-host completion bash >build/pkg/director.bash
+	build/director-host completion zsh >build/pkg/_director
+
+install: build man
+	install -D -m 0755 bin/director $(DESTDIR)$(BINDIR)/director
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/bin/director|$(BINDIR)/director|g' -e 's|/usr/share/doc/director|$(DOCDIR)|g' \
+		deploy/systemd/director.service >$(DESTDIR)$(UNITDIR)/director.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/director.service
+	install -D -m 0644 build/pkg/director.8.gz $(DESTDIR)$(MANDIR)/man8/director.8.gz
+	install -D -m 0644 build/pkg/director.bash $(DESTDIR)$(BASHCOMPDIR)/director
+	install -D -m 0644 build/pkg/_director $(DESTDIR)$(ZSHCOMPDIR)/_director
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 deploy/director.yaml $(DESTDIR)$(DOCDIR)/director.yaml.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/director/director.yaml ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/director/director.yaml (the example is $(DESTDIR)$(DOCDIR)/director.yaml.example)"; \
+	else \
+		install -D -m 0644 deploy/director.yaml $(DESTDIR)$(SYSCONFDIR)/director/director.yaml; \
+	fi
+	@echo "installed; then: systemctl daemon-reload, edit $(SYSCONFDIR)/director/director.yaml, systemctl enable --now director"
+
+# The .deb, by nfpm (pinned in go.mod as a tool): deploy/nfpm.yaml lists
+# its files, deploy/deb/ holds its maintainer scripts.
+deb: man
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(DEB_ARCH) $(GO) build -trimpath -ldflags "-s -w -X main.version=$(DEB_VERSION)" -o build/pkg/director ./cmd/director
+	{ echo 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/'; \
+	  echo 'Upstream-Name: director'; echo; \
+	  echo 'Files: *'; echo 'Copyright: 2026 the director authors'; echo 'License: BSD-2-Clause'; \
+	  sed -n '/^Redistribution/,$$p' LICENSES/BSD-2-Clause.txt | sed 's/^$$/./; s/^/ /'; echo; \
+	  echo 'Files: bpf/*'; echo 'Copyright: 2026 the director authors'; echo 'License: GPL-2.0-only or BSD-2-Clause'; \
+	  echo ' The eBPF programs compiled into /usr/bin/director may be used under either license.'; \
+	  echo ' On Debian systems, the GPL version 2 is in /usr/share/common-licenses/GPL-2.'; \
+	} >build/pkg/copyright
+	{ echo "director ($(DEB_VERSION)) unstable; urgency=medium"; echo; \
+	  echo "  * Built from commit $$(git rev-parse --short HEAD 2>/dev/null || echo unknown)."; echo; \
+	  echo " -- director maintainers <director-lb@users.noreply.github.com>  $$(git log -1 --format=%aD 2>/dev/null || date -R)"; \
+	} | gzip -9n >build/pkg/changelog.Debian.gz
+	@mkdir -p $(DEB_DIR)
+	VERSION=$(DEB_VERSION) ARCH=$(DEB_ARCH) $(GO) tool nfpm package -f deploy/nfpm.yaml -p deb -t $(DEB)
+	@echo $(DEB)
+
+# The Vagrant lab booted for real (test/vagrant/run.sh): libvirt and QEMU
+# (software emulation) inside a network namespace of the test's own, a box
+# built here from Debian packages (vagrant/box/build.sh, cached in
+# .cache/vagrant/), lb1/lb2 running the .deb's director.service, the
+# seed's scenario. VAGRANT_MACHINES='web1' boots fewer machines (no
+# scenario then).
+VAGRANT_PKGS := vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils \
+	mmdebstrap e2fsprogs dnsmasq-base iptables
+VAGRANT_MACHINES ?=
+
+box:
+	$(call apt_install,$(VAGRANT_PKGS))
+	vagrant/box/build.sh .cache/vagrant/box
+
+test-vagrant: deb
+	$(call apt_install,$(VAGRANT_PKGS))
+	test/vagrant/run.sh $(VAGRANT_MACHINES)
+
+deps-package:
+	$(call apt_install,$(TEST_PKGS))
+
+# The package's tests (test/pkg; make test runs them too): make install
+# into a temporary DESTDIR,
+# the unit checked by systemd-analyze verify, the .deb's contents, lintian,
+# and dpkg install, upgrade, remove and purge in a throw-away root.
+test-package: deps-package
+	$(GO) test $(GOFLAGS_TEST) -v ./test/pkg/

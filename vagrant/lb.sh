@@ -1,8 +1,10 @@
 #!/bin/bash
 # lb1/lb2: the director in place of the seed's ipvsadm + Heartbeat.
 # Run as root by Vagrant's shell provisioner, with NODE, PUBLIC_IF,
-# INTERNAL_IF and DIRECTOR_KEY from the Vagrantfile; the binary has been
-# uploaded to /tmp/director just before. Safe to run again (vagrant provision).
+# INTERNAL_IF and DIRECTOR_KEY from the Vagrantfile; the package (make deb)
+# has been uploaded to /tmp/director.deb just before. Safe to run again
+# (vagrant provision): a newer package is an upgrade, whose maintainer
+# scripts restart the daemon.
 set -euo pipefail
 
 : "${NODE:?}" "${PUBLIC_IF:?}" "${INTERNAL_IF:?}" "${DIRECTOR_KEY:?}"
@@ -14,9 +16,10 @@ for ifc in "$PUBLIC_IF" "$INTERNAL_IF"; do
 	fi
 done
 
-# The binary built on the host (make build).
-install -m 0755 /tmp/director /usr/local/bin/director
-rm -f /tmp/director
+# The package built on the host (make deb): the binary, the man page and
+# the systemd unit (Type=notify, validation before start).
+dpkg -i --force-confold /tmp/director.deb
+rm -f /tmp/director.deb
 
 # Forwarding, now and at every boot (the seed's sysctl.conf edit).
 echo 'net.ipv4.ip_forward = 1' >/etc/sysctl.d/90-director.conf
@@ -62,34 +65,18 @@ ha:
       - {address: 192.168.200.250/24, interface: $INTERNAL_IF}  # web1/web2's gateway
 YAML
 chmod 644 /etc/director/director.yaml
-/usr/local/bin/director validate --config /etc/director/director.yaml
+director validate --config /etc/director/director.yaml
 
-cat >/etc/systemd/system/director.service <<'UNIT'
-[Unit]
-Description=director XDP load balancer (ipvsadm -m + Heartbeat pair)
-Documentation=file:///etc/director/director.yaml
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-ExecStartPre=/usr/local/bin/director validate --config /etc/director/director.yaml
-ExecStart=/usr/local/bin/director run --config /etc/director/director.yaml
-ExecReload=/bin/kill -HUP $MAINPID
-Restart=on-failure
-RestartSec=2s
-
-[Install]
-WantedBy=multi-user.target
-UNIT
-
+# The packaged unit (/lib/systemd/system/director.service). Type=notify:
+# systemctl returns once the daemon has said READY=1 (data plane attached,
+# services applied), or fails with the journal's reason.
+rm -f /etc/systemd/system/director.service # the inline unit of earlier versions of this script
 systemctl daemon-reload
 systemctl enable director.service
 # restart, not start: a new binary or configuration takes effect on
 # `vagrant provision` (a clean stop hands the addresses to the peer).
-systemctl restart director.service
-sleep 2
-systemctl is-active --quiet director.service || {
+systemctl restart director.service || {
 	journalctl -u director.service -n 30 --no-pager >&2
 	exit 1
 }
-/usr/local/bin/director status || true
+director status || true

@@ -10,9 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -55,9 +55,16 @@ func printJSON(w io.Writer, v any) error {
 func newApp(stdout, stderr io.Writer) *cli.App {
 	configFlag := &cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "/etc/director/director.yaml", Usage: "configuration file"}
 	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print JSON"}
-	return &cli.App{
-		Name:      "director",
-		Usage:     "an XDP layer-4 load-balancing director (ipvsadm -m in the kernel's XDP hook)",
+	app := &cli.App{
+		Name:  "director",
+		Usage: "an XDP layer-4 load-balancing director (ipvsadm -m in the kernel's XDP hook)",
+		Description: "director does in the kernel's XDP hook what the classic ipvsadm -m (NAT) and Heartbeat pair does: " +
+			"clients reach a virtual IP, director picks a real server by round robin or weighted round robin in IPVS's " +
+			"order and NATs the connection to it; two directors move the VIP and the real servers' gateway together. " +
+			"`director run` is the daemon of one node (under systemd: director.service), configured by " +
+			"/etc/director/director.yaml; the other commands talk to it over its root-only control socket " +
+			"(/run/director/NODE.sock). Exit codes: 0 success, 1 any other error, 2 the configuration file has problems, " +
+			"3 another director holds the node's data plane. See /usr/share/doc/director/.",
 		Version:   version,
 		Writer:    stdout,
 		ErrWriter: stderr,
@@ -66,11 +73,18 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Name:  "run",
 				Usage: "run the director of this node: load the XDP data plane and serve the configuration",
 				Flags: []cli.Flag{configFlag,
-					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory of all nodes' pinned state"}},
+					&cli.StringFlag{Name: "pin-root", Value: loader.DefaultPinRoot, Usage: "bpffs directory of all nodes' pinned state"},
+					&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"DIRECTOR_LOG_FORMAT"},
+						Usage: "log lines on stderr as " + strings.Join(daemon.LogFormats, " or ") + " (under systemd: to the journal, with priorities)"},
+					&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"DIRECTOR_LOG_LEVEL"},
+						Usage: "least level logged: " + strings.Join(daemon.LogLevels, ", ")}},
 				Action: func(c *cli.Context) error {
 					ctx, cancel := signal.NotifyContext(c.Context, syscall.SIGQUIT)
 					defer cancel()
-					log := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+					log, err := daemon.NewLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+					if err != nil {
+						return err
+					}
 					return daemon.Run(ctx, daemon.Options{ConfigPath: c.String("config"), Version: version,
 						PinRoot: c.String("pin-root"), Log: log,
 						Ready: func(s model.Status) {
@@ -190,6 +204,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			},
 		},
 	}
+	app.Commands = append(app.Commands, docsCommands()...)
+	return app
 }
 
 // exitCode maps errors to the documented exit codes.

@@ -72,6 +72,8 @@ type Daemon struct {
 
 	reload model.ReloadStatus // the last reload's outcome (guarded by mu)
 
+	notify *notifier // systemd's sd_notify (notify.go)
+
 	stop     chan struct{} // closed by `director stop`
 	stopOnce sync.Once
 	removed  bool // the data plane was removed (guarded by mu)
@@ -105,7 +107,7 @@ func Run(ctx context.Context, opts Options) error {
 		cfg = live
 	}
 	d := &Daemon{opts: opts, log: opts.Log, started: time.Now(), cfg: cfg, stop: make(chan struct{}),
-		healthKick: make(chan struct{}, 1)}
+		healthKick: make(chan struct{}, 1), notify: newNotifier(opts.Log)}
 	d.reload = model.ReloadStatus{Successful: true, LastSuccess: d.started}
 	if cfg.HA != nil {
 		// Refuse a bad key file before touching anything.
@@ -250,6 +252,8 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Ready != nil {
 		opts.Ready(d.Status())
 	}
+	d.notify.ready(fmt.Sprintf("serving %d services (%s)", len(cfg.Services), d.plane.Mode()))
+	defer d.notify.stopping() // the first of the deferred steps of the way out
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
@@ -268,7 +272,7 @@ func Run(ctx context.Context, opts Options) error {
 				d.log.Info("stopping; the data plane stays pinned and forwarding", "signal", sig.String())
 				return nil
 			}
-			if err := d.Reload(); err != nil {
+			if err := d.reloadNotified(); err != nil {
 				d.log.Error("reload rejected; the running configuration stays", "error", err)
 			}
 		}

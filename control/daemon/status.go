@@ -119,7 +119,7 @@ func (b backend) Rates() []model.ServiceRates { return b.d.rates() }
 func (b backend) Zeroed() []model.ServiceStatus { return b.d.baselines() }
 
 func (b backend) Reload() error {
-	err := b.d.Reload()
+	err := b.d.reloadNotified()
 	if err != nil {
 		b.d.log.Error("reload rejected; the running configuration stays", "error", err)
 	}

@@ -45,6 +45,13 @@ type Options struct {
 	// Grace is how long the cleanup waits after SIGINT before SIGKILL
 	// (default 10s).
 	Grace time.Duration
+	// Args are more arguments of `director run` (e.g. --log-format json).
+	Args []string
+	// Env is added to the daemon's environment (e.g. NOTIFY_SOCKET).
+	Env []string
+	// Wrap is a command that runs the daemon, inside the node's network
+	// namespace (e.g. setpriv with a capability set).
+	Wrap []string
 }
 
 // Start writes cfg and runs `director run` with it in lab node node,
@@ -62,7 +69,10 @@ func Start(t *testing.T, l *lab.Lab, node, cfg string, o Options) *Director {
 	d := &Director{t: t, Lab: l, Node: node, Bin: o.Bin, Config: filepath.Join(t.TempDir(), "director.yaml"),
 		Socket: o.Socket, Log: &Log{}, Done: make(chan error, 1)}
 	d.WriteConfig(cfg)
-	d.Cmd = exec.Command("nsenter", "--net="+l.NetnsPath(node), d.Bin, "run", "--config", d.Config)
+	argv := append([]string{"--net=" + l.NetnsPath(node)}, o.Wrap...)
+	argv = append(argv, d.Bin, "run", "--config", d.Config)
+	d.Cmd = exec.Command("nsenter", append(argv, o.Args...)...)
+	d.Cmd.Env = append(os.Environ(), o.Env...)
 	d.Cmd.Stdout, d.Cmd.Stderr = d.Log, d.Log
 	if err := d.Cmd.Start(); err != nil {
 		t.Fatal(err)
