@@ -118,8 +118,9 @@ func TestSeedImportLB2(t *testing.T) {
 	if err != nil {
 		t.Fatalf("director validate refuses the import:\n%v", err)
 	}
-	if cfg.Node != "lb2" || cfg.HA == nil || cfg.HA.Owner != "lb1" || len(cfg.HA.Addresses) != 2 ||
-		cfg.HA.Addresses[1].Prefix.String() != "192.168.200.250/24" || cfg.HA.Addresses[1].Interface != "enp0s8" {
+	if cfg.Node != "lb2" || cfg.HA == nil || len(cfg.HA.Groups) != 1 || cfg.HA.Groups[0].Owner != "lb1" ||
+		len(cfg.HA.Groups[0].Addresses) != 2 || cfg.HA.Groups[0].Addresses[1].Prefix.String() != "192.168.200.250/24" ||
+		cfg.HA.Groups[0].Addresses[1].Interface != "enp0s8" {
 		t.Errorf("lb2's import: node %s, ha %+v", cfg.Node, cfg.HA)
 	}
 }
@@ -139,7 +140,7 @@ func TestKeepalivedImport(t *testing.T) {
 		t.Fatalf("director validate refuses the import:\n%v", err)
 	}
 	if len(cfg.Services) != 3 || cfg.Health[0].PerReal[cfg.Services[0].Reals[0].Key()].Path != "/health" ||
-		cfg.HA == nil || cfg.HA.Owner != "lb1" {
+		cfg.HA == nil || len(cfg.HA.Groups) != 1 || cfg.HA.Groups[0].Owner != "lb1" {
 		t.Errorf("import: %+v %+v", cfg.Services, cfg.HA)
 	}
 }
