@@ -133,7 +133,7 @@ func writeHA(b *bytes.Buffer, h *model.HAStatus) {
 		}
 		b.WriteString("\n")
 		writeHAPeers(b, h.Peers)
-		writeHAAddresses(b, h.Addresses)
+		writeHAAddresses(b, h.Addresses, "  ")
 	}
 	if y := h.Sync; y != nil {
 		ready := "not ready (waiting for the peer's full table)"
@@ -168,7 +168,7 @@ func writeHAGroups(b *bytes.Buffer, h *model.HAStatus) {
 			fmt.Fprintf(b, ", last: %s", g.LastReason)
 		}
 		b.WriteString("\n")
-		writeHAAddresses(b, g.Addresses)
+		writeHAAddresses(b, g.Addresses, "    ")
 	}
 }
 
@@ -189,13 +189,13 @@ func writeHAPeers(b *bytes.Buffer, peers []model.HAPeer) {
 }
 
 // writeHAAddresses writes a line per floating address: held here or not.
-func writeHAAddresses(b *bytes.Buffer, addrs []model.HAAddressHeld) {
+func writeHAAddresses(b *bytes.Buffer, addrs []model.HAAddressHeld, indent string) {
 	for _, a := range addrs {
 		held := "not held"
 		if a.Held {
 			held = "held"
 		}
-		fmt.Fprintf(b, "  address %s on %s: %s\n", a.Address, a.Interface, held)
+		fmt.Fprintf(b, "%saddress %s on %s: %s\n", indent, a.Address, a.Interface, held)
 	}
 }
 
