@@ -190,6 +190,7 @@ type ha struct {
 	owner     string
 	ownerSrc  string
 	addresses []haAddress
+	more      []resGroup // groups of other owners (heartbeat.go)
 }
 
 type link struct {
@@ -467,21 +468,10 @@ func (d *doc) writeHA(b *bytes.Buffer, node, pub string) {
 		owner = nodes[0]
 		h.ownerSrc = "no owner given: the first node"
 	}
-	w("  resources:\n    owner: %s   # %s\n", yamlString(owner), h.ownerSrc)
-	if len(h.addresses) == 0 {
-		w("    addresses: []   # no floating address was imported: add the VIP and the gateway\n")
+	if len(h.more) > 0 {
+		d.writeGroups(w, owner, pub)
 		return
 	}
-	w("    addresses:\n")
-	for _, a := range h.addresses {
-		comment := a.src
-		if a.note != "" {
-			comment += "; " + a.note
-		}
-		iface := a.iface
-		if iface == "" {
-			iface = pub
-		}
-		w("      - {address: %s, interface: %s}   # %s\n", a.prefix, yamlString(iface), comment)
-	}
+	w("  resources:\n    owner: %s   # %s\n", yamlString(owner), h.ownerSrc)
+	writeResAddresses(w, h.addresses, pub, "    ")
 }

@@ -170,3 +170,31 @@ func TestUntranslated(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupsImport: haresources lines with two owners become ha.groups,
+// lb1's group and lb2's, each with its addresses.
+func TestGroupsImport(t *testing.T) {
+	files := read(t, map[string]string{
+		"seed/ipvsadm.rules": "/etc/ipvsadm.rules",
+		"seed/ha.d/ha.cf":    "/etc/ha.d/ha.cf",
+		"seed/ha.d/authkeys": "/etc/ha.d/authkeys",
+		"groups/haresources": "/etc/ha.d/haresources",
+	})
+	res, err := Import(files, Options{Hostname: "lb1", Networks: seedNetworks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "groups.yaml", res.YAML)
+	if len(res.Notes) != 0 {
+		t.Errorf("untranslated items:\n%s", notesText(res.Notes))
+	}
+	cfg, err := config.Parse("groups.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("director validate refuses the import:\n%v", err)
+	}
+	g := cfg.HA.Groups
+	if len(g) != 2 || g[0].Owner != "lb1" || g[1].Owner != "lb2" || len(g[0].Addresses) != 2 || len(g[1].Addresses) != 2 ||
+		g[1].Addresses[0].Prefix.String() != "192.168.56.20/24" || g[1].Addresses[1].Interface != "enp0s8" {
+		t.Errorf("groups %+v", g)
+	}
+}
