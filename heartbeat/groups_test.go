@@ -31,7 +31,10 @@ func groupNodes(t *testing.T, fn *fakeNet, log *holdLog, name string, owners []s
 		t.Cleanup(func() {
 			cancel()
 			select {
-			case <-rn.done:
+			case err := <-rn.done:
+				if err != nil {
+					t.Logf("%s group %d: Run: %v", name, i, err)
+				}
 			case <-time.After(5 * time.Second):
 				t.Errorf("%s group %d: Run did not return", name, i)
 			}
