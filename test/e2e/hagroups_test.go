@@ -209,8 +209,9 @@ func TestHAGroupsTwoOwners(t *testing.T) {
 	if err := loop.WaitSuccesses(time.Now(), 5, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	blackout, _ := loop.Blackout(cut)
-	t.Logf("failover: lb2 held both groups %v after lb1's links went down; blackout of the web group %v; load %s", took, blackout, loadAverage())
+	outage, _, _ := loop.Outage(cut)
+	t.Logf("failover: lb2 held both groups %v after lb1's links went down; longest gap between answered new connections to the web VIP with a failed one in it %v, %d failed; load %s",
+		took, outage, loop.FailedBetween(cut, time.Now()), loadAverage())
 	keptOK("after the failover", keptWeb)
 	keptOK("after the failover", keptAPI)
 	bothServed(t, p.l, "after the failover")
@@ -233,7 +234,13 @@ func TestHAGroupsTwoOwners(t *testing.T) {
 	t.Logf("failback: lb1 held web alone %v after its return; longest gap between answered connections with a failed one in it %v (without: %v); %d failed in the whole run; load %s",
 		took, gap, stalled, failed, loadAverage())
 	if !ok || gap > hitlessLimit {
-		t.Errorf("failback: longest gap between answered connections %v, want at most %v", gap, hitlessLimit)
+		var at []string
+		for _, f := range loop.FailedSince(back) {
+			at = append(at, f.Sub(back).Round(time.Millisecond).String())
+		}
+		t.Errorf("failback: longest gap between answered connections %v, want at most %v (failed attempts started at %v after lb1's return, lb1 active for web at %v, lb2 released it at %v)",
+			gap, hitlessLimit, at, p.groupStatus(lab.LB1, "web").LastTransition.Sub(back).Round(time.Millisecond),
+			p.groupStatus(lab.LB2, "web").LastTransition.Sub(back).Round(time.Millisecond))
 	}
 	if w, a := p.groupStatus(lab.LB1, "web").State, p.groupStatus(lab.LB2, "api").State; w != "active" || a != "active" {
 		t.Errorf("after the failback: lb1's web %s, lb2's api %s; want both active", w, a)
