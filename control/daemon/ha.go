@@ -189,6 +189,9 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	if setActive != nil {
 		setActive(false)
 	}
+	if tables == nil && setActive != nil && len(h.groups) > 1 {
+		log.Warn("ha: with several groups the kernel's IPVS sync daemon runs as master while this node holds any group: the peer's connections are then not synced here, and a takeover of its group resets them")
+	}
 	for i, g := range h.groups {
 		var res heartbeat.Resources = roleResources{g.addrs, h.roles, i, h.sync, syncLog}
 		if len(g.cfg.Scripts) > 0 {
