@@ -19,6 +19,11 @@ type Config struct {
 	// Owner is the resource group's preferred node, the first field of
 	// haresources (`lb1 IPaddr::192.168.56.10 ...`).
 	Owner string
+	// Group is the resource group's index in the pair's list of groups
+	// (0..MaxGroups-1; 0 for a single group): every heartbeat carries it
+	// and both nodes must list the groups in the same order (see
+	// GroupTransports).
+	Group int
 	// AutoFailback makes the owner take the group back when it returns
 	// (ha.cf auto_failback on). Without it the node holding the group
 	// keeps it.
@@ -63,6 +68,10 @@ func (c *Config) Validate() error {
 		bad("owner: missing (the resource group's preferred node, one of nodes)")
 	} else if !slices.Contains(c.Nodes, c.Owner) {
 		bad("owner: %q is not one of nodes %q", c.Owner, c.Nodes)
+	}
+
+	if c.Group < 0 || c.Group >= MaxGroups {
+		bad("group: index %d is outside 0..%d", c.Group, MaxGroups-1)
 	}
 
 	if c.Keepalive == 0 {

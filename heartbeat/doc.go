@@ -19,6 +19,9 @@
 //   - Node (node.go) runs a Machine on real time behind two interfaces:
 //     Transport (the heartbeat links; UDP in udp.go) and Resources (the
 //     addresses and their gratuitous ARPs; addresses.go).
+//   - GroupTransports (groups.go) shares the links between several
+//     resource groups (several haresources lines, each with its owner):
+//     one Node per group, each heartbeat carrying its group's index.
 //
 // From Heartbeat's ha.cf and haresources to Config:
 //

@@ -20,7 +20,9 @@ package heartbeat
 //	         16 handing over (stopping: take the group now)
 //	  9   1  length F of the sender's name, 1-64
 //	 10   1  length O of the owner's name (as the sender is configured), 0-64
-//	 11   1  reserved, 0
+//	 11   1  resource group: its index in the pair's list of groups, 0
+//	         for the first (or only) one; each group is a stream of its own
+//	         (see groups.go)
 //	 12   8  generation (the sender's start time in ns)
 //	 20   8  sequence number, from 1 in each generation
 //	 28   8  active since: wall-clock ns since 1970, 0 if not holding
@@ -266,6 +268,7 @@ type Codec struct {
 	gen     uint64
 	warn    []string
 
+	group  uint8      // the resource group's index, byte 11
 	mu     sync.Mutex // guards seq
 	seq    uint64
 	replay replayGuard
@@ -362,6 +365,7 @@ func (c *Codec) Encode(m Message) ([]byte, error) {
 	b[8] = flags
 	b[9] = byte(len(m.From))
 	b[10] = byte(len(m.Owner))
+	b[11] = c.group
 	binary.BigEndian.PutUint64(b[12:], c.gen)
 	binary.BigEndian.PutUint64(b[20:], seq)
 	binary.BigEndian.PutUint64(b[28:], uint64(unixNano(m.ActiveSince)))
@@ -434,8 +438,10 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 		return Message{}, fmt.Errorf("%w: unknown state %d", ErrMalformed, b[7])
 	case b[8]&^knownFlags != 0:
 		return Message{}, fmt.Errorf("%w: unknown flags %#x", ErrMalformed, b[8])
-	case b[11] != 0 || b[39] != 0:
-		return Message{}, fmt.Errorf("%w: reserved bytes %d, %d", ErrMalformed, b[11], b[39])
+	case b[11] != c.group:
+		return Message{}, fmt.Errorf("%w: resource group %d, this stream is group %d", ErrMalformed, b[11], c.group)
+	case b[39] != 0:
+		return Message{}, fmt.Errorf("%w: reserved byte %d", ErrMalformed, b[39])
 	case m.Seq == 0:
 		return Message{}, fmt.Errorf("%w: sequence number 0", ErrMalformed)
 	}

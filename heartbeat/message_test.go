@@ -117,7 +117,7 @@ func TestCodecRejects(t *testing.T) {
 		{"signed, unknown kind", mutate(func(b []byte) []byte { b[6] = 9; return resign(b, testKey) }), ErrMalformed, "unknown kind"},
 		{"signed, unknown state", mutate(func(b []byte) []byte { b[7] = 6; return resign(b, testKey) }), ErrMalformed, "unknown state"},
 		{"signed, unknown flag", mutate(func(b []byte) []byte { b[8] |= 0x80; return resign(b, testKey) }), ErrMalformed, "unknown flags"},
-		{"signed, reserved byte", mutate(func(b []byte) []byte { b[11] = 1; return resign(b, testKey) }), ErrMalformed, "reserved"},
+		{"signed, another group's", mutate(func(b []byte) []byte { b[11] = 1; return resign(b, testKey) }), ErrMalformed, "resource group 1, this stream is group 0"},
 		{"signed, second reserved byte", mutate(func(b []byte) []byte { b[39] = 1; return resign(b, testKey) }), ErrMalformed, "reserved"},
 		{"signed, sequence 0", mutate(func(b []byte) []byte { clear(b[20:28]); return resign(b, testKey) }), ErrMalformed, "sequence number 0"},
 		{"signed, bad sender name", mutate(func(b []byte) []byte { b[headerSize] = ' '; return resign(b, testKey) }), ErrMalformed, "sender"},

@@ -203,6 +203,7 @@ func NewNode(cfg Config, auth Auth, tr Transport, res Resources, log *slog.Logge
 		scoreCh: make(chan Score, 1),
 		limits:  map[string]*logLimit{},
 	}
+	n.codec.group = uint8(cfg.Group)
 	for _, w := range n.codec.Warnings() {
 		log.Warn("heartbeat: " + w)
 	}

@@ -132,28 +132,17 @@ func WriteStatus(w io.Writer, s model.Status) error {
 // writeHA writes the heartbeat lines of WriteStatus: this node's state,
 // the peer and how long ago it was heard, and the floating addresses.
 func writeHA(b *bytes.Buffer, h *model.HAStatus) {
-	fmt.Fprintf(b, "ha: %s (owner %s), %d transitions", h.State, h.Owner, h.Transitions)
-	if h.LastReason != "" {
-		fmt.Fprintf(b, ", last: %s", h.LastReason)
-	}
-	b.WriteString("\n")
-	for _, p := range h.Peers {
-		heard := "never heard"
-		if p.LastHeard >= 0 {
-			heard = "heard " + p.LastHeard.Round(time.Millisecond).String() + " ago"
+	if len(h.Groups) > 1 {
+		writeHAGroups(b, h)
+		writeHAPeers(b, h.Peers)
+	} else {
+		fmt.Fprintf(b, "ha: %s (owner %s), %d transitions", h.State, h.Owner, h.Transitions)
+		if h.LastReason != "" {
+			fmt.Fprintf(b, ", last: %s", h.LastReason)
 		}
-		alive := "dead"
-		if p.Alive {
-			alive = "alive"
-		}
-		fmt.Fprintf(b, "  peer %s: %s, %s, %s\n", p.Name, alive, p.State, heard)
-	}
-	for _, a := range h.Addresses {
-		held := "not held"
-		if a.Held {
-			held = "held"
-		}
-		fmt.Fprintf(b, "  address %s on %s: %s\n", a.Address, a.Interface, held)
+		b.WriteString("\n")
+		writeHAPeers(b, h.Peers)
+		writeHAAddresses(b, h.Addresses, "  ")
 	}
 	if y := h.Sync; y != nil {
 		ready := "not ready (waiting for the peer's full table)"
@@ -167,6 +156,55 @@ func writeHA(b *bytes.Buffer, h *model.HAStatus) {
 		fmt.Fprintf(b, "  sync: %s, %s; records sent %d, received %d (installed %d, unknown %d, conflicts %d); full tables sent %d, received %d; gaps %d; rejected %d\n",
 			y.Role, ready, y.RecordsSent, y.RecordsReceived, y.Installed, y.Unknown, y.Conflicts,
 			y.FullSent, y.FullReceived, y.Gaps, y.AuthFailures+y.Replays+y.Malformed)
+	}
+}
+
+// writeHAGroups writes the first line of the pair with several resource
+// groups: each group's state, then its lines.
+func writeHAGroups(b *bytes.Buffer, h *model.HAStatus) {
+	b.WriteString("ha:")
+	for i, g := range h.Groups {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(b, "%s %s %s", sep, g.Name, g.State)
+	}
+	b.WriteString("\n")
+	for _, g := range h.Groups {
+		fmt.Fprintf(b, "  group %s: %s (owner %s), %d transitions", g.Name, g.State, g.Owner, g.Transitions)
+		if g.LastReason != "" {
+			fmt.Fprintf(b, ", last: %s", g.LastReason)
+		}
+		b.WriteString("\n")
+		writeHAAddresses(b, g.Addresses, "    ")
+	}
+}
+
+// writeHAPeers writes a line per peer: alive or dead, its state, when it
+// was last heard.
+func writeHAPeers(b *bytes.Buffer, peers []model.HAPeer) {
+	for _, p := range peers {
+		heard := "never heard"
+		if p.LastHeard >= 0 {
+			heard = "heard " + p.LastHeard.Round(time.Millisecond).String() + " ago"
+		}
+		alive := "dead"
+		if p.Alive {
+			alive = "alive"
+		}
+		fmt.Fprintf(b, "  peer %s: %s, %s, %s\n", p.Name, alive, p.State, heard)
+	}
+}
+
+// writeHAAddresses writes a line per floating address: held here or not.
+func writeHAAddresses(b *bytes.Buffer, addrs []model.HAAddressHeld, indent string) {
+	for _, a := range addrs {
+		held := "not held"
+		if a.Held {
+			held = "held"
+		}
+		fmt.Fprintf(b, "%saddress %s on %s: %s\n", indent, a.Address, a.Interface, held)
 	}
 }
 

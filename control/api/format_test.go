@@ -6,6 +6,7 @@ package api
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +204,49 @@ func TestFormatStatusFlowPressure(t *testing.T) {
 	} {
 		if !strings.Contains(b.String(), line) {
 			t.Errorf("status lacks %q:\n%s", line, b.String())
+		}
+	}
+}
+
+// TestFormatStatusHA: the pair's lines with one group (as before groups
+// existed) and with two (a line per group, its addresses under it).
+func TestFormatStatusHA(t *testing.T) {
+	held := func(p string, h bool) model.HAAddressHeld {
+		return model.HAAddressHeld{Address: netip.MustParsePrefix(p), Interface: "enp0s3", Held: h}
+	}
+	peer := []model.HAPeer{{Name: "lb2", Alive: true, State: "standby", LastHeard: 20 * time.Millisecond}}
+	web := model.HAGroupStatus{Name: "web", Owner: "lb1", State: "active", Transitions: 2, LastReason: "peer dead",
+		Peers: peer, Addresses: []model.HAAddressHeld{held("192.168.56.10/24", true)}}
+	api := model.HAGroupStatus{Name: "api", Owner: "lb2", State: "standby", Transitions: 1,
+		Peers: peer, Addresses: []model.HAAddressHeld{held("192.168.56.20/24", false)}}
+	for _, c := range []struct {
+		name string
+		ha   model.HAStatus
+		want string
+	}{
+		{"one group", model.HAStatus{State: "active", Owner: "lb1", Transitions: 2, LastReason: "peer dead", Peers: peer,
+			Addresses: web.Addresses, Groups: []model.HAGroupStatus{web}}, `ha: active (owner lb1), 2 transitions, last: peer dead
+  peer lb2: alive, standby, heard 20ms ago
+  address 192.168.56.10/24 on enp0s3: held
+`},
+		{"two groups", model.HAStatus{State: "active", Owner: "lb1", Peers: peer,
+			Addresses: append(slices.Clone(web.Addresses), api.Addresses...), Groups: []model.HAGroupStatus{web, api}},
+			`ha: web active, api standby
+  group web: active (owner lb1), 2 transitions, last: peer dead
+    address 192.168.56.10/24 on enp0s3: held
+  group api: standby (owner lb2), 1 transitions
+    address 192.168.56.20/24 on enp0s3: not held
+  peer lb2: alive, standby, heard 20ms ago
+`},
+	} {
+		s := model.Status{Node: "lb1", HA: &c.ha}
+		var b strings.Builder
+		if err := WriteStatus(&b, s); err != nil {
+			t.Fatal(err)
+		}
+		got := b.String()
+		if i := strings.Index(got, "ha: "); i < 0 || !strings.HasPrefix(got[i:], c.want) {
+			t.Errorf("%s: WriteStatus:\n%s\nwant the lines:\n%s", c.name, got, c.want)
 		}
 	}
 }

@@ -66,9 +66,8 @@ func TestConfigPairExample(t *testing.T) {
 		}},
 		IPVS:          model.IPVSConfig{SyncInterface: "enp0s8"},
 		MetricsListen: "127.0.0.1:9917",
-		HA: &model.HAConfig{Group: "default", Nice: -10,
+		HA: &model.HAConfig{Nice: -10,
 			Nodes:        []string{"lb1", "lb2"},
-			Owner:        "lb1",
 			AutoFailback: true,
 			Keepalive:    time.Second,
 			Deadtime:     5 * time.Second,
@@ -79,10 +78,10 @@ func TestConfigPairExample(t *testing.T) {
 			KeyFile:      "/etc/director/authkey",
 			ARPCount:     5,
 			ARPInterval:  200 * time.Millisecond,
-			Addresses: []model.HAAddress{
+			Groups: []model.HAGroup{{Name: "default", Owner: "lb1", Line: 22, Addresses: []model.HAAddress{
 				{Prefix: netip.MustParsePrefix("192.168.56.10/24"), Interface: "enp0s3"},
 				{Prefix: netip.MustParsePrefix("192.168.200.250/24"), Interface: "enp0s8"},
-			},
+			}}},
 			// Sync by default, on the heartbeat's links, port + 1.
 			Sync: &model.HASync{Links: []model.HALink{{Mode: "bcast", Interface: "enp0s3", Port: 695}}, FailbackWait: 30 * time.Second},
 			Line: 15,
@@ -145,9 +144,8 @@ func TestConfigEveryKey(t *testing.T) {
 		},
 		IPVS:          model.IPVSConfig{SyncInterface: "eth0"},
 		MetricsListen: "[::1]:9917",
-		HA: &model.HAConfig{Group: "default", Nice: -10,
+		HA: &model.HAConfig{Nice: -10,
 			Nodes:        []string{"lb-1", "lb-2_a"},
-			Owner:        "lb-1",
 			AutoFailback: false,
 			Keepalive:    500 * time.Millisecond,
 			Deadtime:     3 * time.Second,
@@ -163,11 +161,11 @@ func TestConfigEveryKey(t *testing.T) {
 			KeyFile:     "/etc/director/authkey",
 			ARPCount:    10,
 			ARPInterval: time.Second,
-			Addresses: []model.HAAddress{
+			Groups: []model.HAGroup{{Name: "default", Owner: "lb-1", Line: 76, Addresses: []model.HAAddress{
 				{Prefix: netip.MustParsePrefix("10.0.0.1/24"), Interface: "eth0"},
 				{Prefix: netip.MustParsePrefix("10.0.0.2/32"), Interface: "eth0"},
 				{Prefix: netip.MustParsePrefix("10.9.0.2/31"), Interface: "eth1"},
-			},
+			}}},
 			Sync: &model.HASync{Links: []model.HALink{{Mode: "ucast", Interface: "eth1", Port: 700, Peer: netip.MustParseAddr("10.9.0.1")}},
 				FailbackWait: 10 * time.Second},
 			Line: 56,
@@ -257,8 +255,8 @@ func TestConfigAccepted(t *testing.T) {
   auth: {key_file: /etc/director/authkey}
   resources: {owner: lb2, addresses: [{address: 192.168.56.10/24, interface: enp0s3}]}
 `, func(c *model.Config) string {
-			want := &model.HAConfig{Group: "default", Nice: -10,
-				Nodes: []string{"lb2", "lb1"}, Owner: "lb2", AutoFailback: true,
+			want := &model.HAConfig{Nice: -10,
+				Nodes: []string{"lb2", "lb1"}, AutoFailback: true,
 				Keepalive: 100 * time.Millisecond, Deadtime: 500 * time.Millisecond,
 				Warntime: 250 * time.Millisecond, Initdead: time.Second,
 				Links: []model.HALink{
@@ -266,7 +264,8 @@ func TestConfigAccepted(t *testing.T) {
 					{Mode: "ucast", Interface: "enp0s8", Port: 694, Peer: netip.MustParseAddr("192.168.200.252")},
 				},
 				AuthMethod: "sha256", KeyFile: "/etc/director/authkey", ARPCount: 5, ARPInterval: 200 * time.Millisecond,
-				Addresses: []model.HAAddress{{Prefix: netip.MustParsePrefix("192.168.56.10/24"), Interface: "enp0s3"}},
+				Groups: []model.HAGroup{{Name: "default", Owner: "lb2", Line: 11,
+					Addresses: []model.HAAddress{{Prefix: netip.MustParsePrefix("192.168.56.10/24"), Interface: "enp0s3"}}}},
 				Sync: &model.HASync{Links: []model.HALink{
 					{Mode: "bcast", Interface: "enp0s3", Port: 695},
 					{Mode: "ucast", Interface: "enp0s8", Port: 695, Peer: netip.MustParseAddr("192.168.200.252")},
@@ -295,7 +294,7 @@ func TestConfigAccepted(t *testing.T) {
 `, func(c *model.Config) string {
 			h := c.HA
 			return configCheck(fmt.Sprintln(h.Keepalive, h.Deadtime, h.Warntime, h.Initdead, h.Links, h.AuthMethod, h.AutoFailback,
-				h.ARPCount, h.ARPInterval, h.Owner, h.Addresses),
+				h.ARPCount, h.ARPInterval, h.Groups[0].Owner, h.Groups[0].Addresses),
 				"500ms 10s 5s 20s [{mcast enp0s3 694 239.0.0.1 invalid IP 1}] sha1 false 5 200ms lb2 "+
 					"[{10.0.0.1/8 enp0s3} {192.168.57.0/31 enp0s8} {192.168.57.255/32 enp0s8}]\n")
 		}},
@@ -329,7 +328,7 @@ func TestConfigAccepted(t *testing.T) {
       - &addr {address: 192.168.56.10/24, interface: enp0s3}
       - {<<: *addr, address: 192.168.56.11/24}
 `, func(c *model.Config) string {
-			return configCheck(fmt.Sprint(c.HA.Links, c.HA.Addresses),
+			return configCheck(fmt.Sprint(c.HA.Links, c.HA.Groups[0].Addresses),
 				"[{bcast enp0s3 694 invalid IP invalid IP 0} {bcast enp0s3 695 invalid IP invalid IP 0}] "+
 					"[{192.168.56.10/24 enp0s3} {192.168.56.11/24 enp0s3}]")
 		}},

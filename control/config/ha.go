@@ -45,7 +45,7 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 		return h
 	}
 	f := p.fields(m, "in ha", "nodes", "transport", "keepalive", "deadtime", "warntime", "initdead", "auth",
-		"auto_failback", "arp", "resources", "sync", "ping", "notify", "nice")
+		"auto_failback", "arp", "resources", "groups", "sync", "ping", "notify", "nice")
 
 	nodesOK := false
 	if v, ok := f["nodes"]; ok {
@@ -91,11 +91,7 @@ func (p *parser) ha(field configField, node string) *model.HAConfig {
 		}
 	}
 
-	if v, ok := f["resources"]; ok {
-		p.haResources(h, v, nodesOK)
-	} else {
-		p.add(line, `ha: missing key "resources"`)
-	}
+	p.haGroups(h, f, nodesOK)
 	h.Sync = p.haSync(f, h.Links)
 	if v, ok := f["ping"]; ok {
 		h.Ping = p.haPing(v, h)
@@ -550,51 +546,137 @@ func (p *parser) haAuth(h *model.HAConfig, field configField) {
 	}
 }
 
-// haResources checks ha.resources; nodesOK says whether h.Nodes is valid
-// to check the owner against.
-func (p *parser) haResources(h *model.HAConfig, field configField, nodesOK bool) {
-	m, ok := p.mapping(field.value, "ha.resources", field.key.Line)
+// configMaxHAGroups bounds ha.groups: each group sends its own heartbeats
+// every keepalive, and the wire carries the group's index in a byte.
+const configMaxHAGroups = 16
+
+// haGroups checks the resource groups: ha.resources (one group, the
+// single-group form) or ha.groups (a list of them), exactly one of the two.
+// nodesOK says whether h.Nodes is valid to check the owners against.
+func (p *parser) haGroups(h *model.HAConfig, f map[string]configField, nodesOK bool) {
+	res, hasRes := f["resources"]
+	groups, hasGroups := f["groups"]
+	switch {
+	case hasRes && hasGroups:
+		p.add(groups.key.Line, "ha.groups: not with ha.resources (line %d): one group there, or a list of groups here", res.key.Line)
+		return
+	case hasRes:
+		if g, _, ok := p.haGroup(res.value, res.key.Line, "ha.resources", h.Nodes, nodesOK, false); ok {
+			h.Groups = append(h.Groups, g)
+		}
+		return
+	case !hasGroups:
+		p.add(h.Line, `ha: missing key "resources"`)
+		return
+	}
+	items, ok := p.list(groups.value, "ha.groups")
 	if !ok {
 		return
 	}
-	f := p.fields(m, "in ha.resources", "owner", "addresses", "scripts", "name")
-	h.Group = "default"
-	if v, ok := f["name"]; ok {
-		if s, ok := p.nodeName(v.value, "ha.resources.name"); ok {
-			h.Group = s
+	if len(items) == 0 {
+		p.add(groups.key.Line, "ha.groups: want at least one group")
+	}
+	if len(items) > configMaxHAGroups {
+		p.add(groups.key.Line, "ha.groups: %d groups, at most %d", len(items), configMaxHAGroups)
+	}
+	names := map[string]int{}
+	var lines [][]int
+	for _, it := range items {
+		g, ls, ok := p.haGroup(it, it.Line, "ha.groups", h.Nodes, nodesOK, true)
+		if !ok {
+			continue
+		}
+		if at, dup := names[g.Name]; dup {
+			p.add(g.Line, "ha.groups: group name %q twice (first at line %d)", g.Name, at)
+			continue
+		}
+		names[g.Name] = g.Line
+		h.Groups = append(h.Groups, g)
+		lines = append(lines, ls)
+	}
+	p.haUniqueAddresses(h.Groups, lines)
+}
+
+// haUniqueAddresses reports an address claimed by two groups (lines[i][j]
+// is the line of groups[i].Addresses[j]): only one node at a time may
+// hold it.
+func (p *parser) haUniqueAddresses(groups []model.HAGroup, lines [][]int) {
+	type claim struct {
+		group string
+		line  int
+	}
+	first := map[netip.Addr]claim{}
+	for i, g := range groups {
+		for j, a := range g.Addresses {
+			if c, dup := first[a.Prefix.Addr()]; dup {
+				p.add(lines[i][j], "ha.groups: address %s claimed by group %q and by group %q (line %d): an address belongs to one group",
+					a.Prefix.Addr(), g.Name, c.group, c.line)
+				continue
+			}
+			first[a.Prefix.Addr()] = claim{g.Name, lines[i][j]}
 		}
 	}
+}
+
+// haGroup checks one resource group, the mapping v at line, where is
+// "ha.resources" or "ha.groups"; named says the name is required. It
+// returns the line of each address too, and false if the group is not
+// valid.
+func (p *parser) haGroup(v *yaml.Node, line int, where string, nodes []string, nodesOK, named bool) (model.HAGroup, []int, bool) {
+	g := model.HAGroup{Name: "default", Line: line}
+	m, ok := p.mapping(v, where, line)
+	if !ok {
+		return g, nil, false
+	}
+	valid := true
+	f := p.fields(m, "in "+where, "owner", "addresses", "scripts", "name")
+	if v, ok := f["name"]; ok {
+		if s, ok := p.nodeName(v.value, where+".name"); ok {
+			g.Name = s
+		} else {
+			valid = false
+		}
+	} else if named {
+		p.add(line, `%s: missing key "name"`, where)
+		valid = false
+	}
 	if v, ok := f["scripts"]; ok {
-		items, _ := p.list(v.value, "ha.resources.scripts")
+		items, _ := p.list(v.value, where+".scripts")
 		for _, it := range items {
-			if sc, ok := p.haScript(it, it.Line, "ha.resources.scripts", configDefaultScriptTimeout); ok {
-				h.Scripts = append(h.Scripts, sc)
+			if sc, ok := p.haScript(it, it.Line, where+".scripts", configDefaultScriptTimeout); ok {
+				g.Scripts = append(g.Scripts, sc)
 			}
 		}
 	}
 	if v, ok := f["owner"]; ok {
-		if s, ok := p.nodeName(v.value, "ha.resources.owner"); ok {
-			if nodesOK && !slices.Contains(h.Nodes, s) {
-				p.add(configResolve(v.value).Line, "ha.resources.owner: %q is not in ha.nodes %v", s, h.Nodes)
+		if s, ok := p.nodeName(v.value, where+".owner"); ok {
+			if nodesOK && !slices.Contains(nodes, s) {
+				p.add(configResolve(v.value).Line, "%s.owner: %q is not in ha.nodes %v", where, s, nodes)
+				valid = false
 			} else {
-				h.Owner = s
+				g.Owner = s
 			}
+		} else {
+			valid = false
 		}
 	} else {
-		p.add(field.key.Line, `ha.resources: missing key "owner"`)
+		p.add(line, `%s: missing key "owner"`, where)
+		valid = false
 	}
-	v, ok := f["addresses"]
+	av, ok := f["addresses"]
 	if !ok {
-		p.add(field.key.Line, `ha.resources: missing key "addresses"`)
-		return
+		p.add(line, `%s: missing key "addresses"`, where)
+		return g, nil, false
 	}
-	items, ok := p.list(v.value, "ha.resources.addresses")
+	items, ok := p.list(av.value, where+".addresses")
 	if ok && len(items) == 0 {
-		p.add(v.key.Line, "ha.resources.addresses: want at least one address")
+		p.add(av.key.Line, "%s.addresses: want at least one address", where)
+		valid = false
 	}
 	first := map[netip.Addr]int{}
+	var lines []int
 	for _, item := range items {
-		a, ok := p.haAddress(item)
+		a, ok := p.haAddress(item, where+".addresses")
 		if !ok {
 			continue
 		}
@@ -603,32 +685,34 @@ func (p *parser) haResources(h *model.HAConfig, field configField, nodesOK bool)
 			continue
 		}
 		first[a.Prefix.Addr()] = item.Line
-		h.Addresses = append(h.Addresses, a)
+		g.Addresses = append(g.Addresses, a)
+		lines = append(lines, item.Line)
 	}
+	return g, lines, valid
 }
 
-// haAddress checks one item of ha.resources.addresses. It returns false if
-// the address is not valid (a problem of its interface alone leaves it
-// comparable with the others).
-func (p *parser) haAddress(item *yaml.Node) (model.HAAddress, bool) {
+// haAddress checks one item of a group's addresses (where names them).
+// It returns false if the address is not valid (a problem of its
+// interface alone leaves it comparable with the others).
+func (p *parser) haAddress(item *yaml.Node, where string) (model.HAAddress, bool) {
 	line := item.Line
 	m := configResolve(item)
 	if m.Kind != yaml.MappingNode {
-		p.add(m.Line, "ha.resources.addresses: want a mapping, got %s", configDescribe(m))
+		p.add(m.Line, "%s: want a mapping, got %s", where, configDescribe(m))
 		return model.HAAddress{}, false
 	}
-	f := p.fields(m, "in ha.resources.addresses", "address", "interface")
+	f := p.fields(m, "in "+where, "address", "interface")
 	var a model.HAAddress
 	addrOK := false
 	if v, ok := f["address"]; ok {
-		a.Prefix, addrOK = p.hostPrefix(v.value, "ha.resources.addresses.address")
+		a.Prefix, addrOK = p.hostPrefix(v.value, where+".address")
 	} else {
-		p.add(line, `ha.resources.addresses: missing key "address"`)
+		p.add(line, `%s: missing key "address"`, where)
 	}
 	if v, ok := f["interface"]; ok {
-		a.Interface, _ = p.ifname(v.value, "ha.resources.addresses.interface")
+		a.Interface, _ = p.ifname(v.value, where+".interface")
 	} else {
-		p.add(line, `ha.resources.addresses: missing key "interface"`)
+		p.add(line, `%s: missing key "interface"`, where)
 	}
 	return a, addrOK
 }

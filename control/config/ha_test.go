@@ -265,6 +265,43 @@ func TestConfigHAProblems(t *testing.T) {
 		{"resources null", ha(configHANodes, configHATransport, configHAAuth, "  resources:\n"), []string{
 			`7: ha.resources: missing key "owner"`, `7: ha.resources: missing key "addresses"`,
 		}},
+		// Several groups (ha.groups).
+		{"groups and resources", ha(configHANodes, configHATransport, configHAAuth,
+			"  resources: {owner: lb1, addresses: [{address: 192.168.56.10/24, interface: enp0s3}]}\n",
+			"  groups: []\n"),
+			[]string{`8: ha.groups: not with ha.resources (line 7): one group there, or a list of groups here`}},
+		{"groups empty", ha(configHANodes, configHATransport, configHAAuth, "  groups: []\n"),
+			[]string{`7: ha.groups: want at least one group`}},
+		{"groups not a list", ha(configHANodes, configHATransport, configHAAuth, "  groups: {owner: lb1}\n"),
+			[]string{`7: ha.groups: want a list, got a mapping`}},
+		{"group without owner or name", ha(configHANodes, configHATransport, configHAAuth, "  groups:\n",
+			"    - {addresses: [{address: 192.168.56.10/24, interface: enp0s3}]}\n"),
+			[]string{`8: ha.groups: missing key "name"`, `8: ha.groups: missing key "owner"`}},
+		{"group owner not a node", ha(configHANodes, configHATransport, configHAAuth, "  groups:\n",
+			"    - name: web\n",
+			"      owner: lb3\n",
+			"      addresses: [{address: 192.168.56.10/24, interface: enp0s3}]\n"),
+			[]string{`9: ha.groups.owner: "lb3" is not in ha.nodes [lb1 lb2]`}},
+		{"group names twice", ha(configHANodes, configHATransport, configHAAuth, "  groups:\n",
+			"    - {name: web, owner: lb1, addresses: [{address: 192.168.56.10/24, interface: enp0s3}]}\n",
+			"    - {name: web, owner: lb2, addresses: [{address: 192.168.56.20/24, interface: enp0s3}]}\n"),
+			[]string{`9: ha.groups: group name "web" twice (first at line 8)`}},
+		{"address in two groups", ha(configHANodes, configHATransport, configHAAuth, "  groups:\n",
+			"    - name: web\n",
+			"      owner: lb1\n",
+			"      addresses:\n",
+			"        - {address: 192.168.56.10/24, interface: enp0s3}\n",
+			"    - name: mail\n",
+			"      owner: lb2\n",
+			"      addresses:\n",
+			"        - {address: 192.168.56.20/24, interface: enp0s3}\n",
+			"        - {address: 192.168.56.10/32, interface: enp0s8}\n"),
+			[]string{`16: ha.groups: address 192.168.56.10 claimed by group "mail" and by group "web" (line 11): an address belongs to one group`}},
+		{"group bad keys", ha(configHANodes, configHATransport, configHAAuth, "  groups:\n",
+			"    - {name: _x, owner: lb1, addresses: [{address: 192.168.56.10, interface: enp0s3}], arp: 1}\n"),
+			[]string{`8: unknown key "arp" in ha.groups`, `8: ha.groups.name: ` + nodeName + `"_x"`,
+				`8: ha.groups.addresses.address: want an IPv4 address with a prefix length ("192.168.56.10/24"), got "192.168.56.10"`}},
+
 		{"missing owner", ha(configHANodes, configHATransport, configHAAuth,
 			"  resources: {addresses: [{address: 192.168.56.10/24, interface: enp0s3}]}\n"),
 			[]string{`7: ha.resources: missing key "owner"`}},
@@ -401,7 +438,7 @@ func configHAInvalid(cfg *model.Config) string {
 	if h == nil {
 		return ""
 	}
-	if len(h.Nodes) != 2 || h.Nodes[0] == h.Nodes[1] || h.Peer(cfg.Node) == "" || h.Peer(h.Owner) == "" {
+	if len(h.Nodes) != 2 || h.Nodes[0] == h.Nodes[1] || h.Peer(cfg.Node) == "" || len(h.Groups) == 0 || h.Peer(h.Groups[0].Owner) == "" {
 		return "nodes"
 	}
 	if len(h.Links) == 0 {
@@ -433,11 +470,15 @@ func configHAInvalid(cfg *model.Config) string {
 	if h.ARPCount < 1 || h.ARPCount > 100 || h.ARPInterval < 10*time.Millisecond || h.ARPInterval > 10*time.Second {
 		return "arp"
 	}
-	if len(h.Addresses) == 0 {
-		return "no addresses"
+	var addrs []model.HAAddress
+	for _, g := range h.Groups {
+		if len(g.Addresses) == 0 || h.Peer(g.Owner) == "" {
+			return "group " + g.Name
+		}
+		addrs = append(addrs, g.Addresses...)
 	}
 	seen := map[netip.Addr]bool{}
-	for _, a := range h.Addresses {
+	for _, a := range addrs {
 		if !a.Prefix.Addr().Is4() || a.Prefix.Bits() < 1 || !configIfname(a.Interface) || seen[a.Prefix.Addr()] ||
 			a.Prefix.Bits() <= 30 && a.Prefix.Addr() == a.Prefix.Masked().Addr() {
 			return fmt.Sprintf("address %+v", a)

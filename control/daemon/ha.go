@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -25,24 +24,76 @@ import (
 	"github.com/director-lb/director/heartbeat"
 )
 
-// haNode is the running heartbeat of this node.
+// haNode is the running heartbeat of this node: one heartbeat.Node per
+// resource group (see heartbeat/groups.go), sharing the links, the ping
+// nodes, the score and the conntrack sync.
 type haNode struct {
-	cfg   *model.HAConfig
-	node  *heartbeat.Node
-	group *heartbeat.AddressGroup
-	done  chan struct{} // closed when the node's Run, then the sync's, have returned
-	err   error         // what the node's Run returned, once done is closed
+	cfg    *model.HAConfig
+	groups []*haGroup
+	done   chan struct{} // closed when every group's Run, then the sync's, have returned
+	err    error         // what the groups' Runs returned, joined, once done is closed
 
-	pinger   *heartbeat.Pinger       // nil without ping nodes
-	scripts  *heartbeat.ScriptRunner // the group's script resources
-	notifier *heartbeat.ScriptRunner // the notify hook
+	pinger *heartbeat.Pinger // nil without ping nodes
+	roles  *roleSet          // which groups this node holds: the data plane's and the sync's role
 
 	notifyMu      sync.Mutex
-	notifyQ       chan heartbeat.Transition // nil without a notify hook, or once stopped
-	notifyDropped uint64                    // transitions not notified: the queue was full
-	sync          *heartbeat.Syncer         // nil without conntrack sync
+	notifyQ       chan groupTransition // nil without a notify hook, or once stopped
+	notifyDropped uint64               // transitions not notified: the queue was full
+	sync          *heartbeat.Syncer    // nil without conntrack sync
 	syncTable     dataplane.SyncTable
 	syncTr        heartbeat.Transport
+}
+
+// haGroup is one resource group's heartbeat.
+type haGroup struct {
+	cfg      model.HAGroup
+	node     *heartbeat.Node
+	addrs    *heartbeat.AddressGroup
+	scripts  *heartbeat.ScriptRunner // the group's script resources
+	notifier *heartbeat.ScriptRunner // the notify hook, for this group's transitions
+}
+
+// groupTransition is a transition of one group, for the notify hook.
+type groupTransition struct {
+	group string
+	tr    heartbeat.Transition
+}
+
+// roleSet tracks the groups this node holds. The node is active for the
+// data plane and the sync (it forwards and sends its connections) while it
+// holds any group, standby while it holds none: a node that holds one
+// group forwards for it and sends its connections, and installs its
+// peer's, which the peer sends for the other group.
+type roleSet struct {
+	mu        sync.Mutex
+	held      []bool
+	n         int
+	sync      *heartbeat.Syncer // nil without conntrack sync
+	setActive func(bool)        // the data plane's role; nil if none
+}
+
+// set records whether group i is held, and tells the sync and the data
+// plane when the first group is taken or the last one let go.
+func (r *roleSet) set(i int, held bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held[i] == held {
+		return
+	}
+	r.held[i] = held
+	if held {
+		r.n++
+	} else {
+		r.n--
+	}
+	if held && r.n == 1 || !held && r.n == 0 {
+		if r.sync != nil {
+			r.sync.SetActive(held)
+		}
+		if r.setActive != nil {
+			r.setActive(held)
+		}
+	}
 }
 
 // startHA builds and starts the heartbeat node, and the conntrack sync
@@ -67,23 +118,34 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	if auth.Method != "sha256" {
 		log.Warn("ha: messages authenticated with a deprecated method; use sha256", "method", auth.Method)
 	}
-	links := linkConfigs(cfg.Links)
-	var addrs []heartbeat.Address
-	for _, a := range cfg.Addresses {
-		addrs = append(addrs, heartbeat.Address{Prefix: a.Prefix, Interface: a.Interface})
+	if len(cfg.Groups) == 0 {
+		return nil, errors.New("ha: no resource group")
 	}
-	group, err := heartbeat.NewAddressGroup(addrs, heartbeat.ARPConfig{Count: cfg.ARPCount, Interval: cfg.ARPInterval})
-	if err != nil {
-		return nil, fmt.Errorf("ha: %w", err)
+	h := &haNode{cfg: cfg, done: make(chan struct{}),
+		roles: &roleSet{held: make([]bool, len(cfg.Groups)), setActive: setActive}}
+	for _, g := range cfg.Groups {
+		var addrs []heartbeat.Address
+		for _, a := range g.Addresses {
+			addrs = append(addrs, heartbeat.Address{Prefix: a.Prefix, Interface: a.Interface})
+		}
+		ag, err := heartbeat.NewAddressGroup(addrs, heartbeat.ARPConfig{Count: cfg.ARPCount, Interval: cfg.ARPInterval})
+		if err != nil {
+			return nil, fmt.Errorf("ha: group %s: %w", g.Name, err)
+		}
+		h.groups = append(h.groups, &haGroup{cfg: g, addrs: ag,
+			scripts:  &heartbeat.ScriptRunner{Log: log.With("component", "ha", "group", g.Name)},
+			notifier: &heartbeat.ScriptRunner{Log: log.With("component", "ha", "group", g.Name, "hook", "notify")}})
+	}
+	if err := checkScripts(cfg); err != nil {
+		return nil, err
 	}
 	if err := setNice(cfg.Nice); err != nil {
 		log.Warn("ha: cannot raise the daemon's CPU priority: heartbeats may be late on a busy machine", "nice", cfg.Nice, "error", err)
 	}
-	var pinger *heartbeat.Pinger
 	if cfg.Ping != nil {
 		// Without it this node would say it reaches nothing and give the
 		// group away: refuse to start instead.
-		pinger, err = heartbeat.NewPinger(heartbeat.PingConfig{Groups: cfg.Ping.Groups, Interval: cfg.Ping.Interval,
+		h.pinger, err = heartbeat.NewPinger(heartbeat.PingConfig{Groups: cfg.Ping.Groups, Interval: cfg.Ping.Interval,
 			Deadping: cfg.Ping.Deadping})
 		if err != nil {
 			return nil, fmt.Errorf("ha: %w", err)
@@ -91,54 +153,62 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	}
 	started := false
 	defer func() {
-		if !started && pinger != nil {
-			_ = pinger.Close() // cleanup on an error path; its error is the one reported
+		if !started && h.pinger != nil {
+			_ = h.pinger.Close() // cleanup on an error path; its error is the one reported
 		}
 	}()
-	tr, err := heartbeat.NewUDPTransport(links)
+	tr, err := heartbeat.NewUDPTransport(linkConfigs(cfg.Links))
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
 	}
-	hcfg := heartbeat.Config{Node: self, Nodes: cfg.Nodes, Owner: cfg.Owner, AutoFailback: cfg.AutoFailback,
-		Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead}
-	h := &haNode{cfg: cfg, group: group, done: make(chan struct{}), pinger: pinger}
-	var res heartbeat.Resources = group
+	trs, _, err := heartbeat.GroupTransports(tr, len(h.groups))
+	if err != nil {
+		_ = tr.Close() // cleanup on the error path; err is the one to report
+		return nil, fmt.Errorf("ha: %w", err)
+	}
+	closeAll := func() {
+		// Cleanup on the error path; err is the one to report.
+		for _, t := range trs {
+			_ = t.Close()
+		}
+		h.closeSync()
+	}
 	syncLog := log.With("component", "sync")
 	if cfg.Sync != nil && tables != nil {
 		if err := h.openSync(self, cfg, auth, tables, syncLog); err != nil {
-			_ = tr.Close() // cleanup on the error path; err is the one to report
+			closeAll()
 			return nil, err
 		}
-		res = syncedGroup{group, h.sync, setActive, syncLog}
+		h.roles.sync = h.sync
 	} else if tables != nil {
 		if err := tables.SetSyncEvents(false); err != nil {
-			_ = tr.Close() // cleanup on the error path; err is the one to report
+			closeAll()
 			return nil, fmt.Errorf("ha: %w", err)
 		}
 	}
 	if setActive != nil {
 		setActive(false)
-		if h.sync == nil {
-			res = roleResources{group, setActive}
+	}
+	if tables == nil && setActive != nil && len(h.groups) > 1 {
+		log.Warn("ha: with several groups the kernel's IPVS sync daemon runs as master while this node holds any group: the peer's connections are then not synced here, and a takeover of its group resets them")
+	}
+	for i, g := range h.groups {
+		var res heartbeat.Resources = roleResources{g.addrs, h.roles, i, h.sync, syncLog}
+		if len(g.cfg.Scripts) > 0 {
+			res = heartbeat.ScriptGroup{Resources: res, Scripts: heartbeatScripts(g.cfg.Scripts), Runner: g.scripts}
+		}
+		hcfg := heartbeat.Config{Node: self, Nodes: cfg.Nodes, Owner: g.cfg.Owner, Group: i, AutoFailback: cfg.AutoFailback,
+			Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead}
+		glog := log.With("component", "ha")
+		if len(h.groups) > 1 {
+			glog = glog.With("group", g.cfg.Name)
+		}
+		g.node, err = heartbeat.NewNode(hcfg, auth, trs[i], res, glog)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("ha: group %s: %w", g.cfg.Name, err)
 		}
 	}
-	h.scripts = &heartbeat.ScriptRunner{Log: log.With("component", "ha", "group", cfg.Group)}
-	h.notifier = &heartbeat.ScriptRunner{Log: log.With("component", "ha", "group", cfg.Group, "hook", "notify")}
-	if err := checkScripts(cfg); err != nil {
-		_ = tr.Close() // cleanup on the error path; err is the one to report
-		h.closeSync()
-		return nil, err
-	}
-	if len(cfg.Scripts) > 0 {
-		res = heartbeat.ScriptGroup{Resources: res, Scripts: heartbeatScripts(cfg.Scripts), Runner: h.scripts}
-	}
-	node, err := heartbeat.NewNode(hcfg, auth, tr, res, log.With("component", "ha"))
-	if err != nil {
-		_ = tr.Close() // cleanup on the error path; err is the one to report
-		h.closeSync()
-		return nil, fmt.Errorf("ha: %w", err)
-	}
-	h.node = node
 	// The sync outlives the heartbeat: releasing the group at a clean
 	// stop pushes this node's table to the peer, which takes over.
 	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
@@ -170,8 +240,22 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	}
 	started = true
 	notifyDone := h.startNotify(self, cfg)
+	errs := make([]error, len(h.groups))
+	var runs sync.WaitGroup
+	for i, g := range h.groups {
+		runs.Add(1)
+		go func() {
+			defer runs.Done()
+			if err := g.node.Run(ctx); err != nil && len(h.groups) > 1 {
+				errs[i] = fmt.Errorf("group %s: %w", g.cfg.Name, err)
+			} else {
+				errs[i] = err
+			}
+		}()
+	}
 	go func() {
-		h.err = node.Run(ctx)
+		runs.Wait()
+		h.err = errors.Join(errs...)
 		h.stopNotify()
 		<-notifyDone
 		close(runDone)
@@ -208,7 +292,10 @@ func setNice(n int) error {
 // be run: a missing or non-executable one keeps the daemon from starting,
 // naming the configuration line, rather than failing its first takeover.
 func checkScripts(cfg *model.HAConfig) error {
-	all := slices.Clone(cfg.Scripts)
+	var all []model.HAScript
+	for _, g := range cfg.Groups {
+		all = append(all, g.Scripts...)
+	}
 	if cfg.Notify != nil {
 		all = append(all, *cfg.Notify)
 	}
@@ -241,27 +328,33 @@ func (h *haNode) startNotify(self string, cfg *model.HAConfig) <-chan struct{} {
 		close(done)
 		return done
 	}
-	q := make(chan heartbeat.Transition, notifyQueue)
+	q := make(chan groupTransition, notifyQueue)
 	h.notifyQ = q
 	hook := heartbeatScripts([]model.HAScript{*cfg.Notify})[0]
-	h.node.SetNotify(func(tr heartbeat.Transition) {
-		h.notifyMu.Lock()
-		defer h.notifyMu.Unlock()
-		if h.notifyQ == nil {
-			return
-		}
-		select {
-		case h.notifyQ <- tr:
-		default:
-			h.notifyDropped++
-		}
-	})
+	notifier := map[string]*heartbeat.ScriptRunner{}
+	for _, g := range h.groups {
+		notifier[g.cfg.Name] = g.notifier
+		g.node.SetNotify(func(tr heartbeat.Transition) {
+			h.notifyMu.Lock()
+			defer h.notifyMu.Unlock()
+			if h.notifyQ == nil {
+				return
+			}
+			select {
+			case h.notifyQ <- groupTransition{g.cfg.Name, tr}:
+			default:
+				h.notifyDropped++
+			}
+		})
+	}
 	go func() {
 		defer close(done)
-		for tr := range q {
+		for gt := range q {
+			tr := gt.tr
 			env := []string{"DIRECTOR_HA_STATE=" + tr.To.String(), "DIRECTOR_HA_FROM=" + tr.From.String(),
-				"DIRECTOR_HA_GROUP=" + cfg.Group, "DIRECTOR_HA_REASON=" + tr.Reason, "DIRECTOR_HA_NODE=" + self}
-			_ = h.notifier.Run(context.Background(), hook, env, tr.To.String(), cfg.Group, tr.Reason) // logged and counted by Run
+				"DIRECTOR_HA_GROUP=" + gt.group, "DIRECTOR_HA_REASON=" + tr.Reason, "DIRECTOR_HA_NODE=" + self}
+			// Logged and counted by Run.
+			_ = notifier[gt.group].Run(context.Background(), hook, env, tr.To.String(), gt.group, tr.Reason)
 		}
 	}()
 	return done
@@ -300,7 +393,9 @@ func (h *haNode) score(done <-chan struct{}, healthy func() (int, bool)) {
 			sc.Reach = uint8(min(h.pinger.Reach(), math.MaxUint8))
 		}
 		if first || sc != last {
-			h.node.SetScore(sc)
+			for _, g := range h.groups {
+				g.node.SetScore(sc)
+			}
 			last, first = sc, false
 		}
 		select {
@@ -383,11 +478,13 @@ func (g *failbackGate) ready(ready bool) {
 		g.timer.Stop()
 		g.timer = nil
 	}
-	node := g.h.node
-	if node == nil {
+	groups := g.h.groups
+	if len(groups) == 0 || groups[len(groups)-1].node == nil {
 		return // not started yet: the syncer reports again from Run
 	}
-	node.SetSyncPending(!ready)
+	for _, gr := range groups {
+		gr.node.SetSyncPending(!ready)
+	}
 	if ready {
 		return
 	}
@@ -399,58 +496,54 @@ func (g *failbackGate) ready(ready bool) {
 		}
 		g.timer = nil
 		g.log.Warn("sync: no full table from the peer within failback_wait: a failback may now break connections", "failback_wait", g.wait)
-		node.SetSyncPending(false)
+		for _, gr := range groups {
+			gr.node.SetSyncPending(false)
+		}
 	})
 }
 
-// syncedGroup is the address group in the order conntrack sync needs:
-// before the addresses move here, whatever the peer sent is installed,
-// and this node starts sending; after they leave, it stops (and sends its
-// whole table to the peer, which takes over).
-type syncedGroup struct {
+// roleResources is one group's addresses in the order the data plane and
+// conntrack sync need: before the addresses move here, whatever the peer
+// sent is installed, and this node becomes active (it forwards and sends
+// its connections) if it was not for another group; after they leave, it
+// becomes standby if it holds no other group (and then sends its whole
+// table to the peer, which takes over).
+type roleResources struct {
 	*heartbeat.AddressGroup
-	sync      *heartbeat.Syncer
-	setActive func(bool)   // the data plane's role, if not nil (see startHA)
-	log       *slog.Logger // the sync's: says when a settle times out
+	roles *roleSet
+	group int               // the index in roles
+	sync  *heartbeat.Syncer // nil without conntrack sync
+	log   *slog.Logger      // the sync's: says when a settle times out
 }
 
 // settleTimeout bounds the installation of pending sync messages before a
 // takeover.
 const settleTimeout = time.Second
 
-func (g syncedGroup) Acquire(ctx context.Context) error {
-	sctx, cancel := context.WithTimeout(ctx, settleTimeout)
-	// Bounded on purpose: the takeover does not wait longer. The node
-	// stopping meanwhile (ctx done) is not worth a warning.
-	if err := g.sync.Settle(sctx); err != nil && ctx.Err() == nil {
-		g.log.Warn("sync: received messages not all installed before taking the addresses", "timeout", settleTimeout, "error", err)
+func (r roleResources) Acquire(ctx context.Context) error {
+	if r.sync != nil {
+		sctx, cancel := context.WithTimeout(ctx, settleTimeout)
+		// Bounded on purpose: the takeover does not wait longer. The node
+		// stopping meanwhile (ctx done) is not worth a warning.
+		if err := r.sync.Settle(sctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("sync: received messages not all installed before taking the addresses", "timeout", settleTimeout, "error", err)
+		}
+		cancel()
 	}
-	cancel()
-	g.sync.SetActive(true)
-	if g.setActive != nil {
-		g.setActive(true)
-	}
-	return g.AddressGroup.Acquire(ctx)
+	r.roles.set(r.group, true)
+	return r.AddressGroup.Acquire(ctx)
 }
 
-func (g syncedGroup) Release(ctx context.Context) error {
-	err := g.AddressGroup.Release(ctx)
-	g.sync.SetActive(false)
-	if g.setActive != nil {
-		g.setActive(false)
-	}
+func (r roleResources) Release(ctx context.Context) error {
+	err := r.AddressGroup.Release(ctx)
+	r.roles.set(r.group, false)
 	return err
 }
 
-func (g syncedGroup) Announce(ctx context.Context) error {
-	g.sync.SetActive(true)
-	return g.AddressGroup.Announce(ctx)
-}
-
-func (g syncedGroup) Held() (bool, error) {
-	held, err := g.AddressGroup.Held()
+func (r roleResources) Held() (bool, error) {
+	held, err := r.AddressGroup.Held()
 	if held {
-		g.sync.SetActive(true)
+		r.roles.set(r.group, true)
 	}
 	return held, err
 }
@@ -460,7 +553,18 @@ func (g syncedGroup) Held() (bool, error) {
 func (h *haNode) handOver() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := h.node.Stop(ctx); err != nil {
+	// Every group at once: each hands over what it holds.
+	errs := make([]error, len(h.groups))
+	var wg sync.WaitGroup
+	for i, g := range h.groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = g.node.Stop(ctx)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	select {
@@ -471,32 +575,50 @@ func (h *haNode) handOver() error {
 	}
 }
 
-// status converts the node's status for director status and metrics.
+// status converts the groups' status for director status and metrics.
 func (h *haNode) status() *model.HAStatus {
-	s := h.node.Status()
-	c := s.Counters
-	out := &model.HAStatus{State: s.State.String(), Owner: s.Owner, Transitions: c.Transitions,
-		LastTransition: s.LastTransition, LastReason: s.LastReason,
-		HeartbeatsSent: c.HeartbeatsSent, HeartbeatsReceived: c.HeartbeatsReceived,
-		AuthFailures: c.AuthFailures, Replays: c.Replays, Malformed: c.Malformed,
-		HeartbeatGaps: model.HAGaps{Bounds: heartbeat.GapBounds, Counts: s.Gaps.Counts, Count: s.Gaps.Count,
-			Sum: s.Gaps.Sum, Max: s.Gaps.Max, P99: s.Gaps.Quantile(0.99)},
-		Score: model.HAScore{Healthy: int(s.Score.Healthy), Reach: int(s.Score.Reach)}, Group: h.cfg.Group}
-	sc, nc := h.scripts.Counts(), h.notifier.Counts()
-	out.Scripts = model.HAScriptCounts{Runs: sc.Runs, Failures: sc.Failures}
-	h.notifyMu.Lock()
-	out.Notify = model.HAScriptCounts{Runs: nc.Runs, Failures: nc.Failures, Dropped: h.notifyDropped}
-	h.notifyMu.Unlock()
-	for _, p := range s.Peers {
-		heard := time.Duration(-1)
-		if !p.LastHeard.IsZero() {
-			heard = time.Since(p.LastHeard)
+	out := &model.HAStatus{}
+	for i, g := range h.groups {
+		s := g.node.Status()
+		c := s.Counters
+		gs := model.HAGroupStatus{Name: g.cfg.Name, Owner: s.Owner, State: s.State.String(), Transitions: c.Transitions,
+			LastTransition: s.LastTransition, LastReason: s.LastReason,
+			HeartbeatsSent: c.HeartbeatsSent, HeartbeatsReceived: c.HeartbeatsReceived}
+		sc, nc := g.scripts.Counts(), g.notifier.Counts()
+		gs.Scripts = model.HAScriptCounts{Runs: sc.Runs, Failures: sc.Failures}
+		gs.Notify = model.HAScriptCounts{Runs: nc.Runs, Failures: nc.Failures}
+		for _, p := range s.Peers {
+			heard := time.Duration(-1)
+			if !p.LastHeard.IsZero() {
+				heard = time.Since(p.LastHeard)
+			}
+			gs.Peers = append(gs.Peers, model.HAPeer{Name: p.Name, Alive: p.Alive, State: p.State.String(), LastHeard: heard})
 		}
-		out.Peers = append(out.Peers, model.HAPeer{Name: p.Name, Alive: p.Alive, State: p.State.String(), LastHeard: heard})
+		for _, a := range g.cfg.Addresses {
+			gs.Addresses = append(gs.Addresses, model.HAAddressHeld{Address: a.Prefix, Interface: a.Interface, Held: s.Held})
+		}
+		out.Groups = append(out.Groups, gs)
+		out.Addresses = append(out.Addresses, gs.Addresses...)
+		out.HeartbeatsSent += c.HeartbeatsSent
+		out.HeartbeatsReceived += c.HeartbeatsReceived
+		out.AuthFailures += c.AuthFailures
+		out.Replays += c.Replays
+		out.Malformed += c.Malformed
+		out.Scripts.Runs += sc.Runs
+		out.Scripts.Failures += sc.Failures
+		out.Notify.Runs += nc.Runs
+		out.Notify.Failures += nc.Failures
+		if i == 0 {
+			out.State, out.Owner, out.Group, out.Peers = gs.State, gs.Owner, gs.Name, gs.Peers
+			out.Transitions, out.LastTransition, out.LastReason = gs.Transitions, gs.LastTransition, gs.LastReason
+			out.HeartbeatGaps = model.HAGaps{Bounds: heartbeat.GapBounds, Counts: s.Gaps.Counts, Count: s.Gaps.Count,
+				Sum: s.Gaps.Sum, Max: s.Gaps.Max, P99: s.Gaps.Quantile(0.99)}
+			out.Score = model.HAScore{Healthy: int(s.Score.Healthy), Reach: int(s.Score.Reach)}
+		}
 	}
-	for _, a := range h.cfg.Addresses {
-		out.Addresses = append(out.Addresses, model.HAAddressHeld{Address: a.Prefix, Interface: a.Interface, Held: s.Held})
-	}
+	h.notifyMu.Lock()
+	out.Notify.Dropped = h.notifyDropped
+	h.notifyMu.Unlock()
 	if h.sync != nil {
 		y := h.sync.Status()
 		role := "receiving"
@@ -507,22 +629,4 @@ func (h *haNode) status() *model.HAStatus {
 			Told: y.Tracked, SyncCounters: model.SyncCounters(y.Counters)}
 	}
 	return out
-}
-
-// roleResources tells the data plane when this node becomes the active or
-// the standby one, around the address group's own work.
-type roleResources struct {
-	*heartbeat.AddressGroup
-	setActive func(bool)
-}
-
-func (r roleResources) Acquire(ctx context.Context) error {
-	r.setActive(true)
-	return r.AddressGroup.Acquire(ctx)
-}
-
-func (r roleResources) Release(ctx context.Context) error {
-	err := r.AddressGroup.Release(ctx)
-	r.setActive(false)
-	return err
 }

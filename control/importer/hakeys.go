@@ -197,13 +197,14 @@ func (d *doc) writePing(b *bytes.Buffer) {
 }
 
 // scriptResourceOf translates one script resource r (NAME or
-// NAME::ARG::...) of haresources' line n. addressesAfter says whether
-// an address is listed after it on the line: Heartbeat would start the
-// script first, director adds the addresses first.
-func (d *doc) scriptResourceOf(file string, n int, r, name, rest string, addressesAfter bool) {
-	h := d.ha
+// NAME::ARG::...) of haresources' line n into the scripts of the line's
+// group (groupSrc is the group's comment). addressesAfter says whether an
+// address is listed after it on the line: Heartbeat would start the script
+// first, director adds the addresses first.
+func (d *doc) scriptResourceOf(file string, n int, r, name, rest string, addressesAfter bool,
+	groupSrc *string, scripts *[]scriptResource) {
 	if why, ok := notNeeded[name]; ok {
-		h.ownerSrc += fmt.Sprintf("; the %s resource is not needed: %s", name, why)
+		*groupSrc += fmt.Sprintf("; the %s resource is not needed: %s", name, why)
 		return
 	}
 	if name == "" || strings.ContainsAny(name, "/") || name == "." || name == ".." {
@@ -235,7 +236,7 @@ func (d *doc) scriptResourceOf(file string, n int, r, name, rest string, address
 	if addressesAfter {
 		d.note(file, n, r, "started after the addresses (director adds a group's addresses first), not before the addresses listed after it")
 	}
-	h.scripts = append(h.scripts, s)
+	*scripts = append(*scripts, s)
 }
 
 // addressAfter says whether one of the resources rest is an address.
@@ -249,26 +250,26 @@ func addressAfter(rest []string) bool {
 	return false
 }
 
-// writeScripts writes ha.resources.scripts.
-func (d *doc) writeScripts(b *bytes.Buffer) {
-	if len(d.ha.scripts) == 0 {
+// writeScripts writes a group's scripts key at indent.
+func writeScripts(w func(string, ...any), scripts []scriptResource, indent string) {
+	if len(scripts) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "    scripts:   # run as PATH ARGS... start, in order, after the addresses are added; stop in reverse\n")
-	for _, s := range d.ha.scripts {
+	w("%sscripts:   # run as PATH ARGS... start, in order, after the addresses are added; stop in reverse\n", indent)
+	for _, s := range scripts {
 		comment := s.src
 		if s.note != "" {
 			comment += "; " + s.note
 		}
 		if len(s.args) == 0 {
-			fmt.Fprintf(b, "      - %s   # %s\n", yamlString(s.path), comment)
+			w("%s  - %s   # %s\n", indent, yamlString(s.path), comment)
 			continue
 		}
 		q := make([]string, len(s.args))
 		for i, a := range s.args {
 			q[i] = yamlString(a)
 		}
-		fmt.Fprintf(b, "      - {path: %s, args: [%s]}   # %s\n", yamlString(s.path), strings.Join(q, ", "), comment)
+		w("%s  - {path: %s, args: [%s]}   # %s\n", indent, yamlString(s.path), strings.Join(q, ", "), comment)
 	}
 }
 

@@ -46,7 +46,7 @@ func TestHAKeysImport(t *testing.T) {
 		args string
 	}
 	var got []script
-	for _, s := range h.Scripts {
+	for _, s := range h.Groups[0].Scripts {
 		got = append(got, script{s.Path, strings.Join(s.Args, " ")})
 	}
 	want := []script{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -257,16 +258,32 @@ func (d *doc) haResources(f File) {
 	})
 }
 
+// resGroup is a resource group of another owner than the first line's:
+// haresources lines with different owners become ha.groups.
+type resGroup struct {
+	owner     string
+	src       string
+	addresses []haAddress
+	scripts   []scriptResource
+}
+
 func (d *doc) resourceLine(file string, n int, line string, words []string) {
 	h := d.ha
 	where := src(file, n)
 	owner := words[0]
-	if h.owner != "" && owner != h.owner {
-		d.note(file, n, line, "a second resource group (owner %s) is not a configuration key in this version: not translated", owner)
-		return
-	}
 	if h.owner == "" {
 		h.owner, h.ownerSrc = owner, where
+	}
+	// The line's group: the first owner's, or another owner's (lines of
+	// one owner make one group, as the first owner's always did).
+	src, addrs, scripts := &h.ownerSrc, &h.addresses, &h.scripts
+	if owner != h.owner {
+		i := slices.IndexFunc(h.more, func(g resGroup) bool { return g.owner == owner })
+		if i < 0 {
+			h.more = append(h.more, resGroup{owner: owner, src: where + ": a resource group of its own (owner " + owner + ")"})
+			i = len(h.more) - 1
+		}
+		src, addrs, scripts = &h.more[i].src, &h.more[i].addresses, &h.more[i].scripts
 	}
 	for i, r := range words[1:] {
 		name, args, _ := strings.Cut(r, "::")
@@ -275,21 +292,57 @@ func (d *doc) resourceLine(file string, n int, line string, words []string) {
 		}
 		switch name {
 		case "IPaddr", "IPaddr2":
-			d.ipaddr(file, n, r, args)
+			if a, ok := d.ipaddr(file, n, r, args); ok {
+				*addrs = append(*addrs, a)
+			}
 		default:
-			d.scriptResourceOf(file, n, r, name, args, addressAfter(words[i+2:]))
+			d.scriptResourceOf(file, n, r, name, args, addressAfter(words[i+2:]), src, scripts)
 		}
 	}
 }
 
-// ipaddr reads IPaddr's ip[/cidr[/iface[/broadcast]]].
-func (d *doc) ipaddr(file string, n int, r, args string) {
+// writeGroups writes ha.groups: the first owner's group, then the others',
+// each named after its owner (owner is the first group's, the first node
+// if no line gave one).
+func (d *doc) writeGroups(w func(string, ...any), owner, pub string) {
 	h := d.ha
+	w("  groups:   # haresources lines with different owners: each node holds its own group\n")
+	groups := append([]resGroup{{owner: owner, src: h.ownerSrc, addresses: h.addresses, scripts: h.scripts}}, h.more...)
+	for _, g := range groups {
+		w("    - name: %s\n      owner: %s   # %s\n", yamlString(g.owner), yamlString(g.owner), g.src)
+		writeResAddresses(w, g.addresses, pub, "      ")
+		writeScripts(w, g.scripts, "      ")
+	}
+}
+
+// writeResAddresses writes a group's addresses key at indent.
+func writeResAddresses(w func(string, ...any), addrs []haAddress, pub, indent string) {
+	if len(addrs) == 0 {
+		w("%saddresses: []   # no floating address was imported: add the VIP and the gateway\n", indent)
+		return
+	}
+	w("%saddresses:\n", indent)
+	for _, a := range addrs {
+		comment := a.src
+		if a.note != "" {
+			comment += "; " + a.note
+		}
+		iface := a.iface
+		if iface == "" {
+			iface = pub
+		}
+		w("%s  - {address: %s, interface: %s}   # %s\n", indent, a.prefix, yamlString(iface), comment)
+	}
+}
+
+// ipaddr reads IPaddr's ip[/cidr[/iface[/broadcast]]]; false if it is
+// not an address (noted).
+func (d *doc) ipaddr(file string, n int, r, args string) (haAddress, bool) {
 	parts := strings.Split(args, "/")
 	a, err := netip.ParseAddr(parts[0])
 	if err != nil || !a.Is4() {
 		d.note(file, n, r, "want an IPv4 address")
-		return
+		return haAddress{}, false
 	}
 	x := haAddress{src: src(file, n)}
 	bits := -1
@@ -300,12 +353,12 @@ func (d *doc) ipaddr(file string, n int, r, args string) {
 			m, err := netip.ParseAddr(parts[1])
 			if err != nil || !m.Is4() {
 				d.note(file, n, r, "want a prefix length or a netmask")
-				return
+				return haAddress{}, false
 			}
 			b = maskBits(m)
 			if b < 0 {
 				d.note(file, n, r, "want a contiguous netmask")
-				return
+				return haAddress{}, false
 			}
 		}
 		bits = b
@@ -334,7 +387,7 @@ func (d *doc) ipaddr(file string, n int, r, args string) {
 		}
 	}
 	x.prefix = netip.PrefixFrom(a, bits)
-	h.addresses = append(h.addresses, x)
+	return x, true
 }
 
 func join(a, b string) string {

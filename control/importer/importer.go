@@ -201,6 +201,7 @@ type ha struct {
 	ipfail, ipfailLine string
 	// scripts are haresources' script resources, in order.
 	scripts []scriptResource
+	more    []resGroup // groups of other owners (heartbeat.go)
 }
 
 type link struct {
@@ -493,22 +494,11 @@ func (d *doc) writeHA(b *bytes.Buffer, node, pub string) {
 		h.ownerSrc = "no owner given: the first node"
 	}
 	d.writePing(b)
-	w("  resources:\n    owner: %s   # %s\n", yamlString(owner), h.ownerSrc)
-	defer d.writeScripts(b)
-	if len(h.addresses) == 0 {
-		w("    addresses: []   # no floating address was imported: add the VIP and the gateway\n")
+	if len(h.more) > 0 {
+		d.writeGroups(w, owner, pub)
 		return
 	}
-	w("    addresses:\n")
-	for _, a := range h.addresses {
-		comment := a.src
-		if a.note != "" {
-			comment += "; " + a.note
-		}
-		iface := a.iface
-		if iface == "" {
-			iface = pub
-		}
-		w("      - {address: %s, interface: %s}   # %s\n", a.prefix, yamlString(iface), comment)
-	}
+	w("  resources:\n    owner: %s   # %s\n", yamlString(owner), h.ownerSrc)
+	writeResAddresses(w, h.addresses, pub, "    ")
+	writeScripts(w, h.scripts, "    ")
 }

@@ -118,8 +118,9 @@ func TestSeedImportLB2(t *testing.T) {
 	if err != nil {
 		t.Fatalf("director validate refuses the import:\n%v", err)
 	}
-	if cfg.Node != "lb2" || cfg.HA == nil || cfg.HA.Owner != "lb1" || len(cfg.HA.Addresses) != 2 ||
-		cfg.HA.Addresses[1].Prefix.String() != "192.168.200.250/24" || cfg.HA.Addresses[1].Interface != "enp0s8" {
+	if cfg.Node != "lb2" || cfg.HA == nil || len(cfg.HA.Groups) != 1 || cfg.HA.Groups[0].Owner != "lb1" ||
+		len(cfg.HA.Groups[0].Addresses) != 2 || cfg.HA.Groups[0].Addresses[1].Prefix.String() != "192.168.200.250/24" ||
+		cfg.HA.Groups[0].Addresses[1].Interface != "enp0s8" {
 		t.Errorf("lb2's import: node %s, ha %+v", cfg.Node, cfg.HA)
 	}
 }
@@ -139,7 +140,7 @@ func TestKeepalivedImport(t *testing.T) {
 		t.Fatalf("director validate refuses the import:\n%v", err)
 	}
 	if len(cfg.Services) != 3 || cfg.Health[0].PerReal[cfg.Services[0].Reals[0].Key()].Path != "/health" ||
-		cfg.HA == nil || cfg.HA.Owner != "lb1" {
+		cfg.HA == nil || len(cfg.HA.Groups) != 1 || cfg.HA.Groups[0].Owner != "lb1" {
 		t.Errorf("import: %+v %+v", cfg.Services, cfg.HA)
 	}
 }
@@ -173,5 +174,33 @@ func TestUntranslated(t *testing.T) {
 		if !strings.Contains(notesText(res.Notes), want) {
 			t.Errorf("no note at %s", want)
 		}
+	}
+}
+
+// TestGroupsImport: haresources lines with two owners become ha.groups,
+// lb1's group and lb2's, each with its addresses.
+func TestGroupsImport(t *testing.T) {
+	files := read(t, map[string]string{
+		"seed/ipvsadm.rules": "/etc/ipvsadm.rules",
+		"seed/ha.d/ha.cf":    "/etc/ha.d/ha.cf",
+		"seed/ha.d/authkeys": "/etc/ha.d/authkeys",
+		"groups/haresources": "/etc/ha.d/haresources",
+	})
+	res, err := Import(files, Options{Hostname: "lb1", Networks: seedNetworks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "groups.yaml", res.YAML)
+	if len(res.Notes) != 0 {
+		t.Errorf("untranslated items:\n%s", notesText(res.Notes))
+	}
+	cfg, err := config.Parse("groups.yaml", res.YAML)
+	if err != nil {
+		t.Fatalf("director validate refuses the import:\n%v", err)
+	}
+	g := cfg.HA.Groups
+	if len(g) != 2 || g[0].Owner != "lb1" || g[1].Owner != "lb2" || len(g[0].Addresses) != 2 || len(g[1].Addresses) != 2 ||
+		g[1].Addresses[0].Prefix.String() != "192.168.56.20/24" || g[1].Addresses[1].Interface != "enp0s8" {
+		t.Errorf("groups %+v", g)
 	}
 }

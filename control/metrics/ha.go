@@ -13,20 +13,20 @@ var haStates = []string{"init", "standby", "acquiring", "active", "releasing", "
 
 var (
 	haStateDesc = prometheus.NewDesc("director_ha_state",
-		"1 for the heartbeat state this node is in (init, standby, acquiring, active, releasing, stopped), 0 for the others.",
-		[]string{"state"}, nil)
+		"1 for the heartbeat state this node is in for the resource group (init, standby, acquiring, active, releasing, stopped), 0 for the others.",
+		[]string{"group", "state"}, nil)
 	haPeerAliveDesc = prometheus.NewDesc("director_ha_peer_alive",
-		"1 if the peer was heard within deadtime.", []string{"peer"}, nil)
+		"1 if the peer was heard within deadtime (by the group's heartbeat).", []string{"group", "peer"}, nil)
 	haPeerHeardDesc = prometheus.NewDesc("director_ha_peer_last_heard_seconds",
-		"Seconds since the peer's last valid heartbeat (absent if never heard).", []string{"peer"}, nil)
+		"Seconds since the peer's last valid heartbeat of the group (absent if never heard).", []string{"group", "peer"}, nil)
 	haAddressDesc = prometheus.NewDesc("director_ha_address_held",
-		"1 if this node holds the floating address.", []string{"address", "interface"}, nil)
+		"1 if this node holds the floating address.", []string{"group", "address", "interface"}, nil)
 	haTransitionsDesc = prometheus.NewDesc("director_ha_transitions_total",
-		"Heartbeat state changes since the daemon started.", nil, nil)
+		"Heartbeat state changes of the group since the daemon started.", []string{"group"}, nil)
 	haSentDesc = prometheus.NewDesc("director_ha_heartbeats_sent_total",
-		"Heartbeat messages sent (each counted once, whatever the number of links).", nil, nil)
+		"Heartbeat messages of the group sent (each counted once, whatever the number of links).", []string{"group"}, nil)
 	haReceivedDesc = prometheus.NewDesc("director_ha_heartbeats_received_total",
-		"Valid heartbeat messages received from the peer.", nil, nil)
+		"Valid heartbeat messages of the group received from the peer.", []string{"group"}, nil)
 	haRejectedDesc = prometheus.NewDesc("director_ha_messages_rejected_total",
 		"Heartbeat messages dropped, by reason: auth (bad or forged MAC), replay, malformed.",
 		[]string{"reason"}, nil)
@@ -92,33 +92,35 @@ func (c haCollector) Collect(ch chan<- prometheus.Metric) {
 	if h == nil {
 		return
 	}
-	for _, s := range haStates {
-		v := 0.0
-		if s == h.State {
-			v = 1
+	for _, g := range h.Groups {
+		for _, s := range haStates {
+			v := 0.0
+			if s == g.State {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(haStateDesc, prometheus.GaugeValue, v, g.Name, s)
 		}
-		ch <- prometheus.MustNewConstMetric(haStateDesc, prometheus.GaugeValue, v, s)
+		for _, p := range g.Peers {
+			ch <- prometheus.MustNewConstMetric(haPeerAliveDesc, prometheus.GaugeValue, boolGauge(p.Alive), g.Name, p.Name)
+			if p.LastHeard >= 0 {
+				ch <- prometheus.MustNewConstMetric(haPeerHeardDesc, prometheus.GaugeValue, p.LastHeard.Seconds(), g.Name, p.Name)
+			}
+		}
+		for _, a := range g.Addresses {
+			ch <- prometheus.MustNewConstMetric(haAddressDesc, prometheus.GaugeValue, boolGauge(a.Held), g.Name, a.Address.String(), a.Interface)
+		}
+		ch <- prometheus.MustNewConstMetric(haTransitionsDesc, prometheus.CounterValue, float64(g.Transitions), g.Name)
+		ch <- prometheus.MustNewConstMetric(haSentDesc, prometheus.CounterValue, float64(g.HeartbeatsSent), g.Name)
+		ch <- prometheus.MustNewConstMetric(haReceivedDesc, prometheus.CounterValue, float64(g.HeartbeatsReceived), g.Name)
+		notify := g.Notify
+		if len(h.Groups) == 1 {
+			notify.Dropped = h.Notify.Dropped
+		}
+		for kind, c := range map[string]model.HAScriptCounts{"resource": g.Scripts, "notify": notify} {
+			ch <- prometheus.MustNewConstMetric(haScriptRunsDesc, prometheus.CounterValue, float64(c.Runs), g.Name, kind)
+			ch <- prometheus.MustNewConstMetric(haScriptFailuresDesc, prometheus.CounterValue, float64(c.Failures+c.Dropped), g.Name, kind)
+		}
 	}
-	for _, p := range h.Peers {
-		alive := 0.0
-		if p.Alive {
-			alive = 1
-		}
-		ch <- prometheus.MustNewConstMetric(haPeerAliveDesc, prometheus.GaugeValue, alive, p.Name)
-		if p.LastHeard >= 0 {
-			ch <- prometheus.MustNewConstMetric(haPeerHeardDesc, prometheus.GaugeValue, p.LastHeard.Seconds(), p.Name)
-		}
-	}
-	for _, a := range h.Addresses {
-		held := 0.0
-		if a.Held {
-			held = 1
-		}
-		ch <- prometheus.MustNewConstMetric(haAddressDesc, prometheus.GaugeValue, held, a.Address.String(), a.Interface)
-	}
-	ch <- prometheus.MustNewConstMetric(haTransitionsDesc, prometheus.CounterValue, float64(h.Transitions))
-	ch <- prometheus.MustNewConstMetric(haSentDesc, prometheus.CounterValue, float64(h.HeartbeatsSent))
-	ch <- prometheus.MustNewConstMetric(haReceivedDesc, prometheus.CounterValue, float64(h.HeartbeatsReceived))
 	ch <- prometheus.MustNewConstMetric(haRejectedDesc, prometheus.CounterValue, float64(h.AuthFailures), "auth")
 	ch <- prometheus.MustNewConstMetric(haRejectedDesc, prometheus.CounterValue, float64(h.Replays), "replay")
 	ch <- prometheus.MustNewConstMetric(haRejectedDesc, prometheus.CounterValue, float64(h.Malformed), "malformed")
@@ -135,10 +137,6 @@ func (c haCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(haGapMaxDesc, prometheus.GaugeValue, g.Max.Seconds())
 	ch <- prometheus.MustNewConstMetric(haScoreDesc, prometheus.GaugeValue, float64(h.Score.Healthy), "healthy")
 	ch <- prometheus.MustNewConstMetric(haScoreDesc, prometheus.GaugeValue, float64(h.Score.Reach), "reach")
-	for kind, c := range map[string]model.HAScriptCounts{"resource": h.Scripts, "notify": h.Notify} {
-		ch <- prometheus.MustNewConstMetric(haScriptRunsDesc, prometheus.CounterValue, float64(c.Runs), h.Group, kind)
-		ch <- prometheus.MustNewConstMetric(haScriptFailuresDesc, prometheus.CounterValue, float64(c.Failures+c.Dropped), h.Group, kind)
-	}
 	if y := h.Sync; y != nil {
 		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)

@@ -20,7 +20,12 @@ func pageStatus() model.Status {
 		HA: &model.HAStatus{State: "active", Owner: "lb1",
 			Peers:     []model.HAPeer{{Name: "lb2", Alive: false, LastHeard: 3 * time.Second}},
 			Addresses: []model.HAAddressHeld{{Address: netip.MustParsePrefix("192.168.56.10/24"), Interface: "enp0s3", Held: true}},
-			Sync:      &model.SyncStatus{Role: "sending", Ready: true}},
+			Groups: []model.HAGroupStatus{
+				{Name: "web", Owner: "lb1", State: "active",
+					Addresses: []model.HAAddressHeld{{Address: netip.MustParsePrefix("192.168.56.10/24"), Interface: "enp0s3", Held: true}}},
+				{Name: "mail", Owner: "lb2", State: "standby",
+					Addresses: []model.HAAddressHeld{{Address: netip.MustParsePrefix("192.168.56.20/24"), Interface: "enp0s3"}}}},
+			Sync: &model.SyncStatus{Role: "sending", Ready: true}},
 		Services: []model.ServiceStatus{{ServiceKey: model.ServiceKey{VIP: vip, Port: 80, Proto: model.TCP}, Scheduler: "wrr",
 			Reals: []model.RealStatus{
 				{RealServer: model.RealServer{Addr: netip.MustParseAddr("192.168.200.11"), Port: 80, Weight: 0},
@@ -62,6 +67,8 @@ func TestStatusPageShowsEverything(t *testing.T) {
 		`&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;`,
 		`<span id="flowtable-fill">25.0 %</span>`,
 		`<span id="ha-state" class="up">active</span>`,
+		`<b>Group web (owner lb1)</b>`, `<b>Group mail (owner lb2)</b><span class="sub">standby</span>`,
+		`192.168.56.20/24 on enp0s3: released`,
 		`data-peer="lb2" data-alive="false"`, `<span class="down">dead</span>`,
 		`id="sync" data-ready="true"`,
 		`data-service="TCP 192.168.56.10:80"`,

@@ -122,11 +122,13 @@ type HAConfig struct {
 	// Nodes are the pair's two node names in file order; one of them is
 	// Config.Node.
 	Nodes []string
-	// Owner is the node, one of Nodes, that holds Addresses when both
-	// nodes are up.
-	Owner string
-	// AutoFailback moves Addresses back to Owner when it comes back after
-	// a failover.
+	// Groups are the resource groups, in file order, at least one:
+	// ha.resources is the one group of the single-group form, ha.groups
+	// lists several (Heartbeat's haresources lines). Each group is held by
+	// one node at a time; names and addresses are unique across groups.
+	Groups []HAGroup
+	// AutoFailback moves each group back to its owner when the owner comes
+	// back after a failover.
 	AutoFailback bool
 	// Keepalive is the interval between heartbeats; Deadtime the silence
 	// after which the peer is declared dead; Warntime the silence after
@@ -143,23 +145,14 @@ type HAConfig struct {
 	// KeyFile is the absolute path of the shared key; the daemon reads it
 	// and checks its mode at start, the configuration loader does not.
 	KeyFile string
-	// ARPCount gratuitous ARPs are sent ARPInterval apart for each of
-	// Addresses at takeover.
+	// ARPCount gratuitous ARPs are sent ARPInterval apart for each of a
+	// group's addresses at takeover.
 	ARPCount int
 	// ARPInterval is the time between two gratuitous ARPs.
 	ARPInterval time.Duration
-	// Addresses are the floating addresses in file order (at least one,
-	// each address once).
-	Addresses []HAAddress
 	// Sync is the conntrack sync of the pair; nil when disabled
 	// (ha.sync.enabled: false).
 	Sync *HASync
-	// Group names the resource group (ha.resources.name, "default"):
-	// notify hooks and status name it.
-	Group string
-	// Scripts are the group's script resources, started in order after
-	// the addresses are added, stopped in reverse before they are removed.
-	Scripts []HAScript
 	// Notify is run at every transition; nil without.
 	Notify *HAScript
 	// Nice is the daemon's CPU priority while it runs the pair (-20..19,
@@ -171,6 +164,26 @@ type HAConfig struct {
 	Ping *HAPing
 	// Line is the line of the ha key, for later messages about the
 	// section.
+	Line int
+}
+
+// HAGroup is one resource group of the pair: its addresses and scripts
+// move together, and its owner holds them when both nodes are up.
+type HAGroup struct {
+	// Name names the group (ha.resources.name, "default"; required in
+	// ha.groups): notify hooks, status and metrics name it.
+	Name string
+	// Owner is the node, one of HAConfig.Nodes, that holds the group when
+	// both nodes are up.
+	Owner string
+	// Addresses are the floating addresses in file order (at least one,
+	// each address once in the whole section).
+	Addresses []HAAddress
+	// Scripts are the group's script resources, started in order after
+	// the addresses are added, stopped in reverse before they are removed.
+	Scripts []HAScript
+	// Line is the line of the group (ha.resources' key, or the item of
+	// ha.groups).
 	Line int
 }
 

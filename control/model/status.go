@@ -172,12 +172,18 @@ type DataplaneFallback struct {
 	NotChosen bool `json:"not_chosen,omitempty"`
 }
 
-// HAStatus is the heartbeat pair as this node sees it.
+// HAStatus is the heartbeat pair as this node sees it. State, Owner,
+// Peers, Transitions, LastTransition, LastReason, Group, HeartbeatGaps and
+// Score are those of the first resource group (the only one without
+// ha.groups); Groups has each group's; Addresses lists every group's
+// addresses; the message and script counters sum the groups'.
 type HAStatus struct {
 	State     string          `json:"state"` // init, standby, acquiring, active, releasing, stopped
 	Owner     string          `json:"owner"`
 	Peers     []HAPeer        `json:"peers"`
 	Addresses []HAAddressHeld `json:"addresses"`
+	// Groups are the resource groups, in the configuration's order.
+	Groups []HAGroupStatus `json:"groups"`
 	// Transitions counts state changes since start; LastTransition says
 	// when and why the last one happened.
 	Transitions    uint64    `json:"transitions"`
@@ -203,6 +209,28 @@ type HAStatus struct {
 	Score HAScore `json:"score"`
 	// Sync is the conntrack sync (nil when disabled).
 	Sync *SyncStatus `json:"sync,omitempty"`
+}
+
+// HAGroupStatus is one resource group as this node sees it.
+type HAGroupStatus struct {
+	Name  string `json:"name"`
+	Owner string `json:"owner"`
+	// State is this node's state for the group; Peer the peer's as it
+	// last said (with whether it is alive).
+	State     string          `json:"state"`
+	Peers     []HAPeer        `json:"peers"`
+	Addresses []HAAddressHeld `json:"addresses"`
+	// Transitions counts this group's state changes since start.
+	Transitions    uint64    `json:"transitions"`
+	LastTransition time.Time `json:"last_transition"`
+	LastReason     string    `json:"last_reason"`
+	// HeartbeatsSent and HeartbeatsReceived count this group's messages.
+	HeartbeatsSent     uint64 `json:"heartbeats_sent"`
+	HeartbeatsReceived uint64 `json:"heartbeats_received"`
+	// Scripts counts the group's script resources' runs, Notify the
+	// notify hook's for this group's transitions.
+	Scripts HAScriptCounts `json:"scripts"`
+	Notify  HAScriptCounts `json:"notify"`
 }
 
 // HAScriptCounts count a script's runs and failures (a non-zero exit, a

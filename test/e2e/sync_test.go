@@ -31,17 +31,24 @@ import (
 // that answered it first.
 type keptConn struct {
 	c      *http.Client
+	vip    string
 	server string
 }
 
 // openKept opens n keep-alive connections through the VIP, one request each.
 func openKept(t *testing.T, l *lab.Lab, n int) []*keptConn {
 	t.Helper()
+	return openKeptTo(t, l, n, lab.VIP)
+}
+
+// openKeptTo opens n keep-alive connections to vip:80, one request each.
+func openKeptTo(t *testing.T, l *lab.Lab, n int, vip string) []*keptConn {
+	t.Helper()
 	out := make([]*keptConn, n)
 	for i := range out {
 		c := l.HTTPClient(lab.Client, true)
 		c.Timeout = 3 * time.Second
-		server, err := askKept(c)
+		server, err := askKept(c, vip)
 		if err != nil {
 			t.Fatalf("keep-alive connection %d: %v", i, err)
 		}
@@ -49,14 +56,14 @@ func openKept(t *testing.T, l *lab.Lab, n int) []*keptConn {
 		c.Transport.(*http.Transport).DialContext = func(context.Context, string, string) (net.Conn, error) {
 			return nil, errors.New("no new connection: only the established one counts")
 		}
-		out[i] = &keptConn{c: c, server: server}
+		out[i] = &keptConn{c: c, vip: vip, server: server}
 	}
 	return out
 }
 
-// askKept makes one request and returns who answered.
-func askKept(c *http.Client) (string, error) {
-	resp, err := c.Get("http://" + lab.VIP + "/")
+// askKept makes one request to vip:80 and returns who answered.
+func askKept(c *http.Client, vip string) (string, error) {
+	resp, err := c.Get("http://" + vip + "/")
 	if err != nil {
 		return "", err
 	}
@@ -76,7 +83,7 @@ func surviving(kept []*keptConn) (int, []string) {
 	ok := 0
 	var problems []string
 	for i, k := range kept {
-		server, err := askKept(k.c)
+		server, err := askKept(k.c, k.vip)
 		switch {
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("conn %d: %v", i, err))

@@ -38,6 +38,12 @@ type PairConfig struct {
 	// HAExtra, if set, is appended to the ha section as is (indented
 	// two spaces, ending with a newline).
 	HAExtra string
+	// Services, if set, is appended to the services list as is (items
+	// indented two spaces, ending with a newline).
+	Services string
+	// Groups, if set, replaces ha.resources (and Owner and Resources) as
+	// is: an ha.groups key, indented two spaces, ending with a newline.
+	Groups string
 }
 
 // YAML renders the configuration file.
@@ -57,25 +63,29 @@ services:
     real_servers:
       - {address: %s, port: 80, weight: 3}
       - {address: %s, port: 80, weight: 1}
-%sha:
+%s%sha:
   nodes: [%s, %s]
   transport: %s
   keepalive: %s
   deadtime: %s
   auth: {method: sha256, key_file: %s}
   auto_failback: %v
-`, c.Node, PubIf, IntIf, c.Socket, VIP, Web1Addr, Web2Addr, c.healthCheck(), c.Node, c.Peer, c.transport(),
+`, c.Node, PubIf, IntIf, c.Socket, VIP, Web1Addr, Web2Addr, c.healthCheck(), c.Services, c.Node, c.Peer, c.transport(),
 		c.Keepalive, c.Deadtime, c.KeyFile, c.AutoFailback)
 	if c.ARPCount > 0 {
 		fmt.Fprintf(&b, "  arp: {count: %d, interval: %s}\n", c.ARPCount, c.ARPInterval)
 	}
-	fmt.Fprintf(&b, `  resources:
+	if c.Groups != "" {
+		b.WriteString(c.Groups)
+	} else {
+		fmt.Fprintf(&b, `  resources:
     owner: %s
     addresses:
       - {address: %s/%d, interface: %s}
       - {address: %s/%d, interface: %s}
 `, c.Owner, VIP, PrefixLen, PubIf, Gateway, PrefixLen, IntIf)
-	b.WriteString(c.Resources)
+		b.WriteString(c.Resources)
+	}
 	if c.NoSync {
 		b.WriteString("  sync: {enabled: false}\n")
 	}

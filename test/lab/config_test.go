@@ -21,8 +21,8 @@ func TestPairConfigValid(t *testing.T) {
 			t.Fatalf("%s:\n%s", err, c.YAML())
 		}
 		h := cfg.HA
-		if cfg.Node != c.Node || h == nil || h.Owner != c.Owner || h.Keepalive != c.Keepalive ||
-			h.Deadtime != c.Deadtime || h.AutoFailback != c.AutoFailback || len(h.Addresses) != 2 ||
+		if cfg.Node != c.Node || h == nil || len(h.Groups) != 1 || h.Groups[0].Owner != c.Owner || h.Keepalive != c.Keepalive ||
+			h.Deadtime != c.Deadtime || h.AutoFailback != c.AutoFailback || len(h.Groups[0].Addresses) != 2 ||
 			cfg.MetricsListen != c.MetricsListen || (c.ARPCount > 0 && h.ARPCount != c.ARPCount) {
 			t.Errorf("parsed %+v / %+v from\n%s", cfg, h, c.YAML())
 		}
