@@ -93,7 +93,7 @@ dataplane: %s
 		for range tries {
 			c := l.HTTPClient(lab.Client, false)
 			c.Timeout = 2 * time.Second
-			if _, err := askKept(c); err == nil {
+			if _, err := askKept(c, lab.VIP); err == nil {
 				okNew++
 			}
 		}

@@ -63,7 +63,7 @@ func TestForcedXDPOnUntunedVethsCountsLostRedirects(t *testing.T) {
 	c.Timeout = 300 * time.Millisecond
 	ok := 0
 	for range 5 {
-		if _, err := askKept(c); err == nil {
+		if _, err := askKept(c, lab.VIP); err == nil {
 			ok++
 		}
 	}
