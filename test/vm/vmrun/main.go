@@ -5,7 +5,7 @@
 // with the times, and exits non-zero when a test fails, the guest reports
 // an error, or the deadline passes.
 //
-//	go run ./test/vm/vmrun [-run REGEXP] [-timeout 10m] [package ...]
+//	go run ./test/vm/vmrun [-run REGEXP] [-timeout 30m] [package ...]
 package main
 
 import (
@@ -34,7 +34,7 @@ func main() {
 func run() int {
 	var (
 		runRE   = flag.String("run", "", "run only the tests matching this regexp (go test -run)")
-		timeout = flag.Duration("timeout", 10*time.Minute, "deadline of the whole boot; QEMU is killed after it")
+		timeout = flag.Duration("timeout", 30*time.Minute, "deadline of the whole boot; QEMU is killed after it")
 		cache   = flag.String("cache", ".cache/vm", "cache of the downloaded kernel and the run's files (outside git)")
 		cpus    = flag.Int("smp", 2, "guest CPUs")
 		mem     = flag.String("m", "2G", "guest memory")
