@@ -216,13 +216,20 @@ func TestIpvsadmSameKernel(t *testing.T) {
 		out := ipvsadmRun(t, "nsenter", "--net="+l.NetnsPath(lab.LB1), "ipvsadm", "-Ln", "--stats")
 		return nine.MatchString(out), out
 	})
-	// Persistence and thresholds changed live on the kernel's table (no
-	// connection opens after: no template, PersistConn 0 on both sides).
+	// Persistence and thresholds changed live on the kernel's table; two
+	// more connections make the client's persistence template (both go
+	// to its server): PersistConn and -Lnc's template line on both sides.
 	for _, line := range []string{"-E -t 192.168.56.10:80 -s wrr -p 300 -M 255.255.255.0",
 		"-e -t 192.168.56.10:80 -r 192.168.200.11:80 -m -w 3 -x 100 -y 50"} {
 		if out := ipvsadmRun(t, d.Bin, append([]string{"ipvsadm", "--socket", d.Socket}, strings.Fields(line)...)...); !strings.HasPrefix(out, "exit 0\n") {
 			t.Fatalf("director ipvsadm %s: %s", line, out)
 		}
+	}
+	if c := count(newConnections(t, l, "http://192.168.56.10/", 2)); c["web1"] != 2 && c["web2"] != 2 {
+		t.Errorf("persistent wrr: 2 connections of one client on two servers: %v", c)
+	}
+	if out := ipvsadmRun(t, "nsenter", "--net="+l.NetnsPath(lab.LB1), "ipvsadm", "-Lnc"); !strings.Contains(out, " 192.168.56.0:0 ") {
+		t.Errorf("the kernel lists no persistence template of 192.168.56.0/24:\n%s", out)
 	}
 	expire := regexp.MustCompile(`(?m)^(TCP|UDP) (\d\d:\d\d)`)
 	digits := regexp.MustCompile(` *\d+`)
