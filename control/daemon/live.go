@@ -48,19 +48,8 @@ func (d *Daemon) Live(c *ipvsadm.Command) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	onIPVS := d.plane.Mode() == ipvsplane.ModeName
-	// The model has these, the data planes do not apply them yet: refuse
-	// rather than show a table the kernel does not follow.
-	for _, n := range []struct {
-		set  bool
-		what string
-	}{
-		{c.Persistent != 0 || c.Netmask.IsValid(), "persistence (-p, -M)"},
-		{c.UThreshold != 0 || c.LThreshold != 0, "connection thresholds (-x, -y)"},
-		{c.SchedFlags != "", "scheduler flags (-b)"},
-	} {
-		if n.set {
-			return &ipvsadm.Error{Msg: "director does not implement " + n.what + " yet\n", Code: 2}
-		}
+	if err := liveRefused(c); err != nil {
+		return err
 	}
 	if c.Weight > maxWeight {
 		return &ipvsadm.Error{Msg: fmt.Sprintf("illegal weight specified: director's weights are 0-%d\n", maxWeight), Code: 2}
@@ -94,6 +83,30 @@ func (d *Daemon) Live(c *ipvsadm.Command) error {
 		d.log.Warn("live change applied but not saved: a restart will not keep it", "error", err)
 	}
 	d.log.Info("live change", "command", c.Cmd.String(), "services", len(cfg.Services))
+	return nil
+}
+
+// liveRefused refuses what ipvsadm and the kernel take but director has
+// no counterpart for (exit status 2, as ipvsadm's own refusals), and the
+// kernel's own refusal of thresholds (a lower threshold above the upper
+// one: ERANGE).
+func liveRefused(c *ipvsadm.Command) error {
+	switch c.Cmd {
+	case ipvsadm.CmdAdd, ipvsadm.CmdEdit:
+		if c.Service.Port == 0 && c.Fwmark == 0 {
+			return &ipvsadm.Error{Msg: "director serves one port per service: a persistent service of port 0 (every port) is not implemented\n", Code: 2}
+		}
+		for f := range strings.SplitSeq(c.SchedFlags, ",") {
+			if f != "" && model.SchedFlagOwner(f) == "" {
+				return &ipvsadm.Error{Msg: fmt.Sprintf("scheduler flag %s means nothing to %s in director (its flags are %s)\n",
+					f, c.Scheduler, model.JoinNames(model.SchedFlagNames(), "and")), Code: 2}
+			}
+		}
+	case ipvsadm.CmdAddDest, ipvsadm.CmdEditDest:
+		if c.LThreshold > c.UThreshold {
+			return &ipvsadm.Error{Msg: "Numerical result out of range\n", Code: 255}
+		}
+	}
 	return nil
 }
 

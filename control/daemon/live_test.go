@@ -3,10 +3,12 @@ package daemon
 import (
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/director-lb/director/control/config"
+	"github.com/director-lb/director/control/ipvsadm"
 	"github.com/director-lb/director/control/model"
 )
 
@@ -45,5 +47,37 @@ func TestLiveFile(t *testing.T) {
 	}
 	if err := dropLive(cfg); err != nil {
 		t.Errorf("a second drop: %v", err)
+	}
+}
+
+// TestLiveRefused: what ipvsadm and the kernel take but director cannot
+// hold (flag-N without a name, a port-0 service), and the kernel's own
+// refusal of a lower threshold above the upper one.
+func TestLiveRefused(t *testing.T) {
+	for _, c := range []struct {
+		line, msg string
+		code      int
+	}{
+		{"-A -t 192.168.56.10:80 -s rr -b flag-1", "scheduler flag flag-1 means nothing to rr in director (its flags are sh-fallback, sh-port, mh-fallback and mh-port)\n", 2},
+		{"-A -t 192.168.56.10:0 -s rr -p 60", "director serves one port per service: a persistent service of port 0 (every port) is not implemented\n", 2},
+		{"-a -t 192.168.56.10:80 -r 192.168.200.11 -m -y 5", "Numerical result out of range\n", 255},
+		{"-e -t 192.168.56.10:80 -r 192.168.200.11 -m -x 3 -y 4", "Numerical result out of range\n", 255},
+		{"-A -t 192.168.56.10:80 -s sh -b flag-1,flag-2 -p 60 -M 255.255.255.0", "", 0},
+		{"-a -t 192.168.56.10:80 -r 192.168.200.11 -m -x 4 -y 4", "", 0},
+	} {
+		cmd, err := ipvsadm.Parse(append([]string{"ipvsadm"}, strings.Fields(c.line)...))
+		if err != nil {
+			t.Fatalf("%s: %v", c.line, err)
+		}
+		err = liveRefused(cmd)
+		if c.code == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", c.line, err)
+			}
+			continue
+		}
+		if e, ok := err.(*ipvsadm.Error); !ok || e.Msg != c.msg || e.Code != c.code {
+			t.Errorf("%s: %v, want exit %d %q", c.line, err, c.code, c.msg)
+		}
 	}
 }

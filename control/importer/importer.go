@@ -150,6 +150,15 @@ type service struct {
 	sorry     *model.RealKey
 	comments  []string
 	realIndex map[model.RealKey]int
+	// flags are scheduler_flags; persistence nil when not persistent.
+	flags       []string
+	persistence *persistence
+}
+
+// persistence is a service's persistence mapping: timeout in seconds.
+type persistence struct {
+	timeout int
+	netmask string
 }
 
 type real struct {
@@ -157,6 +166,20 @@ type real struct {
 	weight int
 	src    string
 	health *check // per real server (keepalived)
+	// upper and lower are the connection thresholds, 0 for none.
+	upper, lower uint32
+}
+
+// thresholdKeys are r's threshold keys for a flow mapping (", upper_threshold: N"...).
+func (r *real) thresholdKeys() string {
+	out := ""
+	if r.upper != 0 {
+		out += fmt.Sprintf(", upper_threshold: %d", r.upper)
+	}
+	if r.lower != 0 {
+		out += fmt.Sprintf(", lower_threshold: %d", r.lower)
+	}
+	return out
 }
 
 // check is a health_check mapping, its keys in order.
@@ -401,6 +424,12 @@ func (d *doc) yaml() []byte {
 			w("  # %s\n", c)
 		}
 		w("  - vip: %s\n    port: %d\n    protocol: %s\n    scheduler: %s\n", s.key.VIP, s.key.Port, s.key.Proto, s.sched)
+		if len(s.flags) > 0 {
+			w("    scheduler_flags: [%s]\n", strings.Join(s.flags, ", "))
+		}
+		if p := s.persistence; p != nil {
+			w("    persistence: {timeout: %ds, netmask: %s}\n", p.timeout, p.netmask)
+		}
 		if s.health != nil {
 			writeCheck(&b, "    ", s.health)
 		}
@@ -414,10 +443,16 @@ func (d *doc) yaml() []byte {
 		w("    real_servers:\n")
 		for _, r := range s.reals {
 			if r.health == nil {
-				w("      - {address: %s, port: %d, weight: %d}   # %s\n", r.key.Addr, r.key.Port, r.weight, r.src)
+				w("      - {address: %s, port: %d, weight: %d%s}   # %s\n", r.key.Addr, r.key.Port, r.weight, r.thresholdKeys(), r.src)
 				continue
 			}
 			w("      # %s\n      - address: %s\n        port: %d\n        weight: %d\n", r.src, r.key.Addr, r.key.Port, r.weight)
+			if r.upper != 0 {
+				w("        upper_threshold: %d\n", r.upper)
+			}
+			if r.lower != 0 {
+				w("        lower_threshold: %d\n", r.lower)
+			}
 			writeCheck(&b, "        ", r.health)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/director-lb/director/control/config"
 )
@@ -202,5 +203,34 @@ func TestGroupsImport(t *testing.T) {
 	if len(g) != 2 || g[0].Owner != "lb1" || g[1].Owner != "lb2" || len(g[0].Addresses) != 2 || len(g[1].Addresses) != 2 ||
 		g[1].Addresses[0].Prefix.String() != "192.168.56.20/24" || g[1].Addresses[1].Interface != "enp0s8" {
 		t.Errorf("groups %+v", g)
+	}
+}
+
+// TestPersistenceImport: ipvsadm's -p/-M, -b, -x/-y and keepalived's
+// persistence_timeout/_granularity, scheduler flag keywords and
+// uthreshold/lthreshold become persistence, scheduler_flags and
+// upper/lower_threshold; what the configuration cannot hold is listed.
+func TestPersistenceImport(t *testing.T) {
+	for _, c := range []struct{ file, as string }{
+		{"persist.rules", "/etc/ipvsadm.rules"}, {"persist.keepalived.conf", "/etc/keepalived/keepalived.conf"},
+	} {
+		res, err := Import(read(t, map[string]string{c.file: c.as}), Options{Node: "lb1", Networks: seedNetworks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, c.file+".yaml", res.YAML)
+		golden(t, c.file+".notes", []byte(notesText(res.Notes)))
+		cfg, err := config.Parse(c.file+".yaml", res.YAML)
+		if err != nil {
+			t.Fatalf("director validate refuses the import of %s:\n%v", c.file, err)
+		}
+		s := cfg.Services[0]
+		if s.Persistence.Timeout != 600*time.Second || s.Persistence.Netmask.String() != "255.255.255.0" ||
+			s.Reals[0].UpperThreshold != 100 || s.Reals[0].LowerThreshold != 50 {
+			t.Errorf("%s: first service %+v", c.file, s)
+		}
+		if f := cfg.Services[1].SchedFlags; f != "sh-fallback,sh-port" && f != "sh-port,sh-fallback" {
+			t.Errorf("%s: scheduler flags of the sh service %q", c.file, f)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -71,11 +73,13 @@ func (d *doc) rule(file string, n int, line string, c *ipvsadm.Command) {
 		}
 		s.sched = c.Scheduler
 		d.scheduler(s, c.Scheduler, file, n, line)
+		// ipvsadm sends every field: -E without -p or -b clears them.
+		s.persistence, s.flags = nil, nil
 		if c.Persistent != 0 {
-			d.note(file, n, line, "persistence (-p %d%s) is not a configuration key in this version: not translated", c.Persistent, maskText(c))
+			d.persistence(s, int(c.Persistent), c.Netmask, file, n, line)
 		}
 		if c.SchedFlags != "" {
-			d.note(file, n, line, "scheduler flags (-b %s) are not a configuration key in this version: not translated", c.SchedFlags)
+			d.schedFlags(s, strings.Split(c.SchedFlags, ","), file, n, line)
 		}
 		if c.OnePacket || c.PE != "" {
 			d.note(file, n, line, "one-packet scheduling (-o) and persistence engines (--pe) are not implemented")
@@ -101,8 +105,14 @@ func (d *doc) rule(file string, n int, line string, c *ipvsadm.Command) {
 			how := map[string]string{ipvsadm.FwdRoute: "direct routing (-g, ipvsadm's default without -m)", ipvsadm.FwdTunnel: "tunnelling (-i)"}[c.Forward]
 			d.note(file, n, line, "forwarding by %s is not implemented: imported as masquerading (-m, NAT)", how)
 		}
-		if c.UThreshold != 0 || c.LThreshold != 0 {
-			d.note(file, n, line, "connection thresholds (-x %d -y %d) are not a configuration key in this version: not translated", c.UThreshold, c.LThreshold)
+		upper, lower, moved, ok := thresholds(c.UThreshold, c.LThreshold)
+		if !ok {
+			// The kernel refuses the line (ERANGE): ipvsadm -R stops there.
+			d.note(file, n, line, "a lower threshold (-y %d) above the upper one (-x %d): the kernel refuses the line, not imported", c.LThreshold, c.UThreshold)
+			return
+		}
+		if moved {
+			d.note(file, n, line, "lower threshold %d equal to the upper one: imported as %d (lower_threshold must be below upper_threshold)", c.LThreshold, lower)
 		}
 		if i, ok := s.realIndex[c.Real]; ok {
 			if c.Cmd == ipvsadm.CmdAddDest {
@@ -113,6 +123,7 @@ func (d *doc) rule(file string, n int, line string, c *ipvsadm.Command) {
 			if c.Options&ipvsadm.OptWeight != 0 {
 				r.weight = c.Weight
 			}
+			r.upper, r.lower = upper, lower
 			r.src += ", edited at " + where
 			return
 		}
@@ -121,7 +132,7 @@ func (d *doc) rule(file string, n int, line string, c *ipvsadm.Command) {
 			return
 		}
 		s.realIndex[c.Real] = len(s.reals)
-		s.reals = append(s.reals, &real{key: c.Real, weight: c.Weight, src: where})
+		s.reals = append(s.reals, &real{key: c.Real, weight: c.Weight, upper: upper, lower: lower, src: where})
 	case ipvsadm.CmdDelDest:
 		for _, s := range d.services {
 			if s.key != c.Service {
@@ -161,11 +172,55 @@ func (d *doc) scheduler(s *service, name, file string, n int, line string) {
 	}
 }
 
-func maskText(c *ipvsadm.Command) string {
-	if c.Netmask.IsValid() {
-		return " -M " + c.Netmask.String()
+// persistence sets s's persistence (ipvsadm -p, keepalived's
+// persistence_timeout): timeout seconds, mask the netmask (invalid: a
+// host's). The configuration takes contiguous netmasks only.
+func (d *doc) persistence(s *service, timeout int, mask netip.Addr, file string, n int, line string) {
+	p := &persistence{timeout: timeout, netmask: "255.255.255.255"}
+	if mask.IsValid() {
+		b := mask.As4()
+		m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		if m != 0 && m|(m-1) != ^uint32(0) || m == 0 {
+			d.note(file, n, line, "netmask %s is not a contiguous netmask (ones, then zeros): persistence imported per client address (255.255.255.255)", mask)
+		} else {
+			p.netmask = mask.String()
+		}
 	}
-	return ""
+	s.persistence = p
+}
+
+// schedFlags sets s's scheduler flags; flag-1..3 are named after the
+// scheduler (sh-fallback is sh's flag-1), those without a name dropped.
+func (d *doc) schedFlags(s *service, flags []string, file string, n int, line string) {
+	for _, f := range flags {
+		owner := model.SchedFlagOwner(f)
+		switch {
+		case owner == "":
+			d.note(file, n, line, "scheduler flag %s means nothing to scheduler %s in director: not translated", f, s.sched)
+			continue
+		case owner != s.sched:
+			d.note(file, n, line, "scheduler flag %s is only for scheduler %s, not %s: not translated", f, owner, s.sched)
+			continue
+		}
+		if !slices.Contains(s.flags, f) {
+			s.flags = append(s.flags, f)
+		}
+	}
+}
+
+// thresholds checks a real server's upper and lower thresholds as the
+// kernel does (ok false: the lower one above the upper one, which it
+// refuses) and returns them as the configuration takes them: the lower one
+// below the upper one, so one equal to it is written one below (moved
+// true: the server takes new connections again one connection later).
+func thresholds(upper, lower uint32) (u, l uint32, moved, ok bool) {
+	if lower > upper {
+		return 0, 0, false, false
+	}
+	if upper > 0 && lower == upper {
+		return upper, upper - 1, true, true
+	}
+	return upper, lower, false, true
 }
 
 // defaults reads /etc/default/ipvsadm (shell assignments).

@@ -169,6 +169,12 @@ func (d *doc) kaVirtualServer(file string, v *kaNode) {
 	}
 	algo := false
 	interval, onFailure := "", "remove"
+	var persist struct {
+		timeout, line, maskLine int
+		text, maskText          string
+		mask                    netip.Addr
+	}
+	var flags []*kaNode
 	for _, s := range v.block {
 		arg := ""
 		if len(s.words) > 1 {
@@ -189,8 +195,27 @@ func (d *doc) kaVirtualServer(file string, v *kaNode) {
 			} else {
 				d.note(file, s.line, s.text(), "want a number of seconds")
 			}
-		case "persistence_timeout", "persistence_granularity":
-			d.note(file, s.line, s.text(), "persistence is not a configuration key in this version: not translated")
+		case "persistence_timeout":
+			// keepalived's default without a value: 6 minutes.
+			persist.timeout, persist.line, persist.text = 360, s.line, s.text()
+			if arg != "" {
+				n, err := strconv.Atoi(arg)
+				if err != nil || n < 1 || n > 86400*31 {
+					d.note(file, s.line, s.text(), "want a number of seconds 1-2678400: not translated")
+					persist.timeout = 0
+					continue
+				}
+				persist.timeout = n
+			}
+		case "persistence_granularity":
+			m, err := netip.ParseAddr(arg)
+			if err != nil || !m.Is4() {
+				d.note(file, s.line, s.text(), "want an IPv4 netmask: not translated")
+				continue
+			}
+			persist.mask, persist.maskLine, persist.maskText = m, s.line, s.text()
+		case "sh-port", "sh-fallback", "mh-port", "mh-fallback", "flag-1", "flag-2", "flag-3":
+			flags = append(flags, s)
 		case "sorry_server":
 			if len(s.words) != 3 {
 				d.note(file, s.line, s.text(), "want sorry_server ADDRESS PORT")
@@ -213,6 +238,29 @@ func (d *doc) kaVirtualServer(file string, v *kaNode) {
 	}
 	if !algo {
 		d.scheduler(svc, "wlc", file, v.line, v.text()) // keepalived's default lb_algo
+	}
+	svc.persistence, svc.flags = nil, nil
+	switch {
+	case persist.timeout > 0:
+		line, text := persist.line, persist.text
+		if persist.mask.IsValid() {
+			line, text = persist.maskLine, persist.maskText
+		}
+		d.persistence(svc, persist.timeout, persist.mask, file, line, text)
+	case persist.mask.IsValid():
+		d.note(file, persist.maskLine, persist.maskText, "persistence_granularity without persistence_timeout: not translated")
+	}
+	for _, f := range flags {
+		// flag-N are IPVS's bits, named after the scheduler (flag-1 of sh
+		// is sh-fallback).
+		name := f.words[0]
+		if svc.sched == model.SchedSH || svc.sched == model.SchedMH {
+			name = map[string]string{"flag-1": svc.sched + "-fallback", "flag-2": svc.sched + "-port"}[name]
+			if name == "" {
+				name = f.words[0]
+			}
+		}
+		d.schedFlags(svc, []string{name}, file, f.line, f.text())
 	}
 	for _, s := range v.block {
 		if s.words[0] == "real_server" {
@@ -244,6 +292,7 @@ func (d *doc) kaReal(file string, svc *service, r *kaNode, interval, onFailure s
 		return
 	}
 	checks := 0
+	thLine, thText := 0, ""
 	for _, s := range r.block {
 		arg := ""
 		if len(s.words) > 1 {
@@ -259,6 +308,18 @@ func (d *doc) kaReal(file string, svc *service, r *kaNode, interval, onFailure s
 			rs.weight = w
 		case "inhibit_on_failure":
 			onFailure = "quiesce"
+		case "uthreshold", "lthreshold":
+			n, err := strconv.ParseUint(arg, 10, 32)
+			if err != nil || n > 1<<31-1 {
+				d.note(file, s.line, s.text(), "want a number of connections 0-2147483647: not translated")
+				continue
+			}
+			if s.words[0] == "uthreshold" {
+				rs.upper = uint32(n)
+			} else {
+				rs.lower = uint32(n)
+			}
+			thLine, thText = s.line, s.text()
 		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK":
 			checks++
 			if checks > 1 {
@@ -269,6 +330,17 @@ func (d *doc) kaReal(file string, svc *service, r *kaNode, interval, onFailure s
 		default:
 			d.note(file, s.line, s.text(), "not translated: no counterpart in director")
 		}
+	}
+	if thLine != 0 {
+		upper, lower, moved, ok := thresholds(rs.upper, rs.lower)
+		switch {
+		case !ok:
+			d.note(file, thLine, thText, "a lower threshold (%d) above the upper one (%d): the kernel refuses it: thresholds not translated", rs.lower, rs.upper)
+			upper, lower = 0, 0
+		case moved:
+			d.note(file, thLine, thText, "lower threshold %d equal to the upper one: imported as %d (lower_threshold must be below upper_threshold)", rs.lower, lower)
+		}
+		rs.upper, rs.lower = upper, lower
 	}
 	if checks == 0 {
 		rs.health = &check{}

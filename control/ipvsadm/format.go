@@ -234,6 +234,7 @@ func writeService(b *strings.Builder, t Table, s model.ServiceStatus, f Format) 
 		mask = cfg.Persistence.Netmask.String()
 	}
 	rates := t.Rates[s.ServiceKey]
+	flags := SchedFlagNames(s.Scheduler, SchedFlagBits(cfg.SchedFlags))
 	switch {
 	case f&FmtRule != 0:
 		fmt.Fprintf(b, "-A %s -s %s", name, s.Scheduler)
@@ -243,8 +244,8 @@ func writeService(b *strings.Builder, t Table, s model.ServiceStatus, f Format) 
 				fmt.Fprintf(b, " -M %s", mask)
 			}
 		}
-		if cfg.SchedFlags != "" {
-			fmt.Fprintf(b, " -b %s", cfg.SchedFlags)
+		if flags != "" {
+			fmt.Fprintf(b, " -b %s", flags)
 		}
 	case f&FmtStats != 0:
 		fmt.Fprintf(b, "%-33s", name)
@@ -258,8 +259,8 @@ func writeService(b *strings.Builder, t Table, s model.ServiceStatus, f Format) 
 		}
 	default:
 		fmt.Fprintf(b, "%s %s", name, s.Scheduler)
-		if cfg.SchedFlags != "" {
-			fmt.Fprintf(b, " (%s)", cfg.SchedFlags)
+		if flags != "" {
+			fmt.Fprintf(b, " (%s)", flags)
 		}
 		if persist {
 			fmt.Fprintf(b, " persistent %d", cfg.Persistence.Timeout/time.Second)
@@ -300,7 +301,7 @@ func writeService(b *strings.Builder, t Table, s model.ServiceStatus, f Format) 
 			fmt.Fprintf(b, "  -> %-28s %-10d %-10d %-10d %-10d\n", dname, th.UpperThreshold, th.LowerThreshold,
 				r.ActiveConns, r.InactiveConns)
 		case f&FmtPersistentConn != 0:
-			fmt.Fprintf(b, "  -> %-28s %-9d %-11d %-10d %-10d\n", dname, r.Weight, 0, r.ActiveConns, r.InactiveConns)
+			fmt.Fprintf(b, "  -> %-28s %-9d %-11d %-10d %-10d\n", dname, r.Weight, r.PersistentConns, r.ActiveConns, r.InactiveConns)
 		default:
 			fmt.Fprintf(b, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname, FwdMasq, r.Weight, r.ActiveConns, r.InactiveConns)
 		}

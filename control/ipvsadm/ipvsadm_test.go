@@ -50,7 +50,7 @@ func TestParse(t *testing.T) {
 		t.Errorf("-a: %+v %v", c, err)
 	}
 	c, err = Parse(strings.Fields("ipvsadm -A --tcp-service=192.168.56.10:http -p -M 255.255.255.0"))
-	if err != nil || c.Scheduler != "wlc" || c.Persistent != 300 || c.Service.Port != 80 || c.Netmask.String() != "255.255.255.0" {
+	if err != nil || c.Scheduler != "wlc" || c.Persistent != 360 || c.Service.Port != 80 || c.Netmask.String() != "255.255.255.0" {
 		t.Errorf("-A: %+v %v", c, err)
 	}
 	c, err = Parse(strings.Fields("ipvsadm -Ln --stats --exact"))
@@ -186,5 +186,112 @@ func TestWriteDaemons(t *testing.T) {
 	}
 	if want := "master sync daemon (mcast=enp0s8, syncid=7)\nbackup sync daemon (mcast=enp0s8, syncid=7)\n"; b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+// TestSchedFlags: -b's names as ipvsadm takes them, kept as the kernel's
+// bits and named back in its order (flag-N of sh and mh are their names).
+func TestSchedFlags(t *testing.T) {
+	for _, c := range []struct{ args, want string }{
+		{"-A -t 192.168.56.10:80 -s sh -b sh-port,sh-fallback", "sh-fallback,sh-port"},
+		{"-A -t 192.168.56.10:80 -s sh -b flag-2", "sh-port"},
+		{"-A -t 192.168.56.10:80 -s mh -b flag-1,mh-port,", "mh-fallback,mh-port"},
+		{"-A -t 192.168.56.10:80 -s rr -b flag-3,flag-1", "flag-1,flag-3"},
+		{"-A -t 192.168.56.10:80 --scheduler mh --sched-flags=mh-port", "mh-port"},
+	} {
+		cmd, err := Parse(append([]string{"ipvsadm"}, strings.Fields(c.args)...))
+		if err != nil || cmd.SchedFlags != c.want {
+			t.Errorf("%s: %q %v, want %q", c.args, cmd.SchedFlags, err, c.want)
+		}
+	}
+	for _, c := range []struct{ args, msg string }{
+		{"-A -t 192.168.56.10:80 -b mh-port", "incompatible scheduler flag `mh-port'\n"},
+		{"-A -t 192.168.56.10:80 -s sh -b sh-port,bogus", "invalid scheduler flag `bogus'\n"},
+		{"-A -t 192.168.56.10:80 -s sh -b sh-port -b sh-fallback", "multiple 'sched-flags' options specified\n"},
+		{"-A -t 192.168.56.10:80 -p 10 -M 255.255.255.300", "illegal virtual server persistent mask specified\n"},
+		{"-A -t 192.168.56.10:80 -p x", "invalid timeout value `x' specified\n"},
+		{"-A -t 192.168.56.10:80 -p 2678401", "invalid timeout value `2678401' specified\n"},
+		{"-a -t 192.168.56.10:80 -r 192.168.200.11 -m -x -1", "illegal u_threshold specified\n"},
+		{"-a -t 192.168.56.10:80 -r 192.168.200.11 -m -y x", "illegal l_threshold specified\n"},
+	} {
+		_, err := Parse(append([]string{"ipvsadm"}, strings.Fields(c.args)...))
+		if e, ok := err.(*Error); !ok || e.Msg != c.msg || e.Code != 2 {
+			t.Errorf("%s: %v, want exit 2 %q", c.args, err, c.msg)
+		}
+	}
+}
+
+// TestApplyPersistenceThresholds: -p/-M, -b, -x/-y reach the services;
+// -E and -e without them clear them, as ipvsadm sends every field.
+func TestApplyPersistenceThresholds(t *testing.T) {
+	known := func(n string) bool { _, ok := model.LookupScheduler(n); return ok }
+	var tab []model.Service
+	for _, l := range []string{"-A -t 192.168.56.10:80 -s sh -b sh-port -p 600 -M 255.255.255.0",
+		"-a -t 192.168.56.10:80 -r 192.168.200.11:80 -m -x 100 -y 50"} {
+		c, err := Parse(append([]string{"ipvsadm"}, strings.Fields(l)...))
+		if err == nil {
+			tab, err = Apply(tab, c, known)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+	}
+	s := tab[0]
+	if s.SchedFlags != "sh-port" || s.Persistence.Timeout != 600*time.Second || s.Persistence.Netmask.String() != "255.255.255.0" ||
+		s.Reals[0].UpperThreshold != 100 || s.Reals[0].LowerThreshold != 50 {
+		t.Fatalf("applied: %+v", s)
+	}
+	for _, l := range []string{"-E -t 192.168.56.10:80 -s sh", "-e -t 192.168.56.10:80 -r 192.168.200.11:80 -m"} {
+		c, _ := Parse(append([]string{"ipvsadm"}, strings.Fields(l)...))
+		next, err := Apply(tab, c, known)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab = next
+	}
+	if s := tab[0]; s.SchedFlags != "" || s.Persistent() || s.Reals[0].UpperThreshold != 0 || s.Reals[0].LowerThreshold != 0 {
+		t.Errorf("after -E and -e without them: %+v", s)
+	}
+}
+
+// TestListPersistenceFlagsThresholds: ipvsadm's layouts of scheduler
+// flags (in the kernel's order whatever the configuration's), persistence,
+// thresholds and persistence templates.
+func TestListPersistenceFlagsThresholds(t *testing.T) {
+	key := model.ServiceKey{VIP: vip, Port: 443, Proto: model.TCP}
+	st := model.ServiceStatus{ServiceKey: key, Scheduler: "sh", Reals: []model.RealStatus{
+		{RealServer: model.RealServer{Addr: web1, Port: 443, Weight: 2}, ActiveConns: 4, InactiveConns: 1, PersistentConns: 3}}}
+	cfg := model.Service{VIP: vip, Port: 443, Proto: model.TCP, Scheduler: "sh", SchedFlags: "sh-port,sh-fallback",
+		Persistence: model.Persistence{Timeout: 60 * time.Second, Netmask: netip.MustParseAddr("255.255.0.0")},
+		Reals:       []model.RealServer{{Addr: web1, Port: 443, Weight: 2, UpperThreshold: 100, LowerThreshold: 50}}}
+	tab := Table{Services: []model.ServiceStatus{st}, Config: map[model.ServiceKey]model.Service{key: cfg}}
+	for _, c := range []struct {
+		f    Format
+		want string
+	}{
+		{FmtNumeric, VersionLine + "Prot LocalAddress:Port Scheduler Flags\n" +
+			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n" +
+			"TCP  192.168.56.10:443 sh (sh-fallback,sh-port) persistent 60 mask 255.255.0.0\n" +
+			"  -> 192.168.200.11:443           Masq    2      4          1         \n"},
+		{FmtNumeric | FmtRule, "-A -t 192.168.56.10:443 -s sh -p 60 -M 255.255.0.0 -b sh-fallback,sh-port\n" +
+			"-a -t 192.168.56.10:443 -r 192.168.200.11:443 -m -w 2\n"},
+		{FmtNumeric | FmtThresholds, VersionLine +
+			"Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn \n" +
+			"  -> RemoteAddress:Port\n" +
+			"TCP  192.168.56.10:443 sh (sh-fallback,sh-port) persistent 60 mask 255.255.0.0\n" +
+			"  -> 192.168.200.11:443           100        50         4          1         \n"},
+		{FmtNumeric | FmtPersistentConn, VersionLine +
+			"Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn \n" +
+			"  -> RemoteAddress:Port\n" +
+			"TCP  192.168.56.10:443 sh (sh-fallback,sh-port) persistent 60 mask 255.255.0.0\n" +
+			"  -> 192.168.200.11:443           2         3           4          1         \n"},
+	} {
+		var b strings.Builder
+		if err := WriteList(&b, tab, c.f, nil); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != c.want {
+			t.Errorf("format %#x:\n%s\nwant\n%s", c.f, b.String(), c.want)
+		}
 	}
 }

@@ -131,8 +131,10 @@ const (
 // DefaultScheduler is ipvsadm's scheduler when -s is absent.
 const DefaultScheduler = "wlc"
 
-// DefaultPersistence is the persistence timeout of -p without a value.
-const DefaultPersistence = 300
+// DefaultPersistence is the persistence timeout of -p without a value:
+// libipvs's IPVS_SVC_PERSISTENT_TIMEOUT, 6 minutes (ipvsadm's manual page
+// says 300; Debian's ipvsadm 1.31 sends 360, as the VM's parity test shows).
+const DefaultPersistence = 360
 
 // maxTimeout is the longest timeout ipvsadm takes (31 days).
 const maxTimeout = 86400 * 31
@@ -607,34 +609,69 @@ func (c *Command) option(it item, schedFlags *string) error {
 	return nil
 }
 
-// schedFlags checks -b's comma-separated flags against the scheduler.
+// schedFlags checks -b's comma-separated flags against the scheduler, as
+// ipvsadm does, and keeps them as the kernel does: as bits, named after the
+// scheduler (flag-1 of sh is sh-fallback, flag-2 sh-port; mh's likewise),
+// in the kernel's order (the fallback flag first). flag-N of a scheduler
+// without flags, and flag-3, stay flag-N.
 func (c *Command) schedFlags(arg string) error {
 	sched := c.Scheduler
 	if sched == "" {
 		sched = DefaultScheduler
 	}
-	var out []string
+	var bits [3]bool
 	for f := range strings.SplitSeq(arg, ",") {
 		if f == "" {
 			continue
 		}
 		switch f {
 		case "flag-1", "flag-2", "flag-3":
-		case "sh-fallback", "sh-port":
-			if sched != "sh" {
+			bits[f[5]-'1'] = true
+		case "sh-fallback", "sh-port", "mh-fallback", "mh-port":
+			if sched != f[:2] {
 				return fail("incompatible scheduler flag `%s'", f)
 			}
-		case "mh-fallback", "mh-port":
-			if sched != "mh" {
-				return fail("incompatible scheduler flag `%s'", f)
-			}
+			bits[0] = bits[0] || strings.HasSuffix(f, "-fallback")
+			bits[1] = bits[1] || strings.HasSuffix(f, "-port")
 		default:
 			return fail("invalid scheduler flag `%s'", f)
 		}
-		out = append(out, f)
 	}
-	c.SchedFlags = strings.Join(out, ",")
+	c.SchedFlags = SchedFlagNames(sched, bits)
 	return nil
+}
+
+// SchedFlagNames names scheduler flag bits (flag-1, -2, -3) as ipvsadm
+// lists them for scheduler sched, comma-separated.
+func SchedFlagNames(sched string, bits [3]bool) string {
+	names := [3]string{"flag-1", "flag-2", "flag-3"}
+	if sched == "sh" || sched == "mh" {
+		names = [3]string{sched + "-fallback", sched + "-port", ""}
+	}
+	var out []string
+	for i, set := range bits {
+		if set && names[i] != "" {
+			out = append(out, names[i])
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// SchedFlagBits are the bits of named flags (the inverse of
+// SchedFlagNames); unknown names are ignored.
+func SchedFlagBits(flags string) [3]bool {
+	var bits [3]bool
+	for f := range strings.SplitSeq(flags, ",") {
+		switch {
+		case f == "flag-1", f == "flag-2", f == "flag-3":
+			bits[f[5]-'1'] = true
+		case strings.HasSuffix(f, "-fallback"):
+			bits[0] = true
+		case strings.HasSuffix(f, "-port"):
+			bits[1] = true
+		}
+	}
+	return bits
 }
 
 // check applies ipvsadm's table of commands and options.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -194,6 +195,31 @@ func TestIpvsadmLive(t *testing.T) {
 	}
 	if got, _, _ := ipvsadm(t, d, "-Sn"); got != fileTable {
 		t.Errorf("-Sn after reload:\n%s\nwant the file's\n%s", got, fileTable)
+	}
+
+	// Persistence live (-p): every new connection of the client goes to
+	// one server, its template counted in --persistent-conn; -E without
+	// -p ends it.
+	if _, errOut, code := ipvsadm(t, d, "-E", "-t", "192.168.56.10:8080", "-s", "rr", "-p", "60", "-M", "255.255.255.0"); code != 0 {
+		t.Fatalf("-E -p 60: exit %d: %s", code, errOut)
+	}
+	counts, _ = split(t, l, "http://192.168.56.10:8080/", 10)
+	if counts["web1"] != 10 && counts["web2"] != 10 {
+		t.Errorf("persistent rr: %v, want all 10 on one server", counts)
+	}
+	if out, _, _ := ipvsadm(t, d, "-Ln", "--persistent-conn", "-t", "192.168.56.10:8080"); !strings.Contains(out,
+		"TCP  192.168.56.10:8080 rr persistent 60 mask 255.255.255.0\n") || !regexp.MustCompile(`(?m)^  -> 192\.168\.200\.1[12]:80 +1 +1 `).MatchString(out) {
+		t.Errorf("--persistent-conn of the persistent service:\n%s", out)
+	}
+	if _, errOut, code := ipvsadm(t, d, "-E", "-t", "192.168.56.10:8080", "-s", "rr"); code != 0 {
+		t.Fatalf("-E without -p: exit %d: %s", code, errOut)
+	}
+	if counts, _ = split(t, l, "http://192.168.56.10:8080/", 10); counts["web1"] != 5 || counts["web2"] != 5 {
+		t.Errorf("rr after persistence ended: %v, want 5 and 5", counts)
+	}
+	_, errOut, code = ipvsadm(t, d, "-E", "-t", "192.168.56.10:8080", "-s", "rr", "-b", "flag-1")
+	if code != 2 || !strings.HasPrefix(errOut, "scheduler flag flag-1 means nothing to rr in director") {
+		t.Errorf("-b flag-1 on rr: exit %d %q", code, errOut)
 	}
 
 	// -R: ipvsadm-restore's input (what -S writes), line by line.

@@ -54,6 +54,54 @@ var ipvsadmSequence = []string{
 	"-e -t 192.168.56.10:80 -r 192.168.200.11:80 -m -w 0",
 	"-E -t 192.168.56.10:80 -s rr",
 	"-Ln",
+	// Persistence, scheduler flags, thresholds (real servers on port 80,
+	// which the director's health checks find up).
+	"-A -t 192.168.56.10:443 -s sh -b sh-port,sh-fallback",
+	"-a -t 192.168.56.10:443 -r 192.168.200.11:80 -m -x 100 -y 50",
+	"-a -t 192.168.56.10:443 -r 192.168.200.12:80 -m -w 2 -x 10",
+	"-A -t 192.168.56.12:80 -s rr -p",
+	"-a -t 192.168.56.12:80 -r 192.168.200.11:80 -m",
+	"-A -t 192.168.56.12:81 -s wrr -p 600 -M 255.255.255.0",
+	"-a -t 192.168.56.12:81 -r 192.168.200.12:80 -m -w 2 -y 0",
+	"-A -u 192.168.56.12:53 -s mh -b mh-port -p 60 -M 255.255.0.0",
+	"-a -u 192.168.56.12:53 -r 192.168.200.11:53 -m",
+	"-A -t 192.168.56.12:82 -s sh -b flag-2,flag-1",
+	"-A -t 192.168.56.12:83 --scheduler mh --sched-flags mh-fallback --persistent=30 --netmask 255.255.255.128",
+	"-Ln",
+	"-Sn",
+	"-Ln --thresholds",
+	"-Ln --persistent-conn",
+	"-Ln -t 192.168.56.12:81",
+	"-L",
+	"-S",
+	"-E -t 192.168.56.12:81 -s wrr",
+	"-E -t 192.168.56.12:80 -s rr -p 120 -M 255.255.255.255",
+	"-E -t 192.168.56.10:443 -s sh -b sh-port",
+	"-e -t 192.168.56.10:443 -r 192.168.200.11:80 -m -x 200 -y 20",
+	"-e -t 192.168.56.10:443 -r 192.168.200.12:80 -m",
+	"-Ln",
+	"-Sn",
+	"-Ln --thresholds",
+	"-A -t 192.168.56.10:444 -s rr -b sh-port",
+	"-A -t 192.168.56.10:444 -s sh -b bogus",
+	"-A -t 192.168.56.10:444 -b mh-port",
+	"-A -t 192.168.56.10:444 -p 0",
+	"-A -t 192.168.56.10:444 -p x",
+	"-A -t 192.168.56.10:444 -p 2678401",
+	"-A -t 192.168.56.10:444 -p 10 -M 255.255.255.300",
+	"-A -t 192.168.56.10:444 -M 255.255.255.0 -p 10 -p 20",
+	"-a -t 192.168.56.10:443 -r 192.168.200.13:80 -m -x 5 -y 10",
+	"-a -t 192.168.56.10:443 -r 192.168.200.13:80 -m -y 5",
+	"-a -t 192.168.56.10:443 -r 192.168.200.13:80 -m -x -1",
+	"-a -t 192.168.56.10:443 -r 192.168.200.13:80 -m -y x",
+	"-e -t 192.168.56.10:443 -r 192.168.200.11:80 -m -x 3 -y 4",
+	"-Ln --thresholds",
+	"-D -t 192.168.56.12:80",
+	"-D -t 192.168.56.12:81",
+	"-D -u 192.168.56.12:53",
+	"-D -t 192.168.56.12:82",
+	"-D -t 192.168.56.12:83",
+	"-D -t 192.168.56.10:443",
 	// Refused: the kernel's answers.
 	"-A -t 192.168.56.10:80 -s rr",
 	"-E -t 192.168.56.10:81 -s rr",
@@ -168,6 +216,21 @@ func TestIpvsadmSameKernel(t *testing.T) {
 		out := ipvsadmRun(t, "nsenter", "--net="+l.NetnsPath(lab.LB1), "ipvsadm", "-Ln", "--stats")
 		return nine.MatchString(out), out
 	})
+	// Persistence and thresholds changed live on the kernel's table; two
+	// more connections make the client's persistence template (both go
+	// to its server): PersistConn and -Lnc's template line on both sides.
+	for _, line := range []string{"-E -t 192.168.56.10:80 -s wrr -p 300 -M 255.255.255.0",
+		"-e -t 192.168.56.10:80 -r 192.168.200.11:80 -m -w 3 -x 100 -y 50"} {
+		if out := ipvsadmRun(t, d.Bin, append([]string{"ipvsadm", "--socket", d.Socket}, strings.Fields(line)...)...); !strings.HasPrefix(out, "exit 0\n") {
+			t.Fatalf("director ipvsadm %s: %s", line, out)
+		}
+	}
+	if c := count(newConnections(t, l, "http://192.168.56.10/", 2)); c["web1"] != 2 && c["web2"] != 2 {
+		t.Errorf("persistent wrr: 2 connections of one client on two servers: %v", c)
+	}
+	if out := ipvsadmRun(t, "nsenter", "--net="+l.NetnsPath(lab.LB1), "ipvsadm", "-Lnc"); !strings.Contains(out, " 192.168.56.0:0 ") {
+		t.Errorf("the kernel lists no persistence template of 192.168.56.0/24:\n%s", out)
+	}
 	expire := regexp.MustCompile(`(?m)^(TCP|UDP) (\d\d:\d\d)`)
 	digits := regexp.MustCompile(` *\d+`)
 	for _, line := range []string{"-Ln", "-Sn", "-Ln --stats", "-Ln --stats --exact", "-Ln --thresholds",

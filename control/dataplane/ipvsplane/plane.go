@@ -382,6 +382,10 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	templates, err := d.templateCounts(cur)
+	if err != nil {
+		return nil, err
+	}
 	var out []model.ServiceStatus
 	for k, c := range cur {
 		st := model.ServiceStatus{ServiceKey: k, Scheduler: c.svc.SchedName, Counters: ipvsCounters(ipvs.SvcStats(c.svc.Stats))}
@@ -390,9 +394,10 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 			st.Reals = append(st.Reals, model.RealStatus{
 				RealServer: model.RealServer{Addr: rk.Addr, Port: rk.Port, Weight: uint32(max(dst.Weight, 0)),
 					UpperThreshold: dst.UpperThreshold, LowerThreshold: dst.LowerThreshold},
-				Counters:      ipvsCounters(ipvs.SvcStats(dst.Stats)),
-				ActiveConns:   uint64(max(dst.ActiveConnections, 0)),
-				InactiveConns: uint64(max(dst.InactiveConnections, 0)),
+				Counters:        ipvsCounters(ipvs.SvcStats(dst.Stats)),
+				ActiveConns:     uint64(max(dst.ActiveConnections, 0)),
+				InactiveConns:   uint64(max(dst.InactiveConnections, 0)),
+				PersistentConns: templates[templateKey{k, rk}],
 			})
 		}
 		out = append(out, st)
@@ -404,6 +409,52 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 func ipvsCounters(s ipvs.SvcStats) model.Counters {
 	return model.Counters{PacketsIn: uint64(s.PacketsIn), BytesIn: s.BytesIn, PacketsOut: uint64(s.PacketsOut),
 		BytesOut: s.BytesOut, Connections: uint64(s.Connections)}
+}
+
+// templateState is a persistence template's state in Flows, as the BPF
+// data planes list theirs (and IPVS names a new template).
+const templateState = "NONE"
+
+// templateKey names the persistence templates of one service's real
+// server.
+type templateKey struct {
+	svc  model.ServiceKey
+	real model.RealKey
+}
+
+// templateCounts counts the kernel's persistence templates by service and
+// real server (ipvsadm's PersistConn, which moby/ipvs does not read), from
+// the connection table; only when a service of cur is persistent, as the
+// table can be long.
+func (d *Plane) templateCounts(cur map[model.ServiceKey]*ipvsCurrent) (map[templateKey]uint64, error) {
+	persistent := false
+	for _, c := range cur {
+		persistent = persistent || c.svc.Flags&ipvsFlagPersistent != 0
+	}
+	if !persistent {
+		return nil, nil
+	}
+	f, err := os.Open(d.connPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // no IPVS in this namespace's kernel (tests with a fake handle)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ipvs: connection table: %w", err)
+	}
+	defer func() { _ = f.Close() }() // read-only, read in full: closing can report nothing useful
+	flows, err := parseIPVSConns(f)
+	if err != nil {
+		return nil, err
+	}
+	out := map[templateKey]uint64{}
+	for _, fl := range flows {
+		if fl.State == templateState {
+			k := templateKey{model.ServiceKey{VIP: fl.VIP.Addr(), Port: fl.VIP.Port(), Proto: fl.Proto},
+				model.RealKey{Addr: fl.Real.Addr(), Port: fl.Real.Port()}}
+			out[k]++
+		}
+	}
+	return out, nil
 }
 
 // Flows implements Observer, from the kernel's connection table of this
@@ -441,7 +492,9 @@ var ipvsStates = map[string]string{
 // parseIPVSConns reads /proc/net/ip_vs_conn: a title line, then one line
 // per connection, "TCP C0A83864 A1B2 C0A8380A 0050 C0A8C80B 0050
 // ESTABLISHED 899" (addresses and ports in hex, the expiry in seconds).
-// IPv6 connections (addresses with colons) and templates are skipped.
+// Persistence templates (client port 0) are listed as the BPF data planes
+// list theirs: state NONE (KernelState the kernel's, NONE or ASSURED).
+// IPv6 connections (addresses with colons) are skipped.
 func parseIPVSConns(r io.Reader) ([]model.Flow, error) {
 	sc := bufio.NewScanner(r)
 	var out []model.Flow
@@ -468,12 +521,15 @@ func parseIPVSConns(r io.Reader) ([]model.Flow, error) {
 			ap[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}), uint16(p))
 		}
 		secs, err := strconv.ParseUint(f[8], 10, 32)
-		if !ok || err != nil || ap[0].Port() == 0 {
-			continue // IPv6, or a persistence template (client port 0)
+		if !ok || err != nil {
+			continue // IPv6
 		}
 		state, known := ipvsStates[f[7]]
 		if !known {
 			state = f[7]
+		}
+		if ap[0].Port() == 0 {
+			state = templateState
 		}
 		out = append(out, model.Flow{Proto: proto, Client: ap[0], VIP: ap[1], Real: ap[2], State: state,
 			KernelState: f[7], Expires: time.Duration(secs) * time.Second})

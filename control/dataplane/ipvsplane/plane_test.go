@@ -294,6 +294,8 @@ TCP 20010db8000000000000000000000001 A1B2 20010db8000000000000000000000002 0050 
 			Real: netip.MustParseAddrPort("192.168.200.12:80"), State: "FIN", KernelState: "TIME_WAIT", Expires: 119 * time.Second},
 		{Proto: model.UDP, Client: netip.MustParseAddrPort("192.168.56.100:40000"), VIP: netip.MustParseAddrPort("192.168.56.10:53"),
 			Real: netip.MustParseAddrPort("192.168.200.11:53"), State: "UDP", KernelState: "UDP", Expires: 299 * time.Second},
+		{Proto: model.TCP, Client: netip.MustParseAddrPort("192.168.56.100:0"), VIP: netip.MustParseAddrPort("192.168.56.10:80"),
+			Real: netip.MustParseAddrPort("192.168.200.11:80"), State: "NONE", KernelState: "NONE", Expires: 359 * time.Second},
 	}
 	if !slices.Equal(flows, want) {
 		t.Errorf("got %+v\nwant %+v", flows, want)
