@@ -371,8 +371,16 @@ func TestPersistence(t *testing.T) {
 }
 
 // TestMaglev: mh sends each client to the server the Go model's Maglev
-// table and hash give, and with mh-fallback replaces an overloaded one.
+// table and hash give, and with mh-fallback replaces an overloaded one, at
+// the default table size and at the smallest and largest of IPVS's list
+// (mh_table_size; the largest is the bound of the fallback walk).
 func TestMaglev(t *testing.T) {
+	for _, size := range []int{model.MHTableSize, model.MHTableSizes[0], model.MHTableSizes[len(model.MHTableSizes)-1]} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { testMaglev(t, size) })
+	}
+}
+
+func testMaglev(t *testing.T, size int) {
 	reals := []lcReal{lcReals[0], lcReals[1], lcReals[2]}
 	reals[1].upper = 1 // overloaded after its first connection
 	keys := make([]model.RealKey, len(reals))
@@ -380,7 +388,10 @@ func TestMaglev(t *testing.T) {
 	for i, r := range reals {
 		keys[i], weights[i] = model.RealKey{Addr: ip4(r.addr), Port: r.port}, r.weight
 	}
-	table := model.MaglevTable(keys, weights, model.MHTableSize)
+	table := model.MaglevTable(keys, weights, size)
+	if len(table) != size {
+		t.Fatalf("table of %d entries, want %d", len(table), size)
+	}
 	for _, c := range []struct {
 		name  string
 		flags uint32

@@ -202,6 +202,16 @@
 //     integer 0-2147483647` (0: none), and `lower_threshold: <l> must be
 //     below upper_threshold (<u>)` at the lower_threshold key when both
 //     are set.
+//   - mh_table_size (a service's): an integer 251-131071 (`mh_table_size:
+//     want an integer 251-131071, got <d>`, `mh_table_size: <v> is
+//     outside 251..131071`), `mh_table_size: only for scheduler mh, got
+//     scheduler wlc` at the key, `mh_table_size: 4000 is not one of IPVS's
+//     table sizes (251, 509, ... or 131071)` (model.MHTableSizes), and
+//     with dataplane ipvs any size but 4093 `mh_table_size: 8191 needs
+//     dataplane xdp, xdp-generic, tc or auto: kernel IPVS's table size is
+//     its compile option CONFIG_IP_VS_MH_TAB_INDEX (4093 by default, index
+//     12)`, at the value. The default size is kept as 0 in model.Service
+//     (see its MHSize).
 //   - sorry_server: `sorry_server: want a mapping, got <d>`,
 //     `sorry_server: missing key "address"` (at the key), address and port
 //     as a real server's ("sorry_server.address", "sorry_server.port");

@@ -82,3 +82,78 @@ services:
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestConfigMHTableSize(t *testing.T) {
+	cfg, err := Parse("s.yaml", []byte(configHead+`services:
+  - vip: 192.168.56.10
+    port: 80
+    scheduler: mh
+    mh_table_size: 65521
+  - vip: 192.168.56.10
+    port: 81
+    scheduler: mh
+  - vip: 192.168.56.10
+    port: 82
+    scheduler: mh
+    mh_table_size: 4093
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{65521, model.MHTableSize, model.MHTableSize} {
+		if got := cfg.Services[i].MHSize(); got != want {
+			t.Errorf("service %d: table size %d, want %d", i, got, want)
+		}
+	}
+	// The IPVS data plane takes the kernel's own size, written or not.
+	if _, err := Parse("s.yaml", []byte(configHead+`dataplane: ipvs
+services:
+  - {vip: 192.168.56.10, port: 80, scheduler: mh, mh_table_size: 4093}
+`)); err != nil {
+		t.Errorf("dataplane ipvs, the default size: %v", err)
+	}
+}
+
+func TestConfigMHTableSizeProblems(t *testing.T) {
+	for _, c := range []struct{ dataplane, want string }{
+		{"tc", `bad.yaml:8: mh_table_size: 4000 is not one of IPVS's table sizes (251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521 or 131071)
+bad.yaml:11: mh_table_size: only for scheduler mh, got scheduler wlc
+bad.yaml:16: mh_table_size: 262139 is outside 251..131071
+bad.yaml:20: mh_table_size: want an integer 251-131071, got "big"`},
+		{"ipvs", `bad.yaml:8: mh_table_size: 4000 is not one of IPVS's table sizes (251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521 or 131071)
+bad.yaml:11: mh_table_size: only for scheduler mh, got scheduler wlc
+bad.yaml:16: mh_table_size: 262139 is outside 251..131071
+bad.yaml:20: mh_table_size: want an integer 251-131071, got "big"
+bad.yaml:24: mh_table_size: 8191 needs dataplane xdp, xdp-generic, tc or auto: kernel IPVS's table size is its compile option CONFIG_IP_VS_MH_TAB_INDEX (4093 by default, index 12)`},
+	} {
+		_, err := Parse("bad.yaml", []byte(configHead+`dataplane: `+c.dataplane+`
+services:
+  - vip: 192.168.56.10
+    port: 80
+    scheduler: mh
+    mh_table_size: 4000
+  - vip: 192.168.56.10
+    port: 81
+    mh_table_size: 8191
+    scheduler: wlc
+  - vip: 192.168.56.10
+    port: 82
+    scheduler: mh
+    mh_table_size: 262139
+  - vip: 192.168.56.10
+    port: 83
+    scheduler: mh
+    mh_table_size: big
+  - vip: 192.168.56.10
+    port: 84
+    scheduler: mh
+    mh_table_size: 8191
+`))
+		if err == nil {
+			t.Fatalf("dataplane %s: no error", c.dataplane)
+		}
+		if got := err.Error(); got != c.want {
+			t.Errorf("dataplane %s: got\n%s\nwant\n%s", c.dataplane, got, c.want)
+		}
+	}
+}

@@ -49,7 +49,7 @@ func (p *parser) service(item *yaml.Node) (model.Service, model.ServiceHealth, b
 		p.add(m.Line, "service: want a mapping, got %s", configDescribe(m))
 		return model.Service{}, model.ServiceHealth{}, false
 	}
-	f := p.fields(m, "in service", "vip", "port", "protocol", "scheduler", "scheduler_flags", "persistence", "health_check", "sorry_server", "real_servers")
+	f := p.fields(m, "in service", "vip", "port", "protocol", "scheduler", "scheduler_flags", "mh_table_size", "persistence", "health_check", "sorry_server", "real_servers")
 	s := model.Service{Proto: model.TCP, Scheduler: model.SchedWRR}
 	keyOK := true
 	if v, ok := f["vip"]; ok {
@@ -87,6 +87,9 @@ func (p *parser) service(item *yaml.Node) (model.Service, model.ServiceHealth, b
 	}
 	if v, ok := f["scheduler_flags"]; ok {
 		s.SchedFlags = p.schedFlags(v, s.Scheduler)
+	}
+	if v, ok := f["mh_table_size"]; ok {
+		s.MHTableSize = p.mhTableSize(v, s.Scheduler)
 	}
 	if v, ok := f["persistence"]; ok {
 		p.persistence(v, &s.Persistence)
@@ -211,6 +214,38 @@ func (p *parser) schedFlags(field configField, sched string) string {
 		out = append(out, name)
 	}
 	return strings.Join(out, ",")
+}
+
+// mhTableSize checks mh_table_size, the size of scheduler mh's Maglev
+// table: one of IPVS's primes (model.MHTableSizes), only with scheduler
+// mh (sched), and with dataplane ipvs only the kernel's default (the
+// kernel's size is its compile option). It returns 0 (the default, see
+// model.Service.MHSize) for the default size or when refused.
+func (p *parser) mhTableSize(field configField, sched string) int {
+	lo, hi := model.MHTableSizes[0], model.MHTableSizes[len(model.MHTableSizes)-1]
+	n, ok := p.integer(field.value, "mh_table_size", int64(lo), int64(hi))
+	line := configResolve(field.value).Line
+	switch {
+	case !ok:
+		return 0
+	case sched != model.SchedMH:
+		p.add(field.key.Line, "mh_table_size: only for scheduler %s, got scheduler %s", model.SchedMH, sched)
+		return 0
+	}
+	size := int(n)
+	if _, ok := model.MHTabIndex(size); !ok {
+		p.add(line, "mh_table_size: %d is not one of IPVS's table sizes (%s)", size, model.MHTableSizeList())
+		return 0
+	}
+	if p.dataplane == "ipvs" && size != model.MHTableSize {
+		p.add(line, "mh_table_size: %d needs dataplane xdp, xdp-generic, tc or auto: kernel IPVS's table size is its "+
+			"compile option CONFIG_IP_VS_MH_TAB_INDEX (%d by default, index 12)", size, model.MHTableSize)
+		return 0
+	}
+	if size == model.MHTableSize {
+		return 0
+	}
+	return size
 }
 
 // persistence checks the persistence mapping (ipvsadm -p/-M): timeout (a

@@ -51,6 +51,7 @@ type collector struct {
 	backendUp, backendChecks, backendCheckSeconds *prometheus.Desc
 	backendUpper, backendLower                    *prometheus.Desc
 	servicePersistence                            *prometheus.Desc
+	serviceMHTableSize                            *prometheus.Desc
 
 	serviceConns                        *prometheus.Desc
 	serviceInPackets, serviceOutPackets *prometheus.Desc
@@ -122,6 +123,8 @@ func NewCollector(src Source, info func() model.Status) prometheus.Collector {
 			"Connections below which an overloaded real server takes new ones again (ipvsadm -y; absent when not set)."),
 		servicePersistence: service("persistence_timeout_seconds",
 			"How long a client keeps its real server after its last connection (ipvsadm -p; absent when not persistent)."),
+		serviceMHTableSize: service("mh_table_size",
+			"Entries of the Maglev table of a service with scheduler mh (mh_table_size; absent for other schedulers)."),
 		serviceConns: service("connections_total",
 			"New connections scheduled by the virtual service, over all its real servers, including removed ones."),
 		serviceInPackets: service("incoming_packets_total",
@@ -190,7 +193,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.backendActive, c.backendInactive, c.backendWeight, c.backendConns,
 		c.backendInPackets, c.backendOutPackets, c.backendInBytes, c.backendOutBytes,
 		c.backendUp, c.backendChecks, c.backendCheckSeconds, c.backendUpper, c.backendLower,
-		c.servicePersistence, c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
+		c.servicePersistence, c.serviceMHTableSize, c.serviceConns, c.serviceInPackets, c.serviceOutPackets, c.serviceInBytes, c.serviceOutBytes,
 		c.packets, c.verdicts, c.drops, c.flowEntries, c.flowCapacity, c.flowEvictions, c.flowRefused,
 		c.flowCountAge, c.flowCountDur, c.redirectErrors, c.dataplaneInfo, c.dataplaneFallback,
 		c.sysctl, c.syncDaemon, c.reloadOK, c.reloadTime,
@@ -250,6 +253,9 @@ func (c *collector) collectServices(ch chan<- prometheus.Metric, services []mode
 		constMetric(ch, c.serviceOutBytes, counter, float64(s.BytesOut), vip, vport, proto)
 		if s.Persistence.Timeout > 0 {
 			constMetric(ch, c.servicePersistence, prometheus.GaugeValue, s.Persistence.Timeout.Seconds(), vip, vport, proto)
+		}
+		if s.MHTableSize > 0 {
+			constMetric(ch, c.serviceMHTableSize, prometheus.GaugeValue, float64(s.MHTableSize), vip, vport, proto)
 		}
 		for _, r := range s.Reals {
 			l := []string{vip, vport, proto, r.Addr.String(), strconv.Itoa(int(r.Port))}

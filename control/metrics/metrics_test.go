@@ -243,12 +243,13 @@ director_flow_table_entries{state="established"} 20
 director_flow_table_entries{state="half_open"} 4
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(before),
-		"director_service_connections_total", "director_flow_table_entries"); err != nil {
+		"director_service_connections_total", "director_flow_table_entries", "director_service_mh_table_size"); err != nil {
 		t.Fatal(err)
 	}
 
 	obs.set(func(f *fakeObserver) {
 		f.services[0].Persistence = model.Persistence{Timeout: 300 * time.Second, Netmask: model.HostNetmask}
+		f.services[1].Scheduler, f.services[1].MHTableSize = model.SchedMH, 8191
 		f.services[0].Reals[1].UpperThreshold, f.services[0].Reals[1].LowerThreshold = 100, 50
 		f.services[0].Connections = 51
 		f.services[0].Reals[1].Connections = 14
@@ -281,6 +282,9 @@ director_backend_lower_threshold{local_address="192.168.56.10",local_port="80",p
 # HELP director_service_persistence_timeout_seconds How long a client keeps its real server after its last connection (ipvsadm -p; absent when not persistent).
 # TYPE director_service_persistence_timeout_seconds gauge
 director_service_persistence_timeout_seconds{local_address="192.168.56.10",local_port="80",proto="TCP"} 300
+# HELP director_service_mh_table_size Entries of the Maglev table of a service with scheduler mh (mh_table_size; absent for other schedulers).
+# TYPE director_service_mh_table_size gauge
+director_service_mh_table_size{local_address="192.168.56.10",local_port="53",proto="UDP"} 8191
 # HELP director_flow_table_entries Entries in the data plane's flow table (two per tracked connection), by state: established, half_open (TCP handshake not completed, UDP without a reply; recycled first), or all where the data plane does not tell them apart.
 # TYPE director_flow_table_entries gauge
 director_flow_table_entries{state="established"} 22
@@ -293,7 +297,7 @@ director_packets_total{path="to_real"} 1021
 		"director_service_connections_total", "director_backend_connections_total",
 		"director_backend_connections_active", "director_flow_table_entries",
 		"director_packets_total", "director_backend_upper_threshold", "director_backend_lower_threshold",
-		"director_service_persistence_timeout_seconds"); err != nil {
+		"director_service_persistence_timeout_seconds", "director_service_mh_table_size"); err != nil {
 		t.Error(err)
 	}
 	obs.mu.Lock()

@@ -27,6 +27,10 @@ type Service struct {
 	SchedFlags string `json:"scheduler_flags,omitempty"`
 	// Persistence is ipvsadm's -p/-M; a zero Timeout means not persistent.
 	Persistence Persistence `json:"persistence"`
+	// MHTableSize is the size of scheduler mh's Maglev table, one of
+	// MHTableSizes; 0 is the default, MHTableSize (see MHSize). Other
+	// schedulers ignore it.
+	MHTableSize int `json:"mh_table_size,omitempty"`
 	// Reals in configuration order (the order of `ipvsadm -a`).
 	Reals []RealServer `json:"real_servers"`
 }

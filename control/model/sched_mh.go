@@ -1,8 +1,9 @@
 package model
 
 // mh: Maglev hashing (Eisenbud et al., NSDI 2016), as in IPVS's mh and
-// the XDP load balancers. The service keeps a lookup table of MHTableSize
-// entries (a prime); each real server with a positive weight has a
+// the XDP load balancers. The service keeps a lookup table of
+// Service.MHSize() entries (a prime of MHTableSizes, MHTableSize unless the
+// configuration says otherwise); each real server with a positive weight has a
 // permutation of the table, from two hashes of its address and port
 // (offset, skip), and the servers take turns claiming the next free entry
 // of their permutation, a server of reduced weight r (weight / gcd)
@@ -18,12 +19,58 @@ package model
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/fnv"
+	"slices"
+	"strconv"
 )
 
-// MHTableSize is the lookup table's size: IPVS's default (its
+// MHTableSize is the lookup table's default size: IPVS's default (its
 // CONFIG_IP_VS_MH_TAB_INDEX 12).
 const MHTableSize = 4093
+
+// MHTableSizes are the sizes a table may have: the primes IPVS's mh offers,
+// one per value of its CONFIG_IP_VS_MH_TAB_INDEX, 8 to 17 in order. The
+// BPF program's walk is bounded by the largest (sched.h's MH_MAX_TABLE).
+var MHTableSizes = []int{251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071}
+
+// mhFirstTabIndex is the CONFIG_IP_VS_MH_TAB_INDEX of MHTableSizes[0].
+const mhFirstTabIndex = 8
+
+// MHTabIndex returns the CONFIG_IP_VS_MH_TAB_INDEX of a table size, or
+// false when size is not one of MHTableSizes.
+func MHTabIndex(size int) (int, bool) {
+	i := slices.Index(MHTableSizes, size)
+	return mhFirstTabIndex + i, i >= 0
+}
+
+// MHTableSizeList writes MHTableSizes for a reason: "251, 509, ... or
+// 131071".
+func MHTableSizeList() string {
+	names := make([]string, len(MHTableSizes))
+	for i, n := range MHTableSizes {
+		names[i] = strconv.Itoa(n)
+	}
+	return JoinNames(names, "or")
+}
+
+// MHSize is the size of the service's Maglev table: MHTableSize when it
+// sets none.
+func (s Service) MHSize() int {
+	if s.MHTableSize == 0 {
+		return MHTableSize
+	}
+	return s.MHTableSize
+}
+
+// checkMHSize says why size cannot be a table's size.
+func checkMHSize(size int) error {
+	if _, ok := MHTabIndex(size); !ok {
+		return fmt.Errorf("scheduler %s: table size %d is not one of IPVS's (%s)", SchedMH, size,
+			MHTableSizeList())
+	}
+	return nil
+}
 
 // MHHash is the client's hash: murmur3's 32-bit finalizer of address plus
 // port in host order (the BPF program computes the same).
@@ -111,10 +158,17 @@ func PickMH(table []uint32, available func(int) bool, addr [4]byte, port uint16,
 	return -1
 }
 
-// expandMH is mh's Scheduler.Keyed: the table of MHTableSize entries.
-func expandMH(keys []RealKey, weights []uint32, maxLen int) ([]uint32, error) {
-	if maxLen < MHTableSize {
-		return nil, scheduleTooLong(SchedMH, MHTableSize, maxLen)
+// expandMH is mh's Scheduler.Keyed: the table of size entries (one of
+// MHTableSizes; 0 is MHTableSize).
+func expandMH(keys []RealKey, weights []uint32, size, maxLen int) ([]uint32, error) {
+	if size == 0 {
+		size = MHTableSize
 	}
-	return MaglevTable(keys, weights, MHTableSize), nil
+	if err := checkMHSize(size); err != nil {
+		return nil, err
+	}
+	if maxLen < size {
+		return nil, scheduleTooLong(SchedMH, uint64(size), maxLen)
+	}
+	return MaglevTable(keys, weights, size), nil
 }

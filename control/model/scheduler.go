@@ -58,8 +58,8 @@ type Scheduler struct {
 	Hashed bool
 	// Keyed is Expand for a scheduler whose table depends on the servers'
 	// identities, not only their weights (mh): keys and weights in IPVS
-	// list order.
-	Keyed func(keys []RealKey, weights []uint32, maxLen int) ([]uint32, error)
+	// list order, size the table's (Service.MHSize; 0 for the default).
+	Keyed func(keys []RealKey, weights []uint32, size, maxLen int) ([]uint32, error)
 	// Counts: the scheduler picks by the real servers' connection counts
 	// and weights at each new connection (the least-connection family);
 	// the BPF data planes keep the counts and walk the service's servers

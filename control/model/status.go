@@ -55,6 +55,9 @@ type ServiceStatus struct {
 	// SchedFlags and Persistence are the service's (see Service).
 	SchedFlags  string      `json:"scheduler_flags,omitempty"`
 	Persistence Persistence `json:"persistence"`
+	// MHTableSize is the size of the Maglev table of a service with
+	// scheduler mh, when the data plane builds it; 0 otherwise.
+	MHTableSize int `json:"mh_table_size,omitempty"`
 	Counters
 	Reals []RealStatus `json:"real_servers"`
 }

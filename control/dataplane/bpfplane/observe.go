@@ -36,6 +36,9 @@ func (d *Plane) Status() ([]model.ServiceStatus, error) {
 		want := d.desired[st.ServiceKey]
 		st.Scheduler = want.Scheduler
 		st.SchedFlags, st.Persistence = want.SchedFlags, want.Persistence
+		if want.Scheduler == model.SchedMH {
+			st.MHTableSize = want.MHSize()
+		}
 		st.Counters = d.retired[key]
 		byKey := map[model.RealKey]model.RealServer{}
 		for _, r := range want.Reals {

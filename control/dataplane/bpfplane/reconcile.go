@@ -87,7 +87,7 @@ func schedule(s model.Service, ids []uint32, maxLen int) ([]uint32, bpf.SchedKin
 	var idx []uint32
 	var err error
 	if sc, _ := model.LookupScheduler(s.Scheduler); sc.Keyed != nil {
-		idx, err = sc.Keyed(keys, weights, maxLen)
+		idx, err = sc.Keyed(keys, weights, s.MHTableSize, maxLen)
 	} else {
 		idx, err = model.ExpandSchedule(s.Scheduler, weights, maxLen)
 	}

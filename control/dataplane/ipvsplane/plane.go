@@ -268,6 +268,10 @@ func validate(services []model.Service) error {
 		if s.Scheduler == "" {
 			return fmt.Errorf("service %s: no scheduler", s.Key())
 		}
+		if s.Scheduler == model.SchedMH && s.MHSize() != model.MHTableSize {
+			return fmt.Errorf("service %s: mh table size %d: kernel IPVS's is its compile option CONFIG_IP_VS_MH_TAB_INDEX "+
+				"(%d by default); use dataplane xdp, xdp-generic or tc for another size", s.Key(), s.MHSize(), model.MHTableSize)
+		}
 		reals := map[model.RealKey]bool{}
 		for _, r := range s.Reals {
 			k := r.Key()

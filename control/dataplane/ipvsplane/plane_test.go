@@ -355,3 +355,25 @@ func TestIPVSSchedulerKeys(t *testing.T) {
 		t.Errorf("persistence not removed: flags %#x timeout %d", f.svcs[0].Flags, f.svcs[0].Timeout)
 	}
 }
+
+// TestIPVSRefusesMHTableSize: the kernel's mh table size is a compile
+// option, so a service asking for another one is refused before any write,
+// and the default (written or not) is applied.
+func TestIPVSRefusesMHTableSize(t *testing.T) {
+	f := newFakeIPVS()
+	d := newPlane(f, nil)
+	s := ipvsSeed(1, 1)
+	s.Scheduler = model.SchedMH
+	s.MHTableSize = 8191
+	err := d.Apply([]model.Service{s})
+	if err == nil || !strings.Contains(err.Error(), "mh table size 8191") || !strings.Contains(err.Error(), "CONFIG_IP_VS_MH_TAB_INDEX") {
+		t.Fatalf("got %v, want a refusal naming the size and the kernel option", err)
+	}
+	wantWrites(t, "refused", f.take())
+	for _, size := range []int{0, model.MHTableSize} {
+		s.MHTableSize = size
+		if err := d.Apply([]model.Service{s}); err != nil {
+			t.Errorf("size %d: %v", size, err)
+		}
+	}
+}
