@@ -18,6 +18,7 @@ import (
 
 	"github.com/director-lb/director/test/testenv"
 
+	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/labrun"
 )
@@ -423,6 +424,7 @@ func TestHAFailbackHitless(t *testing.T) {
 	}
 
 	// Failback: lb1's links come back.
+	before := map[string]model.Status{lab.LB1: p.dirs[lab.LB1].MustStatus(), lab.LB2: p.dirs[lab.LB2].MustStatus()}
 	if err := p.l.SetLinks(lab.LB1, true); err != nil {
 		t.Fatal(err)
 	}
@@ -444,6 +446,19 @@ func TestHAFailbackHitless(t *testing.T) {
 		}
 		t.Errorf("failback: longest gap between answered connections %v, want at most %v (failed attempts started at %v after lb1's return, lb1 active at %v)",
 			gap, hitlessLimit, at, p.dirs[lab.LB1].MustStatus().HA.LastTransition.Sub(back).Round(time.Millisecond))
+	}
+	for _, f := range loop.Failures(back) {
+		t.Logf("failback: attempt started at %v failed after %v: %s", f.Start.Sub(back).Round(time.Millisecond), f.Took.Round(time.Millisecond), f.Err)
+	}
+	for _, n := range []string{lab.LB1, lab.LB2} {
+		after := p.dirs[n].MustStatus()
+		var lag time.Duration
+		if after.HA.Sync != nil {
+			lag = after.HA.Sync.MaxLag
+		}
+		t.Logf("failback: %s %s at %v; sync lag at most %v; packets meanwhile %v", n, after.HA.State,
+			after.HA.LastTransition.Sub(back).Round(time.Millisecond), lag.Round(time.Microsecond),
+			packetsDiff(before[n].Stats.Packets, after.Stats.Packets))
 	}
 	st := p.dirs[lab.LB1].MustStatus()
 	for _, s := range st.Services {
@@ -471,4 +486,15 @@ func TestHAFailbackHitless(t *testing.T) {
 		t.Errorf("director stop: longest gap between answered connections %v, want at most %v", gap, hitlessLimit)
 	}
 	keptOK("after director stop of lb1")
+}
+
+// packetsDiff is after's packet counters less before's, the ones that moved.
+func packetsDiff(before, after map[string]uint64) map[string]uint64 {
+	d := map[string]uint64{}
+	for k, v := range after {
+		if v != before[k] {
+			d[k] = v - before[k]
+		}
+	}
+	return d
 }
