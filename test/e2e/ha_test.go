@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/director-lb/director/test/testenv"
 
+	"github.com/director-lb/director/control/model"
 	"github.com/director-lb/director/test/lab"
 	"github.com/director-lb/director/test/labrun"
 )
@@ -423,6 +425,8 @@ func TestHAFailbackHitless(t *testing.T) {
 	}
 
 	// Failback: lb1's links come back.
+	before := map[string]model.Status{lab.LB1: p.dirs[lab.LB1].MustStatus(), lab.LB2: p.dirs[lab.LB2].MustStatus()}
+	forwarded := map[string]uint64{lab.LB1: stackForwarded(t, p.l, lab.LB1), lab.LB2: stackForwarded(t, p.l, lab.LB2)}
 	if err := p.l.SetLinks(lab.LB1, true); err != nil {
 		t.Fatal(err)
 	}
@@ -444,6 +448,19 @@ func TestHAFailbackHitless(t *testing.T) {
 		}
 		t.Errorf("failback: longest gap between answered connections %v, want at most %v (failed attempts started at %v after lb1's return, lb1 active at %v)",
 			gap, hitlessLimit, at, p.dirs[lab.LB1].MustStatus().HA.LastTransition.Sub(back).Round(time.Millisecond))
+	}
+	for _, f := range loop.Failures(back) {
+		t.Logf("failback: attempt started at %v failed after %v: %s", f.Start.Sub(back).Round(time.Millisecond), f.Took.Round(time.Millisecond), f.Err)
+	}
+	for _, n := range []string{lab.LB1, lab.LB2} {
+		after := p.dirs[n].MustStatus()
+		var lag time.Duration
+		if after.HA.Sync != nil {
+			lag = after.HA.Sync.MaxLag
+		}
+		t.Logf("failback: %s %s at %v; sync lag at most %v; packets meanwhile %v, %d forwarded by the kernel (not NATed)",
+			n, after.HA.State, after.HA.LastTransition.Sub(back).Round(time.Millisecond), lag.Round(time.Microsecond),
+			packetsDiff(before[n].Stats.Packets, after.Stats.Packets), stackForwarded(t, p.l, n)-forwarded[n])
 	}
 	st := p.dirs[lab.LB1].MustStatus()
 	for _, s := range st.Services {
@@ -471,4 +488,48 @@ func TestHAFailbackHitless(t *testing.T) {
 		t.Errorf("director stop: longest gap between answered connections %v, want at most %v", gap, hitlessLimit)
 	}
 	keptOK("after director stop of lb1")
+}
+
+// packetsDiff is after's packet counters less before's, the ones that moved.
+func packetsDiff(before, after map[string]uint64) map[string]uint64 {
+	d := map[string]uint64{}
+	for k, v := range after {
+		if v != before[k] {
+			d[k] = v - before[k]
+		}
+	}
+	return d
+}
+
+// stackForwarded is the number of packets the kernel of lab node n
+// forwarded itself (Ip ForwDatagrams): the data plane forwards what it
+// translates, so these are packets it passed.
+func stackForwarded(t *testing.T, l *lab.Lab, n string) uint64 {
+	t.Helper()
+	out, err := l.Run(n, "cat", "/proc/net/snmp")
+	if err != nil {
+		t.Fatalf("read /proc/net/snmp in %s: %v", n, err)
+	}
+	var names []string
+	for line := range strings.Lines(out) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Ip:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, name := range names {
+			if name == "ForwDatagrams" && i < len(f) {
+				v, err := strconv.ParseUint(f[i], 10, 64)
+				if err != nil {
+					t.Fatalf("/proc/net/snmp in %s: ForwDatagrams %q", n, f[i])
+				}
+				return v
+			}
+		}
+	}
+	t.Fatalf("/proc/net/snmp in %s: no Ip ForwDatagrams", n)
+	return 0
 }

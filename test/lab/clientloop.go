@@ -29,7 +29,7 @@ type ClientLoop struct {
 	mu      sync.Mutex
 	ok      []time.Time
 	failed  int
-	fails   []time.Time // when each failed attempt started (concurrent loop)
+	fails   []Failure // each failed attempt, in the order they ended (concurrent loop)
 	stop    chan struct{}
 	stopped chan struct{}
 }
@@ -95,7 +95,7 @@ func (l *Lab) StartConcurrentClientLoop() *ClientLoop {
 					slices.SortFunc(c.ok, time.Time.Compare) // answers may come out of order
 				} else {
 					c.failed++
-					c.fails = append(c.fails, start)
+					c.fails = append(c.fails, Failure{Start: start, Took: time.Since(start), Err: err.Error()})
 				}
 				c.mu.Unlock()
 			}()
@@ -169,7 +169,30 @@ func (c *ClientLoop) FailedSince(t time.Time) []time.Time {
 	defer c.mu.Unlock()
 	var out []time.Time
 	for _, f := range c.fails {
-		if !f.Before(t) {
+		if !f.Start.Before(t) {
+			out = append(out, f.Start)
+		}
+	}
+	return out
+}
+
+// Failure is one failed attempt of the concurrent loop: when it started,
+// how long it took to fail and why (a timeout says a packet went missing or
+// the client starved; a reset or refusal says a node answered wrongly).
+type Failure struct {
+	Start time.Time
+	Took  time.Duration
+	Err   string
+}
+
+// Failures lists the failed attempts that started after t (the concurrent
+// loop only).
+func (c *ClientLoop) Failures(t time.Time) []Failure {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Failure
+	for _, f := range c.fails {
+		if !f.Start.Before(t) {
 			out = append(out, f)
 		}
 	}
@@ -183,7 +206,7 @@ func (c *ClientLoop) FailedBetween(a, b time.Time) int {
 	defer c.mu.Unlock()
 	n := 0
 	for _, f := range c.fails {
-		if !f.Before(a) && f.Before(b) {
+		if !f.Start.Before(a) && f.Start.Before(b) {
 			n++
 		}
 	}
