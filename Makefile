@@ -133,7 +133,7 @@ bench-heartbeat: build
 # failbacks, and the full 5-minute soaks of the active node under stress
 # (make test runs them for 20 s).
 bench-ha: deps-test build
-	DIRECTOR_PRIVILEGED_TESTS=1 HA_SOAK=5m $(GO) test -count=1 -p 1 -v -timeout 30m \
+	DIRECTOR_PRIVILEGED_TESTS=1 DIRECTOR_HA_TARGETS=1 HA_SOAK=5m $(GO) test -count=1 -p 1 -v -timeout 30m \
 		-run '^(TestHAFailoverFast|TestHAFailbackHitless|TestHASoakUnderStress|TestHASoakSYNFlood)$$' ./test/e2e/
 
 fuzz:

@@ -233,13 +233,13 @@ func TestHAGroupsTwoOwners(t *testing.T) {
 	_, failed := loop.Successes()
 	t.Logf("failback: lb1 held web alone %v after its return; longest gap between answered connections with a failed one in it %v (without: %v); %d failed in the whole run; load %s",
 		took, gap, stalled, failed, loadAverage())
-	if !ok || gap > hitlessLimit {
+	if !ok || gap > hitlessLimit() {
 		var at []string
 		for _, f := range loop.FailedSince(back) {
 			at = append(at, f.Sub(back).Round(time.Millisecond).String())
 		}
 		t.Errorf("failback: longest gap between answered connections %v, want at most %v (failed attempts started at %v after lb1's return, lb1 active for web at %v, lb2 released it at %v)",
-			gap, hitlessLimit, at, p.groupStatus(lab.LB1, "web").LastTransition.Sub(back).Round(time.Millisecond),
+			gap, hitlessLimit(), at, p.groupStatus(lab.LB1, "web").LastTransition.Sub(back).Round(time.Millisecond),
 			p.groupStatus(lab.LB2, "web").LastTransition.Sub(back).Round(time.Millisecond))
 	}
 	if w, a := p.groupStatus(lab.LB1, "web").State, p.groupStatus(lab.LB2, "api").State; w != "active" || a != "active" {
