@@ -110,6 +110,7 @@ lint:
 bench: deps-test build bench-scan
 	$(GO) test -count=1 -run '^$$' -bench PacketCost -benchtime 1x ./bpf/
 	$(GO) test -count=1 -run '^$$' -bench ForwardingRate -benchtime 1x -timeout 20m ./test/bench/
+	$(GO) test -count=1 -run '^$$' -bench NewConnRate -benchtime 1x -timeout 10m ./test/bench/
 
 # Reading a flow table of 1M entries: the batched walk against the
 # entry-by-entry one, and a status, a scrape and the sync's full scan.

@@ -270,8 +270,14 @@ func detachPub(l *rateLab) error {
 // (weight 1) as the control plane would: reals 0 and 1, the wrr schedule
 // [0 0 0 1], the address flags.
 func programService(m *bpf.Maps) error {
+	return programServiceOn(m, servicePort, bpf.ProtoUDP)
+}
+
+// programServiceOn is programService for VIP:port/proto -> rip1:port,
+// rip2:port.
+func programServiceOn(m *bpf.Maps, port uint16, proto uint8) error {
 	for id, a := range []netip.Addr{rip1, rip2} {
-		if err := m.PutReal(uint32(id), bpf.Real{Addr: bpf.Be32(a), Port: bpf.Be16(servicePort), Gen: 1}); err != nil {
+		if err := m.PutReal(uint32(id), bpf.Real{Addr: bpf.Be32(a), Port: bpf.Be16(port), Gen: 1}); err != nil {
 			return err
 		}
 		if err := m.SetAddr(a, bpf.AddrReal); err != nil {
@@ -285,7 +291,7 @@ func programService(m *bpf.Maps) error {
 	if err := m.SetAddr(vipIP, bpf.AddrVIP); err != nil {
 		return err
 	}
-	return m.PutService(bpf.NewSvcKey(vipIP, servicePort, bpf.ProtoUDP),
+	return m.PutService(bpf.NewSvcKey(vipIP, port, proto),
 		bpf.SvcValue{Id: 0, SchedOff: 0, SchedLen: uint32(len(sched))})
 }
 
@@ -328,19 +334,25 @@ func (l *rateLab) runArm(a arm) (runResult, error) {
 	if err := l.setFrames(framesTo(a.dst)); err != nil {
 		return runResult{}, err
 	}
+	return l.runArmWith(a, l.genProg, l.seq, warmPackets, ratePackets)
+}
+
+// runArmWith is runArm with the generator prog (frame counter: slot 0 of
+// seq), warm untimed and n timed frames.
+func (l *rateLab) runArmWith(a arm, prog *ebpf.Program, seq *ebpf.Map, warm, n uint32) (runResult, error) {
 	if err := a.setup(l); err != nil {
 		return runResult{}, fmt.Errorf("%s: set up: %w", a.name, err)
 	}
 	res, err := func() (runResult, error) {
-		if _, err := l.generate(warmPackets); err != nil {
+		if _, err := l.generateWith(prog, seq, warm); err != nil {
 			return runResult{}, err
 		}
 		if a.before != nil {
 			if err := a.before(l); err != nil {
-				return runResult{}, err
+				return runResult{}, fmt.Errorf("%s: %w", a.name, err)
 			}
 		}
-		res, err := l.generate(ratePackets)
+		res, err := l.generateWith(prog, seq, n)
 		res.atLB = a.dropAtLB
 		if err != nil {
 			return res, err

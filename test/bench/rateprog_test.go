@@ -19,18 +19,7 @@ import (
 // generatorInsns: take frame number n from the per-CPU counter (and count
 // it), copy template n % flows over the live frame, return XDP_TX.
 func generatorInsns(seq, templates *ebpf.Map) asm.Instructions {
-	insns := asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.StoreImm(asm.R10, -4, 0, asm.Word),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, -4),
-		asm.LoadMapPtr(asm.R1, seq.FD()),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "abort"),
-		asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord),
-		asm.Mov.Reg(asm.R8, asm.R7),
-		asm.Add.Imm(asm.R8, 1),
-		asm.StoreMem(asm.R0, 0, asm.R8, asm.DWord),
+	insns := append(countFrameInsns(seq),
 		asm.And.Imm(asm.R7, flows-1),
 		asm.StoreMem(asm.R10, -4, asm.R7, asm.Word),
 		asm.Mov.Reg(asm.R2, asm.R10),
@@ -38,12 +27,8 @@ func generatorInsns(seq, templates *ebpf.Map) asm.Instructions {
 		asm.LoadMapPtr(asm.R1, templates.FD()),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "abort"),
-		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // xdp_md.data
-		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word), // xdp_md.data_end
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, frameLen),
-		asm.JGT.Reg(asm.R4, asm.R3, "abort"),
-	}
+	)
+	insns = append(insns, frameBoundsInsns()...)
 	off := int16(0)
 	for ; off+8 <= frameLen; off += 8 {
 		insns = append(insns, asm.LoadMem(asm.R5, asm.R0, off, asm.DWord), asm.StoreMem(asm.R2, off, asm.R5, asm.DWord))
@@ -57,6 +42,37 @@ func generatorInsns(seq, templates *ebpf.Map) asm.Instructions {
 		asm.Mov.Imm(asm.R0, xdpAborted).WithSymbol("abort"),
 		asm.Return(),
 	)
+}
+
+// countFrameInsns, a generator's start: R6 = the context, R7 = frame
+// number n from slot 0 of seq, which is set to n+1. Jumps to "abort" on
+// failure.
+func countFrameInsns(seq *ebpf.Map) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.StoreImm(asm.R10, -4, 0, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.R10),
+		asm.Add.Imm(asm.R2, -4),
+		asm.LoadMapPtr(asm.R1, seq.FD()),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "abort"),
+		asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord),
+		asm.Mov.Reg(asm.R8, asm.R7),
+		asm.Add.Imm(asm.R8, 1),
+		asm.StoreMem(asm.R0, 0, asm.R8, asm.DWord),
+	}
+}
+
+// frameBoundsInsns: R2 = the frame's data; jump to "abort" unless it holds
+// frameLen bytes.
+func frameBoundsInsns() asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // xdp_md.data
+		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word), // xdp_md.data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, frameLen),
+		asm.JGT.Reg(asm.R4, asm.R3, "abort"),
+	}
 }
 
 // u32At and u16At read bytes as the BPF machine (native order) would.
@@ -137,23 +153,31 @@ func fold(sum uint32) uint16 {
 	return ^uint16(sum)
 }
 
-// udpFrame builds a frameLen-byte Ethernet/IPv4/UDP frame with correct
-// IPv4 and UDP checksums; the payload is zeros.
-func udpFrame(srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, sport, dport uint16) []byte {
-	f := make([]byte, frameLen)
+// ethIPv4 writes an Ethernet header and a 20-byte IPv4 header (protocol
+// proto, total length ipLen, identification id, TTL 64, its checksum) at
+// the start of f, and returns the two addresses as bytes.
+func ethIPv4(f []byte, srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, proto uint8, ipLen, id uint16) (s, d [4]byte) {
 	copy(f[0:6], dstMAC)
 	copy(f[6:12], srcMAC)
 	binary.BigEndian.PutUint16(f[12:], 0x0800)
 	ip := f[14:34]
 	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], uint16(frameLen-14))
-	binary.BigEndian.PutUint16(ip[4:], sport) // IP ID
+	binary.BigEndian.PutUint16(ip[2:], ipLen)
+	binary.BigEndian.PutUint16(ip[4:], id)
 	ip[8] = 64
-	ip[9] = unix.IPPROTO_UDP
-	s, d := src.As4(), dst.As4()
+	ip[9] = proto
+	s, d = src.As4(), dst.As4()
 	copy(ip[12:16], s[:])
 	copy(ip[16:20], d[:])
 	binary.BigEndian.PutUint16(ip[10:], fold(csum(0, ip)))
+	return s, d
+}
+
+// udpFrame builds a frameLen-byte Ethernet/IPv4/UDP frame with correct
+// IPv4 and UDP checksums; the payload is zeros.
+func udpFrame(srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, sport, dport uint16) []byte {
+	f := make([]byte, frameLen)
+	s, d := ethIPv4(f, srcMAC, dstMAC, src, dst, unix.IPPROTO_UDP, frameLen-14, sport)
 	udp := f[34:]
 	binary.BigEndian.PutUint16(udp[0:], sport)
 	binary.BigEndian.PutUint16(udp[2:], dport)
@@ -190,10 +214,17 @@ func (l *rateLab) setFrames(frames [][]byte) error {
 	return nil
 }
 
-// sumPerCPU returns the per-CPU counters of slots 0..n-1, summed.
+// sumPerCPU returns the per-CPU counters of slots 0..n-1, summed (or the
+// counters themselves, when m is a plain array).
 func sumPerCPU(m *ebpf.Map, n int) ([]uint64, error) {
 	out := make([]uint64, n)
 	for i := range out {
+		if m.Type() == ebpf.Array {
+			if err := m.Lookup(uint32(i), &out[i]); err != nil {
+				return nil, fmt.Errorf("read counter %d: %w", i, err)
+			}
+			continue
+		}
 		var per []uint64
 		if err := m.Lookup(uint32(i), &per); err != nil {
 			return nil, fmt.Errorf("read counter %d: %w", i, err)
@@ -240,11 +271,12 @@ func (r runResult) mpps() float64 {
 	return float64(n) / r.wall.Seconds() / 1e6
 }
 
-// generate sends about n frames from gen:eth0 and measures what sink got.
-func (l *rateLab) generate(n uint32) (runResult, error) {
+// generateWith sends about n frames from gen:eth0 with the generator
+// prog, whose frame counter is slot 0 of seq, and measures what sink got.
+func (l *rateLab) generateWith(prog *ebpf.Program, seq *ebpf.Map, n uint32) (runResult, error) {
 	var res runResult
 	frame := make([]byte, frameLen) // overwritten by the generator
-	sent0, err := sumPerCPU(l.seq, 1)
+	sent0, err := sumPerCPU(seq, 1)
 	if err != nil {
 		return res, err
 	}
@@ -262,7 +294,7 @@ func (l *rateLab) generate(n uint32) (runResult, error) {
 			Context:   xdpMD{DataEnd: frameLen, IngressIfindex: uint32(l.genIfindex)},
 		}
 		start := time.Now()
-		_, err := l.genProg.Run(opts)
+		_, err := prog.Run(opts)
 		res.wall = time.Since(start)
 		if err != nil {
 			return fmt.Errorf("run generator: %w", err)
@@ -273,7 +305,7 @@ func (l *rateLab) generate(n uint32) (runResult, error) {
 	if err != nil {
 		return res, err
 	}
-	sent1, err := sumPerCPU(l.seq, 1)
+	sent1, err := sumPerCPU(seq, 1)
 	if err != nil {
 		return res, err
 	}
