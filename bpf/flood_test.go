@@ -266,3 +266,27 @@ func TestNewConnectionTakesReplyTupleOver(t *testing.T) {
 		e.check(t, "new syn-ack", e.inter, synack.frame(), xdpRedirect, PathReply, want.frame())
 	})
 }
+
+// ReadFlowTableStats reads the events, then counts the entries of both
+// tables with a walk: what the control plane's census (bpfplane) does, for
+// the packet tables here.
+func (m *Maps) ReadFlowTableStats() (FlowTableStats, error) {
+	st, err := m.FlowTableEvents()
+	if err != nil {
+		return st, err
+	}
+	var est, half int
+	err = m.Flows(func(e FlowEntry) bool {
+		if e.HalfOpen {
+			half++
+		} else {
+			est++
+		}
+		return true
+	})
+	if err != nil {
+		return st, err
+	}
+	st.Count(est, half)
+	return st, nil
+}

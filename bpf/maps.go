@@ -544,29 +544,6 @@ func (st *FlowTableStats) Count(established, halfOpen int) {
 	}
 }
 
-// ReadFlowTableStats reads the events, then counts the entries of both
-// tables with a walk.
-func (m *Maps) ReadFlowTableStats() (FlowTableStats, error) {
-	st, err := m.FlowTableEvents()
-	if err != nil {
-		return st, err
-	}
-	var est, half int
-	err = m.Flows(func(e FlowEntry) bool {
-		if e.HalfOpen {
-			half++
-		} else {
-			est++
-		}
-		return true
-	})
-	if err != nil {
-		return st, err
-	}
-	st.Count(est, half)
-	return st, nil
-}
-
 // addCPCounter adds n to a control-plane slot of ct_stats (CPU 0's value;
 // the program never writes these slots).
 func (m *Maps) addCPCounter(ev directorCtEvent, n uint64) error {
