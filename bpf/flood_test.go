@@ -44,9 +44,8 @@ func handshake(t *testing.T, e *fibEnv, sport uint16) (string, net.HardwareAddr)
 func TestFloodKeepsEstablished(t *testing.T) {
 	forEachEntry(t, func(t *testing.T, ent entry) {
 		// Room for 4 established connections (8 entries) and 1024
-		// half-open entries (the loader's minimum: the LRU keeps up to
-		// 2 x 128 entries per CPU aside, which a smaller table would
-		// notice).
+		// half-open entries (the loader's minimum), split between the
+		// CPUs' LRU lists; every run is on one CPU (fibEnv.inNS).
 		e := seedEnvSized(t, ent, 8, 1024)
 		type conn struct {
 			sport uint16
