@@ -230,6 +230,30 @@ static __always_inline void flow_forget(const struct flow_key *k, const struct f
 }
 
 /*
+ * flow_lookup_syn_ack is flow_lookup for a TCP SYN-ACK. A SYN-ACK that
+ * finds an established reply entry while a half-open entry exists under the
+ * same key answers a new connection whose reply tuple an older connection
+ * still holds: the same client address and port to the same real server
+ * through another virtual service (see flow_insert). The two cannot both
+ * live (the real server sees one tuple for both), so the older connection
+ * is forgotten and the half-open entry used. Only a SYN-ACK that finds an
+ * established entry, which is rare, pays for the second lookup.
+ */
+static __always_inline struct flow *flow_lookup_syn_ack(const struct flow_key *k, int *half)
+{
+	struct flow *f = flow_lookup(k, half), *h;
+
+	if (!f || *half || f->dir != FLOW_REPLY)
+		return f;
+	h = bpf_map_lookup_elem(&half_open, k);
+	if (!h)
+		return f;
+	flow_forget(k, f, 0);
+	*half = 1;
+	return h;
+}
+
+/*
  * flow_promote moves the half-open connection of entry (k, f) to flows, in
  * state: its handshake completed (TCP) or its real server replied (UDP).
  * Both entries are rebuilt from f, so a twin the LRU recycled is restored;
@@ -358,9 +382,12 @@ static __always_inline int flow_insert(const struct flow_key *k, const struct fl
 	 * server through another virtual service: the newer connection takes
 	 * the tuple over (a single table overwrote it), or that stale entry,
 	 * looked up first, would send this one's replies from the old VIP:port.
-	 * Looked up before it is deleted: a lookup takes no lock, a delete
-	 * takes the bucket's even when there is nothing to delete. */
-	if (bpf_map_lookup_elem(&flows, &rk))
+	 * For TCP the first reply is a SYN-ACK, which process_flow checks
+	 * (flow_lookup_reply), so a new connection pays for no extra lookup;
+	 * a UDP reply carries no such mark, so UDP looks now. Looked up
+	 * before it is deleted: a lookup takes no lock, a delete takes the
+	 * bucket's even when there is nothing to delete. */
+	if (k->proto == IPPROTO_UDP && bpf_map_lookup_elem(&flows, &rk))
 		bpf_map_delete_elem(&flows, &rk);
 	/* Reply entry first: once the forward entry exists the real server
 	 * may answer at once. */

@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/director-lb/director/test/testenv"
 )
@@ -41,7 +42,16 @@ func (e *fibEnv) inNS(fn func() error) error {
 			errc <- err
 			return
 		}
+		// One CPU for every run: the half-open table keeps one LRU
+		// list per CPU, and the packet tables' eviction counts and
+		// orders assume one list.
+		restore, err := pinFirstCPU()
+		if err != nil {
+			errc <- err
+			return
+		}
 		err = fn()
+		restore()
 		if serr := netns.Set(orig); serr == nil {
 			runtime.UnlockOSThread()
 		} // else the thread stays locked and dies with the goroutine
@@ -278,4 +288,23 @@ func diffFrames(got, want []byte) string {
 		}
 	}
 	return b.String()
+}
+
+// pinFirstCPU pins the calling (locked) thread to the first CPU it may run
+// on and returns the function that gives it its CPUs back.
+func pinFirstCPU() (func(), error) {
+	var all, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		return nil, fmt.Errorf("cpu affinity: %w", err)
+	}
+	for c := 0; c < len(all)*64; c++ {
+		if all.IsSet(c) {
+			one.Set(c)
+			break
+		}
+	}
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		return nil, fmt.Errorf("pin to a cpu: %w", err)
+	}
+	return func() { _ = unix.SchedSetaffinity(0, &all) }, nil
 }

@@ -44,9 +44,8 @@ func handshake(t *testing.T, e *fibEnv, sport uint16) (string, net.HardwareAddr)
 func TestFloodKeepsEstablished(t *testing.T) {
 	forEachEntry(t, func(t *testing.T, ent entry) {
 		// Room for 4 established connections (8 entries) and 1024
-		// half-open entries (the loader's minimum: the LRU keeps up to
-		// 2 x 128 entries per CPU aside, which a smaller table would
-		// notice).
+		// half-open entries (the loader's minimum), split between the
+		// CPUs' LRU lists; every run is on one CPU (fibEnv.inNS).
 		e := seedEnvSized(t, ent, 8, 1024)
 		type conn struct {
 			sport uint16
@@ -264,6 +263,19 @@ func TestNewConnectionTakesReplyTupleOver(t *testing.T) {
 		want := synack
 		want.src, want.ttl, want.srcMAC, want.dstMAC = vip, 63, macPub, macClient // from VIP:80
 		e.check(t, "new syn-ack", e.inter, synack.frame(), xdpRedirect, PathReply, want.frame())
+
+		// The handshake completes; a SYN-ACK the real server sends
+		// again finds the new connection's established entry, with no
+		// half-open one left, and still goes out from VIP:80.
+		ack = syn
+		ack.tcpFlags = tcpACK
+		e.check(t, "new ack", e.pub, ack.frame(), xdpRedirect, PathForward, toReal(ack, "192.168.200.11", macRip1, 80).frame())
+		e.check(t, "syn-ack again", e.inter, synack.frame(), xdpRedirect, PathReply, want.frame())
+		// The old connection was forgotten with its tuple: its client's
+		// packets to VIP:8080 are no longer forwarded.
+		oldAck := old
+		oldAck.tcpFlags = tcpACK
+		e.check(t, "old ack after", e.pub, oldAck.frame(), xdpPass, PathTCPNotSYN, oldAck.frame())
 	})
 }
 

@@ -131,10 +131,19 @@ func NewSvcKey(vip netip.Addr, port uint16, proto uint8) SvcKey {
 }
 
 // HalfOpenSize is the size of the half-open table for an established table
-// of flows entries: a quarter of it, at least 1024 entries.
+// of flows entries: a quarter of it, at least 1024 entries, and at least
+// HalfOpenPerCPU entries per possible CPU, since the table is split into
+// equal per-CPU LRU lists (maps.h).
 func HalfOpenSize(flows int) int {
-	return max(flows/4, 1024)
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		cpus = 1
+	}
+	return max(flows/4, 1024, HalfOpenPerCPU*cpus)
 }
+
+// HalfOpenPerCPU is the least share of the half-open table a CPU gets.
+const HalfOpenPerCPU = 512
 
 // Maps wraps the director's maps. It does not own them: closing is the
 // loader's job.

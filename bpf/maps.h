@@ -88,13 +88,19 @@ struct {
 
 /* Half-open connections (TCP SYN seen, handshake not completed; UDP without
  * a reply yet), same entries as flows. An LRU: a SYN flood recycles its
- * own oldest entries and nothing else. The loader sizes it to a quarter of
- * flows (at least 1024). */
+ * own oldest entries and nothing else. One LRU list per CPU
+ * (BPF_F_NO_COMMON_LRU), each holding an equal share of the entries: an
+ * insert recycles only within its own CPU's share, takes no lock shared
+ * by all CPUs, and never recycles an entry while the table has room (a
+ * common list may, to refill a CPU's cache of free entries). A lookup
+ * still finds an entry whichever CPU inserted it. The loader sizes it
+ * (HalfOpenSize in maps.go). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, struct flow_key);
 	__type(value, struct flow);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } half_open SEC(".maps");
 

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 )
 
@@ -136,6 +137,24 @@ func TestGeneratedSizes(t *testing.T) {
 	for name := range enumTypes {
 		if _, ok := spec.Variables[name]; !ok {
 			t.Errorf("variable %s in enumTypes is not in the program", name)
+		}
+	}
+}
+
+func TestHalfOpenSize(t *testing.T) {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor := max(1024, HalfOpenPerCPU*cpus)
+	for _, c := range []struct{ flows, want int }{
+		{1024, floor},
+		{262144, max(65536, floor)},
+		{4 * floor, floor},
+		{4*floor + 400, floor + 100},
+	} {
+		if got := HalfOpenSize(c.flows); got != c.want {
+			t.Errorf("HalfOpenSize(%d) = %d, want %d (%d possible CPUs)", c.flows, got, c.want, cpus)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/director-lb/director/bpf"
 	"github.com/director-lb/director/test/testenv"
 )
 
@@ -20,7 +21,7 @@ var sizedOptions = Options{FlowTableSize: 1536, MaxServices: 24, MaxReals: 96, S
 // wantSizes are the max_entries of the maps that sizedOptions resizes.
 var wantSizes = map[string]uint32{
 	"flows":          1536,
-	"half_open":      1024, // a quarter of flows, at least 1024
+	"half_open":      uint32(bpf.HalfOpenSize(1536)), // a quarter of flows, at least 1024 and 512 per CPU
 	"services":       24,
 	"reals":          96,
 	"real_stats":     96,
