@@ -478,6 +478,7 @@ func TestHAFailbackHitless(t *testing.T) {
 			n, after.HA.State, after.HA.LastTransition.Sub(back).Round(time.Millisecond), lag.Round(time.Microsecond),
 			packetsDiff(before[n].Stats.Packets, after.Stats.Packets), stackForwarded(t, p.l, n)-forwarded[n])
 	}
+	checkHandoverWindow(t, p, "failback", nil)
 	st := p.dirs[lab.LB1].MustStatus()
 	for _, s := range st.Services {
 		for _, r := range s.Reals {
@@ -489,6 +490,8 @@ func TestHAFailbackHitless(t *testing.T) {
 	keptOK("after the failback")
 
 	// A clean stop of lb1 hands the group to lb2 the same way.
+	before = map[string]model.Status{lab.LB1: p.dirs[lab.LB1].MustStatus(), lab.LB2: p.dirs[lab.LB2].MustStatus()}
+	logAt := map[string]int{lab.LB1: len(p.dirs[lab.LB1].Log.String()), lab.LB2: len(p.dirs[lab.LB2].Log.String())}
 	stop := time.Now()
 	if out, err := p.dirs[lab.LB1].CLI("stop"); err != nil {
 		t.Fatalf("stop: %v %s", err, out)
@@ -500,10 +503,54 @@ func TestHAFailbackHitless(t *testing.T) {
 	gap, stalled, ok = loop.Outage(stop)
 	_, failed2 := loop.Successes()
 	t.Logf("director stop: longest gap between answered connections with a failed one in it %v (without: %v); %d failed", gap, stalled, failed2-failed)
+	t.Logf("director stop: lb2's packets meanwhile %v", packetsDiff(before[lab.LB2].Stats.Packets, p.dirs[lab.LB2].MustStatus().Stats.Packets))
+	checkHandoverWindow(t, p, "director stop", logAt)
 	if !ok || gap > hitlessLimit() {
 		t.Errorf("director stop: longest gap between answered connections %v, want at most %v", gap, hitlessLimit())
 	}
 	keptOK("after director stop of lb1")
+}
+
+// checkHandoverWindow checks, from both daemons' logs, that each learnt
+// the peer's links from its heartbeats and had its handover window (peer
+// forwarding) open during the move (opened after since, the log offsets
+// at the move's start, or still open from an earlier move then), and logs
+// those lines.
+func checkHandoverWindow(t *testing.T, p *haPair, when string, since map[string]int) {
+	t.Helper()
+	for _, n := range []string{lab.LB1, lab.LB2} {
+		log := p.dirs[n].Log.String()
+		start := min(since[n], len(log))
+		var links, opened int
+		open := false
+		for line := range strings.Lines(log[:start]) {
+			if strings.Contains(line, "handover window") {
+				open = strings.Contains(line, "open=true")
+			}
+			if strings.Contains(line, "the peer's links") {
+				links++
+			}
+		}
+		if open {
+			opened++ // still open from an earlier move when this one started
+		}
+		for line := range strings.Lines(log[start:]) {
+			switch {
+			case strings.Contains(line, "the peer's links"):
+				links++
+			case strings.Contains(line, "handover window"):
+				if strings.Contains(line, "open=true") {
+					opened++
+				}
+			default:
+				continue
+			}
+			t.Logf("%s: %s: %s", when, n, strings.TrimSpace(line))
+		}
+		if links == 0 || opened == 0 {
+			t.Errorf("%s: %s learnt the peer's links %d times and had its handover window open %d times, want both", when, n, links, opened)
+		}
+	}
 }
 
 // packetsDiff is after's packet counters less before's, the ones that moved.
