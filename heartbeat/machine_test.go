@@ -715,3 +715,58 @@ func TestMachineDeadline(t *testing.T) {
 		t.Fatalf("deadline once stopped %v, want zero", h.m.Deadline())
 	}
 }
+
+// TestMachineHandover: Handover (the data plane's handover window) is true
+// while the group moves between two live nodes, on both sides, and false
+// in a takeover of a dead peer's group and once the move is over.
+func TestMachineHandover(t *testing.T) {
+	type hstep struct {
+		at       time.Duration
+		ev       any
+		handover bool
+	}
+	for _, c := range []struct {
+		name  string
+		cfg   Config
+		steps []hstep
+	}{
+		{"the old holder in a failback", pairCfg("lb2", true), []hstep{
+			{10 * sec, tick, false}, // peer never heard: a takeover, no window
+			{10200 * ms, ok, false},
+			{30 * sec, hb{state: Init, af: true}, false},
+			{30100 * ms, hb{state: Standby, af: true}, false},
+			{30200 * ms, hb{state: Acquiring, holding: true, af: true}, true},
+			{30400 * ms, hb{state: Active, holding: true, af: true}, true}, // releasing
+			{30450 * ms, rel, false},
+		}},
+		{"the owner taking the group back", pairCfg("lb1", true), []hstep{
+			{0, hb{state: Active, holding: true, since: -time.Hour, af: true}, false},
+			{30 * ms, hb{state: Active, holding: true, since: -time.Hour, af: true}, true}, // acquiring
+			{200 * ms, ok, false}, // active, the peer still says active
+			{220 * ms, hb{state: Releasing, holding: true, af: true}, true},
+			{240 * ms, hb{state: Standby, af: true}, false},
+		}},
+		{"a clean stop hands over", pairCfg("lb1", true), []hstep{
+			{0, hb{state: Standby, af: true}, true}, // the owner acquires at start, the peer alive
+			{10 * ms, ok, false},
+			{20 * ms, hb{state: Standby, af: true}, false},
+			{30 * ms, stop, true}, // handing over
+			{40 * ms, hb{state: Acquiring, holding: true, af: true}, true},
+		}},
+		{"the peer dies while acquiring", pairCfg("lb1", true), []hstep{
+			{0, hb{state: Active, holding: true, since: -time.Hour, af: true}, false},
+			{30 * ms, hb{state: Acquiring, holding: true, af: true}, true},
+			{10 * sec, tick, false},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, c.cfg, false)
+			for i, s := range c.steps {
+				h.m.Step(h.event(s.at, s.ev))
+				if got := h.m.Handover(); got != s.handover {
+					t.Fatalf("step %d (%v, %T %+v): state %v, Handover %v, want %v", i, s.at, s.ev, s.ev, h.m.State(), got, s.handover)
+				}
+			}
+		})
+	}
+}

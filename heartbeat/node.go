@@ -460,7 +460,18 @@ func (n *Node) step(ctx, bg context.Context, m *Machine, ev Event) {
 	if r, ok := ev.(Released); ok && n.stopping && m.State() == Releasing {
 		n.releaseErr = r.Err
 	}
-	for _, a := range m.Step(ev) {
+	actions := m.Step(ev)
+	// Before the actions: the peer's links and the handover window are
+	// in the data plane before an acquisition adds the addresses.
+	if h := [2]bool{m.Handover(), m.p.alive}; h != n.handover && n.onHandover != nil {
+		n.handover = h
+		n.onHandover(h[0], h[1])
+	}
+	if links, heard := m.PeerLinks(); heard && n.onPeerLinks != nil && (!n.peerLinksSeen || !slices.Equal(links, n.peerLinks)) {
+		n.peerLinks, n.peerLinksSeen = links, true
+		n.onPeerLinks(links)
+	}
+	for _, a := range actions {
 		switch a := a.(type) {
 		case Send:
 			copies := 1
@@ -502,14 +513,6 @@ func (n *Node) step(ctx, bg context.Context, m *Machine, ev Event) {
 				n.notify(a)
 			}
 		}
-	}
-	if h := [2]bool{m.Handover(), m.p.alive}; h != n.handover && n.onHandover != nil {
-		n.handover = h
-		n.onHandover(h[0], h[1])
-	}
-	if links, heard := m.PeerLinks(); heard && n.onPeerLinks != nil && (!n.peerLinksSeen || !slices.Equal(links, n.peerLinks)) {
-		n.peerLinks, n.peerLinksSeen = links, true
-		n.onPeerLinks(links)
 	}
 	n.mu.Lock()
 	n.status.State = m.State()
