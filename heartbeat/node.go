@@ -157,8 +157,8 @@ type Node struct {
 	onHandover    func(open, peerAlive bool) // SetHandoverHook
 	onPeerLinks   func([]LinkAd)             // SetPeerLinksHook
 	handover      [2]bool                    // the last values given to onHandover
-	peerLinks     []LinkAd       // the last value given to onPeerLinks
-	peerLinksSeen bool           // onPeerLinks was called
+	peerLinks     []LinkAd                   // the last value given to onPeerLinks
+	peerLinksSeen bool                       // onPeerLinks was called
 
 	counters struct {
 		sent, sendErrors, received, auth, replays, malformed, duplicates, ignored, transitions atomic.Uint64
