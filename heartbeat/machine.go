@@ -421,7 +421,11 @@ func (m *Machine) message(kind Kind) Message {
 		Handover:     m.handingOver(),
 		Score:        m.score,
 		ActiveSince:  m.activeSince,
-		Links:        m.cfg.Links,
+	}
+	// Link advertisements, unless the peer was last heard without the
+	// flag: a node of an earlier release would refuse the message.
+	if p := &m.p; !p.heard || p.msg.LinkAware {
+		msg.LinkAware, msg.Links = true, m.cfg.Links
 	}
 	if kind == KindLeaving {
 		msg.State, msg.Holding, msg.ActiveSince = Stopped, false, time.Time{}

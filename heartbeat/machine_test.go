@@ -770,3 +770,34 @@ func TestMachineHandover(t *testing.T) {
 		})
 	}
 }
+
+// TestMachineLinkAdvertisements: a node advertises its links until it
+// hears its peer without the link-aware flag (an earlier release, which
+// would refuse such messages), and again once the peer has it.
+func TestMachineLinkAdvertisements(t *testing.T) {
+	cfg := pairCfg("lb2", true)
+	cfg.Links = sampleLinks()
+	h := newHarness(t, cfg, false)
+	sent := func(ev Event) (aware bool, links int) {
+		t.Helper()
+		for _, a := range h.m.Step(ev) {
+			if s, ok := a.(Send); ok {
+				aware, links = s.Msg.LinkAware, len(s.Msg.Links)
+			}
+		}
+		return
+	}
+	if aware, n := sent(h.event(0, tick)); !aware || n != 2 {
+		t.Fatalf("before the peer is heard: link-aware %v, %d links; want true, 2", aware, n)
+	}
+	old := h.event(100*ms, hb{state: Active, holding: true, since: -time.Hour, af: true})
+	if aware, n := sent(old); aware || n != 0 {
+		t.Fatalf("after a message without the flag: link-aware %v, %d links; want neither", aware, n)
+	}
+	r := h.event(200*ms, hb{state: Active, holding: true, since: -time.Hour, af: true}).(Received)
+	r.Msg.LinkAware = true
+	h.m.Step(r)
+	if a, n := sent(h.event(1200*ms, tick)); !a || n != 2 {
+		t.Fatalf("after a link-aware message: link-aware %v, %d links; want true, 2", a, n)
+	}
+}

@@ -17,7 +17,8 @@ package heartbeat
 //	  6   1  kind: 1 heartbeat, 2 leaving
 //	  7   1  sender's state (State's values: 0 init ... 5 stopped)
 //	  8   1  flags: 1 holding, 2 failed, 4 auto_failback, 8 syncing,
-//	         16 handing over (stopping: take the group now)
+//	         16 handing over (stopping: take the group now), 32 link
+//	         advertisements understood (see Message.LinkAware)
 //	  9   1  length F of the sender's name, 1-64
 //	 10   1  length O of the owner's name (as the sender is configured), 0-64
 //	 11   1  resource group: its index in the pair's list of groups, 0
@@ -96,7 +97,8 @@ const (
 	flagAutoFailback = 1 << 2
 	flagSyncing      = 1 << 3
 	flagHandover     = 1 << 4
-	knownFlags       = flagHolding | flagFailed | flagAutoFailback | flagSyncing | flagHandover
+	flagLinkAware    = 1 << 5
+	knownFlags       = flagHolding | flagFailed | flagAutoFailback | flagSyncing | flagHandover | flagLinkAware
 
 	// MaxLinkAds bounds the link advertisements of a message.
 	MaxLinkAds = 16
@@ -189,6 +191,12 @@ type Message struct {
 	// ActiveSince is when the sender became the group's holder, wall
 	// clock; zero if it holds nothing.
 	ActiveSince time.Time
+	// LinkAware says the sender understands link advertisements (flag
+	// 32). A node of an earlier release refuses a message with the flag
+	// or with advertisements, so a node sends neither once it has heard
+	// its peer without the flag (Machine.message): a pair of two
+	// releases still hears each other, without peer forwarding.
+	LinkAware bool
 	// Links advertises, for each of the group's addresses, the MAC of the
 	// sender's interface that carries it (or would carry it): the peer
 	// hands packets without a flow there during a handover window. Empty
@@ -396,6 +404,9 @@ func (c *Codec) Encode(m Message) ([]byte, error) {
 	if err := checkLinkAds(m.Links); err != nil {
 		return nil, fmt.Errorf("encode heartbeat: %w", err)
 	}
+	if len(m.Links) > 0 && !m.LinkAware {
+		return nil, errors.New("encode heartbeat: link advertisements without the link-aware flag")
+	}
 	c.mu.Lock()
 	c.seq++
 	seq := c.seq
@@ -422,6 +433,9 @@ func (c *Codec) Encode(m Message) ([]byte, error) {
 	}
 	if m.Handover {
 		flags |= flagHandover
+	}
+	if m.LinkAware {
+		flags |= flagLinkAware
 	}
 	b[8] = flags
 	b[9] = byte(len(m.From))
@@ -489,6 +503,7 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 		AutoFailback: b[8]&flagAutoFailback != 0,
 		Syncing:      b[8]&flagSyncing != 0,
 		Handover:     b[8]&flagHandover != 0,
+		LinkAware:    b[8]&flagLinkAware != 0,
 		Score:        Score{Healthy: binary.BigEndian.Uint16(b[36:]), Reach: b[38]},
 		Generation:   binary.BigEndian.Uint64(b[12:]),
 		Seq:          binary.BigEndian.Uint64(b[20:]),
@@ -525,6 +540,9 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 	}
 	if err := checkLinkAds(m.Links); err != nil {
 		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(m.Links) > 0 && !m.LinkAware {
+		return Message{}, fmt.Errorf("%w: link advertisements without the link-aware flag", ErrMalformed)
 	}
 	if err := c.replay.fresh(m.From, m.Generation, m.Seq); err != nil {
 		return Message{}, err

@@ -44,7 +44,8 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Kind: KindHeartbeat, From: "lb1", State: Active, Holding: true, Handover: true, Owner: "lb1", ActiveSince: time.Unix(0, 9),
 			Score: Score{Reach: 255, Healthy: 65535}},
 		{Kind: KindHeartbeat, From: strings.Repeat("n", 64), State: Init, Holding: true, Owner: strings.Repeat("o", 64), ActiveSince: time.Unix(0, 1)},
-		{Kind: KindHeartbeat, From: "lb1", State: Standby, Owner: "lb1", Links: sampleLinks()},
+		{Kind: KindHeartbeat, From: "lb1", State: Standby, Owner: "lb1", LinkAware: true, Links: sampleLinks()},
+		{Kind: KindHeartbeat, From: "lb1", State: Standby, Owner: "lb1", LinkAware: true},
 	}
 	for _, c := range cases {
 		t.Run("method "+c.method, func(t *testing.T) {
@@ -428,7 +429,7 @@ func sampleLinks() []LinkAd {
 func TestLinkAdvertisements(t *testing.T) {
 	auth := Auth{Key: testKey}
 	m := sampleMessage()
-	m.Links = sampleLinks()
+	m.LinkAware, m.Links = true, sampleLinks()
 	b, err := NewCodec(auth, 1).Encode(m)
 	if err != nil {
 		t.Fatal(err)
@@ -471,6 +472,7 @@ func TestLinkAdvertisements(t *testing.T) {
 		{"zero address", mutate(func(b []byte) []byte { clear(b[off : off+4]); return b }), "IPv4"},
 		{"address twice", mutate(func(b []byte) []byte { copy(b[off+10:off+14], b[off:off+4]); return b }), "twice"},
 		{"count one short", mutate(func(b []byte) []byte { b[39] = 1; return b }), "want"},
+		{"without the link-aware flag", mutate(func(b []byte) []byte { b[8] &^= flagLinkAware; return b }), "link-aware"},
 		{"count one over", mutate(func(b []byte) []byte { b[39] = 3; return b }), "want"},
 		{"too many", func() []byte {
 			var body []byte
@@ -492,8 +494,14 @@ func TestLinkAdvertisements(t *testing.T) {
 
 	// Encode refuses what Decode would.
 	bad := sampleMessage()
+	bad.LinkAware = true
 	bad.Links = []LinkAd{{Addr: netip.MustParseAddr("192.168.56.10"), MAC: [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}}
 	if _, err := NewCodec(auth, 1).Encode(bad); err == nil {
 		t.Fatal("Encode accepted a broadcast MAC")
+	}
+	bad = sampleMessage()
+	bad.Links = sampleLinks()
+	if _, err := NewCodec(auth, 1).Encode(bad); err == nil {
+		t.Fatal("Encode accepted advertisements without the link-aware flag")
 	}
 }

@@ -49,6 +49,7 @@ type haPair struct {
 	// metrics is the metrics listener (default 127.0.0.1:9917).
 	metrics string
 	mod     func(*lab.PairConfig) // changes each node's configuration, if not nil
+	labOpts lab.Options           // the lab's options (tuned veths by default)
 }
 
 func startPair(t *testing.T, tm haTimers, autoFailback bool) *haPair {
@@ -69,7 +70,7 @@ func startPairMod(t *testing.T, tm haTimers, autoFailback bool, mod func(*lab.Pa
 // startPairWith starts the pair as p (timers and options) says.
 func startPairWith(t *testing.T, p *haPair) *haPair {
 	t.Helper()
-	l := newLab(t, lab.Options{})
+	l := newLab(t, p.labOpts)
 	p.t, p.l, p.dirs = t, l, map[string]*runningDirector{}
 	p.names = map[string]string{lab.LB1: l.Prefix() + "-lb1", lab.LB2: l.Prefix() + "-lb2"}
 	dir := t.TempDir()
@@ -402,8 +403,20 @@ func haTargets() bool { return os.Getenv("DIRECTOR_HA_TARGETS") == "1" }
 // connections survive the failover, the failback and a clean director
 // stop of lb1 (handed over the same way).
 func TestHAFailbackHitless(t *testing.T) {
-	tm := haTimers{100 * time.Millisecond, 500 * time.Millisecond}
-	p := startPair(t, tm, true)
+	testFailbackHitless(t, startPair(t, haTimers{100 * time.Millisecond, 500 * time.Millisecond}, true))
+}
+
+// TestHAFailbackHitlessUntuned is TestHAFailbackHitless on veths as the
+// kernel makes them (GRO off, checksum offload on): the data plane is then
+// TC (auto), so peer forwarding goes out by bpf_redirect to the ingress
+// interface.
+func TestHAFailbackHitlessUntuned(t *testing.T) {
+	testFailbackHitless(t, startPairWith(t, &haPair{timers: haTimers{100 * time.Millisecond, 500 * time.Millisecond},
+		failback: true, labOpts: lab.Options{KernelDefaults: true}}))
+}
+
+func testFailbackHitless(t *testing.T, p *haPair) {
+	tm := p.timers
 	p.waitHolders([]string{lab.LB1}, 10*time.Second)
 	p.waitState(lab.LB1, "active", 10*time.Second)
 	p.waitState(lab.LB2, "standby", 10*time.Second)

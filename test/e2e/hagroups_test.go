@@ -221,6 +221,7 @@ func TestHAGroupsTwoOwners(t *testing.T) {
 	}
 
 	// lb1 comes back: it takes "web" back without a gap; lb2 keeps "api".
+	before := map[string]model.Status{lab.LB1: p.dirs[lab.LB1].MustStatus(), lab.LB2: p.dirs[lab.LB2].MustStatus()}
 	if err := p.l.SetLinks(lab.LB1, true); err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +243,10 @@ func TestHAGroupsTwoOwners(t *testing.T) {
 			gap, hitlessLimit(), at, p.groupStatus(lab.LB1, "web").LastTransition.Sub(back).Round(time.Millisecond),
 			p.groupStatus(lab.LB2, "web").LastTransition.Sub(back).Round(time.Millisecond))
 	}
+	for _, n := range []string{lab.LB1, lab.LB2} {
+		t.Logf("failback: %s's packets meanwhile %v", n, packetsDiff(before[n].Stats.Packets, p.dirs[n].MustStatus().Stats.Packets))
+	}
+	checkHandoverWindow(t, p, "failback", nil)
 	if w, a := p.groupStatus(lab.LB1, "web").State, p.groupStatus(lab.LB2, "api").State; w != "active" || a != "active" {
 		t.Errorf("after the failback: lb1's web %s, lb2's api %s; want both active", w, a)
 	}
