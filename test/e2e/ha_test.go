@@ -376,19 +376,14 @@ func startDirectorIn(t *testing.T, l *lab.Lab, n, cfg, socket string) *runningDi
 }
 
 // hitlessLimit is the longest gap between answered new connections a
-// planned move of the group may cause. Issue 14's target is 100 ms, a few
-// client-loop paces; `make bench-ha` (DIRECTOR_HA_TARGETS=1) asserts it.
-// The make-before-break window still has a known race (docs/ha.md, "the
-// handover race"): a connection whose SYN reaches one director and whose
-// next packet reaches the other, before the client's or the real servers'
-// ARP settles, is reset or times out (the 200 ms loop timeout), so `make
-// test` asserts 500 ms: it still catches a return of the 3.9 s gap of a
-// failback that waited for health checks after taking the addresses.
+// planned move of the group may cause: issue 14's target, 100 ms, a few
+// client-loop paces. It holds in make test since peer forwarding closed
+// the handover race (docs/ha.md, "Peer forwarding in a handover window"):
+// a connection whose SYN reached one director and whose next packet
+// reaches the other is handed back to the first instead of being reset
+// or left to time out (the loop's 200 ms timeout).
 func hitlessLimit() time.Duration {
-	if haTargets() {
-		return 100 * time.Millisecond
-	}
-	return 500 * time.Millisecond
+	return 100 * time.Millisecond
 }
 
 // haTargets says whether the HA tests assert issue 14's targets (make
