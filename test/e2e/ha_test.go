@@ -412,6 +412,9 @@ func TestHAFailbackHitlessUntuned(t *testing.T) {
 
 func testFailbackHitless(t *testing.T, p *haPair) {
 	tm := p.timers
+	for _, n := range []string{lab.LB1, lab.LB2} {
+		t.Logf("%s: data plane %s", n, p.dirs[n].MustStatus().Dataplane)
+	}
 	p.waitHolders([]string{lab.LB1}, 10*time.Second)
 	p.waitState(lab.LB1, "active", 10*time.Second)
 	p.waitState(lab.LB2, "standby", 10*time.Second)
