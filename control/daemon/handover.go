@@ -56,6 +56,7 @@ type handoverWindow struct {
 	heard    []bool               // per group: the peer was heard
 	on       bool                 // the data plane's window is open
 	timer    *time.Timer          // closes the window after settle
+	timerGen int                  // which timer is current: an older one that fired late does nothing
 	stopped  bool
 	warnedNo bool // "the peer advertises no links" was logged
 	applied  string
@@ -121,14 +122,20 @@ func (w *handoverWindow) set(i int, open, peerAlive bool) {
 		}
 		w.apply(false, "the peer is not alive")
 	case w.timer == nil:
-		w.timer = time.AfterFunc(w.settle, w.expire)
+		w.timerGen++
+		gen := w.timerGen
+		w.timer = time.AfterFunc(w.settle, func() { w.expire(gen) })
 	}
 }
 
-// expire closes the window once settle has passed without a move.
-func (w *handoverWindow) expire() {
+// expire closes the window once settle has passed without a move, if
+// timer gen is still the current one.
+func (w *handoverWindow) expire(gen int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if gen != w.timerGen {
+		return
+	}
 	w.timer = nil
 	for _, o := range w.open {
 		if o {
