@@ -381,7 +381,9 @@ static __always_inline int peer_forward(void *ctx, struct pkt *p, __u32 ifindex,
 	struct bpf_fib_lookup fib = {};
 	__u8 *src = p->eth->h_source;
 
-	if (!c || !c->peer_forward)
+	/* A first fragment keeps today's path: its other fragments follow
+	 * what frag_remember records, which knows no peer. */
+	if (!c || !c->peer_forward || p->fragment)
 		return 0;
 	l = bpf_map_lookup_elem(&peer_links, &ifindex);
 	if (!l)

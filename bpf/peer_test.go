@@ -111,6 +111,12 @@ func TestPeerForwardInHandoverWindow(t *testing.T) {
 		e.check(t, "tracked ack in window", e.pub, ack4.frame(), xdpRedirect, PathForward,
 			toReal(ack4, "192.168.200.11", macRip1, 80).frame())
 
+		// A first fragment keeps today's path (its other fragments
+		// follow what the first did, which knows no peer).
+		frag := udp
+		frag.fragOff = 0x2000 // MF
+		e.check(t, "first fragment in window", e.inter, frag.frame(), xdpPass, PathNoService, frag.frame())
+
 		// A link without a peer entry keeps today's path.
 		if err := e.maps.SetPeerLinks(map[uint32]PeerLink{}); err != nil {
 			t.Fatal(err)
