@@ -402,12 +402,20 @@ func TestHAFailbackHitless(t *testing.T) {
 }
 
 // TestHAFailbackHitlessUntuned is TestHAFailbackHitless on veths as the
-// kernel makes them (GRO off, checksum offload on): the data plane is then
-// TC (auto), so peer forwarding goes out by bpf_redirect to the ingress
-// interface.
+// kernel makes them (GRO off, checksum offload on), with the data plane
+// auto takes there (TC, as on the lab's tuned veths): peer forwarding
+// leaves by bpf_redirect to the ingress interface.
 func TestHAFailbackHitlessUntuned(t *testing.T) {
 	testFailbackHitless(t, startPairWith(t, &haPair{timers: haTimers{100 * time.Millisecond, 500 * time.Millisecond},
 		failback: true, labOpts: lab.Options{KernelDefaults: true}}))
+}
+
+// TestHAFailbackHitlessXDP is TestHAFailbackHitless with the data plane
+// forced to XDP on the lab's tuned veths (auto takes TC on veths): peer
+// forwarding leaves by XDP_TX.
+func TestHAFailbackHitlessXDP(t *testing.T) {
+	testFailbackHitless(t, startPairMod(t, haTimers{100 * time.Millisecond, 500 * time.Millisecond}, true,
+		func(c *lab.PairConfig) { c.Dataplane = "xdp" }))
 }
 
 func testFailbackHitless(t *testing.T, p *haPair) {

@@ -158,9 +158,18 @@ func TestHAGroupsTwoOwners(t *testing.T) {
 	tm := haTimers{100 * time.Millisecond, 500 * time.Millisecond}
 	p := startGroupsPair(t, tm)
 	p.waitGroupsHeld("web", "api", 15*time.Second)
+	// Held from acquiring on: the gratuitous ARPs take a little longer.
 	for n, want := range map[string][2]string{lab.LB1: {"active", "standby"}, lab.LB2: {"standby", "active"}} {
-		if w, a := p.groupStatus(n, "web").State, p.groupStatus(n, "api").State; w != want[0] || a != want[1] {
-			t.Fatalf("%s: web %s, api %s; want %s, %s", n, w, a, want[0], want[1])
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			w, a := p.groupStatus(n, "web").State, p.groupStatus(n, "api").State
+			if w == want[0] && a == want[1] {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: web %s, api %s 5s after the addresses were held; want %s, %s", n, w, a, want[0], want[1])
+			}
+			time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 		}
 	}
 	out, err := p.dirs[lab.LB2].CLI("status")
