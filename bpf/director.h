@@ -359,6 +359,56 @@ static __always_inline enum action handle_frag_rest(void *ctx, struct pkt *p, __
 	return ACT_REDIRECT;
 }
 
+/*
+ * peer_forward hands a packet this node has no flow for to the peer
+ * director of an HA pair, at layer 2, while a handover window is open
+ * (dp_config.peer_forward): during a planned move both directors forward,
+ * and a connection opened then may have its SYN on one node and its next
+ * packet (the client's ACK, the real server's SYN-ACK) on the other, whose
+ * ARP entry moved in between. Only the Ethernet addresses change (the
+ * peer's MAC on this link, this interface's MAC as source); the TTL is
+ * left alone, the peer forwards it. A frame from the peer's MAC is never
+ * sent back: it takes the path it would take outside the window, so a
+ * packet neither node knows ends where it ends today. from_real asks for
+ * one more check: a real server's packet to one of this node's own
+ * addresses (a health check's reply) stays here. Returns 1 when sent.
+ */
+static __always_inline int peer_forward(void *ctx, struct pkt *p, __u32 ifindex, int from_real,
+					__u32 *out_ifindex, __u32 *path)
+{
+	struct dp_config *c = dp_config();
+	struct peer_link *l;
+	struct bpf_fib_lookup fib = {};
+	__u8 *src = p->eth->h_source;
+
+	/* A first fragment keeps today's path: its other fragments follow
+	 * what frag_remember records, which knows no peer. */
+	if (!c || !c->peer_forward || p->fragment)
+		return 0;
+	l = bpf_map_lookup_elem(&peer_links, &ifindex);
+	if (!l)
+		return 0;
+	if (src[0] == l->peer_mac[0] && src[1] == l->peer_mac[1] && src[2] == l->peer_mac[2] &&
+	    src[3] == l->peer_mac[3] && src[4] == l->peer_mac[4] && src[5] == l->peer_mac[5])
+		return 0;
+	if (from_real) {
+		if (!addr_has(p->iph->saddr, ADDR_REAL))
+			return 0;
+		fib.family = AF_INET;
+		fib.ipv4_src = p->iph->saddr;
+		fib.ipv4_dst = p->iph->daddr;
+		fib.ifindex = ifindex;
+		/* NOT_FWDED: a local, broadcast or multicast destination. */
+		if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) == BPF_FIB_LKUP_RET_NOT_FWDED)
+			return 0;
+	}
+	__builtin_memcpy(p->eth->h_dest, l->peer_mac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, l->own_mac, ETH_ALEN);
+	*out_ifindex = ifindex;
+	*path = PATH_PEER_FORWARD;
+	return 1;
+}
+
 /* process_flow is the pipeline of a TCP/UDP packet with ports (a whole
  * datagram or a first fragment) of flow key k. */
 static __always_inline enum action process_flow(void *ctx, struct pkt *pp, const struct flow_key *kp,
@@ -437,6 +487,8 @@ static __always_inline enum action process_flow(void *ctx, struct pkt *pp, const
 	sk.proto = k.proto;
 	svc = bpf_map_lookup_elem(&services, &sk);
 	if (!svc) {
+		if (peer_forward(ctx, &p, ifindex, 1, out_ifindex, path))
+			return ACT_REDIRECT;
 		*path = PATH_NO_SERVICE;
 		return ACT_PASS;
 	}
@@ -446,6 +498,8 @@ static __always_inline enum action process_flow(void *ctx, struct pkt *pp, const
 	}
 	if (p.proto == IPPROTO_TCP) {
 		if ((p.tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN) {
+			if (peer_forward(ctx, &p, ifindex, 0, out_ifindex, path))
+				return ACT_REDIRECT;
 			*path = PATH_TCP_NOT_SYN;
 			return ACT_PASS;
 		}

@@ -46,14 +46,14 @@ const (
 )
 
 type directorDpConfig struct {
-	_          structs.HostLayout
-	Hz         uint64
-	TimeoutSyn uint64
-	TimeoutEst uint64
-	TimeoutFin uint64
-	TimeoutUdp uint64
-	SyncEvents uint32
-	Pad        uint32
+	_           structs.HostLayout
+	Hz          uint64
+	TimeoutSyn  uint64
+	TimeoutEst  uint64
+	TimeoutFin  uint64
+	TimeoutUdp  uint64
+	SyncEvents  uint32
+	PeerForward uint32
 }
 
 type directorFlow struct {
@@ -124,6 +124,13 @@ const (
 	directorFragVerdictFRAG_PASS   directorFragVerdict = 2
 )
 
+type directorPeerLink struct {
+	_       structs.HostLayout
+	PeerMac [6]uint8
+	OwnMac  [6]uint8
+	Pad     uint32
+}
+
 type directorPersistKey struct {
 	_      structs.HostLayout
 	SvcId  uint32
@@ -166,7 +173,8 @@ const (
 	directorPktPathPATH_ICMP_MALFORMED   directorPktPath = 23
 	directorPktPathPATH_TABLE_FULL       directorPktPath = 24
 	directorPktPathPATH_FRAGMENT_FORWARD directorPktPath = 25
-	directorPktPathPATH_MAX              directorPktPath = 26
+	directorPktPathPATH_PEER_FORWARD     directorPktPath = 26
+	directorPktPathPATH_MAX              directorPktPath = 27
 )
 
 type directorReal struct {
@@ -253,6 +261,7 @@ const (
 	directorMapHalfOpen          = "half_open"
 	directorMapMeta              = "meta"
 	directorMapPathStats         = "path_stats"
+	directorMapPeerLinks         = "peer_links"
 	directorMapPersist           = "persist"
 	directorMapRealConns         = "real_conns"
 	directorMapRealConnsAdj      = "real_conns_adj"
@@ -331,6 +340,7 @@ type directorMapSpecs struct {
 	HalfOpen     *ebpf.MapSpec `ebpf:"half_open"`
 	Meta         *ebpf.MapSpec `ebpf:"meta"`
 	PathStats    *ebpf.MapSpec `ebpf:"path_stats"`
+	PeerLinks    *ebpf.MapSpec `ebpf:"peer_links"`
 	Persist      *ebpf.MapSpec `ebpf:"persist"`
 	RealConns    *ebpf.MapSpec `ebpf:"real_conns"`
 	RealConnsAdj *ebpf.MapSpec `ebpf:"real_conns_adj"`
@@ -383,6 +393,7 @@ type directorMaps struct {
 	HalfOpen     *ebpf.Map `ebpf:"half_open"`
 	Meta         *ebpf.Map `ebpf:"meta"`
 	PathStats    *ebpf.Map `ebpf:"path_stats"`
+	PeerLinks    *ebpf.Map `ebpf:"peer_links"`
 	Persist      *ebpf.Map `ebpf:"persist"`
 	RealConns    *ebpf.Map `ebpf:"real_conns"`
 	RealConnsAdj *ebpf.Map `ebpf:"real_conns_adj"`
@@ -403,6 +414,7 @@ func (m *directorMaps) Close() error {
 		m.HalfOpen,
 		m.Meta,
 		m.PathStats,
+		m.PeerLinks,
 		m.Persist,
 		m.RealConns,
 		m.RealConnsAdj,

@@ -152,6 +152,9 @@ type Maps struct {
 	realStats, paths, config, meta          *ebpf.Map
 	syncEvents, halfOpen, ctStats           *ebpf.Map
 	realConns, realConnsAdj, persist        *ebpf.Map
+	peerLinks                               *ebpf.Map
+	// cfgMu serialises the read-modify-writes of the config entry.
+	cfgMu sync.Mutex
 	// cpMu serialises the control plane's read-modify-writes of its own
 	// ct_stats slots (CT_CP_FIRST on).
 	cpMu sync.Mutex
@@ -164,6 +167,7 @@ func NewMaps(o *Objects) *Maps {
 		addrs: o.Addrs, realStats: o.RealStats, paths: o.PathStats, config: o.Config, meta: o.Meta,
 		syncEvents: o.SyncEvents, halfOpen: o.HalfOpen, ctStats: o.CtStats,
 		realConns: o.RealConns, realConnsAdj: o.RealConnsAdj, persist: o.Persist,
+		peerLinks: o.PeerLinks,
 	}
 }
 
@@ -339,6 +343,8 @@ func (m *Maps) readConfig() (DpConfig, error) {
 // InitClock records the kernel's HZ (ProbeHZ); it must be set before
 // timeouts, which the program keeps in jiffies.
 func (m *Maps) InitClock(hz uint64) error {
+	m.cfgMu.Lock()
+	defer m.cfgMu.Unlock()
 	c, err := m.readConfig()
 	if err != nil {
 		return err
@@ -377,6 +383,8 @@ func fromJiffies(j, hz uint64) time.Duration {
 // state from now on. Timeouts are kept in jiffies: the smallest non-zero
 // one is one jiffy.
 func (m *Maps) SetTimeouts(t Timeouts) error {
+	m.cfgMu.Lock()
+	defer m.cfgMu.Unlock()
 	c, err := m.readConfig()
 	if err != nil {
 		return err

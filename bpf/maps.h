@@ -135,7 +135,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sync_events SEC(".maps");
 
-/* VIP and real-server addresses (addr_flags), consulted for fragments only. */
+/* VIP and real-server addresses (addr_flags), consulted for fragments and,
+ * in a handover window, for packets from real servers without a flow. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __be32);
@@ -165,6 +166,18 @@ struct {
 	__uint(max_entries, PATH_MAX);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } path_stats SEC(".maps");
+
+/* The peer director of an HA pair, per link of this node (ifindex ->
+ * struct peer_link): where a packet without a flow goes during a handover
+ * window (dp_config.peer_forward). Empty without a pair, or while the
+ * peer has not advertised its interfaces. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct peer_link);
+	__uint(max_entries, 64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} peer_links SEC(".maps");
 
 /* Runtime settings (struct dp_config), one entry. */
 struct {

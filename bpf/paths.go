@@ -38,6 +38,7 @@ var Paths = map[PktPath]PathInfo{
 	directorPktPathPATH_ICMP_MALFORMED:   {"icmp_malformed", "pass"},
 	directorPktPathPATH_TABLE_FULL:       {"flow_table_full", "drop"},
 	directorPktPathPATH_FRAGMENT_FORWARD: {"fragment_forward", "forward"},
+	directorPktPathPATH_PEER_FORWARD:     {"peer_forward", "forward"},
 }
 
 // Exported path values used by tests and the control plane.

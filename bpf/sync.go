@@ -21,6 +21,8 @@ import (
 
 // SetSyncEvents turns the program's sync notifications on or off.
 func (m *Maps) SetSyncEvents(on bool) error {
+	m.cfgMu.Lock()
+	defer m.cfgMu.Unlock()
 	c, err := m.readConfig()
 	if err != nil {
 		return err

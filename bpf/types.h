@@ -221,7 +221,22 @@ struct dp_config {
 	__u64 timeout_fin; /* jiffies; IPVS fin_wait default 120 s, also used after RST */
 	__u64 timeout_udp; /* jiffies; IPVS udp default 300 s */
 	__u32 sync_events; /* nonzero: report new flows and state changes in sync_events */
-	__u32 pad;         /* always zero */
+	/* Nonzero while this node is in a handover window of the HA pair (an
+	 * address group moving between the two directors, and a settle time
+	 * after): a TCP/UDP packet without a flow that would go to this
+	 * node's stack goes to the peer director instead (peer_links,
+	 * PATH_PEER_FORWARD). Was an always-zero pad before: a program that
+	 * predates it reads it as padding, so the ABI is unchanged. */
+	__u32 peer_forward;
+};
+
+/* Value of the peer_links map (key: __u32 ifindex of this node): the
+ * layer-2 addresses to hand a packet to the peer director on that link,
+ * written by the control plane from the peer's heartbeat advertisements. */
+struct peer_link {
+	__u8 peer_mac[6]; /* the peer director's interface on this link */
+	__u8 own_mac[6];  /* this node's interface (the frame's new source) */
+	__u32 pad;        /* always zero */
 };
 
 /* One entry in the meta map (struct state_meta), written when the pinned state is created. */
@@ -267,6 +282,7 @@ enum pkt_path {
 	PATH_ICMP_MALFORMED,    /* pass: ICMP error whose quoted packet is truncated or has IP options */
 	PATH_TABLE_FULL,        /* drop: handshake completed but the established table is full: connection refused */
 	PATH_FRAGMENT_FORWARD,  /* redirect: non-first fragment, NATed and sent where its first fragment went */
+	PATH_PEER_FORWARD,      /* redirect: no flow, in an HA handover window: sent unchanged but for its MACs to the peer director on the same link */
 	PATH_MAX,
 };
 

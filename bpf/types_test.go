@@ -38,6 +38,7 @@ var mapTypes = map[string]struct {
 	"real_conns":     {uint32(0), ConnCounts{}, "__u32", "conn_counts"},
 	"real_conns_adj": {uint32(0), ConnAdj{}, "__u32", "conn_adj"},
 	"persist":        {PersistKey{}, Persist{}, "persist_key", "persist_tmpl"},
+	"peer_links":     {uint32(0), PeerLink{}, "__u32", "peer_link"},
 	// A ring buffer has no key or value; its records are struct flow_key,
 	// read as FlowKey by SyncReader (checked through flows' key above).
 	"sync_events": {nil, nil, "", ""},

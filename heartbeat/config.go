@@ -40,6 +40,11 @@ type Config struct {
 	// declared dead (default 2*Deadtime, at least Deadtime): the peer may
 	// be booting too.
 	Initdead time.Duration
+	// Links are advertised in every heartbeat: for each of the group's
+	// addresses, the MAC of this node's interface that carries it (see
+	// LinkAd). The peer hands packets without a flow there during a
+	// handover window. Optional: at most MaxLinkAds.
+	Links []LinkAd
 }
 
 // Validate fills the defaults of the zero durations and checks the
@@ -70,6 +75,9 @@ func (c *Config) Validate() error {
 		bad("owner: %q is not one of nodes %q", c.Owner, c.Nodes)
 	}
 
+	if err := checkLinkAds(c.Links); err != nil {
+		bad("links: %w", err)
+	}
 	if c.Group < 0 || c.Group >= MaxGroups {
 		bad("group: index %d is outside 0..%d", c.Group, MaxGroups-1)
 	}

@@ -168,6 +168,27 @@ func (m *Machine) Holding() bool { return m.holding }
 // not): the time its split-brain claim is judged by.
 func (m *Machine) ActiveSince() time.Time { return m.activeSince }
 
+// Handover says whether the group is moving between the two nodes while
+// both are up: this node or its peer (as last heard) is acquiring or
+// releasing it, or the active node is handing it over before a clean
+// stop. Both nodes may forward then (make before break), and a
+// connection's packets may reach either: the daemon opens the data
+// plane's handover window (peer forwarding) while it is true, and for a
+// settle time after. False while the peer is not alive: a takeover of a
+// dead peer's group has no one to hand packets to.
+func (m *Machine) Handover() bool {
+	p := &m.p
+	if !p.alive {
+		return false
+	}
+	moving := func(s State) bool { return s == Acquiring || s == Releasing }
+	return moving(m.state) || m.handingOver() || moving(p.msg.State) || p.msg.Handover
+}
+
+// PeerLinks returns the peer's link advertisements as last heard, and
+// whether anything was heard from it.
+func (m *Machine) PeerLinks() ([]LinkAd, bool) { return m.p.msg.Links, m.p.heard }
+
 // Peers describes the peer (one entry: the pair has one peer), its Age
 // counted to the latest event's time.
 func (m *Machine) Peers() []PeerStatus {
@@ -400,6 +421,11 @@ func (m *Machine) message(kind Kind) Message {
 		Handover:     m.handingOver(),
 		Score:        m.score,
 		ActiveSince:  m.activeSince,
+	}
+	// Link advertisements, unless the peer was last heard without the
+	// flag: a node of an earlier release would refuse the message.
+	if p := &m.p; !p.heard || p.msg.LinkAware {
+		msg.LinkAware, msg.Links = true, m.cfg.Links
 	}
 	if kind == KindLeaving {
 		msg.State, msg.Holding, msg.ActiveSince = Stopped, false, time.Time{}

@@ -715,3 +715,89 @@ func TestMachineDeadline(t *testing.T) {
 		t.Fatalf("deadline once stopped %v, want zero", h.m.Deadline())
 	}
 }
+
+// TestMachineHandover: Handover (the data plane's handover window) is true
+// while the group moves between two live nodes, on both sides, and false
+// in a takeover of a dead peer's group and once the move is over.
+func TestMachineHandover(t *testing.T) {
+	type hstep struct {
+		at       time.Duration
+		ev       any
+		handover bool
+	}
+	for _, c := range []struct {
+		name  string
+		cfg   Config
+		steps []hstep
+	}{
+		{"the old holder in a failback", pairCfg("lb2", true), []hstep{
+			{10 * sec, tick, false}, // peer never heard: a takeover, no window
+			{10200 * ms, ok, false},
+			{30 * sec, hb{state: Init, af: true}, false},
+			{30100 * ms, hb{state: Standby, af: true}, false},
+			{30200 * ms, hb{state: Acquiring, holding: true, af: true}, true},
+			{30400 * ms, hb{state: Active, holding: true, af: true}, true}, // releasing
+			{30450 * ms, rel, false},
+		}},
+		{"the owner taking the group back", pairCfg("lb1", true), []hstep{
+			{0, hb{state: Active, holding: true, since: -time.Hour, af: true}, false},
+			{30 * ms, hb{state: Active, holding: true, since: -time.Hour, af: true}, true}, // acquiring
+			{200 * ms, ok, false}, // active, the peer still says active
+			{220 * ms, hb{state: Releasing, holding: true, af: true}, true},
+			{240 * ms, hb{state: Standby, af: true}, false},
+		}},
+		{"a clean stop hands over", pairCfg("lb1", true), []hstep{
+			{0, hb{state: Standby, af: true}, true}, // the owner acquires at start, the peer alive
+			{10 * ms, ok, false},
+			{20 * ms, hb{state: Standby, af: true}, false},
+			{30 * ms, stop, true}, // handing over
+			{40 * ms, hb{state: Acquiring, holding: true, af: true}, true},
+		}},
+		{"the peer dies while acquiring", pairCfg("lb1", true), []hstep{
+			{0, hb{state: Active, holding: true, since: -time.Hour, af: true}, false},
+			{30 * ms, hb{state: Acquiring, holding: true, af: true}, true},
+			{10 * sec, tick, false},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, c.cfg, false)
+			for i, s := range c.steps {
+				h.m.Step(h.event(s.at, s.ev))
+				if got := h.m.Handover(); got != s.handover {
+					t.Fatalf("step %d (%v, %T %+v): state %v, Handover %v, want %v", i, s.at, s.ev, s.ev, h.m.State(), got, s.handover)
+				}
+			}
+		})
+	}
+}
+
+// TestMachineLinkAdvertisements: a node advertises its links until it
+// hears its peer without the link-aware flag (an earlier release, which
+// would refuse such messages), and again once the peer has it.
+func TestMachineLinkAdvertisements(t *testing.T) {
+	cfg := pairCfg("lb2", true)
+	cfg.Links = sampleLinks()
+	h := newHarness(t, cfg, false)
+	sent := func(ev Event) (aware bool, links int) {
+		t.Helper()
+		for _, a := range h.m.Step(ev) {
+			if s, ok := a.(Send); ok {
+				aware, links = s.Msg.LinkAware, len(s.Msg.Links)
+			}
+		}
+		return
+	}
+	if aware, n := sent(h.event(0, tick)); !aware || n != 2 {
+		t.Fatalf("before the peer is heard: link-aware %v, %d links; want true, 2", aware, n)
+	}
+	old := h.event(100*ms, hb{state: Active, holding: true, since: -time.Hour, af: true})
+	if aware, n := sent(old); aware || n != 0 {
+		t.Fatalf("after a message without the flag: link-aware %v, %d links; want neither", aware, n)
+	}
+	r := h.event(200*ms, hb{state: Active, holding: true, since: -time.Hour, af: true}).(Received)
+	r.Msg.LinkAware = true
+	h.m.Step(r)
+	if a, n := sent(h.event(1200*ms, tick)); !a || n != 2 {
+		t.Fatalf("after a link-aware message: link-aware %v, %d links; want true, 2", a, n)
+	}
+}

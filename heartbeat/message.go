@@ -17,7 +17,8 @@ package heartbeat
 //	  6   1  kind: 1 heartbeat, 2 leaving
 //	  7   1  sender's state (State's values: 0 init ... 5 stopped)
 //	  8   1  flags: 1 holding, 2 failed, 4 auto_failback, 8 syncing,
-//	         16 handing over (stopping: take the group now)
+//	         16 handing over (stopping: take the group now), 32 link
+//	         advertisements understood (see Message.LinkAware)
 //	  9   1  length F of the sender's name, 1-64
 //	 10   1  length O of the owner's name (as the sender is configured), 0-64
 //	 11   1  resource group: its index in the pair's list of groups, 0
@@ -28,13 +29,18 @@ package heartbeat
 //	 28   8  active since: wall-clock ns since 1970, 0 if not holding
 //	 36   2  healthy: real servers the sender's checks find up (Score)
 //	 38   1  reach: ping nodes the sender reaches (Score)
-//	 39   1  reserved, 0
+//	 39   1  N: link advertisements that follow the names, 0-16 (was a
+//	         reserved zero byte: a sender that predates them sends none)
 //	 40   F  sender's name
 //	40+F  O  owner's name
+//	  ...  N × 10: link advertisements (LinkAd): an IPv4 address of the
+//	         group (4 bytes) and the MAC of the sender's interface that
+//	         carries it (6 bytes), for peer forwarding in a handover
 //	  ...  32, 20 or 16: HMAC (by method) of every byte before it
 //
-// So at most 40+64+64+32 = 200 bytes; anything above MaxMessageSize is
-// refused unread. The MAC covers the header, method byte included, so a
+// So at most 40+64+64+160+32 = 360 bytes; anything above MaxMessageSize
+// is refused unread. A node of an earlier release refuses a message with
+// advertisements (its reserved byte is not zero) as malformed. The MAC covers the header, method byte included, so a
 // message cannot be downgraded to a weaker method: a receiver accepts only
 // its own configured method. Decode checks, in order: size and layout
 // (ErrMalformed), method and MAC (ErrAuth, compared in constant time), the
@@ -68,6 +74,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -89,7 +97,12 @@ const (
 	flagAutoFailback = 1 << 2
 	flagSyncing      = 1 << 3
 	flagHandover     = 1 << 4
-	knownFlags       = flagHolding | flagFailed | flagAutoFailback | flagSyncing | flagHandover
+	flagLinkAware    = 1 << 5
+	knownFlags       = flagHolding | flagFailed | flagAutoFailback | flagSyncing | flagHandover | flagLinkAware
+
+	// MaxLinkAds bounds the link advertisements of a message.
+	MaxLinkAds = 16
+	linkAdSize = 10
 
 	// replayWindow is how many sequence numbers below the highest one are
 	// remembered per sender.
@@ -178,10 +191,63 @@ type Message struct {
 	// ActiveSince is when the sender became the group's holder, wall
 	// clock; zero if it holds nothing.
 	ActiveSince time.Time
+	// LinkAware says the sender understands link advertisements (flag
+	// 32). A node of an earlier release refuses a message with the flag
+	// or with advertisements, so a node sends neither once it has heard
+	// its peer without the flag (Machine.message): a pair of two
+	// releases still hears each other, without peer forwarding.
+	LinkAware bool
+	// Links advertises, for each of the group's addresses, the MAC of the
+	// sender's interface that carries it (or would carry it): the peer
+	// hands packets without a flow there during a handover window. Empty
+	// from a sender that predates it.
+	Links []LinkAd
 	// Generation and Seq are set by Codec.Encode (any value given is
 	// ignored) and reported by Decode.
 	Generation uint64
 	Seq        uint64
+}
+
+// LinkAd is one link advertisement: an address of the resource group and
+// the MAC of the sender's interface that carries it.
+type LinkAd struct {
+	Addr netip.Addr // IPv4
+	MAC  [6]byte    // unicast, not zero
+}
+
+// String gives "192.168.56.10 02:00:00:00:56:0b".
+func (a LinkAd) String() string {
+	return a.Addr.String() + " " + net.HardwareAddr(a.MAC[:]).String()
+}
+
+// Check says what is wrong with a, if anything.
+func (a LinkAd) Check() error {
+	switch {
+	case !a.Addr.Is4() || a.Addr.IsUnspecified():
+		return fmt.Errorf("link advertisement: address %v is not a usable IPv4 address", a.Addr)
+	case a.MAC[0]&1 != 0 || a.MAC == [6]byte{}:
+		return fmt.Errorf("link advertisement: %s: MAC %s is not a unicast address", a.Addr, net.HardwareAddr(a.MAC[:]))
+	}
+	return nil
+}
+
+// checkLinkAds checks a message's advertisements: each valid, at most
+// MaxLinkAds, no address twice.
+func checkLinkAds(ads []LinkAd) error {
+	if len(ads) > MaxLinkAds {
+		return fmt.Errorf("%d link advertisements, at most %d", len(ads), MaxLinkAds)
+	}
+	for i, a := range ads {
+		if err := a.Check(); err != nil {
+			return err
+		}
+		for _, b := range ads[:i] {
+			if b.Addr == a.Addr {
+				return fmt.Errorf("link advertisement: address %s twice", a.Addr)
+			}
+		}
+	}
+	return nil
 }
 
 // macMethod is an HMAC construction.
@@ -335,12 +401,18 @@ func (c *Codec) Encode(m Message) ([]byte, error) {
 			return nil, fmt.Errorf("encode heartbeat: owner: %w", err)
 		}
 	}
+	if err := checkLinkAds(m.Links); err != nil {
+		return nil, fmt.Errorf("encode heartbeat: %w", err)
+	}
+	if len(m.Links) > 0 && !m.LinkAware {
+		return nil, errors.New("encode heartbeat: link advertisements without the link-aware flag")
+	}
 	c.mu.Lock()
 	c.seq++
 	seq := c.seq
 	c.mu.Unlock()
 
-	b := make([]byte, headerSize, headerSize+len(m.From)+len(m.Owner)+c.method.size)
+	b := make([]byte, headerSize, headerSize+len(m.From)+len(m.Owner)+linkAdSize*len(m.Links)+c.method.size)
 	copy(b[0:4], magic[:])
 	b[4] = wireVersion
 	b[5] = c.method.id
@@ -362,6 +434,9 @@ func (c *Codec) Encode(m Message) ([]byte, error) {
 	if m.Handover {
 		flags |= flagHandover
 	}
+	if m.LinkAware {
+		flags |= flagLinkAware
+	}
 	b[8] = flags
 	b[9] = byte(len(m.From))
 	b[10] = byte(len(m.Owner))
@@ -371,8 +446,14 @@ func (c *Codec) Encode(m Message) ([]byte, error) {
 	binary.BigEndian.PutUint64(b[28:], uint64(unixNano(m.ActiveSince)))
 	binary.BigEndian.PutUint16(b[36:], m.Score.Healthy)
 	b[38] = m.Score.Reach
+	b[39] = byte(len(m.Links))
 	b = append(b, m.From...)
 	b = append(b, m.Owner...)
+	for _, a := range m.Links {
+		ip := a.Addr.As4()
+		b = append(b, ip[:]...)
+		b = append(b, a.MAC[:]...)
+	}
 	mac := hmac.New(c.method.hash, c.key)
 	mac.Write(b)
 	return mac.Sum(b), nil
@@ -397,8 +478,8 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 	if method == nil {
 		return Message{}, fmt.Errorf("%w: unknown MAC method %d", ErrMalformed, b[5])
 	}
-	fromLen, ownerLen := int(b[9]), int(b[10])
-	if want := headerSize + fromLen + ownerLen + method.size; len(b) != want {
+	fromLen, ownerLen, nAds := int(b[9]), int(b[10]), int(b[39])
+	if want := headerSize + fromLen + ownerLen + linkAdSize*nAds + method.size; len(b) != want {
 		return Message{}, fmt.Errorf("%w: %d bytes, want %d", ErrMalformed, len(b), want)
 	}
 	if c.authErr != nil {
@@ -422,6 +503,7 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 		AutoFailback: b[8]&flagAutoFailback != 0,
 		Syncing:      b[8]&flagSyncing != 0,
 		Handover:     b[8]&flagHandover != 0,
+		LinkAware:    b[8]&flagLinkAware != 0,
 		Score:        Score{Healthy: binary.BigEndian.Uint16(b[36:]), Reach: b[38]},
 		Generation:   binary.BigEndian.Uint64(b[12:]),
 		Seq:          binary.BigEndian.Uint64(b[20:]),
@@ -430,6 +512,11 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 	}
 	if ns := int64(binary.BigEndian.Uint64(b[28:])); ns != 0 {
 		m.ActiveSince = time.Unix(0, ns)
+	}
+	for i, off := 0, headerSize+fromLen+ownerLen; i < nAds; i, off = i+1, off+linkAdSize {
+		a := LinkAd{Addr: netip.AddrFrom4([4]byte(b[off : off+4]))}
+		copy(a.MAC[:], b[off+4:off+linkAdSize])
+		m.Links = append(m.Links, a)
 	}
 	switch {
 	case m.Kind != KindHeartbeat && m.Kind != KindLeaving:
@@ -440,8 +527,6 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 		return Message{}, fmt.Errorf("%w: unknown flags %#x", ErrMalformed, b[8])
 	case b[11] != c.group:
 		return Message{}, fmt.Errorf("%w: resource group %d, this stream is group %d", ErrMalformed, b[11], c.group)
-	case b[39] != 0:
-		return Message{}, fmt.Errorf("%w: reserved byte %d", ErrMalformed, b[39])
 	case m.Seq == 0:
 		return Message{}, fmt.Errorf("%w: sequence number 0", ErrMalformed)
 	}
@@ -452,6 +537,12 @@ func (c *Codec) Decode(b []byte) (Message, error) {
 		if err := checkName(m.Owner); err != nil {
 			return Message{}, fmt.Errorf("%w: owner %v", ErrMalformed, err)
 		}
+	}
+	if err := checkLinkAds(m.Links); err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(m.Links) > 0 && !m.LinkAware {
+		return Message{}, fmt.Errorf("%w: link advertisements without the link-aware flag", ErrMalformed)
 	}
 	if err := c.replay.fresh(m.From, m.Generation, m.Seq); err != nil {
 		return Message{}, err

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -43,6 +44,8 @@ func TestCodecRoundTrip(t *testing.T) {
 		{Kind: KindHeartbeat, From: "lb1", State: Active, Holding: true, Handover: true, Owner: "lb1", ActiveSince: time.Unix(0, 9),
 			Score: Score{Reach: 255, Healthy: 65535}},
 		{Kind: KindHeartbeat, From: strings.Repeat("n", 64), State: Init, Holding: true, Owner: strings.Repeat("o", 64), ActiveSince: time.Unix(0, 1)},
+		{Kind: KindHeartbeat, From: "lb1", State: Standby, Owner: "lb1", LinkAware: true, Links: sampleLinks()},
+		{Kind: KindHeartbeat, From: "lb1", State: Standby, Owner: "lb1", LinkAware: true},
 	}
 	for _, c := range cases {
 		t.Run("method "+c.method, func(t *testing.T) {
@@ -53,7 +56,7 @@ func TestCodecRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := headerSize + len(m.From) + len(m.Owner) + c.macSize; len(b) != want {
+				if want := headerSize + len(m.From) + len(m.Owner) + linkAdSize*len(m.Links) + c.macSize; len(b) != want {
 					t.Fatalf("message %d: %d bytes, want %d", i, len(b), want)
 				}
 				got, err := dec.Decode(b)
@@ -118,7 +121,7 @@ func TestCodecRejects(t *testing.T) {
 		{"signed, unknown state", mutate(func(b []byte) []byte { b[7] = 6; return resign(b, testKey) }), ErrMalformed, "unknown state"},
 		{"signed, unknown flag", mutate(func(b []byte) []byte { b[8] |= 0x80; return resign(b, testKey) }), ErrMalformed, "unknown flags"},
 		{"signed, another group's", mutate(func(b []byte) []byte { b[11] = 1; return resign(b, testKey) }), ErrMalformed, "resource group 1, this stream is group 0"},
-		{"signed, second reserved byte", mutate(func(b []byte) []byte { b[39] = 1; return resign(b, testKey) }), ErrMalformed, "reserved"},
+		{"signed, link advertisement count past the end", mutate(func(b []byte) []byte { b[39] = 1; return resign(b, testKey) }), ErrMalformed, "want"},
 		{"signed, sequence 0", mutate(func(b []byte) []byte { clear(b[20:28]); return resign(b, testKey) }), ErrMalformed, "sequence number 0"},
 		{"signed, bad sender name", mutate(func(b []byte) []byte { b[headerSize] = ' '; return resign(b, testKey) }), ErrMalformed, "sender"},
 	}
@@ -410,4 +413,95 @@ func FuzzDecode(f *testing.F) {
 			check(NewCodec(Auth{Key: testKey}, 1).Decode(s))
 		}
 	})
+}
+
+func sampleLinks() []LinkAd {
+	return []LinkAd{
+		{Addr: netip.MustParseAddr("192.168.56.10"), MAC: [6]byte{2, 0, 0, 0, 0x56, 0x0b}},
+		{Addr: netip.MustParseAddr("192.168.200.250"), MAC: [6]byte{2, 0, 0, 0, 0xc8, 0xfb}},
+	}
+}
+
+// TestLinkAdvertisements: a heartbeat carries the MAC of the interface of
+// each group address; a malformed advertisement is refused as a malformed
+// message (and counted so by the runner), and a message without any, as a
+// node of an earlier release sends, is understood.
+func TestLinkAdvertisements(t *testing.T) {
+	auth := Auth{Key: testKey}
+	m := sampleMessage()
+	m.LinkAware, m.Links = true, sampleLinks()
+	b, err := NewCodec(auth, 1).Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewCodec(auth, 2).Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Links, m.Links) {
+		t.Fatalf("links %v, want %v", got.Links, m.Links)
+	}
+	if b[39] != 2 {
+		t.Fatalf("byte 39 is %d, want the count 2", b[39])
+	}
+
+	// Absent: a node of an earlier release sends byte 39 = 0 and nothing
+	// after the names; byte for byte the message without Links.
+	old, err := NewCodec(auth, 1).Encode(sampleMessage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(old) != headerSize+len("lb1")+len("lb1")+32 || old[39] != 0 {
+		t.Fatalf("message without links: %d bytes, byte 39 = %d", len(old), old[39])
+	}
+	got, err = NewCodec(auth, 2).Decode(old)
+	if err != nil || got.Links != nil {
+		t.Fatalf("message without links: %v, links %v", err, got.Links)
+	}
+
+	// Malformed, each signed with the key: refused as ErrMalformed.
+	off := headerSize + len("lb1") + len("lb1")
+	mutate := func(f func(b []byte) []byte) []byte { return resign(f(append([]byte(nil), b...)), testKey) }
+	for _, c := range []struct {
+		name string
+		b    []byte
+		msg  string
+	}{
+		{"multicast MAC", mutate(func(b []byte) []byte { b[off+4] = 1; return b }), "unicast"},
+		{"zero MAC", mutate(func(b []byte) []byte { clear(b[off+4 : off+10]); return b }), "unicast"},
+		{"zero address", mutate(func(b []byte) []byte { clear(b[off : off+4]); return b }), "IPv4"},
+		{"address twice", mutate(func(b []byte) []byte { copy(b[off+10:off+14], b[off:off+4]); return b }), "twice"},
+		{"count one short", mutate(func(b []byte) []byte { b[39] = 1; return b }), "want"},
+		{"without the link-aware flag", mutate(func(b []byte) []byte { b[8] &^= flagLinkAware; return b }), "link-aware"},
+		{"count one over", mutate(func(b []byte) []byte { b[39] = 3; return b }), "want"},
+		{"too many", func() []byte {
+			var body []byte
+			body = append(body, b[:off]...)
+			body[39] = MaxLinkAds + 1
+			for i := range MaxLinkAds + 1 {
+				body = append(body, 10, 0, 0, byte(i+1), 2, 0, 0, 0, 0, byte(i+1))
+			}
+			return resign(append(body, make([]byte, 32)...), testKey)
+		}(), "at most 16"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := NewCodec(auth, 2).Decode(c.b)
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("error %v, want ErrMalformed saying %q", err, c.msg)
+			}
+		})
+	}
+
+	// Encode refuses what Decode would.
+	bad := sampleMessage()
+	bad.LinkAware = true
+	bad.Links = []LinkAd{{Addr: netip.MustParseAddr("192.168.56.10"), MAC: [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}}
+	if _, err := NewCodec(auth, 1).Encode(bad); err == nil {
+		t.Fatal("Encode accepted a broadcast MAC")
+	}
+	bad = sampleMessage()
+	bad.Links = sampleLinks()
+	if _, err := NewCodec(auth, 1).Encode(bad); err == nil {
+		t.Fatal("Encode accepted advertisements without the link-aware flag")
+	}
 }

@@ -154,6 +154,11 @@ type Node struct {
 	sendFailing   bool
 	lastBeat      time.Time // when the peer's last heartbeat was taken in
 	notify        func(Transition)
+	onHandover    func(open, peerAlive bool) // SetHandoverHook
+	onPeerLinks   func([]LinkAd)             // SetPeerLinksHook
+	handover      [2]bool                    // the last values given to onHandover
+	peerLinks     []LinkAd                   // the last value given to onPeerLinks
+	peerLinksSeen bool                       // onPeerLinks was called
 
 	counters struct {
 		sent, sendErrors, received, auth, replays, malformed, duplicates, ignored, transitions atomic.Uint64
@@ -317,6 +322,18 @@ func (n *Node) SetSyncPending(pending bool) { latest(n.syncCh, pending) }
 // loop: it must not block (queue the work). Call it before Run.
 func (n *Node) SetNotify(f func(Transition)) { n.notify = f }
 
+// SetHandoverHook makes the runner call f, from Run's goroutine, each time
+// Machine.Handover (open) or the peer's liveness changes: the group starts
+// or stops moving between the two nodes while both are up. Call it before
+// Run.
+func (n *Node) SetHandoverHook(f func(open, peerAlive bool)) { n.onHandover = f }
+
+// SetPeerLinksHook makes the runner call f, from Run's goroutine, with the
+// peer's link advertisements when the first message is heard from it and
+// each time they change (nil: a peer that advertises none, e.g. of an
+// earlier release). Call it before Run.
+func (n *Node) SetPeerLinksHook(f func([]LinkAd)) { n.onPeerLinks = f }
+
 // SetScore says how well this node can serve now (see Score): its
 // heartbeats carry it and both nodes compare theirs. The latest value
 // wins; it may be called before Run.
@@ -443,7 +460,18 @@ func (n *Node) step(ctx, bg context.Context, m *Machine, ev Event) {
 	if r, ok := ev.(Released); ok && n.stopping && m.State() == Releasing {
 		n.releaseErr = r.Err
 	}
-	for _, a := range m.Step(ev) {
+	actions := m.Step(ev)
+	// Before the actions: the peer's links and the handover window are
+	// in the data plane before an acquisition adds the addresses.
+	if h := [2]bool{m.Handover(), m.p.alive}; h != n.handover && n.onHandover != nil {
+		n.handover = h
+		n.onHandover(h[0], h[1])
+	}
+	if links, heard := m.PeerLinks(); heard && n.onPeerLinks != nil && (!n.peerLinksSeen || !slices.Equal(links, n.peerLinks)) {
+		n.peerLinks, n.peerLinksSeen = links, true
+		n.onPeerLinks(links)
+	}
+	for _, a := range actions {
 		switch a := a.(type) {
 		case Send:
 			copies := 1

@@ -174,7 +174,8 @@ func Run(ctx context.Context, opts Options) error {
 		if r, ok := d.plane.(dataplane.Roles); ok {
 			setActive = r.SetActive
 		}
-		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, tables, d.log, setActive, d.healthyReals)
+		fw, _ := d.plane.(dataplane.PeerForwarder)
+		d.ha, err = startHA(haCtx, cfg.Node, cfg.HA, tables, fw, d.log, setActive, d.healthyReals)
 		if err != nil {
 			haCancel()
 			return err

@@ -42,6 +42,7 @@ type haNode struct {
 	sync          *heartbeat.Syncer    // nil without conntrack sync
 	syncTable     dataplane.SyncTable
 	syncTr        heartbeat.Transport
+	window        *handoverWindow // nil on a data plane without peer forwarding
 }
 
 // haGroup is one resource group's heartbeat.
@@ -106,8 +107,11 @@ func (r *roleSet) set(i int, held bool) {
 // plane serves with known verdicts (Daemon.healthyReals); the heartbeats
 // carry it so that a returning node waits for its checks (see
 // heartbeat.Score).
-func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables dataplane.SyncTables, log *slog.Logger,
-	setActive func(bool), healthy func() (int, bool)) (*haNode, error) {
+//
+// fw, if not nil, is the data plane's peer forwarding: the handover window
+// follows the groups' moves (handover.go).
+func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables dataplane.SyncTables, fw dataplane.PeerForwarder,
+	log *slog.Logger, setActive func(bool), healthy func() (int, bool)) (*haNode, error) {
 	auth, err := heartbeat.LoadAuthKeys(cfg.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
@@ -192,6 +196,12 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	if tables == nil && setActive != nil && len(h.groups) > 1 {
 		log.Warn("ha: with several groups the kernel's IPVS sync daemon runs as master while this node holds any group: the peer's connections are then not synced here, and a takeover of its group resets them")
 	}
+	var ads [][]heartbeat.LinkAd
+	if fw != nil {
+		h.window, ads = newHandoverWindow(cfg, fw, log.With("component", "ha"))
+		// A flag left by a daemon that died in a window.
+		h.window.apply(false, "start")
+	}
 	for i, g := range h.groups {
 		var res heartbeat.Resources = roleResources{g.addrs, h.roles, i, h.sync, syncLog}
 		if len(g.cfg.Scripts) > 0 {
@@ -199,6 +209,9 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 		}
 		hcfg := heartbeat.Config{Node: self, Nodes: cfg.Nodes, Owner: g.cfg.Owner, Group: i, AutoFailback: cfg.AutoFailback,
 			Keepalive: cfg.Keepalive, Deadtime: cfg.Deadtime, Warntime: cfg.Warntime, Initdead: cfg.Initdead}
+		if ads != nil {
+			hcfg.Links = ads[i]
+		}
 		glog := log.With("component", "ha")
 		if len(h.groups) > 1 {
 			glog = glog.With("group", g.cfg.Name)
@@ -207,6 +220,10 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("ha: group %s: %w", g.cfg.Name, err)
+		}
+		if w := h.window; w != nil {
+			g.node.SetHandoverHook(func(open, peerAlive bool) { w.set(i, open, peerAlive) })
+			g.node.SetPeerLinksHook(func(links []heartbeat.LinkAd) { w.setPeerLinks(i, links) })
 		}
 	}
 	// The sync outlives the heartbeat: releasing the group at a clean
@@ -255,6 +272,9 @@ func startHA(ctx context.Context, self string, cfg *model.HAConfig, tables datap
 	}
 	go func() {
 		runs.Wait()
+		if h.window != nil {
+			h.window.stop()
+		}
 		h.err = errors.Join(errs...)
 		h.stopNotify()
 		<-notifyDone

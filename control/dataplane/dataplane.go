@@ -9,6 +9,7 @@ package dataplane
 
 import (
 	"cmp"
+	"net"
 	"slices"
 
 	"github.com/director-lb/director/control/model"
@@ -65,6 +66,23 @@ type Hooks interface {
 type Roles interface {
 	// SetActive says whether this node holds the floating addresses.
 	SetActive(active bool)
+}
+
+// PeerForwarder is a data plane that can hand packets it has no connection
+// for to the peer director during a handover window of an HA pair (the
+// BPF planes; see docs/ha.md).
+type PeerForwarder interface {
+	// SetPeerForward opens or closes the handover window.
+	SetPeerForward(on bool) error
+	// SetPeerLinks sets, per interface index of this node, where the
+	// peer is on that link; interfaces not listed have no peer.
+	SetPeerLinks(links map[int]PeerLink) error
+}
+
+// PeerLink is the peer director's MAC on one of this node's links, and
+// this node's interface MAC there.
+type PeerLink struct {
+	PeerMAC, OwnMAC net.HardwareAddr
 }
 
 // SyncTables is a data plane with a flow table of its own that conntrack

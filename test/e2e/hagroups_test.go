@@ -158,9 +158,18 @@ func TestHAGroupsTwoOwners(t *testing.T) {
 	tm := haTimers{100 * time.Millisecond, 500 * time.Millisecond}
 	p := startGroupsPair(t, tm)
 	p.waitGroupsHeld("web", "api", 15*time.Second)
+	// Held from acquiring on: the gratuitous ARPs take a little longer.
 	for n, want := range map[string][2]string{lab.LB1: {"active", "standby"}, lab.LB2: {"standby", "active"}} {
-		if w, a := p.groupStatus(n, "web").State, p.groupStatus(n, "api").State; w != want[0] || a != want[1] {
-			t.Fatalf("%s: web %s, api %s; want %s, %s", n, w, a, want[0], want[1])
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			w, a := p.groupStatus(n, "web").State, p.groupStatus(n, "api").State
+			if w == want[0] && a == want[1] {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: web %s, api %s 5s after the addresses were held; want %s, %s", n, w, a, want[0], want[1])
+			}
+			time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 		}
 	}
 	out, err := p.dirs[lab.LB2].CLI("status")
@@ -221,6 +230,7 @@ func TestHAGroupsTwoOwners(t *testing.T) {
 	}
 
 	// lb1 comes back: it takes "web" back without a gap; lb2 keeps "api".
+	before := map[string]model.Status{lab.LB1: p.dirs[lab.LB1].MustStatus(), lab.LB2: p.dirs[lab.LB2].MustStatus()}
 	if err := p.l.SetLinks(lab.LB1, true); err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +252,10 @@ func TestHAGroupsTwoOwners(t *testing.T) {
 			gap, hitlessLimit(), at, p.groupStatus(lab.LB1, "web").LastTransition.Sub(back).Round(time.Millisecond),
 			p.groupStatus(lab.LB2, "web").LastTransition.Sub(back).Round(time.Millisecond))
 	}
+	for _, n := range []string{lab.LB1, lab.LB2} {
+		t.Logf("failback: %s's packets meanwhile %v", n, packetsDiff(before[n].Stats.Packets, p.dirs[n].MustStatus().Stats.Packets))
+	}
+	checkHandoverWindow(t, p, "failback", nil)
 	if w, a := p.groupStatus(lab.LB1, "web").State, p.groupStatus(lab.LB2, "api").State; w != "active" || a != "active" {
 		t.Errorf("after the failback: lb1's web %s, lb2's api %s; want both active", w, a)
 	}

@@ -44,6 +44,9 @@ type PairConfig struct {
 	// Groups, if set, replaces ha.resources (and Owner and Resources) as
 	// is: an ha.groups key, indented two spaces, ending with a newline.
 	Groups string
+	// Dataplane, if set, is the top-level dataplane key (auto by
+	// default, which takes TC on veths).
+	Dataplane string
 }
 
 // YAML renders the configuration file.
@@ -92,6 +95,9 @@ services:
 	b.WriteString(c.HAExtra)
 	if c.MetricsListen != "" {
 		fmt.Fprintf(&b, "metrics:\n  listen: %s\n", c.MetricsListen)
+	}
+	if c.Dataplane != "" {
+		fmt.Fprintf(&b, "dataplane: %s\n", c.Dataplane)
 	}
 	return b.String()
 }

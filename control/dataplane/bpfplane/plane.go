@@ -7,6 +7,7 @@
 package bpfplane
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -164,6 +165,22 @@ func (p *Plane) Close() error {
 	p.stopSweep()
 	p.stop()
 	return p.dp.Close()
+}
+
+// SetPeerForward implements dataplane.PeerForwarder.
+func (p *Plane) SetPeerForward(on bool) error { return p.maps.SetPeerForward(on) }
+
+// SetPeerLinks implements dataplane.PeerForwarder.
+func (p *Plane) SetPeerLinks(links map[int]dataplane.PeerLink) error {
+	out := make(map[uint32]bpf.PeerLink, len(links))
+	for idx, l := range links {
+		v, err := bpf.NewPeerLink(l.PeerMAC, l.OwnMAC)
+		if err != nil {
+			return fmt.Errorf("interface %d: %w", idx, err)
+		}
+		out[uint32(idx)] = v
+	}
+	return p.maps.SetPeerLinks(out)
 }
 
 // SetSyncEvents implements dataplane.SyncTables.
