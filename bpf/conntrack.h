@@ -230,22 +230,20 @@ static __always_inline void flow_forget(const struct flow_key *k, const struct f
 }
 
 /*
- * flow_lookup_syn_ack is flow_lookup for a TCP SYN-ACK. A SYN-ACK that
- * finds an established reply entry while a half-open entry exists under the
- * same key answers a new connection whose reply tuple an older connection
- * still holds: the same client address and port to the same real server
- * through another virtual service (see flow_insert). The two cannot both
- * live (the real server sees one tuple for both), so the older connection
- * is forgotten and the half-open entry used. Only a SYN-ACK that finds an
- * established entry, which is rare, pays for the second lookup.
+ * flow_syn_ack_takeover is called for a TCP SYN-ACK that found the
+ * established reply entry f under k. If a half-open entry exists under the
+ * same key, the SYN-ACK answers a new connection whose reply tuple an older
+ * connection still holds: the same client address and port to the same
+ * real server through another virtual service (see flow_insert). The two
+ * cannot both live (the real server sees one tuple for both), so the older
+ * connection is forgotten and the half-open entry returned (*half = 1).
+ * Only such a SYN-ACK, which is rare, pays for the second lookup.
  */
-static __always_inline struct flow *flow_lookup_syn_ack(const struct flow_key *k, int *half)
+static __always_inline struct flow *flow_syn_ack_takeover(const struct flow_key *k, struct flow *f,
+							  int *half)
 {
-	struct flow *f = flow_lookup(k, half), *h;
+	struct flow *h = bpf_map_lookup_elem(&half_open, k);
 
-	if (!f || *half || f->dir != FLOW_REPLY)
-		return f;
-	h = bpf_map_lookup_elem(&half_open, k);
 	if (!h)
 		return f;
 	flow_forget(k, f, 0);

@@ -428,10 +428,10 @@ static __always_inline enum action process_flow(void *ctx, struct pkt *pp, const
 
 	now = bpf_jiffies64();
 	second = hz(dp_config());
-	if (p.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
-		f = flow_lookup_syn_ack(&k, &half);
-	else
-		f = flow_lookup(&k, &half);
+	f = flow_lookup(&k, &half);
+	if (f && !half && f->dir == FLOW_REPLY && p.proto == IPPROTO_TCP &&
+	    (p.tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+		f = flow_syn_ack_takeover(&k, f, &half);
 	if (f) {
 		int syn_only = p.proto == IPPROTO_TCP &&
 			       (p.tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
