@@ -459,7 +459,12 @@ static __always_inline enum action process_flow(void *ctx, struct pkt *pp, const
 					return ACT_DROP;
 				}
 			} else {
-				if (half)
+				/* A half-open TCP connection's few handshake
+				 * packets each touch the twin; a UDP flow
+				 * nobody answers may stream, so it touches
+				 * its reply entry once a second, with its
+				 * last_seen (flow_touch). */
+				if (half && (p.proto == IPPROTO_TCP || now - f->last_seen > second))
 					half_open_ref_twin(&k, f);
 				if (state != f->state)
 					flow_set_state(&k, f, state, now, half);
