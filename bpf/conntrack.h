@@ -237,14 +237,17 @@ static __always_inline void flow_forget(const struct flow_key *k, const struct f
  * real server through another virtual service (see flow_insert). The two
  * cannot both live (the real server sees one tuple for both), so the older
  * connection is forgotten and the half-open entry returned (*half = 1).
- * Only such a SYN-ACK, which is rare, pays for the second lookup.
+ * A half-open entry of the same connection (same VIP:port: another CPU is
+ * promoting it, between its inserts into flows and its deletes from
+ * half_open) is not a newer connection: f is kept. Only such a SYN-ACK,
+ * which is rare, pays for the second lookup.
  */
 static __always_inline struct flow *flow_syn_ack_takeover(const struct flow_key *k, struct flow *f,
 							  int *half)
 {
 	struct flow *h = bpf_map_lookup_elem(&half_open, k);
 
-	if (!h)
+	if (!h || (h->nat_addr == f->nat_addr && h->nat_port == f->nat_port))
 		return f;
 	flow_forget(k, f, 0);
 	*half = 1;

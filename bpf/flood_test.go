@@ -271,6 +271,22 @@ func TestNewConnectionTakesReplyTupleOver(t *testing.T) {
 		ack.tcpFlags = tcpACK
 		e.check(t, "new ack", e.pub, ack.frame(), xdpRedirect, PathForward, toReal(ack, "192.168.200.11", macRip1, 80).frame())
 		e.check(t, "syn-ack again", e.inter, synack.frame(), xdpRedirect, PathReply, want.frame())
+		// The moment of a promotion on another CPU: the connection's
+		// reply entry is in both tables. A SYN-ACK then must not take
+		// the connection for an older one and forget it.
+		rk := FlowKey{Saddr: Be32(rip1), Daddr: Be32(client), Sport: Be16(80), Dport: Be16(45000), Proto: ProtoTCP}
+		var cur Flow
+		if err := e.objs.Flows.Lookup(rk, &cur); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.objs.HalfOpen.Put(rk, cur); err != nil {
+			t.Fatal(err)
+		}
+		e.check(t, "syn-ack mid-promotion", e.inter, synack.frame(), xdpRedirect, PathReply, want.frame())
+		e.check(t, "ack after it", e.pub, ack.frame(), xdpRedirect, PathForward, toReal(ack, "192.168.200.11", macRip1, 80).frame())
+		if err := e.objs.HalfOpen.Delete(rk); err != nil {
+			t.Fatal(err)
+		}
 		// The old connection was forgotten with its tuple: its client's
 		// packets to VIP:8080 are no longer forwarded.
 		oldAck := old
